@@ -1,0 +1,309 @@
+"""The wire codec: CXone event JSON objects <-> typed events, through one cattrs converter.
+
+What the live stream does that the documentation leaves out is handled here and only
+here: booleans as ``"True"``/``"false"``/real JSON booleans, integers as strings,
+``""`` as unset, ``Z`` timestamps, key casing (``IsACW``/``IsAcw``, ``Type``/``type``)
+and fields nobody documented (kept in ``extra``). :func:`decode` dispatches on ``Type``
+through a dict (the tag itself may be spelled ``type``); cattrs' generated functions do
+the per-field work, with the hooks below for the wire's scalar conventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .errors import FieldError, NotAnEventError
+from .events import (
+    KNOWN_EVENTS,
+    ChatMessage,
+    Event,
+    NextState,
+    UnknownEvent,
+    wire_name,
+)
+
+_EXTRA: Final = "\x00extra"  # where extras travel through cattrs; no wire key looks like it
+
+
+class _Expected(ValueError):
+    """Raised by a scalar hook; the codec turns it into a :class:`FieldError` with the field."""
+
+    def __init__(self, expected: str, value: Any) -> None:
+        self.expected = expected
+        self.value = value
+        super().__init__(expected)
+
+
+# --- scalar hooks --------------------------------------------------------------------
+
+
+def parse_bool(value: Any, _: Any = None) -> bool | None:
+    """``"True"``/``"false"``/``true`` -> bool, ``""``/None -> None (case-insensitive)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        folded = value.strip().lower()
+        if folded == "true":
+            return True
+        if folded == "false":
+            return False
+        if folded == "":
+            return None
+    raise _Expected('a boolean ("True" or "False")', value)
+
+
+def parse_int(value: Any, _: Any = None) -> int | None:
+    """``"45"``/``45`` -> 45, ``""``/None -> None."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "":
+            return None
+        if text.lstrip("+-").isdigit():
+            return int(text)
+    raise _Expected("an integer (a string of digits)", value)
+
+
+def parse_time(value: Any, _: Any = None) -> datetime | None:
+    """ISO 8601 -> aware UTC datetime (naive times are UTC: the platform sends UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip() == "":
+            return None
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+    raise _Expected('an ISO 8601 timestamp ("2013-09-10T20:05:37.000Z")', value)
+
+
+def parse_str(value: Any, _: Any = None) -> str | None:
+    """Strings stay as they are; bare JSON integers (IDs sent unquoted) become strings."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise _Expected("a string", value)
+
+
+def format_time(value: datetime) -> str:
+    """The wire's timestamp form: UTC, milliseconds, ``Z``."""
+    value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+def _mapping(value: Any, _: Any = None) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    raise _Expected("an object", value)
+
+
+# --- the converter -------------------------------------------------------------------
+
+converter = cattrs.Converter(detailed_validation=True)
+for _optional, _hook in (
+    (bool | None, parse_bool),
+    (int | None, parse_int),
+    (datetime | None, parse_time),
+    (str | None, parse_str),
+):
+    converter.register_structure_hook_func(lambda t, o=_optional: t == o, _hook)
+converter.register_structure_hook_func(lambda t: t == Mapping[str, Any], _mapping)
+converter.register_structure_hook_func(lambda t: t is Any, lambda value, _: value)
+
+def _format_bool(value: bool | None) -> str | None:
+    return None if value is None else ("True" if value else "False")
+
+
+def _format_int(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _format_optional_time(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _as_list(value: tuple[Any, ...]) -> list[Any]:
+    return list(value)
+
+
+# Per-field wire formatting, chosen by the field's declared type: extras and free-form
+# payloads pass through untouched, whatever scalars they hold.
+_FORMATTERS: list[tuple[Any, Callable[[Any], Any]]] = [
+    (bool | None, _format_bool),
+    (int | None, _format_int),
+    (datetime | None, _format_optional_time),
+    (Any, _as_is),
+    (Mapping[str, Any], _as_is),
+    (tuple[Mapping[str, Any], ...], _as_list),
+]
+
+
+def _formatter(annotation: Any) -> Callable[[Any], Any] | None:
+    return next((fmt for declared, fmt in _FORMATTERS if declared == annotation), None)
+
+
+_STRUCTURE: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {}
+_UNSTRUCTURE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {}
+
+
+def _register(cls: type[Any]) -> None:
+    """Generate cls's structure/unstructure functions with its wire names and extras."""
+    attrs.resolve_types(cls)
+    fields = [f for f in attrs.fields(cls) if f.name != "extra"]
+    canonical = {wire_name(f).lower(): wire_name(f) for f in fields}
+    is_event = hasattr(cls, "TYPE")
+    renames = {f.name: override(rename=wire_name(f)) for f in fields}
+    renames["extra"] = override(rename=_EXTRA)
+    generated = make_dict_structure_fn(cls, converter, **renames)  # type: ignore[arg-type]
+    formats = {
+        f.name: override(rename=wire_name(f), unstruct_hook=fmt)
+        for f in fields
+        if (fmt := _formatter(f.type)) is not None
+    }
+    formats["extra"] = override(rename=_EXTRA, unstruct_hook=_as_is)
+
+    def structure(obj: Mapping[str, Any], _: Any = None) -> Any:
+        if not isinstance(obj, Mapping):
+            raise _Expected("an object", value)
+        known: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in obj.items():
+            name = canonical.get(key.lower())
+            if name is None or name in known:
+                if not (is_event and key.lower() == "type"):
+                    extra[key] = value
+            else:
+                known[name] = value
+        known[_EXTRA] = extra
+        return generated(known, cls)
+
+    unstructure_fields = make_dict_unstructure_fn(
+        cls, converter, _cattrs_omit_if_default=True, **{**renames, **formats}
+    )
+
+    def unstructure(obj: Any) -> dict[str, Any]:
+        plain = unstructure_fields(obj)
+        extra = plain.pop(_EXTRA, None)
+        wire = {"Type": cls.TYPE, **plain} if is_event else plain
+        if extra:
+            wire.update(extra)
+        return wire
+
+    converter.register_structure_hook(cls, structure)
+    converter.register_unstructure_hook(cls, unstructure)
+    _STRUCTURE[cls] = structure
+    _UNSTRUCTURE[cls] = unstructure
+
+
+for _cls in (NextState, ChatMessage, *KNOWN_EVENTS):
+    _register(_cls)
+
+EVENT_TYPES: Final[dict[str, type[Any]]] = {cls.TYPE: cls for cls in KNOWN_EVENTS}
+_EVENT_TYPES_FOLDED: Final = {name.lower(): cls for name, cls in EVENT_TYPES.items()}
+
+
+# --- entry points --------------------------------------------------------------------
+
+
+def event_type_of(obj: Mapping[str, Any]) -> Any:
+    """The ``Type`` (or ``type``) of a wire object, None if it has none."""
+    found = obj.get("Type")
+    if found is None:
+        found = obj.get("type")
+    return found
+
+
+def decode(obj: Any) -> Event:
+    """A wire object -> its typed event.
+
+    Raises :class:`NotAnEventError` for anything that is not an object with a string
+    ``Type``, and :class:`FieldError` naming the wire field for a value of the wrong kind.
+    An unknown ``Type`` is not an error: it decodes to :class:`UnknownEvent`.
+    """
+    if not isinstance(obj, Mapping):
+        raise NotAnEventError(f"expected an event object, got {_kind(obj)}")
+    type_name = event_type_of(obj)
+    if not isinstance(type_name, str) or not type_name:
+        raise NotAnEventError('event object has no "Type" (a non-empty string)')
+    cls = EVENT_TYPES.get(type_name) or _EVENT_TYPES_FOLDED.get(type_name.lower())
+    if cls is None:
+        return UnknownEvent(type=type_name, raw=dict(obj))
+    try:
+        event: Event = _STRUCTURE[cls](obj)
+    except ClassValidationError as exc:
+        raise _field_error(cls, exc) from None
+    return event
+
+
+def encode(event: Event) -> dict[str, Any]:
+    """A typed event -> its wire object (canonical key spelling, ``"True"``-style scalars)."""
+    if isinstance(event, UnknownEvent):
+        return dict(event.raw)
+    return _UNSTRUCTURE[type(event)](event)
+
+
+def _kind(obj: Any) -> str:
+    if isinstance(obj, list):
+        return "an array"
+    if isinstance(obj, str):
+        return "a string"
+    if obj is None:
+        return "null"
+    if isinstance(obj, bool):
+        return "a boolean"
+    if isinstance(obj, int | float):
+        return "a number"
+    return type(obj).__name__
+
+
+def _field_error(cls: type[Any], exc: ClassValidationError) -> FieldError:
+    """Walk cattrs' exception group down to the first bad value, naming its wire path."""
+    path: list[str] = []
+    current: BaseException = exc
+    value_cls: type[Any] | None = cls
+    while isinstance(current, ClassValidationError | IterableValidationError):
+        inner = current.exceptions[0]
+        for note in getattr(inner, "__notes__", ()):
+            name = getattr(note, "name", None)
+            index = getattr(note, "index", None)
+            if name is not None and value_cls is not None and attrs.has(value_cls):
+                field = attrs.fields_dict(value_cls)[name]
+                path.append(wire_name(field))
+                value_cls = _element_class(field.type)
+            elif index is not None:
+                path[-1:] = [f"{path[-1] if path else ''}[{index}]"]
+        current = inner
+    expected = current.expected if isinstance(current, _Expected) else str(current)
+    return FieldError(cls.TYPE, ".".join(path) or "?", expected, _value_at(current))
+
+
+def _element_class(annotation: Any) -> type[Any] | None:
+    """The attrs class a field nests, if any (``tuple[NextState, ...]`` -> NextState)."""
+    for candidate in (NextState, ChatMessage):
+        if candidate.__name__ in str(annotation):
+            return candidate
+    return None
+
+
+def _value_at(exc: BaseException) -> Any:
+    return getattr(exc, "value", None)

@@ -1,0 +1,106 @@
+"""The package's exceptions: one base class, subclasses that carry their context.
+
+Every error a user can meet names where it happened (file and line, or session and
+event index) as attributes, so callers can act on it without parsing the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen(slots=True)
+class Source:
+    """Where an event came from: a file (``-`` for standard input) and a 1-based line."""
+
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+class SessionFsmError(Exception):
+    """Base class of every error session_fsm raises on purpose."""
+
+
+class InputError(SessionFsmError):
+    """Input that cannot be read as events; ``source`` says where, ``detail`` says what."""
+
+    def __init__(self, detail: str, source: Source | None = None) -> None:
+        self.detail = detail
+        self.source = source
+        super().__init__(str(self))
+
+    def located(self, source: Source) -> InputError:
+        """The same error, now knowing where it came from (the codec does not know)."""
+        self.source = source
+        self.args = (str(self),)
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.detail}" if self.source else self.detail
+
+
+class NotJsonError(InputError):
+    """A line or document that is not valid JSON."""
+
+
+class NotAnEventError(InputError):
+    """JSON that is not an event object (an array of numbers, a string, no ``Type``...)."""
+
+
+class FieldError(InputError):
+    """An event field whose value is not of the documented kind (e.g. ``"AcwTimeout": "soon"``)."""
+
+    def __init__(
+        self,
+        event_type: str,
+        field: str,
+        expected: str,
+        value: Any,
+        source: Source | None = None,
+    ) -> None:
+        self.event_type = event_type
+        self.field = field
+        self.expected = expected
+        self.value = value
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(f"{event_type}.{field}: expected {expected}, got {shown}", source)
+
+
+class InputTooLargeError(InputError):
+    """A line or document over the configured size, or nested too deeply."""
+
+
+class SequenceError(SessionFsmError):
+    """An event the documented protocol forbids at this point (raised in strict mode only)."""
+
+    def __init__(
+        self,
+        rule: str,
+        message: str,
+        *,
+        machine: str,
+        subject: str | None,
+        state: str | None,
+        trigger: str | None,
+        event_index: int,
+        session: str = "",
+    ) -> None:
+        self.rule = rule
+        self.machine = machine
+        self.subject = subject
+        self.state = state
+        self.trigger = trigger
+        self.event_index = event_index
+        self.session = session
+        super().__init__(f"{session or 'session'} event {event_index}: [{rule}] {message}")
+
+
+class CheckpointError(SessionFsmError):
+    """A checkpoint document that cannot be restored (foreign, newer, or damaged)."""
