@@ -1,4 +1,7 @@
-"""session_fsm: live state, validated sequences and contact histories from the CXone agent event stream."""
+"""session_fsm: live state, validated sequences and contact histories.
+
+The input is the NICE CXone agent event stream (the get-next-event long poll).
+"""
 
 from __future__ import annotations
 

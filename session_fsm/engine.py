@@ -1,0 +1,713 @@
+"""The engine: the only place that fires transitions. Sans-IO: no files, no clock.
+
+Theory of operation. Each session key has one :class:`AgentSession`. An event is
+decoded (if it arrived as a wire dict), given the next 0-based index of its session and
+dispatched on its type to one handler. A handler first looks up what the event means
+(the trigger and the destination in the machine's compiled table) and checks it against
+the protocol; only then does it change records. So in strict mode a forbidden event
+raises :class:`SequenceError` before anything moves, and in the default lenient mode the
+engine mirrors the platform: every event is applied, and each deviation is recorded as a
+:class:`~session_fsm.rules.Violation` named after the rule catalogue.
+
+Events that change nothing (a repeated status, a redelivered event) fire no transition,
+so the engine is idempotent under redelivery. Ending is idempotent too: AgentSessionEnd,
+RemoteAgentSessionEnd and an HTTP 409 (:meth:`AgentSession.end`) are one end.
+
+A join replays the session's state in its first batch: AgentSessionStart anywhere in it
+and contacts in middle statuses. The *join batch* is every event before the first
+AgentSessionStart plus the events of the same batch (same input line or response) as it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import events as ev
+from .codec import decode
+from .errors import FieldError, InputError, NotAnEventError, SequenceError, Source
+from .machines.agent_leg import AGENT_LEG, CLOSE, LegStatus
+from .machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET, AgentStateName
+from .machines.contacts import CONTACT_MACHINES, ContactSpec
+from .records import (
+    AcwPeriod,
+    AgentInterval,
+    AgentRecord,
+    ContactRecord,
+    LegRecord,
+    NextStateChange,
+    SessionInfo,
+    Step,
+    TranscriptLine,
+)
+from .rules import RULES, Severity, Violation
+from .snapshot import Snapshot, snapshot_of
+
+MEDIA_OF: dict[type[Any], str] = {
+    ev.CallContactEvent: "call",
+    ev.WorkItemContactEvent: "work_item",
+    ev.ChatContactEvent: "chat",
+    ev.VoiceMailContactEvent: "voicemail",
+    ev.DigitalContactEvent: "digital",
+    ev.SupervisorContact: "supervisor",
+}
+END_EVENTS = (ev.AgentSessionEnd, ev.RemoteAgentSessionEnd)
+_INBOUND_STATES = frozenset({AgentStateName.INBOUND_CONTACT})
+_OUTBOUND_STATES = frozenset({AgentStateName.OUTBOUND_CONTACT})
+_CONSULT_STATES = frozenset({AgentStateName.INBOUND_CONSULT, AgentStateName.OUTBOUND_CONSULT})
+_CONTACT_STATES = _INBOUND_STATES | _OUTBOUND_STATES | _CONSULT_STATES
+_STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
+
+class AgentSession:
+    """One agent session's machines, records, history and violations."""
+
+    def __init__(
+        self, key: str = "-", *, strict: bool = False, ignore: Iterable[str] = ()
+    ) -> None:
+        self.key = key
+        self.strict = strict
+        self.ignore = frozenset(ignore)
+        self.info = SessionInfo()
+        self.agent = AgentRecord(state=AGENT_STATE.initial)
+        self.leg: LegRecord | None = None
+        self.contacts: dict[str, ContactRecord] = {}
+        """Open contacts, in order of first appearance."""
+        self.closed: dict[str, ContactRecord] = {}
+        """Closed contacts (FinalState True), kept for history and after-final checks."""
+        self.linked_contact_id: str | None = None
+        self.monitoring: ev.SupervisorMonitor | None = None
+        self.monitor_contact_id: str | None = None
+        self.take_over: ev.TakeOver | None = None
+        self.agent_timeline: list[AgentInterval] = []
+        self.next_state_changes: list[NextStateChange] = []
+        self.past_legs: list[LegRecord] = []
+        self.session_errors: list[ev.AgentError] = []
+        self.indicators: dict[str, ev.Indicator] = {}
+        self.page_opens: dict[str, ev.PageOpen] = {}
+        self.pop_urls: dict[str, ev.PopURL] = {}
+        self.custom_events: dict[str, ev.CustomEvent] = {}
+        self.skill_list: ev.NaturalCallingSkillList | None = None
+        self.hours_of_operation: ev.HoursOfOperation | None = None
+        self.muted: bool | None = None
+        self.signals: dict[str, int] = {}
+        self.unknown_types: dict[str, int] = {}
+        self.rooms: dict[str, str] = {}
+        self.violations: list[Violation] = []
+        self.position = 0
+        """Index the next event (or unreadable input item) of this session will get."""
+        self.events = 0
+        """Events applied, unknown types included."""
+        self.finished = False
+        self._start_batch: Hashable | None = None
+        self._last_ended_contact: tuple[str, int] | None = None
+        self._source: Source | None = None
+        self._index = 0
+
+    # --- feeding ----------------------------------------------------------------------
+
+    def feed(
+        self,
+        event: ev.Event | Mapping[str, Any],
+        *,
+        source: Source | None = None,
+        batch: Hashable | None = None,
+    ) -> None:
+        """Apply one event (typed, or a wire dict the codec decodes).
+
+        ``batch`` identifies the get-next-event response (or input line) the event came
+        in, which tells a join's replay apart from live events; ``source`` is quoted in
+        violations. A wire dict that cannot be decoded raises the package's
+        :class:`~session_fsm.errors.InputError` in strict mode and is recorded as a
+        violation at its index otherwise.
+        """
+        if isinstance(event, Mapping):
+            try:
+                event = decode(event)
+            except InputError as error:
+                if self.strict:
+                    raise
+                self.report_input_error(error, source)
+                return
+        self._index = self.position
+        self._source = source
+        self.position += 1
+        if self.info.status == "ended" and not isinstance(event, END_EVENTS):
+            self._violate("event-after-end", f"{_type_name(event)} after the session ended "
+                          f"({self.info.end_reason} at event {self.info.end_index})")
+        handler = _HANDLERS.get(type(event))
+        if handler is None:  # pragma: no cover - every Event type has a handler
+            raise TypeError(f"not an event: {event!r}")
+        handler(self, event, batch)
+        self.events += 1
+
+    def snapshot(self) -> Snapshot:
+        """This session now, as a frozen value."""
+        return snapshot_of(self)
+
+    def report_input_error(self, error: InputError, source: Source | None = None) -> None:
+        """Account for an input item that could not be read: it takes an index and a violation."""
+        self._index = self.position
+        self._source = source or error.source
+        self.position += 1
+        if isinstance(error, FieldError):
+            rule = "bad-field"
+        elif isinstance(error, NotAnEventError):
+            rule = "not-an-event"
+        else:
+            rule = "not-json"
+        self._violate(rule, error.detail, strict=False)
+
+    def end(self, reason: str = "409", message: str | None = None) -> None:
+        """End the session from outside the stream (HTTP 409): the same end as AgentSessionEnd."""
+        self._index = self.position
+        self._source = None
+        self._end(reason, message)
+
+    def finish(self) -> None:
+        """The input is over: run the checks that need the whole stream. Idempotent."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.position and not self.info.saw_start:
+            self._index = 0
+            self._violate("no-session-start", "the stream has no AgentSessionStart event",
+                          strict=False)
+        if self.info.remote_end_index is not None and not self.info.saw_end_event:
+            self._index = self.info.remote_end_index
+            self._violate("remote-end-without-end", "RemoteAgentSessionEnd was never followed "
+                          "by AgentSessionEnd or a 409", strict=False)
+        self._check_contact_state_left()
+
+    # --- violations ---------------------------------------------------------------------
+
+    def _violate(
+        self,
+        rule: str,
+        message: str,
+        *,
+        contact_id: str | None = None,
+        machine: str = "session",
+        state: str | None = None,
+        trigger: str | None = None,
+        strict: bool = True,
+    ) -> None:
+        if rule in self.ignore:
+            return
+        severity = RULES[rule].severity
+        if strict and self.strict and severity is Severity.ERROR:
+            raise SequenceError(rule, message, machine=machine, subject=contact_id,
+                                state=state, trigger=trigger, event_index=self._index,
+                                session=self.key)
+        self.violations.append(Violation(
+            rule, severity, self.key, self._index, contact_id,
+            str(self._source) if self._source else None, message,
+        ))
+
+    def _in_join_batch(self, batch: Hashable | None) -> bool:
+        if not self.info.saw_start:
+            return True
+        return batch is not None and batch == self._start_batch
+
+    # --- session ------------------------------------------------------------------------
+
+    def _on_session_start(self, event: ev.AgentSessionStart, batch: Hashable | None) -> None:
+        info = self.info
+        info.session_id = event.session_id or info.session_id
+        info.agent_id = event.agent_id or info.agent_id
+        info.bus_no = event.bus_no or info.bus_no
+        if info.status == "not_started":
+            info.status = "active"
+        info.saw_start = True
+        self._start_batch = batch
+
+    def _on_session_end(self, event: ev.AgentSessionEnd, batch: Hashable | None) -> None:
+        self._end("AgentSessionEnd", event.message)
+
+    def _on_remote_end(self, event: ev.RemoteAgentSessionEnd, batch: Hashable | None) -> None:
+        if self.info.status != "ended":
+            self.info.remote_end_index = self._index
+        self._end("RemoteAgentSessionEnd", event.message)
+
+    def _end(self, reason: str, message: str | None) -> None:
+        info = self.info
+        if reason != "RemoteAgentSessionEnd":
+            info.saw_end_event = True
+        if message and not info.end_message:
+            info.end_message = message
+        if info.status == "ended":
+            return
+        info.status = "ended"
+        info.end_reason = reason
+        info.end_index = self._index
+        for contact in self.contacts.values():
+            self._violate("contacts-open-at-end", f"{contact.media} {contact.contact_id} is "
+                          f"still open ({contact.status}) when the session ended",
+                          contact_id=contact.contact_id)
+
+    # --- agent state --------------------------------------------------------------------
+
+    def _on_agent_state(self, event: ev.AgentState, batch: Hashable | None) -> None:
+        agent = self.agent
+        if event == agent.last_event:
+            self._violate("duplicate-event", "the same AgentState event twice in a row")
+            return
+        trigger = AGENT_STATE.trigger_for(event.current_state)
+        if len(event.next_states) > 2:
+            self._violate("too-many-next-states", f"NextStates has {len(event.next_states)} "
+                          "entries; the protocol has at most two (next, next-next)",
+                          machine=AGENT_STATE.name, state=agent.state, trigger=trigger)
+        dest = agent.state
+        if trigger is None:
+            self._violate("unknown-status", f"unknown agent state {event.current_state!r}",
+                          machine=AGENT_STATE.name, state=agent.state)
+        elif trigger != agent.state:
+            found = AGENT_STATE.next_state(agent.state, trigger)
+            if found is None:
+                self._violate("agent-state-transition", f"agent state {agent.state} -> "
+                              f"{trigger} is not in the agent-state table",
+                              machine=AGENT_STATE.name, state=agent.state, trigger=trigger)
+            dest = found or trigger
+        is_acw = bool(event.is_acw)
+        if is_acw and dest != _STATE_UNAVAILABLE:
+            self._violate("acw-outside-unavailable", f"IsAcw True with CurrentState "
+                          f"{event.current_state!r}; ACW is an Unavailable state")
+        agent.last_event = event
+        out_reason = event.current_out_reason or ""
+        state_changed = dest != agent.state
+        if state_changed:
+            self._check_contact_state_left()
+            agent.state = dest
+            agent.entered_index = self._index
+            agent.contact_seen = dest not in _CONTACT_STATES or self._has_contact_for(dest)
+        elif event.next_states != agent.next_states:
+            change = NEXT_SET if event.next_states else NEXT_CLEARED
+            AGENT_STATE.next_state(agent.state, change)  # a reflexive row: the table has it
+            self.next_state_changes.append(
+                NextStateChange(change, self._index, event.start_time, event.next_states))
+        agent.label = event.current_state or agent.label
+        since = event.start_time if state_changed or agent.since is None else agent.since
+        if event.start_time is not None and (state_changed or out_reason != agent.out_reason
+                                             or is_acw != agent.is_acw):
+            since = event.start_time
+        self._timeline(dest, out_reason, is_acw, since)
+        agent.out_reason = out_reason
+        agent.since = since
+        agent.next_states = event.next_states
+        agent.acw_timeout_s = event.acw_timeout
+        if is_acw and dest == _STATE_UNAVAILABLE:
+            if agent.acw is None:
+                agent.acw = AcwPeriod(self._acw_contact(), since, event.acw_timeout,
+                                      _deadline(since, event.acw_timeout), self._index)
+            else:
+                agent.acw.timeout_s = event.acw_timeout
+                agent.acw.deadline = _deadline(agent.acw.started, event.acw_timeout)
+        else:
+            agent.acw = None
+        agent.is_acw = is_acw
+
+    def _timeline(self, state: str, out_reason: str, is_acw: bool, since: datetime | None) -> None:
+        timeline = self.agent_timeline
+        last = timeline[-1] if timeline else None
+        if last and (last.state, last.out_reason, last.is_acw) == (state, out_reason, is_acw):
+            return
+        if last is not None:
+            timeline[-1] = _replace_end(last, since)
+        acw_contact = self.agent.acw.contact_id if is_acw and self.agent.acw else None
+        if is_acw and acw_contact is None:
+            acw_contact = self._acw_contact()
+        timeline.append(AgentInterval(state, out_reason, is_acw, since, self._index,
+                                      acw_contact_id=acw_contact))
+
+    def _acw_contact(self) -> str | None:
+        """The contact an ACW period follows: the last one whose voice ended recently."""
+        if self._last_ended_contact is None:
+            return None
+        contact_id, _ = self._last_ended_contact
+        return contact_id
+
+    def _has_contact_for(self, state: str) -> bool:
+        return any(_matches_direction(state, c) for c in self.contacts.values())
+
+    def _check_contact_state_left(self) -> None:
+        agent = self.agent
+        if agent.contact_seen:
+            return
+        agent.contact_seen = True
+        index, self._index = self._index, agent.entered_index
+        self._violate("contact-state-without-contact", f"the agent was {agent.state} with no "
+                      "open contact of that direction")
+        self._index = index
+
+    # --- agent leg ----------------------------------------------------------------------
+
+    def _on_agent_leg(self, event: ev.AgentLeg, batch: Hashable | None) -> None:
+        leg = self.leg
+        if leg is not None and event == leg.last_event:
+            self._violate("duplicate-event", "the same AgentLeg event twice in a row")
+            return
+        leg_id = event.agent_leg_id
+        new_leg = leg is None
+        if leg is not None and leg_id != leg.leg_id:
+            if not leg.final:
+                self._violate("leg-id-changed", f"AgentLegId changed from {leg.leg_id} to "
+                              f"{leg_id} while leg {leg.leg_id} was {leg.status}")
+            new_leg = True
+        elif leg is not None and leg.final:
+            self._violate("leg-after-final", f"agent leg {leg_id} {event.status} after its "
+                          "final Disconnected", machine=AGENT_LEG.name, state=leg.state,
+                          trigger=event.status)
+            leg.steps.append(Step(event.status or "", None, bool(event.final_state), self._index))
+            leg.last_event = event
+            return
+        state = AGENT_LEG.initial if new_leg or leg is None else leg.state
+        trigger = AGENT_LEG.trigger_for(event.status)
+        dest = state
+        if trigger is None:
+            self._violate("unknown-status", f"unknown agent leg status {event.status!r}",
+                          machine=AGENT_LEG.name, state=state)
+        elif trigger != state:
+            found = AGENT_LEG.next_state(state, trigger)
+            if found is None:
+                self._violate("leg-transition", f"agent leg {leg_id}: {state} -> {trigger} "
+                              "is not in the leg table (Dialing -> Active -> Disconnected)",
+                              machine=AGENT_LEG.name, state=state, trigger=trigger)
+            dest = found or trigger
+        if event.final_state and AGENT_LEG.next_state(dest, CLOSE) is None:
+            self._violate("leg-transition", f"agent leg {leg_id}: FinalState True on "
+                          f"{event.status}; only Disconnected ends the leg",
+                          machine=AGENT_LEG.name, state=dest, trigger=CLOSE)
+        if new_leg:
+            if leg is not None:
+                self.past_legs.append(leg)
+            leg = self.leg = LegRecord(leg_id, AGENT_LEG.initial)
+        assert leg is not None
+        leg.last_event = event
+        leg.status = event.status or leg.status
+        final = bool(event.final_state)
+        if dest != leg.state or final:
+            leg.steps.append(Step(leg.status, None, final, self._index))
+        leg.state = LegStatus.CLOSED if final else dest
+        leg.final = final
+
+    # --- contacts -----------------------------------------------------------------------
+
+    def _on_contact(self, event: ev.ContactEvent, batch: Hashable | None) -> None:
+        media = MEDIA_OF[type(event)]
+        spec = CONTACT_MACHINES[media]
+        contact_id = event.contact_id
+        if not contact_id:
+            self._violate("bad-field", f"{event.TYPE} without a ContactID")
+            return
+        contact = self.contacts.get(contact_id)
+        if contact is None and contact_id in self.closed:
+            closed = self.closed[contact_id]
+            self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
+                          f"its FinalState True at event {closed.steps[-1].event_index}",
+                          contact_id=contact_id, machine=spec.name, state=closed.state,
+                          trigger=event.status)
+            closed.steps.append(Step(event.status or "", event.last_state_change_time,
+                                     bool(event.final_state), self._index,
+                                     getattr(event, "disconnect_code", None)))
+            return
+        if contact is not None and event == contact.last_event:
+            self._violate("duplicate-event", f"the same {event.TYPE} for {contact_id} twice "
+                          "in a row", contact_id=contact_id)
+            return
+        state = contact.state if contact else spec.initial
+        trigger = spec.trigger_for(event.status)
+        dest = state
+        if trigger is None:
+            self._violate("unknown-status", f"unknown {media} status {event.status!r}",
+                          contact_id=contact_id, machine=spec.name, state=state)
+        elif trigger != state:
+            found = spec.next_state(state, trigger)
+            if found is None:
+                self._violate("contact-transition", f"{media} {contact_id}: {state} -> "
+                              f"{trigger} is not in the {media} table", contact_id=contact_id,
+                              machine=spec.name, state=state, trigger=trigger)
+            elif contact is None and trigger not in spec.entry_triggers \
+                    and not self._in_join_batch(batch):
+                self._violate("contact-joined-mid-lifecycle", f"{media} {contact_id} first "
+                              f"seen as {event.status} outside a join batch",
+                              contact_id=contact_id)
+            dest = found or trigger
+        final = bool(event.final_state)
+        if final and dest not in spec.closable:
+            self._violate("final-on-open-status", f"{media} {contact_id}: FinalState True on "
+                          f"{event.status}, which cannot end a {media}", contact_id=contact_id,
+                          machine=spec.name, state=dest, trigger="close")
+        changed = event.last_state_change_time
+        if contact is not None and changed is not None and contact.last_change is not None \
+                and changed < contact.last_change:
+            self._violate("time-went-backwards", f"{media} {contact_id}: LastStateChangeTime "
+                          f"{changed.isoformat()} is before {contact.last_change.isoformat()}",
+                          contact_id=contact_id)
+        if media == "call":
+            self._check_link(event, contact_id)  # type: ignore[arg-type]
+
+        # -- checks done: apply --
+        if contact is None:
+            contact = ContactRecord(contact_id, media, spec.initial, "", self._index)
+            self.contacts[contact_id] = contact
+        self._update_contact(contact, event, spec)
+        if dest != contact.state or final:
+            contact.steps.append(Step(event.status or contact.status, changed or event.start_time,
+                                      final, self._index, contact.disconnect_code))
+        if (dest != contact.state and dest in spec.closable) or final:
+            self._last_ended_contact = (contact_id, self._index)  # the voice (or contact) ended
+        contact.state = dest
+        if final:
+            self._close(contact, spec)
+        if media == "supervisor":
+            self.monitor_contact_id = None if final else contact_id
+        agent = self.agent
+        if not agent.contact_seen and not final and _matches_direction(agent.state, contact):
+            agent.contact_seen = True
+        if agent.acw is not None and agent.acw.contact_id is None and contact.in_acw | final:
+            agent.acw.contact_id = contact_id
+
+    def _update_contact(self, contact: ContactRecord, event: ev.ContactEvent,
+                        spec: ContactSpec) -> None:
+        contact.last_event = event
+        contact.status = event.status or contact.status
+        contact.skill = _first(getattr(event, "skill", None), getattr(event, "skill_id", None),
+                               contact.skill)
+        contact.started = event.start_time or contact.started
+        contact.last_change = event.last_state_change_time or contact.last_change
+        inbound = getattr(event, "is_inbound", None)
+        if inbound is not None:
+            contact.is_inbound = inbound
+        call_type = getattr(event, "call_type", None)
+        if call_type:
+            contact.call_type = call_type
+        code = getattr(event, "disconnect_code", None)
+        if code:
+            contact.disconnect_code = code
+        if isinstance(event, ev.ChatContactEvent):
+            if event.room_id:
+                contact.room_id = event.room_id
+                self.rooms[event.room_id] = contact.contact_id
+            for message in event.messages:
+                self._add_transcript(contact, TranscriptLine(message.party_type, message.text,
+                                                             message.time_stamp))
+        elif isinstance(event, ev.WorkItemContactEvent):
+            contact.payload = {
+                "work_item_id": event.work_item_id,
+                "work_item_type": event.work_item_type,
+                "payload": event.work_item_payload,
+            }
+        elif isinstance(event, ev.VoiceMailContactEvent) and event.file_name:
+            contact.payload = {"file_name": event.file_name}
+
+    @staticmethod
+    def _add_transcript(contact: ContactRecord, line: TranscriptLine) -> bool:
+        if contact.transcript is None:
+            contact.transcript = []
+        if line in contact.transcript:  # Messages repeat the transcript so far
+            return False
+        contact.transcript.append(line)
+        return True
+
+    def _close(self, contact: ContactRecord, spec: ContactSpec) -> None:
+        contact.final = True
+        contact.state = spec.closed_state
+        del self.contacts[contact.contact_id]
+        self.closed[contact.contact_id] = contact
+        if self.linked_contact_id == contact.contact_id:
+            self.linked_contact_id = None
+
+    def _check_link(self, event: ev.CallContactEvent, contact_id: str) -> None:
+        linked = self.linked_contact_id
+        if event.is_linked:
+            if linked is not None and linked != contact_id and linked in self.contacts:
+                self._violate("two-linked-calls", f"call {contact_id} IsLinked True while call "
+                              f"{linked} is still linked", contact_id=contact_id)
+                self.contacts[linked].is_linked = False
+            if not event.final_state:
+                self.linked_contact_id = contact_id
+        elif linked == contact_id and event.is_linked is False:
+            self.linked_contact_id = None
+        contact = self.contacts.get(contact_id)
+        if contact is not None and event.is_linked is not None:
+            contact.is_linked = event.is_linked
+
+    # --- everything else ----------------------------------------------------------------
+
+    def _on_chat_text(self, event: ev.ChatText, batch: Hashable | None) -> None:
+        contact_id = self.rooms.get(event.room_id or "")
+        contact = self.contacts.get(contact_id or "") or self.closed.get(contact_id or "")
+        line = TranscriptLine(event.party_type, event.message, event.time_stamp)
+        if contact is None:
+            # ChatText before its ChatContactEvent: keep it under the room until one claims it
+            contact = self._orphan_room(event.room_id or "")
+        if not self._add_transcript(contact, line):
+            self._violate("duplicate-event", f"the same ChatText for room {event.room_id} twice",
+                          contact_id=contact.contact_id)
+
+    def _orphan_room(self, room_id: str) -> ContactRecord:
+        contact_id = f"room:{room_id}"
+        self.rooms.setdefault(room_id, contact_id)
+        contact = self.closed.get(contact_id)
+        if contact is None:
+            contact = ContactRecord(contact_id, "chat", "Closed", "", self._index, final=True)
+            self.closed[contact_id] = contact
+        return contact
+
+    def _on_agent_error(self, event: ev.AgentError, batch: Hashable | None) -> None:
+        target = self.contacts.get(event.contact_id or "")
+        if target is not None:
+            target.errors = [*(target.errors or []), event]
+        elif (event.target or "").lower() == "agentleg" and self.leg is not None:
+            self.leg.errors = [*(self.leg.errors or []), event]
+        else:
+            self.session_errors.append(event)
+
+    def _on_supervisor_monitor(self, event: ev.SupervisorMonitor, batch: Hashable | None) -> None:
+        stop = event.final_state or (event.monitor_type or "").lower() == "stopmonitor"
+        self.monitoring = None if stop else event
+
+    def _on_take_over(self, event: ev.TakeOver, batch: Hashable | None) -> None:
+        self.take_over = event
+
+    def _on_indicator(self, event: ev.Indicator, batch: Hashable | None) -> None:
+        self.indicators[event.name or ""] = event
+
+    def _on_page_open(self, event: ev.PageOpen, batch: Hashable | None) -> None:
+        self.page_opens[event.contact_id or ""] = event
+
+    def _on_pop_url(self, event: ev.PopURL, batch: Hashable | None) -> None:
+        self.pop_urls[event.contact_id or ""] = event
+
+    def _on_custom(self, event: ev.CustomEvent, batch: Hashable | None) -> None:
+        self.custom_events[event.event_name or ""] = event
+
+    def _on_skill_list(self, event: ev.NaturalCallingSkillList, batch: Hashable | None) -> None:
+        self.skill_list = event
+
+    def _on_hours(self, event: ev.HoursOfOperation, batch: Hashable | None) -> None:
+        self.hours_of_operation = event
+
+    def _on_mute(self, event: ev.Mute, batch: Hashable | None) -> None:
+        self.muted = event.agent_muted
+
+    def _on_signal(self, event: Any, batch: Hashable | None) -> None:
+        self.signals[event.TYPE] = self.signals.get(event.TYPE, 0) + 1
+
+    def _on_unknown(self, event: ev.UnknownEvent, batch: Hashable | None) -> None:
+        self.unknown_types[event.type] = self.unknown_types.get(event.type, 0) + 1
+        self._violate("unknown-event-type", f"unknown event Type {event.type!r} (kept, not "
+                      "interpreted)")
+
+
+def _type_name(event: ev.Event) -> str:
+    return event.type if isinstance(event, ev.UnknownEvent) else event.TYPE
+
+
+def _first(*values: str | None) -> str | None:
+    return next((v for v in values if v), None)
+
+
+def _deadline(start: datetime | None, timeout_s: int | None) -> datetime | None:
+    if start is None or not timeout_s:
+        return None
+    return start + timedelta(seconds=timeout_s)
+
+
+def _replace_end(interval: AgentInterval, end: datetime | None) -> AgentInterval:
+    return AgentInterval(interval.state, interval.out_reason, interval.is_acw, interval.start,
+                         interval.event_index, end, interval.acw_contact_id)
+
+
+def _matches_direction(state: str, contact: ContactRecord) -> bool:
+    """Whether an open contact explains the agent being in a contact state."""
+    if contact.final or contact.media == "supervisor":
+        return False
+    if state in _CONSULT_STATES:
+        return contact.media == "call"
+    inbound = contact.is_inbound
+    if inbound is None:  # only calls and digital carry IsInbound; the rest are inbound
+        inbound = contact.media not in ("call", "digital")
+    if state in _INBOUND_STATES:
+        return inbound or contact.media != "call"
+    if state in _OUTBOUND_STATES:
+        return not inbound or contact.media == "digital"
+    return True
+
+
+_HANDLERS: dict[type[Any], Callable[[AgentSession, Any, Hashable | None], None]] = {
+    ev.AgentSessionStart: AgentSession._on_session_start,
+    ev.AgentSessionEnd: AgentSession._on_session_end,
+    ev.RemoteAgentSessionEnd: AgentSession._on_remote_end,
+    ev.AgentState: AgentSession._on_agent_state,
+    ev.AgentLeg: AgentSession._on_agent_leg,
+    ev.AgentError: AgentSession._on_agent_error,
+    ev.NaturalCallingSkillList: AgentSession._on_skill_list,
+    ev.ChatText: AgentSession._on_chat_text,
+    ev.Indicator: AgentSession._on_indicator,
+    ev.PageOpen: AgentSession._on_page_open,
+    ev.PopURL: AgentSession._on_pop_url,
+    ev.Mute: AgentSession._on_mute,
+    ev.TakeOver: AgentSession._on_take_over,
+    ev.SupervisorMonitor: AgentSession._on_supervisor_monitor,
+    ev.CustomEvent: AgentSession._on_custom,
+    ev.HoursOfOperation: AgentSession._on_hours,
+    ev.UnknownEvent: AgentSession._on_unknown,
+    **dict.fromkeys(MEDIA_OF, AgentSession._on_contact),
+    **dict.fromkeys(
+        (ev.UpdatePermissions, ev.UpdateUnavailableCodes, ev.UpdateIndicators,
+         ev.UpdateMessages, ev.UpdateSkills, ev.UpdateDialerCampaigns, ev.UpdateCallbacks),
+        AgentSession._on_signal,
+    ),
+}
+
+
+class SessionEngine:
+    """Many sessions, keyed by the reader's session key; one :class:`AgentSession` each."""
+
+    def __init__(self, *, strict: bool = False, ignore: Iterable[str] = ()) -> None:
+        self.strict = strict
+        self.ignore = frozenset(ignore)
+        self.sessions: dict[str, AgentSession] = {}
+
+    def session(self, key: str) -> AgentSession:
+        """The session for ``key``, created on first use."""
+        found = self.sessions.get(key)
+        if found is None:
+            found = self.sessions[key] = AgentSession(key, strict=self.strict, ignore=self.ignore)
+        return found
+
+    def feed(
+        self,
+        event: ev.Event | Mapping[str, Any],
+        *,
+        key: str = "-",
+        source: Source | None = None,
+        batch: Hashable | None = None,
+    ) -> None:
+        """Apply one event to the session ``key`` (see :meth:`AgentSession.feed`)."""
+        self.session(key).feed(event, source=source, batch=batch)
+
+    def report_input_error(self, key: str, error: InputError, source: Source | None = None) -> None:
+        """Account for an unreadable input item of session ``key``."""
+        self.session(key).report_input_error(error, source)
+
+    def end(self, key: str, reason: str = "409", message: str | None = None) -> None:
+        """End session ``key`` from outside the stream (HTTP 409)."""
+        self.session(key).end(reason, message)
+
+    def finish(self) -> None:
+        """The input is over: run every session's whole-stream checks."""
+        for session in self.sessions.values():
+            session.finish()
+
+    def snapshot(self, key: str | None = None) -> tuple[Snapshot, ...]:
+        """Frozen snapshots of every session (or of session ``key``), in first-seen order."""
+        chosen = self.sessions.values() if key is None else [self.session(key)]
+        return tuple(snapshot_of(s) for s in chosen)
+
+    def violations(self) -> Iterator[Violation]:
+        """Every violation of every session, session by session, in event order."""
+        for session in self.sessions.values():
+            yield from sorted(session.violations, key=lambda v: v.event_index)
+

@@ -1,0 +1,149 @@
+"""The mutable records the engine drives: one per agent state, agent leg and contact.
+
+Records hold a machine ``state`` (the value the tables use) next to the wire's own
+spelling, the data the snapshot shows and the append-only steps the history reads.
+Only the engine mutates them. They are slotted attrs classes: a session with one open
+call must stay small when tens of thousands are live.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .events import AgentError, NextState
+
+
+@attrs.frozen(slots=True)
+class Step:
+    """One applied status of a contact or leg: what, when (server time), and where."""
+
+    status: str
+    at: datetime | None
+    final: bool
+    event_index: int
+    disconnect_code: str | None = None
+
+
+@attrs.frozen(slots=True)
+class TranscriptLine:
+    party: str | None
+    text: str | None
+    at: datetime | None
+
+
+@attrs.define(slots=True)
+class ContactRecord:
+    """One contact's lifecycle (per ContactID) and the data the snapshot shows."""
+
+    contact_id: str
+    media: str
+    state: str
+    status: str
+    first_index: int
+    final: bool = False
+    is_linked: bool = False
+    is_inbound: bool | None = None
+    call_type: str | None = None
+    skill: str | None = None
+    started: datetime | None = None
+    last_change: datetime | None = None
+    disconnect_code: str | None = None
+    steps: list[Step] = attrs.Factory(list)
+    # media-specific, allocated only where the media has them
+    room_id: str | None = None
+    transcript: list[TranscriptLine] | None = None
+    payload: dict[str, Any] | None = None
+    errors: list[AgentError] | None = None
+    last_event: Any = None
+
+    @property
+    def in_acw(self) -> bool:
+        """Voice path down, contact still open: its after-call-work phase."""
+        return self.status_is("Disconnected") and not self.final
+
+    def status_is(self, status: str) -> bool:
+        return self.status.lower() == status.lower()
+
+
+@attrs.define(slots=True)
+class AcwPeriod:
+    """An ACW period: Unavailable with IsAcw, linked to the contact it follows."""
+
+    contact_id: str | None
+    started: datetime | None
+    timeout_s: int | None
+    deadline: datetime | None
+    event_index: int
+
+
+@attrs.frozen(slots=True)
+class AgentInterval:
+    """One stretch of the agent-state timeline; ``end`` is None while it lasts."""
+
+    state: str
+    out_reason: str
+    is_acw: bool
+    start: datetime | None
+    event_index: int
+    end: datetime | None = None
+    acw_contact_id: str | None = None
+
+
+@attrs.frozen(slots=True)
+class NextStateChange:
+    """A change of next states with no change of current state (its own transition)."""
+
+    trigger: str
+    event_index: int
+    at: datetime | None
+    next_states: tuple[NextState, ...]
+
+
+@attrs.define(slots=True)
+class AgentRecord:
+    """The agent-state machine's record."""
+
+    state: str
+    label: str = ""
+    out_reason: str = ""
+    since: datetime | None = None
+    is_acw: bool = False
+    acw_timeout_s: int | None = None
+    next_states: tuple[NextState, ...] = ()
+    acw: AcwPeriod | None = None
+    entered_index: int = 0
+    # whether a contact of the state's direction was open at some point during it
+    contact_seen: bool = True
+    last_event: Any = None
+
+
+@attrs.define(slots=True)
+class LegRecord:
+    """One agent leg (one AgentLegId): its machine state and steps."""
+
+    leg_id: str | None
+    state: str
+    status: str = ""
+    final: bool = False
+    steps: list[Step] = attrs.Factory(list)
+    errors: list[AgentError] | None = None
+    last_event: Any = None
+
+
+@attrs.define(slots=True)
+class SessionInfo:
+    """The session itself: identity, and whether (and how) it ended."""
+
+    session_id: str | None = None
+    agent_id: str | None = None
+    bus_no: str | None = None
+    status: str = "not_started"
+    end_reason: str | None = None
+    end_message: str | None = None
+    end_index: int | None = None
+    saw_start: bool = False
+    saw_end_event: bool = False
+    remote_end_index: int | None = None

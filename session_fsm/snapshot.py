@@ -1,0 +1,215 @@
+"""Frozen snapshot values: what an agent session looks like at one moment.
+
+:func:`snapshot_of` reads an :class:`~session_fsm.engine.AgentSession`'s records into
+immutable values (it changes nothing), and :func:`to_json` turns them into the JSON of
+``contract.md``: exactly its keys, ISO 8601 UTC timestamps with milliseconds and ``Z``.
+The Python values carry more than the contract's JSON (indicators, pages, errors...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from . import events as ev
+from .codec import format_time
+
+if TYPE_CHECKING:
+    from .engine import AgentSession
+    from .records import ContactRecord
+
+
+@attrs.frozen(slots=True)
+class SessionView:
+    session_id: str | None
+    agent_id: str | None
+    bus_no: str | None
+    status: str
+    end_reason: str | None
+    end_message: str | None
+
+
+@attrs.frozen(slots=True)
+class NextStateView:
+    state: str
+    out_reason: str
+
+
+@attrs.frozen(slots=True)
+class AcwView:
+    """The ACW period in progress: which contact it follows and when it times out."""
+
+    contact_id: str | None
+    started: datetime | None
+    deadline: datetime | None
+
+
+@attrs.frozen(slots=True)
+class AgentStateView:
+    state: str
+    out_reason: str
+    since: datetime | None
+    is_acw: bool
+    acw_timeout_s: int | None
+    acw_deadline: datetime | None
+    next_states: tuple[NextStateView, ...]
+    acw: AcwView | None = None
+
+    @property
+    def next_state(self) -> NextStateView | None:
+        """Entry 0: where the agent goes next (the ACW state, on an ACW skill)."""
+        return self.next_states[0] if self.next_states else None
+
+    @property
+    def next_next_state(self) -> NextStateView | None:
+        """Entry 1: where the agent goes after ACW."""
+        return self.next_states[1] if len(self.next_states) > 1 else None
+
+
+@attrs.frozen(slots=True)
+class AgentLegView:
+    id: str | None
+    status: str
+    final: bool
+
+
+@attrs.frozen(slots=True)
+class ContactView:
+    contact_id: str
+    media: str
+    status: str
+    final: bool
+    in_acw: bool
+    is_linked: bool
+    is_inbound: bool | None
+    call_type: str | None
+    skill: str | None
+    started: datetime | None
+    last_change: datetime | None
+
+
+@attrs.frozen(slots=True)
+class MonitoringView:
+    target_agent_id: str | None
+    since: datetime | None
+    contact_id: str | None
+
+
+@attrs.frozen(slots=True)
+class Snapshot:
+    """One session at one moment. The first fields are contract.md's ``snapshot --json``."""
+
+    key: str
+    session: SessionView
+    agent_state: AgentStateView | None
+    agent_leg: AgentLegView | None
+    contacts: tuple[ContactView, ...]
+    linked_contact_id: str | None
+    monitoring: MonitoringView | None
+    events: int
+    violations: int
+    # beyond the contract's JSON
+    indicators: Mapping[str, ev.Indicator] = attrs.field(factory=dict)
+    page_opens: Mapping[str, ev.PageOpen] = attrs.field(factory=dict)
+    pop_urls: Mapping[str, ev.PopURL] = attrs.field(factory=dict)
+    custom_events: Mapping[str, ev.CustomEvent] = attrs.field(factory=dict)
+    skill_list: ev.NaturalCallingSkillList | None = None
+    hours_of_operation: ev.HoursOfOperation | None = None
+    errors: tuple[ev.AgentError, ...] = ()
+    take_over: ev.TakeOver | None = None
+    muted: bool | None = None
+    signals: Mapping[str, int] = attrs.field(factory=dict)
+    unknown_types: Mapping[str, int] = attrs.field(factory=dict)
+
+    def contact(self, contact_id: str) -> ContactView | None:
+        """An open contact by id."""
+        return next((c for c in self.contacts if c.contact_id == contact_id), None)
+
+
+CONTRACT_KEYS = (
+    "key", "session", "agent_state", "agent_leg", "contacts", "linked_contact_id",
+    "monitoring", "events", "violations",
+)
+
+
+def contact_view(contact: ContactRecord) -> ContactView:
+    return ContactView(
+        contact.contact_id, contact.media, contact.status, contact.final, contact.in_acw,
+        contact.is_linked, contact.is_inbound, contact.call_type, contact.skill,
+        contact.started, contact.last_change,
+    )
+
+
+def snapshot_of(session: AgentSession) -> Snapshot:
+    """Read a session's records into a frozen :class:`Snapshot`."""
+    info = session.info
+    agent = session.agent
+    agent_view = None
+    if agent.label:
+        acw = agent.acw
+        agent_view = AgentStateView(
+            agent.label, agent.out_reason, agent.since, agent.is_acw, agent.acw_timeout_s,
+            acw.deadline if acw else None,
+            tuple(NextStateView(n.state or "", n.out_reason or "") for n in agent.next_states),
+            AcwView(acw.contact_id, acw.started, acw.deadline) if acw else None,
+        )
+    leg = session.leg
+    monitor = session.monitoring
+    errors = list(session.session_errors)
+    if leg is not None and leg.errors:
+        errors.extend(leg.errors)
+    for contact in session.contacts.values():
+        errors.extend(contact.errors or ())
+    return Snapshot(
+        key=session.key,
+        session=SessionView(info.session_id, info.agent_id, info.bus_no, info.status,
+                            info.end_reason, info.end_message),
+        agent_state=agent_view,
+        agent_leg=AgentLegView(leg.leg_id, leg.status, leg.final) if leg else None,
+        contacts=tuple(contact_view(c) for c in session.contacts.values()),
+        linked_contact_id=session.linked_contact_id,
+        monitoring=MonitoringView(monitor.target_agent_id, monitor.monitor_start_time,
+                                  session.monitor_contact_id) if monitor else None,
+        events=session.events,
+        violations=len(session.violations),
+        indicators=dict(session.indicators),
+        page_opens=dict(session.page_opens),
+        pop_urls=dict(session.pop_urls),
+        custom_events=dict(session.custom_events),
+        skill_list=session.skill_list,
+        hours_of_operation=session.hours_of_operation,
+        errors=tuple(errors),
+        take_over=session.take_over,
+        muted=session.muted,
+        signals=dict(session.signals),
+        unknown_types=dict(session.unknown_types),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Attrs values -> JSON-ready data with contract.md's timestamp form."""
+    if isinstance(value, datetime):
+        return format_time(value)
+    if attrs.has(type(value)):
+        return {f.name: _plain(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_json(snapshot: Snapshot) -> dict[str, Any]:
+    """One entry of ``snapshot --json``'s ``sessions``: exactly contract.md's keys."""
+    data = {key: _plain(getattr(snapshot, key)) for key in CONTRACT_KEYS}
+    agent_state = data["agent_state"]
+    if agent_state is not None:
+        agent_state.pop("acw")
+    leg = data["agent_leg"]
+    return {**data, "agent_leg": leg}
+
+
+def snapshots_json(snapshots: Iterable[Snapshot]) -> dict[str, Any]:
+    """The whole ``snapshot --json`` document."""
+    return {"sessions": [to_json(s) for s in snapshots]}
