@@ -1,0 +1,68 @@
+"""The ``session-fsm`` command line (click), one module per command.
+
+Errors reach the user as one line on standard error and an exit code, never a
+traceback (``--debug`` shows one). Exit codes: 0 success, 1 the command's finding
+(validation errors, stale diagrams), 2 unreadable input or bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import SessionFsmError
+from ._common import EXIT_INPUT, EXIT_INTERRUPTED, Failure, state
+
+EPILOG = """\b
+Examples:
+  session-fsm demo
+  session-fsm snapshot calls.jsonl --json
+  session-fsm validate recording.jsonl.gz --ignore duplicate-event
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="session-fsm")
+@click.option("--debug", is_flag=True, help="Show a traceback when something fails.")
+def cli(debug: bool) -> None:
+    """Live state, validated sequences and contact histories from the CXone agent event stream."""
+    state.debug = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI, turning failures into one clear line."""
+    try:
+        cli.main(args=argv, prog_name="session-fsm", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as usage:
+        usage.show()
+        sys.exit(usage.exit_code)
+    except click.exceptions.Abort:
+        click.echo("session-fsm: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("session-fsm: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Failure as failure:
+        if state.debug:
+            raise
+        click.echo(f"session-fsm: {failure.message}", err=True)
+        sys.exit(failure.exit_code)
+    except (SessionFsmError, OSError) as error:
+        if state.debug:
+            raise
+        click.echo(f"session-fsm: {error}", err=True)
+        sys.exit(EXIT_INPUT)
+
+
+def _register() -> None:
+    from . import snapshot
+
+    for module in (snapshot,):
+        cli.add_command(module.command)
+
+
+_register()

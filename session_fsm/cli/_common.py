@@ -1,0 +1,125 @@
+"""What every command shares: reading inputs into an engine, progress, output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import attrs
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..engine import SessionEngine
+from ..errors import InputError
+from ..reader import ReadError, ReadItem, read
+
+EXIT_OK = 0
+EXIT_FINDING = 1
+EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+@attrs.define
+class _State:
+    debug: bool = False
+
+
+state = _State()
+
+
+class Failure(Exception):
+    """A command failed in a way the user must hear about, with its exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_INPUT) -> None:
+        self.message = message
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+FILES = click.argument("files", nargs=-1, required=True, metavar="FILE...")
+JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+SKIP_BAD = click.option(
+    "--skip-bad", is_flag=True,
+    help="Report unreadable lines on stderr, count them, and go on (default: stop, exit 2).",
+)
+
+
+def stdout() -> Console:
+    """Human output: colour and boxes on a terminal, plain text when piped."""
+    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def table(title: str, *columns: str) -> Table:
+    plain = not sys.stdout.isatty()
+    return Table(*columns, title=title, box=None if plain else Table().box,
+                 title_justify="left", show_edge=not plain)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+
+
+def _total_bytes(paths: Sequence[str]) -> int | None:
+    try:
+        return sum(os.path.getsize(p) for p in paths if p != "-")
+    except OSError:
+        return None
+
+
+def with_progress(items: Iterable[ReadItem | ReadError], paths: Sequence[str]) -> Iterator[
+        ReadItem | ReadError]:
+    """Show a progress bar on stderr for inputs that take more than a moment."""
+    total = _total_bytes(paths)
+    if not sys.stderr.isatty() or total is None or total < 5_000_000:
+        yield from items
+        return
+    with Progress(TextColumn("reading"), BarColumn(), TextColumn("{task.completed:,} events"),
+                  TimeElapsedColumn(), console=stderr(), transient=True) as progress:
+        task = progress.add_task("read", total=None)
+        for count, item in enumerate(items, 1):
+            if count % 10_000 == 0:
+                progress.update(task, completed=count)
+            yield item
+
+
+@attrs.define
+class Replay:
+    engine: SessionEngine
+    skipped: int = 0
+
+
+def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = False,
+                 engine: SessionEngine | None = None) -> Replay:
+    """Feed every event of ``paths`` into an engine.
+
+    An unreadable item stops the run with exit 2 unless ``skip_bad`` (reported on
+    stderr and counted) or ``report_bad`` (handed to the engine as a violation at its
+    index, as ``validate`` does). Nothing is dropped silently.
+    """
+    result = Replay(engine or SessionEngine())
+    feed = result.engine.feed
+    items = read(paths, on_error="report" if skip_bad or report_bad else "raise")
+    for item in with_progress(items, paths):
+        if isinstance(item, ReadItem):
+            feed(item.event, key=item.key, source=item.source, batch=item.source)
+        elif report_bad:
+            result.engine.report_input_error(item.key, item.error, item.source)
+        else:
+            result.skipped += 1
+            click.echo(f"session-fsm: skipped {item.error}", err=True)
+    result.engine.finish()
+    return result
+
+
+def input_failure(error: InputError) -> Failure:
+    return Failure(f"{error} (use --skip-bad to skip unreadable lines)", EXIT_INPUT)
