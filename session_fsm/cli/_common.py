@@ -32,7 +32,7 @@ class _State:
 state = _State()
 
 
-class Failure(Exception):
+class Failure(Exception):  # noqa: N818 - a CLI outcome, not a program error
     """A command failed in a way the user must hear about, with its exit code."""
 
     def __init__(self, message: str, exit_code: int = EXIT_INPUT) -> None:
@@ -96,20 +96,60 @@ def with_progress(items: Iterable[ReadItem | ReadError], paths: Sequence[str]) -
 class Replay:
     engine: SessionEngine
     skipped: int = 0
+    consumed: int = 0
+    """Input items (events and unreadable items) taken from the input, resumed ones included."""
+
+
+CHECKPOINT = click.option(
+    "--checkpoint", type=click.Path(dir_okay=False), default=None,
+    help="Write the engine state and input position to this file as the run goes "
+         "(atomically: temporary file, fsync, rename).",
+)
+RESUME = click.option(
+    "--resume", is_flag=True,
+    help="Continue from --checkpoint's file; the result is that of one uninterrupted run.",
+)
+CHECKPOINT_EVERY = click.option(
+    "--checkpoint-every", type=click.IntRange(min=1), default=10_000, show_default=True,
+    help="Input items between two checkpoints.",
+)
+
+
+def _position(paths: Sequence[str], consumed: int) -> dict[str, Any]:
+    return {"files": list(paths), "items": consumed}
 
 
 def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = False,
-                 engine: SessionEngine | None = None) -> Replay:
+                 engine: SessionEngine | None = None, checkpoint: str | None = None,
+                 resume: bool = False, checkpoint_every: int = 10_000) -> Replay:
     """Feed every event of ``paths`` into an engine.
 
     An unreadable item stops the run with exit 2 unless ``skip_bad`` (reported on
     stderr and counted) or ``report_bad`` (handed to the engine as a violation at its
     index, as ``validate`` does). Nothing is dropped silently.
+
+    With ``checkpoint``, the engine and the number of input items consumed are written
+    atomically every ``checkpoint_every`` items and at the end; ``resume`` restores
+    them and skips the items already applied.
     """
-    result = Replay(engine or SessionEngine())
+    from .. import checkpoint as ck
+
+    skip = 0
+    if resume:
+        if checkpoint is None:
+            raise Failure("--resume needs --checkpoint FILE", EXIT_INPUT)
+        if os.path.exists(checkpoint):
+            engine, position = ck.read_checkpoint(checkpoint)
+            if not isinstance(position, dict) or position.get("files") != list(paths):
+                raise Failure(f"checkpoint {checkpoint} was taken over other input files "
+                              f"({position.get('files') if isinstance(position, dict) else '?'})")
+            skip = int(position["items"])
+    result = Replay(engine or SessionEngine(), consumed=skip)
     feed = result.engine.feed
     items = read(paths, on_error="report" if skip_bad or report_bad else "raise")
-    for item in with_progress(items, paths):
+    for count, item in enumerate(with_progress(items, paths), 1):
+        if count <= skip:
+            continue
         if isinstance(item, ReadItem):
             feed(item.event, key=item.key, source=item.source, batch=item.source)
         elif report_bad:
@@ -117,7 +157,14 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
         else:
             result.skipped += 1
             click.echo(f"session-fsm: skipped {item.error}", err=True)
+        result.consumed = count
+        if checkpoint is not None and count % checkpoint_every == 0:
+            ck.write_atomic(checkpoint, ck.to_bytes(result.engine,
+                                                    position=_position(paths, count)))
     result.engine.finish()
+    if checkpoint is not None:
+        ck.write_atomic(checkpoint, ck.to_bytes(result.engine,
+                                                position=_position(paths, result.consumed)))
     return result
 
 

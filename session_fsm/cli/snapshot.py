@@ -7,13 +7,27 @@ import click
 from ..codec import format_time
 from ..errors import InputError
 from ..snapshot import Snapshot, snapshots_json
-from ._common import FILES, JSON, SKIP_BAD, emit_json, input_failure, replay_files, stdout, table
+from ._common import (
+    CHECKPOINT,
+    CHECKPOINT_EVERY,
+    FILES,
+    JSON,
+    RESUME,
+    SKIP_BAD,
+    emit_json,
+    input_failure,
+    replay_files,
+    stdout,
+    table,
+)
 
 EXAMPLES = """\b
 Examples:
   session-fsm snapshot calls.jsonl
   session-fsm snapshot day1.jsonl.gz day2.jsonl.gz --json | jq '.sessions[0].agent_state'
   cat recording.jsonl | session-fsm snapshot - --skip-bad
+  session-fsm snapshot big.jsonl.gz --checkpoint state.ckpt      # killed? then:
+  session-fsm snapshot big.jsonl.gz --checkpoint state.ckpt --resume
 """
 
 
@@ -21,14 +35,19 @@ Examples:
 @FILES
 @JSON
 @SKIP_BAD
-def command(files: tuple[str, ...], as_json: bool, skip_bad: bool) -> None:
+@CHECKPOINT
+@RESUME
+@CHECKPOINT_EVERY
+def command(files: tuple[str, ...], as_json: bool, skip_bad: bool, checkpoint: str | None,
+            resume: bool, checkpoint_every: int) -> None:
     """Feed every event of FILE... and print the current snapshot of each session.
 
     FILE is a path, a .gz path or - for standard input: JSON Lines or one JSON document
     of events, get-next-event responses or keyed {"session", "events"} envelopes.
     """
     try:
-        replay = replay_files(files, skip_bad=skip_bad)
+        replay = replay_files(files, skip_bad=skip_bad, checkpoint=checkpoint, resume=resume,
+                              checkpoint_every=checkpoint_every)
     except InputError as error:
         raise input_failure(error) from None
     snapshots = replay.engine.snapshot()
