@@ -10,6 +10,7 @@ the per-field work, with the hooks below for the wire's scalar conventions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -30,9 +31,10 @@ from .events import (
 )
 
 _EXTRA: Final = "\x00extra"  # where extras travel through cattrs; no wire key looks like it
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() takes "²"
 
 
-class _Expected(ValueError):
+class _ExpectedError(ValueError):
     """Raised by a scalar hook; the codec turns it into a :class:`FieldError` with the field."""
 
     def __init__(self, expected: str, value: Any) -> None:
@@ -56,7 +58,7 @@ def parse_bool(value: Any, _: Any = None) -> bool | None:
             return False
         if folded == "":
             return None
-    raise _Expected('a boolean ("True" or "False")', value)
+    raise _ExpectedError('a boolean ("True" or "False")', value)
 
 
 def parse_int(value: Any, _: Any = None) -> int | None:
@@ -69,9 +71,9 @@ def parse_int(value: Any, _: Any = None) -> int | None:
         text = value.strip()
         if text == "":
             return None
-        if text.lstrip("+-").isdigit():
+        if _INTEGER.fullmatch(text):
             return int(text)
-    raise _Expected("an integer (a string of digits)", value)
+    raise _ExpectedError("an integer (a string of digits)", value)
 
 
 def parse_time(value: Any, _: Any = None) -> datetime | None:
@@ -83,13 +85,12 @@ def parse_time(value: Any, _: Any = None) -> datetime | None:
             return None
         try:
             parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
             if parsed.tzinfo is None:
                 return parsed.replace(tzinfo=UTC)
             return parsed.astimezone(UTC)
-    raise _Expected('an ISO 8601 timestamp ("2013-09-10T20:05:37.000Z")', value)
+        except (ValueError, OverflowError):  # OverflowError: "0001-01-01T00:00+01:00"
+            pass
+    raise _ExpectedError('an ISO 8601 timestamp ("2013-09-10T20:05:37.000Z")', value)
 
 
 def parse_str(value: Any, _: Any = None) -> str | None:
@@ -98,33 +99,52 @@ def parse_str(value: Any, _: Any = None) -> str | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise _Expected("a string", value)
+    raise _ExpectedError("a string", value)
 
 
 def format_time(value: datetime) -> str:
-    """The wire's timestamp form: UTC, milliseconds, ``Z``."""
+    """The wire's timestamp form: UTC, milliseconds, ``Z``.
+
+    Microseconds are written only when a value has them (the wire never sends them, but
+    a wire that did must not lose them on a round trip).
+    """
     value = value.astimezone(UTC)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    # %Y does not pad years below 1000 ("5-01-01"), which fromisoformat cannot read back
+    fraction = f"{value.microsecond:06d}"
+    if fraction.endswith("000"):
+        fraction = fraction[:3]
+    return f"{value.year:04d}-{value:%m-%dT%H:%M:%S}.{fraction}Z"
 
 
 def _mapping(value: Any, _: Any = None) -> Mapping[str, Any]:
     if isinstance(value, Mapping):
         return value
-    raise _Expected("an object", value)
+    raise _ExpectedError("an object", value)
 
 
 # --- the converter -------------------------------------------------------------------
 
+
+def _is(declared: Any) -> Callable[[Any], bool]:
+    return lambda annotation: bool(annotation == declared)
+
+
+def _passthrough(value: Any, _: Any = None) -> Any:
+    return value
+
+
 converter = cattrs.Converter(detailed_validation=True)
-for _optional, _hook in (
+_SCALAR_HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any]], ...] = (
     (bool | None, parse_bool),
     (int | None, parse_int),
     (datetime | None, parse_time),
     (str | None, parse_str),
-):
-    converter.register_structure_hook_func(lambda t, o=_optional: t == o, _hook)
-converter.register_structure_hook_func(lambda t: t == Mapping[str, Any], _mapping)
-converter.register_structure_hook_func(lambda t: t is Any, lambda value, _: value)
+)
+for _optional, _hook in _SCALAR_HOOKS:
+    converter.register_structure_hook_func(_is(_optional), _hook)
+converter.register_structure_hook_func(_is(Mapping[str, Any]), _mapping)
+converter.register_structure_hook_func(lambda t: t is Any, _passthrough)
+
 
 def _format_bool(value: bool | None) -> str | None:
     return None if value is None else ("True" if value else "False")
@@ -184,28 +204,47 @@ def _register(cls: type[Any]) -> None:
 
     def structure(obj: Mapping[str, Any], _: Any = None) -> Any:
         if not isinstance(obj, Mapping):
-            raise _Expected("an object", value)
+            raise _ExpectedError("an object", obj)
         known: dict[str, Any] = {}
+        spelled: dict[str, str] = {}
         extra: dict[str, Any] = {}
         for key, value in obj.items():
             name = canonical.get(key.lower())
-            if name is None or name in known:
+            if name is None:
                 if not (is_event and key.lower() == "type"):
                     extra[key] = value
-            else:
+            elif name not in known:
                 known[name] = value
+                spelled[name] = key
+            elif key == name:
+                # Two spellings of one field (IsACW and IsAcw): the canonical one wins
+                # whatever the key order, the other is kept in extra. Encoding writes the
+                # canonical key, so the extra can never overwrite it on a round trip.
+                extra[spelled[name]] = known[name]
+                known[name] = value
+                spelled[name] = key
+            else:
+                extra[key] = value
         known[_EXTRA] = extra
         return generated(known, cls)
 
+    overrides: dict[str, Any] = {**renames, **formats}
     unstructure_fields = make_dict_unstructure_fn(
-        cls, converter, _cattrs_omit_if_default=True, **{**renames, **formats}
+        cls, converter, _cattrs_omit_if_default=True, **overrides
     )
+    # Every field in wire form, unset: written out for a field that was left unset but
+    # whose other spelling is in extra, or decoding the result would pick up the extra.
+    blank = make_dict_unstructure_fn(cls, converter, **overrides)(cls())
 
     def unstructure(obj: Any) -> dict[str, Any]:
         plain = unstructure_fields(obj)
         extra = plain.pop(_EXTRA, None)
         wire = {"Type": cls.TYPE, **plain} if is_event else plain
         if extra:
+            for key in extra:
+                name = canonical.get(key.lower())
+                if name is not None and name not in wire:
+                    wire[name] = blank[name]
             wire.update(extra)
         return wire
 
@@ -215,7 +254,8 @@ def _register(cls: type[Any]) -> None:
     _UNSTRUCTURE[cls] = unstructure
 
 
-for _cls in (NextState, ChatMessage, *KNOWN_EVENTS):
+_REGISTERED: tuple[type[Any], ...] = (NextState, ChatMessage, *KNOWN_EVENTS)
+for _cls in _REGISTERED:
     _register(_cls)
 
 EVENT_TYPES: Final[dict[str, type[Any]]] = {cls.TYPE: cls for cls in KNOWN_EVENTS}
@@ -293,7 +333,7 @@ def _field_error(cls: type[Any], exc: ClassValidationError) -> FieldError:
             elif index is not None:
                 path[-1:] = [f"{path[-1] if path else ''}[{index}]"]
         current = inner
-    expected = current.expected if isinstance(current, _Expected) else str(current)
+    expected = current.expected if isinstance(current, _ExpectedError) else str(current)
     return FieldError(cls.TYPE, ".".join(path) or "?", expected, _value_at(current))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 import attrs
 
@@ -37,7 +37,14 @@ def wire_name(field: attrs.Attribute[Any]) -> str:
     return name or "".join(part.capitalize() for part in field.name.split("_"))
 
 
-_event = attrs.frozen(kw_only=True, slots=True)
+_C = TypeVar("_C")
+
+
+# A bare alias (``_event = attrs.frozen(...)``) hides the classes' __init__ from mypy's
+# attrs plugin; dataclass_transform tells type checkers what the decorator makes.
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(attrs.field,))
+def _event(cls: type[_C]) -> type[_C]:
+    return attrs.frozen(kw_only=True, slots=True)(cls)
 
 
 # --- agent session ------------------------------------------------------------------
