@@ -121,7 +121,7 @@ class AgentSession:
         :class:`~session_fsm.errors.InputError` in strict mode and is recorded as a
         violation at its index otherwise.
         """
-        if isinstance(event, Mapping):
+        if type(event) not in _HANDLERS:  # a wire dict, or something that is not an event
             try:
                 event = decode(event)
             except InputError as error:
@@ -135,10 +135,7 @@ class AgentSession:
         if self.info.status == "ended" and not isinstance(event, END_EVENTS):
             self._violate("event-after-end", f"{_type_name(event)} after the session ended "
                           f"({self.info.end_reason} at event {self.info.end_index})")
-        handler = _HANDLERS.get(type(event))
-        if handler is None:  # pragma: no cover - every Event type has a handler
-            raise TypeError(f"not an event: {event!r}")
-        handler(self, event, batch)
+        _HANDLERS[type(event)](self, event, batch)
         self.events += 1
 
     def snapshot(self) -> Snapshot:
