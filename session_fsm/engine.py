@@ -121,7 +121,8 @@ class AgentSession:
         :class:`~session_fsm.errors.InputError` in strict mode and is recorded as a
         violation at its index otherwise.
         """
-        if type(event) not in _HANDLERS:  # a wire dict, or something that is not an event
+        handler = _HANDLERS.get(type(event))
+        if handler is None:  # a wire dict, or something that is not an event at all
             try:
                 event = decode(event)
             except InputError as error:
@@ -129,13 +130,14 @@ class AgentSession:
                     raise
                 self.report_input_error(error, source)
                 return
+            handler = _HANDLERS[type(event)]
         self._index = self.position
         self._source = source
         self.position += 1
         if self.info.status == "ended" and not isinstance(event, END_EVENTS):
             self._violate("event-after-end", f"{_type_name(event)} after the session ended "
                           f"({self.info.end_reason} at event {self.info.end_index})")
-        _HANDLERS[type(event)](self, event, batch)
+        handler(self, event, batch)
         self.events += 1
 
     def snapshot(self) -> Snapshot:
@@ -597,7 +599,7 @@ class AgentSession:
                       "interpreted)")
 
 
-def _type_name(event: ev.Event) -> str:
+def _type_name(event: Any) -> str:
     return event.type if isinstance(event, ev.UnknownEvent) else event.TYPE
 
 
