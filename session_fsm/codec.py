@@ -133,17 +133,22 @@ def _passthrough(value: Any, _: Any = None) -> Any:
     return value
 
 
+# Two converters with the same hooks: `converter` (detailed validation) explains a bad
+# value with its field path; `_fast` decodes the good ones, which are nearly all, without
+# the bookkeeping. decode() tries _fast first and asks `converter` only on failure.
 converter = cattrs.Converter(detailed_validation=True)
+_fast = cattrs.Converter(detailed_validation=False)
 _SCALAR_HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any]], ...] = (
     (bool | None, parse_bool),
     (int | None, parse_int),
     (datetime | None, parse_time),
     (str | None, parse_str),
 )
-for _optional, _hook in _SCALAR_HOOKS:
-    converter.register_structure_hook_func(_is(_optional), _hook)
-converter.register_structure_hook_func(_is(Mapping[str, Any]), _mapping)
-converter.register_structure_hook_func(lambda t: t is Any, _passthrough)
+for _conv in (converter, _fast):
+    for _optional, _hook in _SCALAR_HOOKS:
+        _conv.register_structure_hook_func(_is(_optional), _hook)
+    _conv.register_structure_hook_func(_is(Mapping[str, Any]), _mapping)
+    _conv.register_structure_hook_func(lambda t: t is Any, _passthrough)
 
 
 def _format_bool(value: bool | None) -> str | None:
@@ -183,6 +188,7 @@ def _formatter(annotation: Any) -> Callable[[Any], Any] | None:
 
 
 _STRUCTURE: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {}
+_STRUCTURE_FAST: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {}
 _UNSTRUCTURE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {}
 
 
@@ -194,7 +200,8 @@ def _register(cls: type[Any]) -> None:
     is_event = hasattr(cls, "TYPE")
     renames = {f.name: override(rename=wire_name(f)) for f in fields}
     renames["extra"] = override(rename=_EXTRA)
-    generated = make_dict_structure_fn(cls, converter, **renames)  # type: ignore[arg-type]
+    # Keys spelled exactly as documented (the usual case) need no renaming at all.
+    documented = frozenset(canonical.values()) | ({"Type"} if is_event else set())
     formats = {
         f.name: override(rename=wire_name(f), unstruct_hook=fmt)
         for f in fields
@@ -202,9 +209,19 @@ def _register(cls: type[Any]) -> None:
     }
     formats["extra"] = override(rename=_EXTRA, unstruct_hook=_as_is)
 
-    def structure(obj: Mapping[str, Any], _: Any = None) -> Any:
-        if not isinstance(obj, Mapping):
-            raise _ExpectedError("an object", obj)
+    def structure_with(conv: cattrs.Converter) -> Callable[..., Any]:
+        generated = make_dict_structure_fn(cls, conv, **renames)  # type: ignore[arg-type]
+
+        def structure(obj: Mapping[str, Any], _: Any = None) -> Any:
+            if not isinstance(obj, Mapping):
+                raise _ExpectedError("an object", obj)
+            if obj.keys() <= documented:
+                return generated(obj, cls)
+            return generated(_normalized(obj), cls)
+
+        return structure
+
+    def _normalized(obj: Mapping[str, Any]) -> dict[str, Any]:
         known: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         extra: dict[str, Any] = {}
@@ -226,7 +243,7 @@ def _register(cls: type[Any]) -> None:
             else:
                 extra[key] = value
         known[_EXTRA] = extra
-        return generated(known, cls)
+        return known
 
     overrides: dict[str, Any] = {**renames, **formats}
     unstructure_fields = make_dict_unstructure_fn(
@@ -248,9 +265,10 @@ def _register(cls: type[Any]) -> None:
             wire.update(extra)
         return wire
 
-    converter.register_structure_hook(cls, structure)
+    for conv, registry in ((converter, _STRUCTURE), (_fast, _STRUCTURE_FAST)):
+        registry[cls] = structure_with(conv)
+        conv.register_structure_hook(cls, registry[cls])
     converter.register_unstructure_hook(cls, unstructure)
-    _STRUCTURE[cls] = structure
     _UNSTRUCTURE[cls] = unstructure
 
 
@@ -288,6 +306,12 @@ def decode(obj: Any) -> Event:
     cls = EVENT_TYPES.get(type_name) or _EVENT_TYPES_FOLDED.get(type_name.lower())
     if cls is None:
         return UnknownEvent(type=type_name, raw=dict(obj))
+    try:
+        fast: Event = _STRUCTURE_FAST[cls](obj)
+    except Exception:  # a bad value somewhere: the detailed converter says which
+        pass
+    else:
+        return fast
     try:
         event: Event = _STRUCTURE[cls](obj)
     except ClassValidationError as exc:
