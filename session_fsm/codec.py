@@ -187,8 +187,8 @@ def _formatter(annotation: Any) -> Callable[[Any], Any] | None:
     return next((fmt for declared, fmt in _FORMATTERS if declared == annotation), None)
 
 
-_STRUCTURE: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {}
-_STRUCTURE_FAST: dict[type[Any], Callable[[Mapping[str, Any]], Any]] = {}
+_STRUCTURE: dict[type[Any], Callable[..., Any]] = {}
+_STRUCTURE_FAST: dict[type[Any], Callable[..., Any]] = {}
 _UNSTRUCTURE: dict[type[Any], Callable[[Any], dict[str, Any]]] = {}
 
 
