@@ -133,6 +133,8 @@ class AgentSession:
             handler = _HANDLERS[type(event)]
         self._index = self.position
         self._source = source
+        if not self.position:  # kept for no-session-start, reported at index 0 at the end
+            self.info.first_source = source
         self.position += 1
         if self.info.status == "ended" and not isinstance(event, END_EVENTS):
             self._violate("event-after-end", f"{_type_name(event)} after the session ended "
@@ -148,6 +150,8 @@ class AgentSession:
         """Account for an input item that could not be read: it takes an index and a violation."""
         self._index = self.position
         self._source = source or error.source
+        if not self.position:
+            self.info.first_source = self._source
         self.position += 1
         if isinstance(error, FieldError):
             rule = "bad-field"
@@ -168,12 +172,13 @@ class AgentSession:
         if self.finished:
             return
         self.finished = True
+        # The end-of-stream checks point at an earlier event: its index *and* its source.
         if self.position and not self.info.saw_start:
-            self._index = 0
+            self._index, self._source = 0, self.info.first_source
             self._violate("no-session-start", "the stream has no AgentSessionStart event",
                           strict=False)
         if self.info.remote_end_index is not None and not self.info.saw_end_event:
-            self._index = self.info.remote_end_index
+            self._index, self._source = self.info.remote_end_index, self.info.remote_end_source
             self._violate("remote-end-without-end", "RemoteAgentSessionEnd was never followed "
                           "by AgentSessionEnd or a 409", strict=False)
         self._check_contact_state_left()
@@ -226,6 +231,7 @@ class AgentSession:
     def _on_remote_end(self, event: ev.RemoteAgentSessionEnd, batch: Hashable | None) -> None:
         if self.info.status != "ended":
             self.info.remote_end_index = self._index
+            self.info.remote_end_source = self._source
         self._end("RemoteAgentSessionEnd", event.message)
 
     def _end(self, reason: str, message: str | None) -> None:
@@ -278,6 +284,7 @@ class AgentSession:
             self._check_contact_state_left()
             agent.state = dest
             agent.entered_index = self._index
+            agent.entered_source = self._source
             agent.contact_seen = dest not in _CONTACT_STATES or self._has_contact_for(dest)
         elif event.next_states != agent.next_states:
             change = NEXT_SET if event.next_states else NEXT_CLEARED
@@ -334,9 +341,10 @@ class AgentSession:
             return
         agent.contact_seen = True
         index, self._index = self._index, agent.entered_index
+        source, self._source = self._source, agent.entered_source
         self._violate("contact-state-without-contact", f"the agent was {agent.state} with no "
                       "open contact of that direction")
-        self._index = index
+        self._index, self._source = index, source
 
     # --- agent leg ----------------------------------------------------------------------
 
@@ -470,8 +478,8 @@ class AgentSession:
                         spec: ContactSpec) -> None:
         contact.last_event = event
         contact.status = event.status or contact.status
-        contact.skill = _first(getattr(event, "skill", None), getattr(event, "skill_id", None),
-                               contact.skill)
+        contact.skill = (getattr(event, "skill", None) or getattr(event, "skill_id", None)
+                         or contact.skill)
         contact.started = event.start_time or contact.started
         contact.last_change = event.last_state_change_time or contact.last_change
         inbound = getattr(event, "is_inbound", None)
@@ -601,10 +609,6 @@ class AgentSession:
 
 def _type_name(event: Any) -> str:
     return event.type if isinstance(event, ev.UnknownEvent) else event.TYPE
-
-
-def _first(*values: str | None) -> str | None:
-    return next((v for v in values if v), None)
 
 
 def _deadline(start: datetime | None, timeout_s: int | None) -> datetime | None:
