@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from .errors import Source
 from .events import AgentError, NextState
 
 
@@ -115,6 +116,7 @@ class AgentRecord:
     next_states: tuple[NextState, ...] = ()
     acw: AcwPeriod | None = None
     entered_index: int = 0
+    entered_source: Source | None = None
     # whether a contact of the state's direction was open at some point during it
     contact_seen: bool = True
     last_event: Any = None
@@ -147,3 +149,6 @@ class SessionInfo:
     saw_start: bool = False
     saw_end_event: bool = False
     remote_end_index: int | None = None
+    remote_end_source: Source | None = None
+    first_source: Source | None = None
+    """Where the session's first item came from (end-of-stream checks point there)."""
