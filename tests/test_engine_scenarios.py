@@ -1,0 +1,525 @@
+"""The engine replaying realistic sequences, checked after every single event.
+
+Each scenario feeds wire dicts one at a time and compares a plain view of the snapshot
+with the expected view. The expected values are worked out by hand from the seed
+document and ``shared/docs/stream-facts.md`` and written literally; only the fields that
+change are spelled at each step, the whole view is compared every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from helpers import (
+    agent_state,
+    call,
+    chat,
+    chat_text,
+    leg,
+    page_open,
+    remote_end,
+    replay,
+    session_end,
+    session_start,
+    utc,
+    work_item,
+)
+
+from session_fsm.engine import AgentSession
+from session_fsm.rules import Severity
+from session_fsm.snapshot import Snapshot
+
+
+def t(hour: int, minute: int, second: int, millisecond: int = 0) -> datetime:
+    """A time on 2013-09-11, the day of the documentation's examples."""
+    return utc(2013, 9, 11, hour, minute, second, millisecond)
+
+
+class Open(NamedTuple):
+    """An open contact as the snapshot lists it."""
+
+    contact_id: str
+    status: str
+    in_acw: bool = False
+    linked: bool = False
+    final: bool = False
+
+
+def view(snap: Snapshot) -> dict[str, Any]:
+    agent = snap.agent_state
+    leg_view = snap.agent_leg
+    monitor = snap.monitoring
+    next_state = agent.next_state if agent else None
+    next_next = agent.next_next_state if agent else None
+    return {
+        "state": agent.state if agent else None,
+        "out_reason": agent.out_reason if agent else None,
+        "is_acw": agent.is_acw if agent else None,
+        "acw_deadline": agent.acw_deadline if agent else None,
+        "next": (next_state.state, next_state.out_reason) if next_state else None,
+        "next_next": (next_next.state, next_next.out_reason) if next_next else None,
+        "leg": (leg_view.id, leg_view.status, leg_view.final) if leg_view else None,
+        "contacts": tuple(Open(c.contact_id, c.status, c.in_acw, c.is_linked, c.final)
+                          for c in snap.contacts),
+        "linked": snap.linked_contact_id,
+        "monitoring": (monitor.target_agent_id, monitor.since, monitor.contact_id)
+        if monitor else None,
+        "session": (snap.session.status, snap.session.end_reason),
+        "events": snap.events,
+        "violations": snap.violations,
+    }
+
+
+class Walk:
+    """Feeds one event at a time and checks the whole view after each."""
+
+    def __init__(self, key: str = "s") -> None:
+        self.session = AgentSession(key)
+        self.batch = 0
+        self.expected: dict[str, Any] = {
+            "state": None, "out_reason": None, "is_acw": None, "acw_deadline": None,
+            "next": None, "next_next": None, "leg": None, "contacts": (), "linked": None,
+            "monitoring": None, "session": ("not_started", None), "events": 0,
+            "violations": 0,
+        }
+
+    def step(self, event: Mapping[str, Any], *, batch: Hashable | None = None,
+             **changes: Any) -> Snapshot:
+        """Feed ``event`` (in a batch of its own unless told), then check the view."""
+        self.batch += 1
+        self.session.feed(event, batch=f"b{self.batch}" if batch is None else batch)
+        self.expected["events"] += 1  # contract.md: every event applied counts
+        return self.check(**changes)
+
+    def check(self, **changes: Any) -> Snapshot:
+        assert set(changes) <= set(self.expected), set(changes) - set(self.expected)
+        self.expected.update(changes)
+        snap = self.session.snapshot()
+        assert view(snap) == self.expected
+        return snap
+
+    def steps_of(self, contact_id: str) -> list[tuple[str, bool]]:
+        record = self.session.closed.get(contact_id) or self.session.contacts[contact_id]
+        return [(s.status, s.final) for s in record.steps]
+
+    def errors(self) -> list[str]:
+        return [v.rule for v in self.session.violations if v.severity is Severity.ERROR]
+
+
+def available(at: datetime) -> dict[str, Any]:
+    return agent_state("Available", at=at)
+
+
+AGENT_IDLE = {"state": "Available", "out_reason": "", "is_acw": False, "acw_deadline": None,
+              "next": None, "next_next": None}
+
+
+# --- inbound calls ------------------------------------------------------------------------
+
+
+def test_inbound_call_with_two_step_acw() -> None:
+    c = "1569815"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(leg("2200339882", "Dialing"), leg=("2200339882", "Dialing", False))
+    w.step(leg("2200339882", "Active"), leg=("2200339882", "Active", False))
+    w.step(available(t(5, 0, 0)), **AGENT_IDLE)
+    w.step(call(c, "Incoming", at=t(5, 5, 0)), contacts=(Open(c, "Incoming"),))
+    w.step(agent_state("InboundContact", at=t(5, 5, 0), next_states=["Unavailable", "Available"]),
+           state="InboundContact", next=("Unavailable", ""), next_next=("Available", ""))
+    w.step(call(c, "Active", at=t(5, 5, 4), start=t(5, 5, 0)), contacts=(Open(c, "Active"),))
+    # the voice path is torn down; the contact stays open in its ACW phase
+    w.step(call(c, "Disconnected", at=t(5, 6, 17), start=t(5, 5, 0)),
+           contacts=(Open(c, "Disconnected", in_acw=True),))
+    snap = w.step(
+        agent_state("Unavailable", at=t(5, 6, 17), acw=True, acw_timeout=60,
+                    next_states=["Available"]),
+        state="Unavailable", is_acw=True,
+        acw_deadline=datetime(2013, 9, 11, 5, 7, 17, tzinfo=UTC),
+        next=("Available", ""), next_next=None,
+    )
+    assert snap.agent_state is not None
+    assert snap.agent_state.acw_timeout_s == 60
+    assert snap.agent_state.since == datetime(2013, 9, 11, 5, 6, 17, tzinfo=UTC)
+    assert snap.agent_state.acw is not None
+    assert snap.agent_state.acw.contact_id == c  # the ACW belongs to this call
+    # ACW ends: the contact is closed out, then the agent moves to the next state
+    w.step(call(c, "Disconnected", at=t(5, 7, 2), start=t(5, 5, 0), final=True), contacts=())
+    w.step(available(t(5, 7, 2)), **AGENT_IDLE)
+    w.step(leg("2200339882", "Disconnected", final=True),
+           leg=("2200339882", "Disconnected", True))
+    w.step(agent_state("LoggedOut", at=t(5, 10, 0)), state="LoggedOut")
+    w.step(session_end(), session=("ended", "AgentSessionEnd"))
+    w.session.finish()
+    w.check(events=14, violations=0)
+
+    assert w.steps_of(c) == [("Incoming", False), ("Active", False), ("Disconnected", False),
+                             ("Disconnected", True)]
+    closed = w.session.closed[c]
+    assert closed.final is True
+    assert closed.in_acw is False
+    acw = [i for i in w.session.agent_timeline if i.is_acw]
+    assert [(i.state, i.start, i.end, i.acw_contact_id) for i in acw] == [
+        ("Unavailable", datetime(2013, 9, 11, 5, 6, 17, tzinfo=UTC),
+         datetime(2013, 9, 11, 5, 7, 2, tzinfo=UTC), c),
+    ]
+    assert [i.state for i in w.session.agent_timeline] == [
+        "Available", "InboundContact", "Unavailable", "Available", "LoggedOut"]
+
+
+def test_inbound_call_with_direct_final_state() -> None:
+    c = "1569900"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(6, 0, 0)), **AGENT_IDLE)
+    w.step(call(c, "Incoming", at=t(6, 0, 10)), contacts=(Open(c, "Incoming"),))
+    w.step(agent_state("InboundContact", at=t(6, 0, 10), next_states=["Unavailable", "Available"]),
+           state="InboundContact", next=("Unavailable", ""), next_next=("Available", ""))
+    w.step(call(c, "Active", at=t(6, 0, 15), start=t(6, 0, 10)), contacts=(Open(c, "Active"),))
+    # FinalState True at once, before the agent's ACW state starts: valid (stream-facts)
+    w.step(call(c, "Disconnected", at=t(6, 2, 0), start=t(6, 0, 10), final=True), contacts=())
+    snap = w.step(
+        agent_state("Unavailable", at=t(6, 2, 0), acw=True, acw_timeout=30,
+                    next_states=["Available"]),
+        state="Unavailable", is_acw=True,
+        acw_deadline=datetime(2013, 9, 11, 6, 2, 30, tzinfo=UTC),
+        next=("Available", ""), next_next=None,
+    )
+    assert snap.agent_state is not None
+    assert snap.agent_state.acw is not None
+    assert snap.agent_state.acw.contact_id == c
+    w.step(available(t(6, 2, 30)), **AGENT_IDLE)
+    w.session.finish()
+    w.check(events=8, violations=0)
+    assert w.steps_of(c) == [("Incoming", False), ("Active", False), ("Disconnected", True)]
+
+
+def test_acw_without_a_timeout_has_no_deadline() -> None:
+    c = "1569901"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(6, 0, 0)), **AGENT_IDLE)
+    w.step(call(c, "Incoming", at=t(6, 0, 10)), contacts=(Open(c, "Incoming"),))
+    w.step(agent_state("InboundContact", at=t(6, 0, 10), next_states=["Unavailable", "Available"]),
+           state="InboundContact", next=("Unavailable", ""), next_next=("Available", ""))
+    w.step(call(c, "Disconnected", at=t(6, 1, 0), start=t(6, 0, 10)),
+           contacts=(Open(c, "Disconnected", in_acw=True),))
+    # AcwTimeout "0": no timeout, a disposition ends the ACW
+    snap = w.step(
+        agent_state("Unavailable", at=t(6, 1, 0), acw=True, acw_timeout=0,
+                    next_states=["Available"]),
+        state="Unavailable", is_acw=True, acw_deadline=None, next=("Available", ""),
+        next_next=None,
+    )
+    assert snap.agent_state is not None
+    assert snap.agent_state.acw_timeout_s == 0
+    assert snap.agent_state.acw is not None
+    assert snap.agent_state.acw.contact_id == c
+    w.step(call(c, "Disconnected", at=t(6, 9, 0), start=t(6, 0, 10), final=True), contacts=())
+    w.step(available(t(6, 9, 0)), **AGENT_IDLE)
+    w.session.finish()
+    w.check(events=8, violations=0)
+
+
+def test_abandoned_call() -> None:
+    c = "1569950"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(7, 0, 0)), **AGENT_IDLE)
+    # here the AgentState comes before its contact: both orders occur (stream-facts)
+    w.step(agent_state("InboundContact", at=t(7, 0, 5), next_states=["Available"]),
+           state="InboundContact", next=("Available", ""))
+    w.step(call(c, "Incoming", at=t(7, 0, 5)), contacts=(Open(c, "Incoming"),))
+    # the caller hung up before the agent answered
+    w.step(call(c, "Disconnected", at=t(7, 0, 9), start=t(7, 0, 5), final=True,
+                disconnect="CallAbandoned"), contacts=())
+    w.step(available(t(7, 0, 9)), **AGENT_IDLE)
+    w.session.finish()
+    w.check(events=6, violations=0)
+    closed = w.session.closed[c]
+    assert closed.disconnect_code == "CallAbandoned"
+    assert w.steps_of(c) == [("Incoming", False), ("Disconnected", True)]
+    assert [s.disconnect_code for s in closed.steps] == ["NA", "CallAbandoned"]
+
+
+def test_manual_outbound_no_answer() -> None:
+    c = "1569815"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(agent_state("Unavailable", at=t(5, 0, 0), out_reason="Break"),
+           state="Unavailable", out_reason="Break", is_acw=False)
+    w.step(call(c, "Dialing", at=t(5, 3, 24), inbound=False), contacts=(Open(c, "Dialing"),))
+    w.step(agent_state("OutboundContact", at=t(5, 3, 24), next_states=[("Unavailable", "Break")]),
+           state="OutboundContact", out_reason="", next=("Unavailable", "Break"))
+    w.step(call(c, "Disconnected", at=t(5, 4, 0), start=t(5, 3, 24), inbound=False,
+                final=True, disconnect="NoAnswer"), contacts=())
+    w.step(agent_state("Unavailable", at=t(5, 4, 0), out_reason="Break"),
+           state="Unavailable", out_reason="Break", next=None)
+    w.session.finish()
+    w.check(events=6, violations=0)
+    closed = w.session.closed[c]
+    assert closed.disconnect_code == "NoAnswer"
+    assert closed.is_inbound is False
+    assert w.steps_of(c) == [("Dialing", False), ("Disconnected", True)]
+
+
+# --- consult and transfer -----------------------------------------------------------------
+
+
+def test_consult_then_transfer() -> None:
+    x, y = "1580001", "1580002"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(10, 0, 0)), **AGENT_IDLE)
+    w.step(call(x, "Incoming", at=t(10, 0, 5)), contacts=(Open(x, "Incoming"),))
+    w.step(agent_state("InboundContact", at=t(10, 0, 5), next_states=["Available"]),
+           state="InboundContact", next=("Available", ""))
+    w.step(call(x, "Active", at=t(10, 0, 8), start=t(10, 0, 5)), contacts=(Open(x, "Active"),))
+    w.step(call(x, "Holding", at=t(10, 1, 0), start=t(10, 0, 5)),
+           contacts=(Open(x, "Holding"),))
+    # the agent consults another party: a second call of CallType Consult
+    w.step(call(y, "Dialing", at=t(10, 1, 1), inbound=False, call_type="Consult"),
+           contacts=(Open(x, "Holding"), Open(y, "Dialing")))
+    w.step(agent_state("OutboundConsult", at=t(10, 1, 1), next_states=["Available"]),
+           state="OutboundConsult")
+    w.step(call(y, "Active", at=t(10, 1, 10), start=t(10, 1, 1), inbound=False,
+                call_type="Consult"), contacts=(Open(x, "Holding"), Open(y, "Active")))
+    # the transfer completes: the original call leaves this agent
+    w.step(call(x, "Disconnected", at=t(10, 2, 0), start=t(10, 0, 5), final=True,
+                disconnect="TransferComplete"), contacts=(Open(y, "Active"),))
+    w.step(call(y, "Disconnected", at=t(10, 2, 0), start=t(10, 1, 1), inbound=False,
+                call_type="Consult", final=True), contacts=())
+    w.step(available(t(10, 2, 0)), **AGENT_IDLE)
+    w.session.finish()
+    w.check(events=12, violations=0)
+    assert w.session.closed[x].disconnect_code == "TransferComplete"
+    assert w.session.closed[y].call_type == "Consult"
+    assert w.steps_of(x) == [("Incoming", False), ("Active", False), ("Holding", False),
+                             ("Disconnected", True)]
+
+
+# --- chat and work item ----------------------------------------------------------------
+
+
+def test_chat_with_transcript() -> None:
+    c, room = "1569822", "2"
+    first = ("Client", "asdf", t(5, 30, 40, 750))
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(5, 30, 0)), **AGENT_IDLE)
+    snap = w.step(chat(c, "Incoming", at=t(5, 30, 39), room=room, messages=[first]),
+                  contacts=(Open(c, "Incoming"),))
+    chat_view = snap.contact(c)
+    assert chat_view is not None
+    assert (chat_view.media, chat_view.skill, chat_view.started) == (
+        "chat", "1509", datetime(2013, 9, 11, 5, 30, 39, tzinfo=UTC))
+    w.step(agent_state("InboundContact", at=t(5, 30, 39), next_states=["Available"]),
+           state="InboundContact", next=("Available", ""))
+    # Messages repeats the transcript so far: nothing is added twice
+    w.step(chat(c, "Active", at=t(5, 30, 45), start=t(5, 30, 39), room=room, messages=[first]),
+           contacts=(Open(c, "Active"),))
+    w.step(chat_text(room, "Agent", "Test", at=t(5, 32, 10), label="CustomAgentLabel"))
+    w.step(chat_text(room, "Client", "Test Test Test", at=t(5, 32, 36),
+                     label="CustomCallerLabel"))
+    w.step(chat(c, "Disconnected", at=t(5, 33, 9), start=t(5, 30, 39), room=room,
+                messages=[first]), contacts=(Open(c, "Disconnected", in_acw=True),))
+    w.step(chat_text(room, "System", "$Localized:ChatSessionEnded", at=t(5, 33, 9),
+                     label="SystemSaysHello"))
+    w.step(chat(c, "Disconnected", at=t(5, 33, 20), start=t(5, 30, 39), room=room,
+                messages=[first], final=True), contacts=())
+    w.step(available(t(5, 33, 20)), **AGENT_IDLE)
+    w.session.finish()
+    w.check(events=11, violations=0)
+
+    closed = w.session.closed[c]
+    assert closed.transcript is not None
+    assert [(line.party, line.text, line.at) for line in closed.transcript] == [
+        ("Client", "asdf", datetime(2013, 9, 11, 5, 30, 40, 750000, tzinfo=UTC)),
+        ("Agent", "Test", datetime(2013, 9, 11, 5, 32, 10, tzinfo=UTC)),
+        ("Client", "Test Test Test", datetime(2013, 9, 11, 5, 32, 36, tzinfo=UTC)),
+        ("System", "$Localized:ChatSessionEnded", datetime(2013, 9, 11, 5, 33, 9, tzinfo=UTC)),
+    ]
+    assert w.steps_of(c) == [("Incoming", False), ("Active", False), ("Disconnected", False),
+                             ("Disconnected", True)]
+
+
+def test_work_item_with_page_open() -> None:
+    c = "1569819"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(5, 15, 0)), **AGENT_IDLE)
+    snap = w.step(work_item(c, "Incoming", at=t(5, 15, 44)), contacts=(Open(c, "Incoming"),))
+    item = snap.contact(c)
+    assert item is not None
+    assert (item.media, item.skill, item.is_inbound, item.call_type) == (
+        "work_item", "1528", None, None)
+    w.step(agent_state("InboundContact", at=t(5, 15, 44), next_states=["Available"]),
+           state="InboundContact", next=("Available", ""))
+    snap = w.step(page_open(c))
+    assert list(snap.page_opens) == [c]
+    assert snap.page_opens[c].action == "OPEN"
+    assert snap.page_opens[c].page_uri == (
+        "http://eng-ngpcl07/WebScripting/Default.aspx?id=1218&__ContactID=1569819"
+        "&__bus_no=199&__type=OPEN")
+    w.step(work_item(c, "Active", at=t(5, 15, 50), start=t(5, 15, 44)),
+           contacts=(Open(c, "Active"),))
+    w.step(work_item(c, "Disconnected", at=t(5, 20, 0), start=t(5, 15, 44), final=True),
+           contacts=())
+    w.step(available(t(5, 20, 0)), **AGENT_IDLE)
+    w.session.finish()
+    w.check(events=8, violations=0)
+    closed = w.session.closed[c]
+    assert closed.payload is not None
+    assert closed.payload["work_item_id"] == "3920"
+    assert closed.payload["work_item_type"] == "Testing"
+
+
+# --- joining a session ------------------------------------------------------------------
+
+
+def test_join_in_the_middle_of_a_call() -> None:
+    c = "1569815"
+    w = Walk()
+    # the first batch replays the current state; AgentSessionStart is not first in it
+    w.step(agent_state("InboundContact", at=t(5, 5, 0), next_states=["Unavailable", "Available"]),
+           batch="join", state="InboundContact", out_reason="", is_acw=False,
+           next=("Unavailable", ""), next_next=("Available", ""))
+    w.step(call(c, "Active", at=t(5, 5, 4), start=t(5, 5, 0)), batch="join",
+           contacts=(Open(c, "Active"),))
+    w.step(leg("2200339882", "Active"), batch="join", leg=("2200339882", "Active", False))
+    snap = w.step(session_start(), batch="join", session=("active", None))
+    assert (snap.session.session_id, snap.session.agent_id, snap.session.bus_no) == (
+        "58070815", "12214", "4500")
+    # then the live stream
+    w.step(call(c, "Disconnected", at=t(5, 6, 17), start=t(5, 5, 0), final=True), contacts=())
+    w.step(available(t(5, 6, 17)), **AGENT_IDLE)
+    w.session.finish()
+    w.check(events=6, violations=0)
+
+
+def test_contact_first_seen_active_after_the_join_batch_is_one_warning() -> None:
+    c = "1569815"
+    session = replay(
+        [
+            agent_state("InboundContact", at=t(5, 5, 0), next_states=["Available"]),
+            leg("2200339882", "Active"),
+            session_start(),
+            call(c, "Active", at=t(5, 5, 4), start=t(5, 5, 0)),  # a later response
+        ],
+        batch_of=["join", "join", "join", "live"],
+    )
+    session.finish()
+    assert [(v.rule, v.severity, v.event_index, v.contact_id) for v in session.violations] == [
+        ("contact-joined-mid-lifecycle", Severity.WARNING, 3, c),
+    ]
+    assert [c.status for c in session.snapshot().contacts] == ["Active"]
+
+
+# --- the end of a session ---------------------------------------------------------------
+
+
+def test_remote_logoff() -> None:
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(11, 0, 0)), **AGENT_IDLE)
+    w.step(remote_end("RemoteLogoff"), session=("ended", "RemoteAgentSessionEnd"))
+    # documented to follow: the same end, not a second one
+    w.step(session_end(), session=("ended", "RemoteAgentSessionEnd"))
+    w.session.finish()
+    snap = w.check(events=4, violations=0)
+    assert snap.session.end_message == "RemoteLogoff"
+    assert w.session.info.end_index == 2
+
+
+def test_remote_logoff_then_409_without_session_end() -> None:
+    session = replay([session_start(), available(t(11, 0, 0)), remote_end("RemoteLogoff")])
+    session.end("409")  # the AgentSessionEnd that should follow was lost
+    session.finish()
+    snap = session.snapshot()
+    assert (snap.session.status, snap.session.end_reason) == ("ended", "RemoteAgentSessionEnd")
+    assert session.violations == []
+
+
+def test_remote_logoff_never_followed_by_an_end_is_a_warning() -> None:
+    session = replay([session_start(), available(t(11, 0, 0)), remote_end("RemoteLogoff")])
+    session.finish()
+    assert [(v.rule, v.event_index) for v in session.violations] == [
+        ("remote-end-without-end", 2)]
+
+
+def test_409_after_a_lost_session_end() -> None:
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(12, 0, 0)), **AGENT_IDLE)
+    w.session.end("409")
+    w.check(session=("ended", "409"), events=2)  # a 409 is not an event of the stream
+    # the AgentSessionEnd that was thought lost turns up late: still one end
+    w.step(session_end(), session=("ended", "409"))
+    w.session.end("409")
+    w.session.finish()
+    w.check(events=3, violations=0)
+    assert w.session.info.end_index == 2
+
+
+# --- idempotence and next states --------------------------------------------------------
+
+
+def test_the_same_event_fed_twice_creates_no_second_step() -> None:
+    c = "1569815"
+    events = [
+        session_start(),
+        available(t(5, 0, 0)),
+        call(c, "Incoming", at=t(5, 5, 0)),
+        agent_state("InboundContact", at=t(5, 5, 0), next_states=["Available"]),
+        call(c, "Active", at=t(5, 5, 4), start=t(5, 5, 0)),
+        leg("2200339882", "Active"),
+    ]
+    once = replay(events)
+    twice = replay([e for e in events for _ in (0, 1)])
+    assert [(s.status, s.final) for s in once.contacts[c].steps] == [
+        ("Incoming", False), ("Active", False)]
+    assert [(s.status, s.final) for s in twice.contacts[c].steps] == [
+        ("Incoming", False), ("Active", False)]
+    assert [s.event_index for s in twice.contacts[c].steps] == [4, 8]
+    assert [i.state for i in twice.agent_timeline] == ["Available", "InboundContact"]
+    assert twice.leg is not None
+    assert [(s.status, s.final) for s in twice.leg.steps] == [("Active", False)]
+    assert twice.next_state_changes == []
+    # each redelivery is reported once, as a warning, and is otherwise a no-op
+    assert [(v.rule, v.severity) for v in twice.violations] == [
+        ("duplicate-event", Severity.WARNING)] * 5
+    # AgentSessionStart redelivered is a re-join, not a duplicate: it changes nothing either
+    view_once, view_twice = view(once.snapshot()), view(twice.snapshot())
+    assert (view_twice["events"], view_twice["violations"]) == (12, 5)
+    assert {**view_twice, "events": 6, "violations": 0} == view_once
+
+
+def test_next_state_set_and_cleared_during_a_call() -> None:
+    c = "1569815"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(5, 0, 0)), **AGENT_IDLE)
+    w.step(call(c, "Incoming", at=t(5, 5, 0)), contacts=(Open(c, "Incoming"),))
+    w.step(agent_state("InboundContact", at=t(5, 5, 0), next_states=["Unavailable", "Available"]),
+           state="InboundContact", next=("Unavailable", ""), next_next=("Available", ""))
+    # the agent asks for Lunch during the call: the next-next state changes, not the current
+    snap = w.step(agent_state("InboundContact", at=t(5, 5, 0),
+                              next_states=["Unavailable", ("Unavailable", "Lunch")]),
+                  next_next=("Unavailable", "Lunch"))
+    assert snap.agent_state is not None
+    assert snap.agent_state.since == datetime(2013, 9, 11, 5, 5, 0, tzinfo=UTC)
+    w.step(agent_state("InboundContact", at=t(5, 5, 0)), next=None, next_next=None)
+    changes = w.session.next_state_changes
+    assert [(n.trigger, n.event_index, n.at) for n in changes] == [
+        ("next_set", 4, datetime(2013, 9, 11, 5, 5, 0, tzinfo=UTC)),
+        ("next_cleared", 5, datetime(2013, 9, 11, 5, 5, 0, tzinfo=UTC)),
+    ]
+    assert [(n.state, n.out_reason) for n in changes[0].next_states] == [
+        ("Unavailable", ""), ("Unavailable", "Lunch")]
+    assert changes[1].next_states == ()
+    # no new interval on the agent's timeline: the current state never changed
+    assert [i.state for i in w.session.agent_timeline] == ["Available", "InboundContact"]
+    assert w.errors() == []
+    w.check(violations=0)
