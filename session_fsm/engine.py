@@ -20,9 +20,11 @@ AgentSessionStart plus the events of the same batch (same input line or response
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+
+import attrs
 
 from . import events as ev
 from .codec import decode
@@ -61,6 +63,11 @@ _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
 
 class AgentSession:
     """One agent session's machines, records, history and violations."""
+
+    released: Container[str] = frozenset()
+    """Ids of closed contacts whose records were released from ``closed`` (their history
+    saved elsewhere, e.g. by ``store.Store.flush``): still closed for the contact-after-final
+    check. Whoever releases records sets it per session (a store's lookup keeps memory flat)."""
 
     def __init__(
         self, key: str = "-", *, strict: bool = False, ignore: Iterable[str] = ()
@@ -303,8 +310,10 @@ class AgentSession:
         agent.acw_timeout_s = event.acw_timeout
         if is_acw and dest == _STATE_UNAVAILABLE:
             if agent.acw is None:
-                agent.acw = AcwPeriod(self._acw_contact(), since, event.acw_timeout,
-                                      _deadline(since, event.acw_timeout), self._index)
+                # the interval just opened knows which contact this ACW follows
+                agent.acw = AcwPeriod(self.agent_timeline[-1].acw_contact_id, since,
+                                      event.acw_timeout, _deadline(since, event.acw_timeout),
+                                      self._index)
             else:
                 agent.acw.timeout_s = event.acw_timeout
                 agent.acw.deadline = _deadline(agent.acw.started, event.acw_timeout)
@@ -321,16 +330,19 @@ class AgentSession:
             timeline[-1] = _replace_end(last, since)
         acw_contact = self.agent.acw.contact_id if is_acw and self.agent.acw else None
         if is_acw and acw_contact is None:
-            acw_contact = self._acw_contact()
+            acw_contact = self._acw_contact(last.event_index if last else 0)
         timeline.append(AgentInterval(state, out_reason, is_acw, since, self._index,
                                       acw_contact_id=acw_contact))
 
-    def _acw_contact(self) -> str | None:
-        """The contact an ACW period follows: the last one whose voice ended recently."""
+    def _acw_contact(self, since_index: int) -> str | None:
+        """The contact an ACW period follows: the last one whose voice ended during the
+        agent's previous state (from ``since_index`` on). An older one is not this ACW's
+        (it had its own, or none); when the AgentState comes first, the contact that ends
+        next is linked then (see ``_on_contact``)."""
         if self._last_ended_contact is None:
             return None
-        contact_id, _ = self._last_ended_contact
-        return contact_id
+        contact_id, index = self._last_ended_contact
+        return contact_id if index >= since_index else None
 
     def _has_contact_for(self, state: str) -> bool:
         return any(_matches_direction(state, c) for c in self.contacts.values())
@@ -407,6 +419,17 @@ class AgentSession:
             self._violate("bad-field", f"{event.TYPE} without a ContactID")
             return
         contact = self.contacts.get(contact_id)
+        known = contact or self.closed.get(contact_id)
+        if known is not None and event == known.last_event:
+            self._violate("duplicate-event", f"the same {event.TYPE} for {contact_id} twice "
+                          "in a row", contact_id=contact_id)
+            return
+        if contact is None and contact_id not in self.closed and contact_id in self.released:
+            self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
+                          "its FinalState True (its record was released from memory)",
+                          contact_id=contact_id, machine=spec.name, state=spec.closed_state,
+                          trigger=event.status)
+            return
         if contact is None and contact_id in self.closed:
             closed = self.closed[contact_id]
             self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
@@ -416,10 +439,7 @@ class AgentSession:
             closed.steps.append(Step(event.status or "", event.last_state_change_time,
                                      bool(event.final_state), self._index,
                                      getattr(event, "disconnect_code", None)))
-            return
-        if contact is not None and event == contact.last_event:
-            self._violate("duplicate-event", f"the same {event.TYPE} for {contact_id} twice "
-                          "in a row", contact_id=contact_id)
+            closed.last_event = event
             return
         state = contact.state if contact else spec.initial
         trigger = spec.trigger_for(event.status)
@@ -433,7 +453,7 @@ class AgentSession:
                 self._violate("contact-transition", f"{media} {contact_id}: {state} -> "
                               f"{trigger} is not in the {media} table", contact_id=contact_id,
                               machine=spec.name, state=state, trigger=trigger)
-            elif contact is None and trigger not in spec.entry_triggers \
+            elif contact is None and not spec.is_entry(trigger, getattr(event, "call_type", None)) \
                     and not self._in_join_batch(batch):
                 self._violate("contact-joined-mid-lifecycle", f"{media} {contact_id} first "
                               f"seen as {event.status} outside a join batch",
@@ -473,6 +493,9 @@ class AgentSession:
             agent.contact_seen = True
         if agent.acw is not None and agent.acw.contact_id is None and contact.in_acw | final:
             agent.acw.contact_id = contact_id
+            current = self.agent_timeline[-1]  # the ACW interval in progress: link it too
+            if current.is_acw and current.acw_contact_id is None:
+                self.agent_timeline[-1] = attrs.evolve(current, acw_contact_id=contact_id)
 
     def _update_contact(self, contact: ContactRecord, event: ev.ContactEvent,
                         spec: ContactSpec) -> None:
@@ -488,6 +511,8 @@ class AgentSession:
         call_type = getattr(event, "call_type", None)
         if call_type:
             contact.call_type = call_type
+        if isinstance(event, ev.CallContactEvent) and event.is_linked is not None:
+            contact.is_linked = event.is_linked
         code = getattr(event, "disconnect_code", None)
         if code:
             contact.disconnect_code = code
@@ -535,9 +560,6 @@ class AgentSession:
                 self.linked_contact_id = contact_id
         elif linked == contact_id and event.is_linked is False:
             self.linked_contact_id = None
-        contact = self.contacts.get(contact_id)
-        if contact is not None and event.is_linked is not None:
-            contact.is_linked = event.is_linked
 
     # --- everything else ----------------------------------------------------------------
 

@@ -23,6 +23,9 @@ from helpers import (
     replay,
     session_end,
     session_start,
+    supervisor_contact,
+    supervisor_monitor,
+    take_over,
     utc,
     work_item,
 )
@@ -265,6 +268,58 @@ def test_manual_outbound_no_answer() -> None:
     assert w.steps_of(c) == [("Dialing", False), ("Disconnected", True)]
 
 
+# --- Personal Connection ------------------------------------------------------------------
+
+
+def test_personal_connection_linked_call_and_the_link_moving() -> None:
+    a, b, c = "1570001", "1570002", "1570003"
+
+    def pc(contact_id: str, status: str, at: datetime, **kw: Any) -> dict[str, Any]:
+        return call(contact_id, status, at=at, inbound=False, call_type="NaturalCalling",
+                    skill="2001", **kw)
+
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(agent_state("Dialer", at=t(9, 0, 0)), state="Dialer", out_reason="", is_acw=False)
+    # two calls placed at once for this agent; the voice path is linked to one of them
+    w.step(pc(a, "NaturalCallDialing", t(9, 0, 5), linked=True),
+           contacts=(Open(a, "NaturalCallDialing", linked=True),), linked=a)
+    w.step(pc(b, "NaturalCallDialing", t(9, 0, 5)),
+           contacts=(Open(a, "NaturalCallDialing", linked=True), Open(b, "NaturalCallDialing")))
+    w.step(pc(a, "NaturalCallRinging", t(9, 0, 7), start=t(9, 0, 5), linked=True),
+           contacts=(Open(a, "NaturalCallRinging", linked=True), Open(b, "NaturalCallDialing")))
+    w.step(pc(b, "NaturalCallRinging", t(9, 0, 7), start=t(9, 0, 5)),
+           contacts=(Open(a, "NaturalCallRinging", linked=True), Open(b, "NaturalCallRinging")))
+    # the unlinked one is not answered
+    w.step(pc(b, "Disconnected", t(9, 0, 30), start=t(9, 0, 5), final=True,
+              disconnect="NoAnswer"),
+           contacts=(Open(a, "NaturalCallRinging", linked=True),))
+    w.step(pc(c, "NaturalCallDialing", t(9, 0, 31)),
+           contacts=(Open(a, "NaturalCallRinging", linked=True), Open(c, "NaturalCallDialing")))
+    # the linked call ends: no call is linked until the platform links another
+    w.step(pc(a, "Disconnected", t(9, 0, 35), start=t(9, 0, 5), final=True, linked=True,
+              disconnect="NoAnswer"),
+           contacts=(Open(c, "NaturalCallDialing"),), linked=None)
+    w.step(pc(c, "NaturalCallRinging", t(9, 0, 36), start=t(9, 0, 31), linked=True),
+           contacts=(Open(c, "NaturalCallRinging", linked=True),), linked=c)
+    w.step(pc(c, "NaturalCallAMD", t(9, 0, 40), start=t(9, 0, 31), linked=True),
+           contacts=(Open(c, "NaturalCallAMD", linked=True),))
+    w.step(pc(c, "Active", t(9, 0, 42), start=t(9, 0, 31), linked=True),
+           contacts=(Open(c, "Active", linked=True),))
+    w.step(agent_state("OutboundContact", at=t(9, 0, 42), next_states=["Dialer"]),
+           state="OutboundContact", next=("Dialer", ""))
+    w.step(pc(c, "Disconnected", t(9, 3, 0), start=t(9, 0, 31), final=True, linked=True,
+              disconnect="Succeeded"), contacts=(), linked=None)
+    w.step(agent_state("Dialer", at=t(9, 3, 0)), state="Dialer", next=None)
+    w.session.finish()
+    w.check(events=15, violations=0)
+    assert w.session.closed[b].disconnect_code == "NoAnswer"
+    assert w.session.closed[a].disconnect_code == "NoAnswer"
+    assert w.steps_of(c) == [("NaturalCallDialing", False), ("NaturalCallRinging", False),
+                             ("NaturalCallAMD", False), ("Active", False),
+                             ("Disconnected", True)]
+
+
 # --- consult and transfer -----------------------------------------------------------------
 
 
@@ -298,6 +353,44 @@ def test_consult_then_transfer() -> None:
     assert w.session.closed[y].call_type == "Consult"
     assert w.steps_of(x) == [("Incoming", False), ("Active", False), ("Holding", False),
                              ("Disconnected", True)]
+
+
+# --- supervisor -------------------------------------------------------------------------
+
+
+def test_supervisor_monitor_then_take_over() -> None:
+    leg_id, taken = "6550071587", "6550071591"
+    w = Walk()
+    w.step(session_start(agent_id="9001"), session=("active", None))
+    w.step(available(t(7, 30, 0)), **AGENT_IDLE)
+    w.step(supervisor_monitor("9011", at=t(7, 32, 3)), monitoring=("9011", t(7, 32, 3), None))
+    # the supervisor's own leg; its first status is Active, as documented
+    w.step(supervisor_contact(leg_id, "Active", at=t(7, 32, 4), start=t(7, 32, 3)),
+           contacts=(Open(leg_id, "Active"),), monitoring=("9011", t(7, 32, 3), leg_id))
+    snap = w.step(take_over("6550071590", at=t(7, 33, 57, 632)))
+    assert snap.take_over is not None
+    assert snap.take_over.contact_id == "6550071590"
+    assert snap.take_over.take_over_date == datetime(2013, 9, 11, 7, 33, 57, 632000, tzinfo=UTC)
+    # the taken-over call arrives Active with CallType TakeOver (the documented example)
+    snap = w.step(call(taken, "Active", at=t(7, 33, 57), call_type="TakeOver", skill="50883"),
+                  contacts=(Open(leg_id, "Active"), Open(taken, "Active")))
+    taken_view = snap.contact(taken)
+    assert taken_view is not None
+    assert (taken_view.media, taken_view.call_type, taken_view.is_inbound) == (
+        "call", "TakeOver", True)
+    supervisor_view = snap.contact(leg_id)
+    assert supervisor_view is not None
+    assert supervisor_view.media == "supervisor"
+    w.step(agent_state("InboundContact", at=t(7, 33, 57), next_states=["Available"]),
+           state="InboundContact", next=("Available", ""))
+    w.step(supervisor_monitor("9011", at=t(7, 32, 3), final=True), monitoring=None)
+    w.step(supervisor_contact(leg_id, "Disconnected", at=t(7, 33, 58), start=t(7, 32, 3),
+                              final=True), contacts=(Open(taken, "Active"),))
+    w.step(call(taken, "Disconnected", at=t(7, 40, 0), start=t(7, 33, 57),
+                call_type="TakeOver", skill="50883", final=True), contacts=())
+    w.step(available(t(7, 40, 0)), **AGENT_IDLE)
+    w.session.finish()
+    w.check(events=11, violations=0)
 
 
 # --- chat and work item ----------------------------------------------------------------
@@ -494,6 +587,22 @@ def test_the_same_event_fed_twice_creates_no_second_step() -> None:
     view_once, view_twice = view(once.snapshot()), view(twice.snapshot())
     assert (view_twice["events"], view_twice["violations"]) == (12, 5)
     assert {**view_twice, "events": 6, "violations": 0} == view_once
+
+
+def test_a_redelivered_final_event_creates_no_second_step() -> None:
+    c = "1569815"
+    final = call(c, "Disconnected", at=t(5, 6, 17), start=t(5, 5, 0), final=True)
+    session = replay([
+        session_start(),
+        call(c, "Incoming", at=t(5, 5, 0)),
+        final,
+        final,  # the same event delivered again
+    ])
+    assert [(s.status, s.final) for s in session.closed[c].steps] == [
+        ("Incoming", False), ("Disconnected", True)]
+    # a redelivery is a duplicate (a warning), not a status after FinalState (an error)
+    assert [(v.rule, v.severity) for v in session.violations] == [
+        ("duplicate-event", Severity.WARNING)]
 
 
 def test_next_state_set_and_cleared_during_a_call() -> None:

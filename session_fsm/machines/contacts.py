@@ -33,6 +33,7 @@ class ContactSpec(MachineSpec):
         *,
         entry: tuple[StrEnum, ...],
         closable: tuple[StrEnum, ...],
+        entry_by_call_type: dict[str, tuple[StrEnum, ...]] | None = None,
     ) -> None:
         new = states("New")
         closed = states("Closed")
@@ -40,8 +41,18 @@ class ContactSpec(MachineSpec):
         super().__init__(f"contact_{media}", states, new, table, final_states=(closed,))
         self.media = media
         self.entry_triggers: frozenset[str] = frozenset(entry)
+        self.entry_by_call_type: dict[str, frozenset[str]] = {
+            call_type.lower(): frozenset(statuses)
+            for call_type, statuses in (entry_by_call_type or {}).items()
+        }
         self.closable: frozenset[str] = frozenset(closable)
         self.closed_state: str = closed
+
+    def is_entry(self, trigger: str, call_type: str | None = None) -> bool:
+        """Whether a lifecycle may start with ``trigger`` (for this CallType) outside a join."""
+        if trigger in self.entry_triggers:
+            return True
+        return trigger in self.entry_by_call_type.get((call_type or "").lower(), ())
 
 
 class CallStatus(StrEnum):
@@ -98,6 +109,8 @@ CALL = ContactSpec(
     ),
     entry=(C.INCOMING, C.RINGING, C.PREVIEW, C.DIALING, C.NATURAL_CALL_DIALING),
     closable=(C.DISCONNECTED, C.CALLBACK_DISCONNECTED),
+    # a supervisor's takeover call starts connected (the documentation's example)
+    entry_by_call_type={"TakeOver": (C.ACTIVE,)},
 )
 
 
