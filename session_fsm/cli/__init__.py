@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from . import snapshot
+    from . import snapshot, validate
 
-    for module in (snapshot,):
+    for module in (snapshot, validate):
         cli.add_command(module.command)
 
 

@@ -1,0 +1,130 @@
+"""``session-fsm validate``: check event sequences against the documented protocol.
+
+The checking is :func:`session_fsm.validation.validate` (the engine's own violations);
+this module reads the files, prints the report and chooses the exit code: 0 no error,
+1 errors (with ``--strict``, warnings too), 2 input that cannot be opened, or bad usage.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.text import Text
+
+from ..reader import read
+from ..rules import CATALOGUE, Severity
+from ..validation import Report, UnknownRuleError, selected_rules, validate
+from ._common import (
+    EXIT_FINDING,
+    EXIT_INPUT,
+    FILES,
+    JSON,
+    Failure,
+    emit_json,
+    stdout,
+    table,
+    with_progress,
+)
+
+EXAMPLES = """\b
+Examples:
+  session-fsm validate calls.jsonl
+  session-fsm validate day1.jsonl.gz day2.jsonl.gz --json | jq '.violations[].rule'
+  session-fsm validate recording.jsonl --ignore duplicate-event --ignore unknown-event-type
+  session-fsm validate recording.jsonl --select contact-after-final --strict
+  cat recording.jsonl | session-fsm validate -
+"""
+
+_RULE_HELP = "(repeatable; rule names are listed in the README's 'Validation rules')"
+
+
+@click.command("validate", epilog=EXAMPLES)
+@FILES
+@JSON
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too, not only on errors.")
+@click.option("--ignore", "ignore", multiple=True, metavar="RULE",
+              help=f"Do not check RULE {_RULE_HELP}.")
+@click.option("--select", "select", multiple=True, metavar="RULE",
+              help=f"Check only RULE {_RULE_HELP}.")
+def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[str, ...],
+            select: tuple[str, ...]) -> None:
+    """Check the event sequences of FILE... against the documented protocol.
+
+    Every violation is reported with its rule, severity, session, 0-based event index
+    and file:line. Unreadable lines are error violations; validation goes on after them.
+    Exit 0 when there is no error, 1 when there is one (with --strict, a warning too),
+    2 when a file cannot be opened or the command line is wrong.
+    """
+    chosen = select or None  # no --select: every rule
+    try:
+        selected_rules(ignore=ignore, select=chosen)
+    except UnknownRuleError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
+    try:
+        report = validate(with_progress(read(files, on_error="report"), files),
+                          ignore=ignore, select=chosen, strict_warnings=strict)
+    except OSError as error:
+        # read() opens each file as it reaches it; one that cannot be opened at all is
+        # not a finding about the stream.
+        name = error.filename if error.filename is not None else "input"
+        raise Failure(f"cannot read {name}: {error.strerror or error}", EXIT_INPUT) from None
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        show(report)
+    if report.failed:
+        sys.exit(EXIT_FINDING)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def show(report: Report) -> None:
+    """The report for people: per-session rule counts, then every violation.
+
+    On a terminal the violations are a table; piped, one line each (``file:line:
+    severity: rule: message (...)``, as compilers print), so long messages stay whole
+    and grep works.
+    """
+    console = stdout()
+    severity = {rule.name: rule.severity for rule in CATALOGUE}
+    counts = report.counts()
+    if counts:
+        summary = table("Violations by session and rule", "session", "rule", "severity", "count")
+        for key, rules in counts.items():
+            for i, (rule, n) in enumerate(rules.items()):
+                summary.add_row(Text(key) if i == 0 else "", rule,
+                                _severity(severity[rule].value, severity[rule]), str(n))
+        console.print(summary)
+        console.print()
+        if sys.stdout.isatty():
+            for key, found in report.by_session().items():
+                detail = table(f"{key}: violations", "event", "source", "rule", "contact",
+                               "message")
+                for column in detail.columns[:4]:
+                    column.no_wrap = True
+                for v in found:
+                    # Text(), not markup: sources, contacts and messages quote input data.
+                    detail.add_row(str(v.event_index), Text(v.source or "-"),
+                                   _severity(v.rule, v.severity), Text(v.contact_id or "-"),
+                                   Text(v.message))
+                console.print(detail)
+                console.print()
+        else:
+            for v in report.violations:
+                contact = f", contact {v.contact_id}" if v.contact_id else ""
+                click.echo(f"{v.source or v.session}: {v.severity.value}: {v.rule}: "
+                           f"{v.message} (session {v.session}, event {v.event_index}{contact})")
+            click.echo()
+    verdict = "FAILED" if report.failed else "ok"
+    strict = " (--strict: warnings fail too)" if report.strict_warnings else ""
+    click.echo(f"{_plural(len(report.sessions), 'session')}, "
+               f"{_plural(report.events, 'event')}: {_plural(report.errors, 'error')}, "
+               f"{_plural(report.warnings, 'warning')}: {verdict}{strict}")
+
+
+def _severity(text: str, severity: Severity) -> Text:
+    """``text`` coloured by severity: red errors, yellow warnings."""
+    return Text(text, style="red" if severity is Severity.ERROR else "yellow")
