@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from . import snapshot, validate
+    from . import diagrams, snapshot
 
-    for module in (snapshot, validate):
+    for module in (snapshot, diagrams):
         cli.add_command(module.command)
 
 
