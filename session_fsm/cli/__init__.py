@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from . import diagrams, snapshot
+    from . import diagrams, snapshot, validate
 
-    for module in (snapshot, diagrams):
+    for module in (snapshot, validate, diagrams):
         cli.add_command(module.command)
 
 
