@@ -1,0 +1,460 @@
+"""Contact lifecycles and agent-state timelines with durations, read from the engine's records.
+
+The engine already keeps, append-only, every applied status of a contact
+(:class:`~session_fsm.records.Step`) and the agent-state timeline
+(:class:`~session_fsm.records.AgentInterval`). This module reads them (it changes nothing)
+into frozen values and computes durations, from **server timestamps only**:
+
+- *time in status*: from a step's timestamp to the next step's. Steps after the first
+  FinalState True step (a contact-after-final violation) are listed but get no duration.
+  The last status of an open contact has no end, unless a ``now`` is given: then it lasts
+  until ``now + skew_s`` (``skew_s`` = server clock minus client clock), which gives live
+  "time in current state" figures. A difference that would be negative (the server's
+  clock went backwards; the engine reports it) counts as unknown, not as negative time.
+- *ring*: from the first step to the first ``Active``; for a contact that never became
+  Active (abandoned, missed), to the status that ended it. Unknown when the contact was
+  first seen in a middle status (a join's replay), since its start was not seen.
+- *ACW*: from the contact's ``Disconnected`` with FinalState False (its ACW phase, see
+  ``machines/contacts.py``) to its FinalState True. A contact closed at once (FinalState
+  True on the first Disconnected) has its ACW on the agent's side only: then it is the
+  agent-state intervals linked to it (``AgentInterval.acw_contact_id``).
+- *handle time*: first ``Active`` to FinalState True, ACW included (for a contact closed at
+  once, its linked ACW intervals are added, so both documented paths give the same sum).
+- *agent time*: each interval's ``end - start``; totals per state, per out reason and ACW.
+
+Statuses are grouped by the machine table's own spelling (``active`` counts as ``Active``);
+the steps keep the wire's. :func:`to_json` gives contract.md's ``history --json`` entry,
+exactly its keys; the Python values carry more (ring, hold, skill, payload, step ends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .codec import format_time
+from .machines.contacts import CONTACT_MACHINES
+from .records import AgentInterval, ContactRecord, Step, TranscriptLine
+
+if TYPE_CHECKING:
+    from .engine import AgentSession, SessionEngine
+
+__all__ = [
+    "ContactFilter",
+    "ContactHistory",
+    "SessionHistory",
+    "StateFilter",
+    "StateInterval",
+    "StepHistory",
+    "acw_step",
+    "contact_history",
+    "contact_json",
+    "histories",
+    "histories_json",
+    "history_of",
+    "interval_json",
+    "state_intervals",
+    "to_json",
+]
+
+_ACTIVE = "Active"
+_HOLDING = "Holding"
+
+
+@attrs.frozen(slots=True)
+class StepHistory:
+    """One applied status of a contact, with when it ended and how long it lasted."""
+
+    status: str
+    at: datetime | None
+    final: bool
+    event_index: int
+    disconnect_code: str | None = None
+    end: datetime | None = None
+    """The next step's timestamp; None for the last one (and for steps after the final one)."""
+    duration_s: float | None = None
+    """``end - at``, or live up to ``now`` for an open contact's last status; None if unknown."""
+
+
+@attrs.frozen(slots=True)
+class ContactHistory:
+    """One contact's lifecycle and durations. The first fields are the contract's JSON."""
+
+    contact_id: str
+    media: str
+    closed: bool
+    steps: tuple[StepHistory, ...]
+    time_in_status_s: Mapping[str, float]
+    acw_s: float | None
+    handle_time_s: float | None
+    disconnect_code: str | None
+    transcript: tuple[TranscriptLine, ...]
+    # beyond the contract's JSON
+    ring_s: float | None = None
+    hold_s: float | None = None
+    skill: str | None = None
+    payload: Mapping[str, Any] | None = None
+    is_inbound: bool | None = None
+    call_type: str | None = None
+    first_index: int = 0
+
+    @property
+    def status(self) -> str:
+        """The last status: the one it ended in when closed, the current one when open."""
+        return self.steps[-1].status if self.steps else ""
+
+    @property
+    def started(self) -> datetime | None:
+        """The first step's server timestamp."""
+        return next((s.at for s in self.steps if s.at is not None), None)
+
+    @property
+    def ended(self) -> datetime | None:
+        """The FinalState True step's server timestamp (None while open)."""
+        return next((s.at for s in self.steps if s.final), None)
+
+
+@attrs.frozen(slots=True)
+class StateInterval:
+    """One stretch of the agent-state timeline with its duration."""
+
+    state: str
+    out_reason: str
+    is_acw: bool
+    start: datetime | None
+    end: datetime | None
+    duration_s: float | None
+    event_index: int = 0
+    acw_contact_id: str | None = None
+
+
+@attrs.frozen(slots=True)
+class ContactFilter:
+    """A query over contact histories; every given criterion must hold (None: any).
+
+    ``status`` is the last status (the final one for closed contacts), compared
+    case-insensitively as the wire's statuses are; ``since``/``until`` select contacts
+    whose lifetime (first step to FinalState True, or still open) overlaps
+    ``[since, until)``; a contact without any timestamp never matches a time range.
+    """
+
+    media: str | None = None
+    skill: str | None = None
+    status: str | None = None
+    disconnect_code: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    closed: bool | None = None
+    contact_id: str | None = None
+
+    def matches(self, contact: ContactHistory) -> bool:
+        if self.contact_id is not None and contact.contact_id != self.contact_id:
+            return False
+        if self.media is not None and contact.media != self.media:
+            return False
+        if self.skill is not None and contact.skill != self.skill:
+            return False
+        if self.status is not None and contact.status.lower() != self.status.lower():
+            return False
+        if self.disconnect_code is not None and \
+                (contact.disconnect_code or "").lower() != self.disconnect_code.lower():
+            return False
+        if self.closed is not None and contact.closed != self.closed:
+            return False
+        if self.since is None and self.until is None:
+            return True
+        return _overlaps(contact.started, contact.ended if contact.closed else None,
+                         self.since, self.until)
+
+
+@attrs.frozen(slots=True)
+class StateFilter:
+    """A query over agent-state intervals (None: any). ``state`` and ``out_reason`` are
+    compared case-insensitively; ``since``/``until`` select intervals overlapping
+    ``[since, until)`` (an interval without an end is still going on)."""
+
+    state: str | None = None
+    out_reason: str | None = None
+    is_acw: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, interval: StateInterval) -> bool:
+        if self.state is not None and interval.state.lower() != self.state.lower():
+            return False
+        if self.out_reason is not None and interval.out_reason.lower() != self.out_reason.lower():
+            return False
+        if self.is_acw is not None and interval.is_acw != self.is_acw:
+            return False
+        if self.since is None and self.until is None:
+            return True
+        return _overlaps(interval.start, interval.end, self.since, self.until)
+
+
+@attrs.frozen(slots=True)
+class SessionHistory:
+    """One session's contact histories (in order of first appearance) and agent timeline."""
+
+    key: str
+    contacts: tuple[ContactHistory, ...]
+    agent_states: tuple[StateInterval, ...]
+
+    def contact(self, contact_id: str) -> ContactHistory | None:
+        """One contact by id."""
+        return next((c for c in self.contacts if c.contact_id == contact_id), None)
+
+    def find_contacts(self, query: ContactFilter | None = None, **criteria: Any) -> tuple[
+            ContactHistory, ...]:
+        """Contacts matching ``query`` (or the :class:`ContactFilter` fields as keywords)."""
+        chosen = query or ContactFilter(**criteria)
+        return tuple(c for c in self.contacts if chosen.matches(c))
+
+    def find_states(self, query: StateFilter | None = None, **criteria: Any) -> tuple[
+            StateInterval, ...]:
+        """Agent-state intervals matching ``query`` (or :class:`StateFilter` keywords)."""
+        chosen = query or StateFilter(**criteria)
+        return tuple(i for i in self.agent_states if chosen.matches(i))
+
+    @property
+    def time_in_state_s(self) -> dict[str, float]:
+        """Agent time per state (intervals of unknown length left out)."""
+        return _totals((i.state, i.duration_s) for i in self.agent_states)
+
+    @property
+    def time_by_out_reason_s(self) -> dict[str, float]:
+        """Agent time per unavailable code (intervals with a non-empty out reason)."""
+        return _totals((i.out_reason, i.duration_s) for i in self.agent_states if i.out_reason)
+
+    @property
+    def acw_time_s(self) -> float:
+        """The agent's total time in ACW."""
+        return sum(i.duration_s or 0.0 for i in self.agent_states if i.is_acw)
+
+
+# --- building ---------------------------------------------------------------------------
+
+
+def history_of(session: AgentSession, *, now: datetime | None = None,
+               skew_s: float = 0.0) -> SessionHistory:
+    """Read a session's records into a :class:`SessionHistory`.
+
+    ``now`` (the client's clock) plus ``skew_s`` (server minus client, seconds) gives live
+    durations for what is still going on; without it, open things have no duration. A
+    session that has ended has nothing going on, so ``now`` does not apply to it.
+    """
+    server_now = _server_now(now, skew_s) if session.info.status != "ended" else None
+    timeline = session.agent_timeline
+    records = sorted([*session.contacts.values(), *session.closed.values()],
+                     key=lambda c: c.first_index)
+    return SessionHistory(
+        key=session.key,
+        contacts=tuple(contact_history(c, timeline, now=server_now) for c in records),
+        agent_states=state_intervals(timeline, now=server_now),
+    )
+
+
+def histories(engine: SessionEngine, *, now: datetime | None = None,
+              skew_s: float = 0.0) -> tuple[SessionHistory, ...]:
+    """Every session's history, in first-seen order."""
+    return tuple(history_of(s, now=now, skew_s=skew_s) for s in engine.sessions.values())
+
+
+def state_intervals(timeline: Sequence[AgentInterval], *,
+                    now: datetime | None = None) -> tuple[StateInterval, ...]:
+    """The agent timeline with durations; ``now`` is the *server's* now (skew applied)."""
+    last = len(timeline) - 1
+    return tuple(
+        StateInterval(i.state, i.out_reason, i.is_acw, i.start, i.end,
+                      _seconds(i.start, i.end if i.end is not None or n < last else now),
+                      i.event_index, i.acw_contact_id)
+        for n, i in enumerate(timeline)
+    )
+
+
+def contact_history(record: ContactRecord, timeline: Sequence[AgentInterval] = (), *,
+                    now: datetime | None = None) -> ContactHistory:
+    """One contact's history; ``timeline`` supplies the ACW of a contact closed at once.
+
+    ``now`` is the *server's* now (skew already applied), for an open contact's live figures.
+    """
+    spec = CONTACT_MACHINES.get(record.media)
+    steps = record.steps
+    final_at = next((n for n, s in enumerate(steps) if s.final), None)
+    # the steps that make up the lifecycle; anything after the final step is a violation
+    lifecycle = steps if final_at is None else steps[:final_at + 1]
+    live = now if not record.final else None
+
+    def canonical(status: str) -> str:
+        found = spec.trigger_for(status) if spec is not None else None
+        return found or status
+
+    shown: list[StepHistory] = []
+    totals: dict[str, float] = {}
+    for n, step in enumerate(steps):
+        end: datetime | None = None
+        duration: float | None = None
+        if n < len(lifecycle) - 1:
+            end = lifecycle[n + 1].at
+            duration = _seconds(step.at, end)
+        elif n == len(lifecycle) - 1 and not step.final:
+            duration = _seconds(step.at, live)
+        if duration is not None:
+            name = canonical(step.status)
+            totals[name] = totals.get(name, 0.0) + duration
+        shown.append(StepHistory(step.status, step.at, step.final, step.event_index,
+                                 step.disconnect_code, end, duration))
+
+    names = [canonical(s.status) for s in lifecycle]
+    closable = spec.closable if spec is not None else frozenset()
+    entry = spec.entry_triggers if spec is not None else frozenset()
+    final_step = lifecycle[-1] if final_at is not None else None
+    end_of_contact = final_step.at if final_step is not None else live
+
+    ring: float | None = None
+    if lifecycle and names[0] in entry:
+        answered = next((n for n, name in enumerate(names) if name == _ACTIVE), None)
+        if answered is None:
+            answered = next((n for n, name in enumerate(names) if name in closable), None)
+        if answered is not None:
+            ring = _seconds(lifecycle[0].at, lifecycle[answered].at)
+
+    acw: float | None = None
+    acw_from_agent = False
+    acw_begins = acw_step(record)
+    if acw_begins is not None:
+        acw = _seconds(acw_begins.at, end_of_contact)
+    else:
+        linked = [i for i in state_intervals(timeline, now=now)
+                  if i.is_acw and i.acw_contact_id == record.contact_id]
+        if linked and all(i.duration_s is not None for i in linked):
+            acw = sum(i.duration_s or 0.0 for i in linked)
+            acw_from_agent = True
+
+    handle: float | None = None
+    first_active = next((s for s, name in zip(lifecycle, names, strict=True)
+                         if name == _ACTIVE), None)
+    if first_active is not None:
+        handle = _seconds(first_active.at, end_of_contact)
+        if handle is not None and acw_from_agent and record.final:
+            handle += acw or 0.0
+
+    hold = totals.get(_HOLDING, 0.0) if any(s.duration_s is not None for s in shown) else None
+    return ContactHistory(
+        contact_id=record.contact_id,
+        media=record.media,
+        closed=record.final,
+        steps=tuple(shown),
+        time_in_status_s=totals,
+        acw_s=acw,
+        handle_time_s=handle,
+        disconnect_code=record.disconnect_code,
+        transcript=tuple(record.transcript or ()),
+        ring_s=ring,
+        hold_s=hold,
+        skill=record.skill,
+        payload=dict(record.payload) if record.payload is not None else None,
+        is_inbound=record.is_inbound,
+        call_type=record.call_type,
+        first_index=record.first_index,
+    )
+
+
+def acw_step(record: ContactRecord) -> Step | None:
+    """The step where a contact's own ACW phase began: a status that ends the voice (the
+    table's closable ones, ``Disconnected``) with FinalState False, before any final step.
+    None when the contact had none (closed at once, or not ended yet)."""
+    spec = CONTACT_MACHINES.get(record.media)
+    if spec is None:
+        return None
+    for step in record.steps:
+        if step.final:
+            return None
+        if (spec.trigger_for(step.status) or step.status) in spec.closable:
+            return step
+    return None
+
+
+# --- JSON -------------------------------------------------------------------------------
+
+
+def _time(value: datetime | None) -> str | None:
+    return format_time(value) if value is not None else None
+
+
+def contact_json(contact: ContactHistory) -> dict[str, Any]:
+    """One entry of a session's ``contacts`` in ``history --json``: exactly the contract keys."""
+    return {
+        "contact_id": contact.contact_id,
+        "media": contact.media,
+        "closed": contact.closed,
+        "steps": [{"status": s.status, "at": _time(s.at), "final": s.final,
+                   "event_index": s.event_index} for s in contact.steps],
+        "time_in_status_s": dict(contact.time_in_status_s),
+        "acw_s": contact.acw_s,
+        "handle_time_s": contact.handle_time_s,
+        "disconnect_code": contact.disconnect_code,
+        "transcript": [{"party": t.party, "text": t.text, "at": _time(t.at)}
+                       for t in contact.transcript],
+    }
+
+
+def interval_json(interval: StateInterval) -> dict[str, Any]:
+    """One entry of ``agent_states`` in ``history --json``."""
+    return {
+        "state": interval.state,
+        "out_reason": interval.out_reason,
+        "is_acw": interval.is_acw,
+        "start": _time(interval.start),
+        "end": _time(interval.end),
+        "duration_s": interval.duration_s,
+    }
+
+
+def to_json(history: SessionHistory) -> dict[str, Any]:
+    """One entry of ``history --json``'s ``sessions``: exactly contract.md's keys."""
+    return {
+        "key": history.key,
+        "contacts": [contact_json(c) for c in history.contacts],
+        "agent_states": [interval_json(i) for i in history.agent_states],
+    }
+
+
+def histories_json(items: Iterable[SessionHistory]) -> dict[str, Any]:
+    """The whole ``history --json`` document."""
+    return {"sessions": [to_json(h) for h in items]}
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _server_now(now: datetime | None, skew_s: float) -> datetime | None:
+    return None if now is None else now + timedelta(seconds=skew_s)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """``end - start`` in seconds; None when either is unknown or time ran backwards."""
+    if start is None or end is None:
+        return None
+    seconds = (end - start).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
+def _totals(pairs: Iterable[tuple[str, float | None]]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for name, seconds in pairs:
+        if seconds is not None:
+            totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
+def _overlaps(start: datetime | None, end: datetime | None,
+              since: datetime | None, until: datetime | None) -> bool:
+    """Whether ``[start, end]`` (``end`` None: still going on) meets ``[since, until)``."""
+    if start is None:
+        return False
+    if until is not None and start >= until:
+        return False
+    return since is None or end is None or end >= since
