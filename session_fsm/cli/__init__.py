@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from . import diagrams, snapshot, validate
+    from . import demo, diagrams, snapshot, validate
 
-    for module in (snapshot, validate, diagrams):
+    for module in (snapshot, validate, diagrams, demo):
         cli.add_command(module.command)
 
 
