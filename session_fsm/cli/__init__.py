@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from . import demo, diagrams, snapshot, validate
+    from . import demo, diagrams, follow, snapshot, validate
 
-    for module in (snapshot, validate, diagrams, demo):
+    for module in (snapshot, validate, diagrams, demo, follow):
         cli.add_command(module.command)
 
 

@@ -1,0 +1,282 @@
+"""``session-fsm follow``: long-poll a live session and show its state as it changes.
+
+The poll protocol, retries and feeding live in :mod:`session_fsm.client`; this module
+is the terminal around it: the display (rich.live on a terminal, one JSON snapshot per
+change with ``--json``), the ``--record`` file, logging to standard error and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+import orjson
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.text import Text
+
+from ..client import DEFAULT_POLL_TIMEOUT, FollowError, RetryPolicy, SessionFollower
+from ..codec import format_time
+from ..engine import AgentSession
+from ..reader import ReadError
+from ..snapshot import Snapshot, to_json
+from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout, table
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+EXAMPLES = """\b
+Examples:
+  session-fsm follow --session-id "$SESSION_ID" --token-file ~/.cxone/token \\
+      --base-url "https://api-$AREA.$DOMAIN/incontactapi/services/v30.0"
+  session-fsm follow ... --json | jq -c '.agent_state.state'
+  session-fsm follow ... --record today.jsonl && session-fsm snapshot today.jsonl
+"""
+
+_LOGGER = "session_fsm.client"
+INGEST_EVERY_S: Final = 5.0
+
+
+class _StderrHandler(logging.Handler):
+    """Log lines on standard error, looked up at each line (rich.live redirects it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(f"session-fsm: {self.format(record)}", err=True)
+        except Exception:  # pragma: no cover - logging must never break the poll loop
+            self.handleError(record)
+
+
+@click.command("follow", epilog=EXAMPLES)
+@click.option("--base-url", required=True, metavar="URL",
+              help="The API base, https://api-{area}.{domain}/incontactapi/services/v{N}.")
+@click.option("--session-id", required=True, metavar="ID",
+              help="The agent session id from the start-session API (or where to resume).")
+@click.option("--token-file", required=True, metavar="PATH",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the bearer token; read for every request, so it may be "
+                   "refreshed while following.")
+@JSON
+@click.option("--record", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append every 200 response as one JSON Lines line (replayable with "
+                   "session-fsm snapshot FILE).")
+@click.option("--db", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also keep events and histories in the store at PATH (created if "
+                   "missing): it ingests the --record file as it grows, every "
+                   f"{INGEST_EVERY_S:g} s and when follow stops. Needs --record.")
+@click.option("--timeout", "poll_timeout", type=click.IntRange(0, 60),
+              default=DEFAULT_POLL_TIMEOUT, show_default=True, metavar="N",
+              help="Seconds the server holds a poll open when there are no events (0..60).")
+@click.option("--max-retries", type=click.IntRange(min=0), default=RetryPolicy().max_retries,
+              show_default=True, metavar="N",
+              help="Failed polls (5xx, timeouts, network errors) retried in a row before "
+                   "giving up.")
+def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
+            record: Path | None, db: Path | None, poll_timeout: int, max_retries: int) -> None:
+    """Long-poll a live agent session's get-next-event and show its state as it changes.
+
+    Exits 0 when the session ends (409 or AgentSessionEnd). Failed polls are retried
+    with capped exponential backoff and jitter, each retry logged on standard error;
+    past --max-retries it exits 2 naming the session id to resume from. Ctrl-C stops
+    cleanly (exit 130) and prints the session id to resume from.
+    """
+    if db is not None and record is None:
+        raise Failure("--db needs --record FILE: the store ingests the recording", EXIT_INPUT)
+    if not session_id.strip():
+        raise Failure("--session-id must not be empty", EXIT_INPUT)
+    display: _JsonLines | _Screen = _JsonLines() if as_json else _Screen()
+    recorder = _Recorder(record, _open_store(db) if db is not None else None) \
+        if record is not None else None
+    handler = _StderrHandler(logging.DEBUG if state.debug else logging.WARNING)
+    logger = logging.getLogger(_LOGGER)
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > handler.level:
+        logger.setLevel(handler.level)
+    follower = SessionFollower(
+        base_url, session_id, token_file,
+        session=AgentSession(session_id),
+        timeout=poll_timeout,
+        policy=RetryPolicy(max_retries=max_retries),
+        record=recorder,
+        on_change=display.changed,
+    )
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        follower.request_stop()
+        if not follower.applying:  # a response being applied finishes first
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        with follower, display.running(base_url, session_id):
+            result = follower.run()
+    except KeyboardInterrupt:
+        result = None
+    except FollowError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        logger.removeHandler(handler)
+        if recorder is not None:
+            recorder.close()
+    if result is None or result.outcome == "stopped":
+        raise Failure(f"interrupted; resume with --session-id {follower.session_id}",
+                      EXIT_INTERRUPTED)
+    if not as_json:
+        click.echo(f"session-fsm: session ended ({result.reason}) after {result.responses} "
+                   f"response(s); last session id {result.session_id}", err=True)
+
+
+def _open_store(path: Path) -> Store:
+    """The store at ``path``; if the store module is missing, say so rather than pretend."""
+    if importlib.util.find_spec("session_fsm.store") is None:  # pragma: no cover
+        raise Failure("--db is not available: this install has no store "
+                      "(session_fsm.store); use --record FILE", EXIT_INPUT)
+    from ..store import Store
+
+    return Store(path)
+
+
+class _Recorder:
+    """``--record``: appends each 200 response as a line; with ``--db`` the store ingests it.
+
+    The store reads files, and ingesting the same file again adds only its new lines, so
+    the recording is ingested every :data:`INGEST_EVERY_S` seconds (not per response: each
+    ingest reads the file) and when follow stops, however it stops.
+    """
+
+    def __init__(self, path: Path, store: Store | None) -> None:
+        self.path = path
+        self.store = store
+        self.file = path.open("ab")
+        self._pending = False
+        self._last = time.monotonic()
+
+    def __call__(self, line: bytes) -> None:
+        self.file.write(line + b"\n")
+        self.file.flush()  # a crash must not lose responses already applied
+        if self.store is not None:
+            self._pending = True
+            if time.monotonic() - self._last >= INGEST_EVERY_S:
+                self.ingest()
+
+    def ingest(self) -> None:
+        if self.store is None or not self._pending:
+            return
+        # a body that was not a response is on its line; the follower reported it already
+        self.store.ingest([str(self.path)], skip_bad=True, on_skipped=_skipped)
+        self._pending = False
+        self._last = time.monotonic()
+
+    def close(self) -> None:
+        try:
+            self.ingest()
+        finally:
+            self.file.close()
+            if self.store is not None:
+                self.store.close()
+
+
+def _skipped(item: ReadError) -> None:
+    logging.getLogger(_LOGGER).warning("not stored: %s", item.error)
+
+
+# --- displays ------------------------------------------------------------------------------
+
+
+class _JsonLines:
+    """One JSON line per change: a full snapshot entry, as in ``snapshot --json``."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, Any] | None = None
+
+    def changed(self, session: AgentSession) -> None:
+        entry = to_json(session.snapshot())
+        if entry == self._last:
+            return
+        self._last = entry
+        sys.stdout.buffer.write(orjson.dumps(entry) + b"\n")
+        sys.stdout.flush()
+
+    def running(self, base_url: str, session_id: str) -> _Nothing:
+        return _Nothing()
+
+
+class _Nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Screen:
+    """The snapshot for people: updated in place on a terminal, printed per change when piped."""
+
+    def __init__(self) -> None:
+        self.console = stdout()
+        self.live: Live | None = None
+
+    def running(self, base_url: str, session_id: str) -> Any:
+        waiting = Text(f"following session {session_id} at {base_url} (Ctrl-C stops)")
+        if not self.console.is_terminal:
+            click.echo(f"session-fsm: {waiting}", err=True)
+            return _Nothing()
+        self.live = Live(waiting, console=self.console, refresh_per_second=4)
+        return self.live
+
+    def changed(self, session: AgentSession) -> None:
+        view = render(session.snapshot())
+        if self.live is not None:
+            self.live.update(view)
+        else:
+            self.console.print(view)
+
+
+def _t(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def render(snap: Snapshot) -> RenderableType:
+    """A session's snapshot as one rich renderable (header, agent, leg, open contacts)."""
+    info = snap.session
+    end = f" ({info.end_reason})" if info.end_reason else ""
+    parts: list[RenderableType] = [Text.from_markup(
+        f"[bold]session {_t(info.session_id)}[/bold]  agent {_t(info.agent_id)}  "
+        f"{info.status}{end}  {snap.events} events, {snap.violations} violations")]
+    agent = snap.agent_state
+    if agent is not None:
+        nexts = ", ".join(n.state + (f"/{n.out_reason}" if n.out_reason else "")
+                          for n in agent.next_states) or "-"
+        reason = f" ({agent.out_reason})" if agent.out_reason else ""
+        acw = f"  ACW until {_t(agent.acw_deadline)}" if agent.is_acw else ""
+        parts.append(Text(f"  agent: {agent.state}{reason} since {_t(agent.since)}{acw}  "
+                          f"next: {nexts}"))
+    if snap.agent_leg is not None:
+        leg = snap.agent_leg
+        parts.append(Text(f"  agent leg {_t(leg.id)}: {leg.status}"
+                          f"{' (final)' if leg.final else ''}"))
+    if snap.contacts:
+        contacts = table("  open contacts", "contact", "media", "status", "ACW", "inbound",
+                         "skill", "last change")
+        for c in snap.contacts:
+            contacts.add_row(c.contact_id, c.media, c.status, _t(c.in_acw), _t(c.is_inbound),
+                             _t(c.skill), _t(c.last_change))
+        parts.append(contacts)
+    else:
+        parts.append(Text("  no open contacts"))
+    return Group(*parts)

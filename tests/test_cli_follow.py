@@ -1,0 +1,168 @@
+"""``session-fsm follow`` as a user runs it: a subprocess against a real local server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import helpers as h
+import orjson
+import pytest
+from get_next_event_server import (
+    BEFORE_END,
+    FINAL,
+    FIRST_ID,
+    ROTATED_ID,
+    Reply,
+    ScriptServer,
+    session_script,
+    without_key,
+)
+
+from session_fsm.cli import cli, main
+from session_fsm.snapshot import CONTRACT_KEYS
+
+BOUND_S = 60  # a bound on each subprocess, so a hang fails instead of blocking the suite
+
+
+def _env() -> dict[str, str]:
+    """The test's environment without proxies: every request must go to 127.0.0.1."""
+    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+
+def _follow(server: ScriptServer, token_file: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "session_fsm", "follow", "--base-url", server.url,
+            "--session-id", FIRST_ID, "--token-file", str(token_file), "--timeout", "0",
+            *extra]
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text("Bearer fresh\n")
+    return path
+
+
+def test_follow_json_to_the_409(token_file: Path, tmp_path: Path) -> None:
+    record = tmp_path / "live.jsonl"
+    with ScriptServer(session_script(failures=False)) as server:
+        done = subprocess.run(_follow(server, token_file, "--json", "--record", str(record)),
+                              capture_output=True, timeout=BOUND_S, env=_env(), check=False)
+        seen = server.seen
+    assert done.returncode == 0, done.stderr
+    lines: list[dict[str, Any]] = [orjson.loads(line) for line in done.stdout.splitlines()]
+    # one line per applied response (six) and one for the end, each a full snapshot entry
+    assert len(lines) == 7
+    assert all(tuple(line) == CONTRACT_KEYS for line in lines)
+    assert all(line["key"] == FIRST_ID for line in lines)
+    assert without_key(lines[-1]) == FINAL
+    assert without_key(lines[-2]) == BEFORE_END
+    assert [line["events"] for line in lines] == [3, 5, 7, 8, 10, 12, 12]
+    assert [s.session_id for s in seen] == [FIRST_ID] * 3 + [ROTATED_ID] * 6
+    assert {s.authorization for s in seen} == {"Bearer fresh"}  # "Bearer " in the file is fine
+
+    replayed = subprocess.run(
+        [sys.executable, "-m", "session_fsm", "snapshot", str(record), "--json"],
+        capture_output=True, timeout=BOUND_S, env=_env(), check=False)
+    assert replayed.returncode == 0, replayed.stderr
+    (entry,) = orjson.loads(replayed.stdout)["sessions"]
+    assert without_key(entry) == BEFORE_END  # the recording holds every 200, not the 409
+
+
+def test_follow_human_output_when_piped(token_file: Path) -> None:
+    with ScriptServer(session_script(failures=False)) as server:
+        done = subprocess.run(_follow(server, token_file), capture_output=True,
+                              timeout=BOUND_S, env=_env(), check=False)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    assert "ended (409)" in out
+    assert "agent: Available since 2013-09-11T05:08:50.000Z" in out
+    assert "session ended (409) after 6 response(s)" in done.stderr.decode()
+    assert b"Traceback" not in done.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_says_where_to_resume(token_file: Path) -> None:
+    """A server that only idles (slow 304s) after rotating the id; SIGINT mid-poll."""
+    rotate = {"sessionId": ROTATED_ID, "events": [h.session_start()]}
+    with ScriptServer([Reply(200, rotate)], then=Reply(304, delay_s=0.3)) as server:
+        process = subprocess.Popen(_follow(server, token_file, "--json"), env=_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            # the rotation applied and two idle polls made: it is following
+            assert server.wait_for_requests(3, bound_s=BOUND_S)
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=BOUND_S)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == 130
+    assert f"resume with --session-id {ROTATED_ID}" in err.decode()
+    assert b"Traceback" not in err
+    (line,) = out.splitlines()
+    assert orjson.loads(line)["session"]["status"] == "active"
+
+
+def test_giving_up_exits_2_with_one_line(token_file: Path) -> None:
+    with ScriptServer([], then=Reply(404, b"unknown session")) as server:
+        done = subprocess.run(_follow(server, token_file, "--json"), capture_output=True,
+                              timeout=BOUND_S, env=_env(), check=False)
+    assert done.returncode == 2
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith("session-fsm: HTTP 404 from ")
+    assert f"resume from session id {FIRST_ID}" in line
+
+
+def test_a_missing_token_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    with ScriptServer([]) as server:
+        done = subprocess.run(_follow(server, tmp_path / "nowhere"), capture_output=True,
+                              timeout=BOUND_S, env=_env(), check=False)
+        assert server.seen == []
+    assert done.returncode == 2
+    (line,) = done.stderr.decode().splitlines()[-1:]
+    assert "cannot read the bearer token" in line
+    assert "nowhere" in line
+
+
+def test_db_keeps_the_recorded_session_in_the_store(token_file: Path, tmp_path: Path) -> None:
+    from session_fsm.store import Store
+
+    record, db = tmp_path / "live.jsonl", tmp_path / "store.db"
+    with ScriptServer(session_script(failures=False)) as server:
+        done = subprocess.run(_follow(server, token_file, "--json", "--record", str(record),
+                                      "--db", str(db)),
+                              capture_output=True, timeout=BOUND_S, env=_env(), check=False)
+    assert done.returncode == 0, done.stderr
+    with Store(db, create=False) as store:
+        assert store.keys() == [str(record)]  # a recording's events are keyed by its path
+        assert store.event_count() == 12
+        ((key, call),) = store.contact("1569815")
+        assert key == str(record)
+        assert call.closed
+        assert [(s.status, s.final, s.event_index) for s in call.steps] == [
+            ("Incoming", False, 5), ("Active", False, 7), ("Disconnected", False, 8),
+            ("Disconnected", True, 10)]
+
+
+def test_db_needs_record(token_file: Path, tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["follow", "--base-url", "http://127.0.0.1:9", "--session-id", "x",
+              "--token-file", str(token_file), "--db", str(tmp_path / "store.db")])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == ("session-fsm: --db needs --record FILE: the store "
+                                       "ingests the recording\n")
+    assert not (tmp_path / "store.db").exists()
+
+
+def test_help_has_examples() -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["follow", "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output
+    assert "--record" in result.output

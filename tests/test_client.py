@@ -1,0 +1,311 @@
+"""The get-next-event follower against a real HTTP server on 127.0.0.1.
+
+Every test runs the real client (httpx, sockets, JSON) against the scripted server of
+``get_next_event_server``; only the backoff's sleep and random source are replaced, so
+the retries cost no time. Requests are bounded by a 0.5 s client timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import helpers as h
+import orjson
+import pytest
+from get_next_event_server import (
+    BEFORE_END,
+    EVENT_COUNT,
+    FINAL,
+    FIRST_ID,
+    R1,
+    ROTATED_ID,
+    Reply,
+    ScriptServer,
+    session_script,
+    without_key,
+)
+
+from session_fsm.client import (
+    AuthError,
+    FollowResult,
+    GaveUpError,
+    RetryPolicy,
+    SessionFollower,
+    TokenError,
+    UnexpectedStatusError,
+)
+from session_fsm.engine import AgentSession
+from session_fsm.snapshot import to_json
+
+HTTP_TIMEOUT_S = 0.5
+
+
+class Sleeps:
+    """The injected sleep: remembers the delays instead of waiting them."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def follower(server: ScriptServer, token: Any, sleeps: Sleeps, **options: Any) -> SessionFollower:
+    options.setdefault("session_id", FIRST_ID)
+    return SessionFollower(
+        server.url, token=token, timeout=0, http_timeout=HTTP_TIMEOUT_S, sleep=sleeps,
+        rand=lambda: 0.5, trust_env=False, **options,
+    )
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    path = tmp_path / "token"
+    path.write_text("old\n")
+    return path
+
+
+def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """304s, a rotating id, 401 + refreshed token, 503s, a drop, a slow response, 409."""
+    record = tmp_path / "record.jsonl"
+    changes: list[dict[str, Any]] = []
+    sleeps = Sleeps()
+
+    def refresh() -> None:  # the token refresher, running when the server says 401
+        token_file.write_text("fresh")
+
+    script = session_script(failures=True, refresh_token=refresh)
+    caplog.set_level(logging.WARNING, logger="session_fsm.client")
+    with ScriptServer(script) as server, record.open("ab") as out:
+        def append(line: bytes) -> None:
+            out.write(line + b"\n")
+
+        with follower(server, token_file, sleeps, record=append,
+                      on_change=lambda s: changes.append(to_json(s.snapshot()))) as client:
+            result = client.run()
+        seen = server.seen
+        assert server.exhausted
+
+    assert result == FollowResult("ended", "409", ROTATED_ID, responses=6, polls=len(seen))
+    assert [s.answered for s in seen] == [
+        "304", "200", "200", "304", "401", "200", "503", "503", "503", "drop", "slow",
+        "200", "200", "200", "409"]
+    # the rotation: the first three polls used the first id, every later one the new id
+    assert [s.session_id for s in seen] == [FIRST_ID] * 3 + [ROTATED_ID] * 12
+    assert {s.timeout for s in seen} == {"0"}
+    # the 401: the token file was read again, and the fresh token used from then on
+    assert [s.authorization for s in seen[4:6]] == ["Bearer old", "Bearer fresh"]
+    assert {s.authorization for s in seen[6:]} == {"Bearer fresh"}
+    # five failures in a row (3 x 503, drop, timeout): full jitter at rand 0.5 of
+    # min(10, 1 * 2**(n-1)) = 1, 2, 4, 8, 10 -> 0.5, 1, 2, 4, 5
+    assert sleeps.delays == [0.5, 1.0, 2.0, 4.0, 5.0]
+    retries = [r.getMessage() for r in caplog.records if r.name == "session_fsm.client"
+               and r.levelno == logging.WARNING]
+    assert len(retries) == 5
+    for attempt, (message, delay) in enumerate(zip(retries, sleeps.delays, strict=True), 1):
+        assert f"attempt {attempt} of 61" in message
+        assert f"retrying in {delay:.2f} s" in message
+    assert "HTTP 503" in retries[0]
+    assert "network error (RemoteProtocolError" in retries[3]
+    assert "timed out (ReadTimeout" in retries[4]
+
+    # every event applied exactly once, in order, the slow response included
+    session = client.session
+    assert without_key(to_json(session.snapshot())) == FINAL
+    assert session.events == EVENT_COUNT
+    assert session.position == EVENT_COUNT
+    call = session.closed["1569815"]
+    assert [(s.status, s.final, s.event_index) for s in call.steps] == [
+        ("Incoming", False, 5), ("Active", False, 7), ("Disconnected", False, 8),
+        ("Disconnected", True, 10)]
+    # one change per response, then the end; the line before the end is the state after R6
+    assert len(changes) == 7
+    assert without_key(changes[-2]) == BEFORE_END
+    assert without_key(changes[-1]) == FINAL
+    assert changes[3]["agent_state"]["is_acw"] is False  # after R4: still on the call
+    assert changes[4]["agent_state"]["acw_deadline"] == "2013-09-11T05:09:00.000Z"
+
+    # the recording holds the six 200 responses, and replays to the state before the 409
+    # (a 409 has no body: the recording cannot hold it)
+    lines = record.read_bytes().splitlines()
+    assert [orjson.loads(line)["sessionId"] for line in lines] == [FIRST_ID] + [ROTATED_ID] * 5
+    replayed = subprocess.run(
+        [sys.executable, "-m", "session_fsm", "snapshot", str(record), "--json"],
+        capture_output=True, timeout=60, check=False)
+    assert replayed.returncode == 0, replayed.stderr
+    (entry,) = orjson.loads(replayed.stdout)["sessions"]
+    assert without_key(entry) == BEFORE_END
+
+
+def test_no_failures_means_no_sleep(token_file: Path) -> None:
+    sleeps = Sleeps()
+    with ScriptServer(session_script(failures=False)) as server, \
+            follower(server, token_file, sleeps) as client:
+        result = client.run()
+    assert result.outcome == "ended"
+    assert sleeps.delays == []
+    assert without_key(to_json(client.session.snapshot())) == FINAL
+
+
+def test_an_undecodable_event_is_reported_in_place_not_dropped(token_file: Path) -> None:
+    bad = h.agent_state("Available", at="2013-09-11T05:02:00.000Z")
+    bad["AcwTimeout"] = "soon"
+    body = {"sessionId": FIRST_ID, "events": [h.session_start(), bad, h.leg()]}
+    with ScriptServer([Reply(200, body)]) as server, \
+            follower(server, token_file, Sleeps()) as client:
+        client.run()
+    session = client.session
+    assert session.events == 2  # the start and the leg
+    assert session.position == 3  # the bad event kept its place
+    (violation,) = session.violations
+    assert violation.rule == "bad-field"
+    assert violation.event_index == 1
+    assert "AcwTimeout" in violation.message
+    assert violation.source == "get-next-event:1"
+    assert session.leg is not None
+    assert session.info.end_reason == "409"
+
+
+@pytest.mark.parametrize(("content", "rule"), [
+    (b"<html>gateway</html>", "not-json"),
+    (b'{"sessionId": "x", "events": {"Type": "AgentLeg"}}', "not-an-event"),
+    (b'{"sessionId": 7, "events": []}', "not-an-event"),
+])
+def test_a_body_that_is_not_a_response_is_reported_and_nothing_applied(
+        token_file: Path, content: bytes, rule: str) -> None:
+    script = [Reply(200, content), Reply(200, {"sessionId": ROTATED_ID, "events": [h.leg()]})]
+    with ScriptServer(script) as server, follower(server, token_file, Sleeps()) as client:
+        client.run()
+    session = client.session
+    assert [v.rule for v in session.violations] == [rule, "no-session-start"]
+    assert session.events == 1
+    assert [s.session_id for s in server.seen] == [FIRST_ID, FIRST_ID, ROTATED_ID]
+
+
+def test_agent_session_end_stops_without_another_poll(token_file: Path) -> None:
+    body = {"sessionId": FIRST_ID, "events": [h.session_start(), h.session_end(message="bye")]}
+    with ScriptServer([Reply(200, body)], then=Reply(500)) as server, \
+            follower(server, token_file, Sleeps()) as client:
+        result = client.run()
+    assert result.outcome == "ended"
+    assert result.reason == "AgentSessionEnd"
+    assert len(server.seen) == 1
+    assert client.session.info.end_message == "bye"
+
+
+def test_remote_end_keeps_polling_until_the_409(token_file: Path) -> None:
+    body = {"sessionId": FIRST_ID, "events": [h.session_start(), h.remote_end()]}
+    with ScriptServer([Reply(200, body), Reply(304)]) as server, \
+            follower(server, token_file, Sleeps()) as client:
+        result = client.run()
+    assert [s.answered for s in server.seen] == ["200", "304", "409"]
+    assert result.reason == "RemoteAgentSessionEnd"  # the first end names the end
+    # the 409 counts as the AgentSessionEnd that RemoteAgentSessionEnd promised
+    assert client.session.violations == []
+
+
+def test_a_second_401_fails_clearly(token_file: Path) -> None:
+    with ScriptServer([], then=Reply(401, b"nope")) as server, \
+            follower(server, token_file, Sleeps()) as client, \
+            pytest.raises(AuthError) as caught:
+        client.run()
+    assert len(server.seen) == 2
+    assert "401 Unauthorized" in str(caught.value)
+    assert f"resume from session id {FIRST_ID}" in str(caught.value)
+
+
+def test_a_token_callable_is_called_for_every_request() -> None:
+    tokens = iter(["t1", "t2", "t3", "t4"])
+    with ScriptServer([Reply(304), Reply(304)]) as server, \
+            follower(server, lambda: next(tokens), Sleeps()) as client:
+        client.run()
+    assert [s.authorization for s in server.seen] == ["Bearer t1", "Bearer t2", "Bearer t3"]
+
+
+def test_a_str_token_is_refused_as_ambiguous() -> None:
+    with pytest.raises(TypeError, match="not a str"):
+        SessionFollower("http://127.0.0.1:9", FIRST_ID, "token-or-path?")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("content", "detail"), [(None, "No such file"), ("  \n", "empty")])
+def test_an_unreadable_token_fails_clearly(tmp_path: Path, content: str | None,
+                                           detail: str) -> None:
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_text(content)
+    with ScriptServer([]) as server, follower(server, path, Sleeps()) as client, \
+            pytest.raises(TokenError, match=detail):
+        client.run()
+    assert server.seen == []
+
+
+def test_giving_up_after_the_limit(token_file: Path, caplog: pytest.LogCaptureFixture) -> None:
+    sleeps = Sleeps()
+    caplog.set_level(logging.WARNING, logger="session_fsm.client")
+    with ScriptServer([], then=Reply(503, b"down")) as server, \
+            follower(server, token_file, sleeps, policy=RetryPolicy(max_retries=3)) as client, \
+            pytest.raises(GaveUpError) as caught:
+        client.run()
+    assert len(server.seen) == 4  # the first try and 3 retries
+    assert caught.value.attempts == 4
+    assert "HTTP 503" in caught.value.cause
+    assert sleeps.delays == [0.5, 1.0, 2.0]
+    assert len([r for r in caplog.records if r.name == "session_fsm.client"]) == 3
+
+
+def test_429_is_retried_and_404_is_not(token_file: Path) -> None:
+    with ScriptServer([Reply(429, b"slow down"), Reply(404, b"no such session")]) as server, \
+            follower(server, token_file, Sleeps()) as client, \
+            pytest.raises(UnexpectedStatusError) as caught:
+        client.run()
+    assert [s.answered for s in server.seen] == ["429", "404"]
+    assert caught.value.status == 404
+    assert "no such session" in str(caught.value)
+
+
+def test_a_refused_connection_is_retried(token_file: Path) -> None:
+    with ScriptServer([]) as server:
+        url = server.url  # closed below: nothing listens there any more
+    sleeps = Sleeps()
+    client = SessionFollower(url, FIRST_ID, token_file, timeout=0, http_timeout=HTTP_TIMEOUT_S,
+                             policy=RetryPolicy(max_retries=2), sleep=sleeps, rand=lambda: 0.5,
+                             trust_env=False)
+    with client, pytest.raises(GaveUpError, match="network error"):
+        client.run()
+    assert sleeps.delays == [0.5, 1.0]
+
+
+def test_request_stop_finishes_the_response_then_stops(token_file: Path) -> None:
+    stopper: list[Callable[[], None]] = []
+
+    def on_change(session: AgentSession) -> None:
+        stopper[0]()
+
+    with ScriptServer([Reply(200, R1), Reply(304)]) as server, \
+            follower(server, token_file, Sleeps(), on_change=on_change) as client:
+        stopper.append(client.request_stop)
+        result = client.run()
+    assert result.outcome == "stopped"
+    assert result.session_id == FIRST_ID
+    assert len(server.seen) == 1
+    assert client.session.events == 3
+    assert client.session.info.status == "active"
+
+
+def test_the_retry_policy_caps_and_spreads() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=10.0)
+    assert [policy.delay(n, lambda: 0.999) for n in (1, 2, 3, 4, 5, 60)] == pytest.approx(
+        [0.999, 1.998, 3.996, 7.992, 9.99, 9.99])
+    assert policy.delay(7, lambda: 0.0) == 0.0
+
+
+def test_the_follower_refuses_a_timeout_the_api_does_not_allow(token_file: Path) -> None:
+    with pytest.raises(ValueError, match=r"0\.\.60"):
+        SessionFollower("http://127.0.0.1:9", FIRST_ID, token_file, timeout=61)
+
