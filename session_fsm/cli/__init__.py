@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from . import demo, diagrams, follow, snapshot, validate
+    from . import demo, diagrams, follow, simulate, snapshot, validate
 
-    for module in (snapshot, validate, diagrams, demo, follow):
+    for module in (snapshot, validate, diagrams, demo, follow, simulate):
         cli.add_command(module.command)
 
 

@@ -1,0 +1,486 @@
+"""The simulator: deterministic, documented wire shapes, every event type, and a stream the
+engine accepts with no error and agrees with about every session's final state.
+
+Two kinds of checks. The raw output is read here by hand, with the documentation's
+meaning (a join's batch has AgentSessionStart not first, one linked call at a time...),
+without the engine. Then the engine replays it: it must find no error-severity violation
+and only the warnings the simulator intends, and its final snapshot of every session
+must equal what the simulator says it did, field by field.
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import io
+import itertools
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from seed_events import ALL_EXAMPLES
+
+from session_fsm import events as ev
+from session_fsm.cli import main
+from session_fsm.engine import SessionEngine
+from session_fsm.reader import ReadItem, read
+from session_fsm.rules import Severity
+from session_fsm.simulate import INTENDED_WARNINGS, ExpectedSession, Simulation, simulate
+from session_fsm.snapshot import Snapshot
+
+# A run big enough for every kind of session and every event type (the cast repeats
+# every 12 agents), small enough to replay in a fraction of a second.
+AGENTS, SEED, MINUTES = 24, 3, 120
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+UNDOCUMENTED = {"IISHost", "VCHost", "MasterID", "MonitorType"}
+
+
+def _run(agents: int, seed: int, minutes: float) -> tuple[bytes, Simulation]:
+    simulation = Simulation(agents, seed, minutes)
+    out = io.BytesIO()
+    simulation.write(out)
+    return out.getvalue(), simulation
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[bytes, Simulation]:
+    return _run(AGENTS, SEED, MINUTES)
+
+
+@pytest.fixture(scope="module")
+def lines(run: tuple[bytes, Simulation]) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in run[0].splitlines()]
+
+
+@pytest.fixture(scope="module")
+def by_session(lines: list[dict[str, Any]]) -> dict[str, list[tuple[int, dict[str, Any]]]]:
+    """Each session's events in order, with the number of the line each came on."""
+    sessions: dict[str, list[tuple[int, dict[str, Any]]]] = collections.defaultdict(list)
+    for number, line in enumerate(lines):
+        for event in line["events"] if "events" in line else [line["event"]]:
+            sessions[line["session"]].append((number, event))
+    return sessions
+
+
+@pytest.fixture(scope="module")
+def engine(run: tuple[bytes, Simulation], tmp_path_factory: pytest.TempPathFactory
+           ) -> SessionEngine:
+    path = tmp_path_factory.mktemp("sim") / "stream.jsonl"
+    path.write_bytes(run[0])
+    engine = SessionEngine()
+    for item in read(path, on_error="raise"):
+        assert isinstance(item, ReadItem)
+        engine.feed(item.event, key=item.key, source=item.source, batch=item.source)
+    engine.finish()
+    return engine
+
+
+def type_of(event: dict[str, Any]) -> str:
+    return str(event.get("Type", event.get("type")))
+
+
+def flag(value: Any) -> bool:
+    """The wire's boolean, however it was spelled ("True", "false", true)."""
+    if isinstance(value, bool):
+        return value
+    assert value in ("True", "False", "true", "false"), value
+    return bool(value.lower() == "true")
+
+
+# --- determinism ------------------------------------------------------------------------
+
+
+def test_the_same_seed_writes_the_same_bytes() -> None:
+    first, _ = _run(6, 5, 30)
+    second = io.BytesIO()
+    simulate(second, agents=6, seed=5, minutes=30)
+    assert first == second.getvalue()
+    assert first.count(b"\n") > 100
+
+
+def test_different_seeds_write_different_streams() -> None:
+    assert _run(6, 5, 30)[0] != _run(6, 6, 30)[0]
+
+
+def test_an_agents_stream_does_not_depend_on_how_many_others_there_are() -> None:
+    small, _ = _run(3, 9, 20)
+    large, _ = _run(5, 9, 20)
+
+    def of_agent_0(data: bytes) -> list[bytes]:
+        return [line for line in data.splitlines() if b'"agent-00000"' in line]
+
+    assert of_agent_0(small) == of_agent_0(large)
+    assert of_agent_0(small)
+
+
+def test_a_simulation_runs_once_and_knows_its_result_only_at_the_end() -> None:
+    simulation = Simulation(2, 1, 5)
+    with pytest.raises(RuntimeError, match="not run to its end"):
+        simulation.expected()
+    simulation.write(io.BytesIO())
+    assert set(simulation.expected()) == {"agent-00000", "agent-00001"}
+    with pytest.raises(RuntimeError, match="runs once"):
+        simulation.write(io.BytesIO())
+
+
+@pytest.mark.parametrize(("agents", "minutes"), [(0, 5.0), (3, 0.0), (3, -1.0)])
+def test_bad_arguments_are_refused(agents: int, minutes: float) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        Simulation(agents, 1, minutes)
+
+
+# --- the raw output, read by hand ---------------------------------------------------------
+
+
+def test_every_line_is_a_keyed_envelope(lines: list[dict[str, Any]]) -> None:
+    keys = {f"agent-{i:05d}" for i in range(AGENTS)}
+    for line in lines:
+        assert line["session"] in keys
+        assert set(line) in ({"session", "event"}, {"session", "events"})
+        for event in line.get("events", [line.get("event")]):
+            assert isinstance(event, dict)
+            assert "Type" in event or "type" in event
+
+
+def test_sessions_are_interleaved_in_server_time_order(lines: list[dict[str, Any]]) -> None:
+    # Times that are "now" when written: a ChatText's TimeStamp, and a contact's
+    # LastStateChangeTime when its status changes on a live (single-event) line.
+    stamps: list[str] = []
+    status: dict[str, str] = {}
+    for line in lines:
+        if "event" not in line:
+            for event in line["events"]:
+                status[str(event.get("ContactID"))] = str(event.get("Status"))
+            continue
+        event = line["event"]
+        if type_of(event) == "ChatText":
+            stamps.append(event["TimeStamp"])
+        changed = event.get("LastStateChangeTimeUTC") or event.get("LastStateChangeTime")
+        if changed and type_of(event) != "SupervisorContact":
+            cid = event["ContactID"]
+            if status.get(cid) != event["Status"]:
+                stamps.append(changed)
+            status[cid] = event["Status"]
+    assert len(stamps) > 1000
+    assert stamps == sorted(stamps)
+    switches = sum(a["session"] != b["session"] for a, b in itertools.pairwise(lines))
+    assert switches > len(lines) / 3  # interleaved, not one session after another
+
+
+def test_wire_dicts_are_spelled_like_the_documentation(
+        by_session: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
+    """The first plainly spelled event of each documented type has the example's keys, in
+    the example's order, and its kind of value for every key."""
+    plain: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for events in by_session.values():
+        for _, event in events:
+            if "Type" in event:
+                plain[event["Type"]].append(event)
+    for name, example in ALL_EXAMPLES.items():
+        candidates = [e for e in plain[example["Type"]]
+                      if [k for k in e if k not in UNDOCUMENTED] == list(example)
+                      and all(isinstance(e[k], str) for k, v in example.items()
+                              if isinstance(v, str))]
+        assert candidates, f"no {example['Type']} spelled like {name}"
+        event = candidates[0]
+        for key, value in example.items():
+            if value in ("True", "False"):
+                assert event[key] in ("True", "False"), (name, key, event[key])
+            elif isinstance(value, str) and ISO.fullmatch(value):
+                assert ISO.fullmatch(event[key]), (name, key, event[key])
+            elif isinstance(value, str) and value.isdigit():
+                assert event[key].isdigit(), (name, key, event[key])
+
+
+def test_every_event_type_appears_and_unknown_ones_too(run: tuple[bytes, Simulation]) -> None:
+    summary = run[1].summary
+    known = {cls.TYPE for cls in ev.KNOWN_EVENTS}
+    assert known <= set(summary.types), known - set(summary.types)
+    assert set(summary.types) - known  # types the documentation does not list
+    assert summary.events == sum(summary.types.values())
+    assert summary.sessions == AGENTS
+    assert summary.lines == run[0].count(b"\n")
+
+
+def test_the_live_streams_quirks_appear(run: tuple[bytes, Simulation]) -> None:
+    data = run[0]
+    for quirk in (b'"true"', b'"false"', b":true", b":false", b'{"type":', b'"IsACW":',
+                  b'"IsAcw":', b'"IISHost":', b'"MasterID":', b'"HideAgentStatePermission":""',
+                  b'"Timeout":""', b'"MonitorType":"StopMonitor"', b'"Data":', b'"data":'):
+        assert quirk in data, quirk
+
+
+def test_a_join_replays_the_current_state_in_one_batch(
+        lines: list[dict[str, Any]]) -> None:
+    joins = [line for line in lines if "events" in line]
+    assert {line["session"] for line in joins} == {"agent-00002", "agent-00008", "agent-00010",
+                                                   "agent-00014", "agent-00020", "agent-00022"}
+    first_line = {}
+    for line in lines:
+        first_line.setdefault(line["session"], line)
+    middle = {"Active", "Holding", "Joined", "Disconnected"}
+    mid_contacts = 0
+    for line in joins:
+        assert first_line[line["session"]] is line  # the first thing the recorder got
+        types = [type_of(e) for e in line["events"]]
+        assert types.count("AgentSessionStart") == 1
+        assert types.index("AgentSessionStart") > 0
+        mid_contacts += sum(1 for e in line["events"] if "ContactID" in e
+                            and type_of(e) == "CallContactEvent" and e["Status"] in middle)
+    assert mid_contacts >= 2
+
+
+def test_remote_logoffs_with_and_without_the_session_end(
+        by_session: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
+    endings = {key: [type_of(e) for _, e in events][-2:] for key, events in by_session.items()}
+    assert endings["agent-00005"] == ["RemoteAgentSessionEnd", "AgentSessionEnd"]
+    assert endings["agent-00007"][-1] == "RemoteAgentSessionEnd"
+    assert endings["agent-00004"] == ["AgentLeg", "AgentSessionEnd"]
+    for key, events in by_session.items():
+        types = [type_of(e) for _, e in events]
+        for end in ("AgentSessionEnd", "RemoteAgentSessionEnd"):
+            if end in types:  # nothing but the end events after an end
+                tail = types[types.index(end):]
+                assert set(tail) <= {"AgentSessionEnd", "RemoteAgentSessionEnd"}, key
+
+
+def test_both_acw_paths_with_and_without_a_timeout(
+        by_session: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
+    two_step = direct = 0
+    timeouts: set[str] = set()
+    next_next = 0
+    for events in by_session.values():
+        disconnects: dict[str, list[bool]] = collections.defaultdict(list)
+        last_final_disconnect: str | None = None
+        for _, event in events:
+            kind = type_of(event)
+            if kind == "AgentState":
+                acw = flag(event.get("IsAcw", event.get("IsACW")))
+                next_next += len(event["NextStates"]) == 2
+                if acw:
+                    assert event["CurrentState"] == "Unavailable"
+                    timeouts.add(event["AcwTimeout"])
+                    if last_final_disconnect is not None and \
+                            disconnects[last_final_disconnect] == [True]:
+                        direct += 1
+                last_final_disconnect = None
+            elif event.get("Status") == "Disconnected" and "ContactID" in event:
+                disconnects[event["ContactID"]].append(flag(event["FinalState"]))
+                if flag(event["FinalState"]):
+                    last_final_disconnect = event["ContactID"]
+        two_step += sum(1 for seq in disconnects.values() if seq == [False, True])
+    assert two_step >= 5
+    assert direct >= 5
+    assert "0" in timeouts
+    assert timeouts - {"0"}
+    assert next_next >= 10
+
+
+def test_personal_connection_calls_link_one_at_a_time_and_the_link_moves(
+        by_session: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
+    most_concurrent = moves = full_path = 0
+    for events in by_session.values():
+        open_calls: dict[str, bool] = {}  # ContactID -> IsLinked
+        statuses: dict[str, list[str]] = collections.defaultdict(list)
+        last_linked: str | None = None
+        for _, event in events:
+            if type_of(event) != "CallContactEvent":
+                continue
+            cid = event["ContactID"]
+            statuses[cid].append(event["Status"])
+            open_calls[cid] = flag(event["IsLinked"])
+            if flag(event["FinalState"]):
+                del open_calls[cid]
+            linked = [c for c, is_linked in open_calls.items() if is_linked]
+            assert len(linked) <= 1, linked
+            if event["CallType"] == "NaturalCalling":
+                most_concurrent = max(most_concurrent, len(open_calls))
+            if linked and last_linked is not None and linked[0] != last_linked:
+                moves += 1
+            if linked:
+                last_linked = linked[0]
+        full_path += sum(1 for seq in statuses.values() if seq[:4] == [
+            "NaturalCallDialing", "NaturalCallRinging", "NaturalCallAMD", "Active"])
+    assert most_concurrent >= 3
+    assert moves >= 5
+    assert full_path >= 5
+
+
+def test_chat_text_follows_its_chat_by_room(
+        by_session: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
+    texts = 0
+    for events in by_session.values():
+        open_rooms: set[str] = set()
+        for _, event in events:
+            if type_of(event) == "ChatContactEvent":
+                open_rooms.add(event["RoomId"])
+                if flag(event["FinalState"]):
+                    open_rooms.discard(event["RoomId"])
+            elif type_of(event) == "ChatText":
+                assert event["RoomId"] in open_rooms
+                texts += 1
+    assert texts >= 20
+
+
+def test_calls_hold_mask_conference_and_consult(run: tuple[bytes, Simulation]) -> None:
+    data = run[0]
+    for status in (b"Holding", b"Masking", b"Joined", b"Ringing", b"Preview",
+                   b"CallBackDisconnected", b"Interrupted", b"Discarded", b"Transfer"):
+        assert b'"Status":"' + status + b'"' in data, status
+    for call_type in (b"Consult", b"TakeOver", b"NaturalCalling", b"Dialer", b"Regular"):
+        assert b'"CallType":"' + call_type + b'"' in data, call_type
+    for state in (b"InboundConsult", b"OutboundConsult", b"Refused", b"DialerPending",
+                  b"LoggedIn", b"LoggedOut"):
+        assert b'"CurrentState":"' + state + b'"' in data, state
+
+
+# --- the engine's reading of it -------------------------------------------------------------
+
+
+def test_the_engine_finds_no_error_and_only_the_intended_warnings(
+        engine: SessionEngine, run: tuple[bytes, Simulation]) -> None:
+    violations = list(engine.violations())
+    assert [v for v in violations if v.severity is Severity.ERROR] == []
+    assert {v.rule for v in violations} == INTENDED_WARNINGS
+    expected = run[1].expected()
+    per_session: dict[str, dict[str, int]] = collections.defaultdict(dict)
+    for v in violations:
+        per_session[v.session][v.rule] = per_session[v.session].get(v.rule, 0) + 1
+    assert {key: dict(e.warnings) for key, e in expected.items() if e.warnings} == per_session
+    # the cast: agent 7 is logged off remotely with no AgentSessionEnd, agent 5 with one
+    assert per_session["agent-00007"]["remote-end-without-end"] == 1
+    assert "remote-end-without-end" not in per_session.get("agent-00005", {})
+
+
+def _as_expected(snap: Snapshot) -> dict[str, Any]:
+    agent = snap.agent_state
+    return {
+        "session": (snap.session.session_id, snap.session.agent_id, snap.session.bus_no,
+                    snap.session.status, snap.session.end_reason, snap.session.end_message),
+        "agent_state": None if agent is None else (
+            agent.state, agent.out_reason, agent.since, agent.is_acw, agent.acw_timeout_s,
+            agent.acw_deadline, tuple((n.state, n.out_reason) for n in agent.next_states)),
+        "agent_leg": None if snap.agent_leg is None else (
+            snap.agent_leg.id, snap.agent_leg.status, snap.agent_leg.final),
+        "contacts": [(c.contact_id, c.media, c.status, c.in_acw, c.is_linked, c.is_inbound,
+                      c.call_type, c.skill, c.started, c.last_change) for c in snap.contacts],
+        "linked_contact_id": snap.linked_contact_id,
+        "monitoring": None if snap.monitoring is None else (
+            snap.monitoring.target_agent_id, snap.monitoring.since, snap.monitoring.contact_id),
+        "events": snap.events,
+    }
+
+
+def _from_expected(e: ExpectedSession) -> dict[str, Any]:
+    agent = e.agent_state
+    return {
+        "session": (e.session_id, e.agent_id, e.bus_no, e.status, e.end_reason, e.end_message),
+        "agent_state": None if agent is None else (
+            agent.state, agent.out_reason, agent.since, agent.is_acw, agent.acw_timeout_s,
+            agent.acw_deadline, agent.next_states),
+        "agent_leg": None if e.agent_leg is None else (
+            e.agent_leg.id, e.agent_leg.status, e.agent_leg.final),
+        "contacts": [(c.contact_id, c.media, c.status, c.in_acw, c.is_linked, c.is_inbound,
+                      c.call_type, c.skill, c.started, c.last_change) for c in e.contacts],
+        "linked_contact_id": e.linked_contact_id,
+        "monitoring": None if e.monitoring is None else (
+            e.monitoring.target_agent_id, e.monitoring.since, e.monitoring.contact_id),
+        "events": e.events,
+    }
+
+
+def test_the_simulators_knowledge_equals_the_engines_final_snapshot(
+        engine: SessionEngine, run: tuple[bytes, Simulation]) -> None:
+    expected = run[1].expected()
+    snapshots = {snap.key: snap for snap in engine.snapshot()}
+    assert set(snapshots) == set(expected)
+    for key, want in expected.items():
+        got = _as_expected(snapshots[key])
+        for field, value in _from_expected(want).items():
+            assert got[field] == value, (key, field)
+    # The comparison covers sessions in every kind of end state, not only idle ones.
+    wants = list(expected.values())
+    assert {e.status for e in wants} == {"active", "ended"}
+    assert {e.end_reason for e in wants} == {None, "AgentSessionEnd", "RemoteAgentSessionEnd"}
+    assert sum(len(e.contacts) for e in wants) >= 3
+    assert any(e.agent_leg is not None and e.agent_leg.final for e in wants)
+
+
+def test_the_knowledge_holds_for_windows_that_cut_sessions_anywhere(tmp_path: Path) -> None:
+    """Short windows end sessions mid-contact, mid-ACW, mid-dialer round, mid-join."""
+    cut_contacts = 0
+    for seed in range(12):
+        data, simulation = _run(12, seed, 4)
+        path = tmp_path / f"cut-{seed}.jsonl"
+        path.write_bytes(data)
+        engine = SessionEngine()
+        for item in read(path, on_error="raise"):
+            assert isinstance(item, ReadItem)
+            engine.feed(item.event, key=item.key, source=item.source, batch=item.source)
+        engine.finish()
+        assert not [v for v in engine.violations() if v.severity is Severity.ERROR]
+        expected = simulation.expected()
+        for snap in engine.snapshot():
+            want = expected[snap.key]
+            assert _as_expected(snap) == _from_expected(want), (seed, snap.key)
+            cut_contacts += len(want.contacts)
+    assert cut_contacts >= 12
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "session_fsm", "simulate", *args],
+                          capture_output=True, timeout=60, check=False)
+
+
+def test_the_command_writes_the_same_stream_as_the_library(tmp_path: Path) -> None:
+    out = tmp_path / "F.jsonl"
+    done = _cli("--agents", "3", "--seed", "1", "--minutes", "5", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == _run(3, 1, 5)[0]
+    assert b"events" in done.stdout
+    assert not (tmp_path / "F.jsonl.part").exists()
+
+
+def test_the_command_json_summary_and_gzip(tmp_path: Path) -> None:
+    out = tmp_path / "F.jsonl.gz"
+    done = _cli("--agents", "3", "--seed", "1", "--minutes", "5", "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = orjson.loads(done.stdout)
+    data = gzip.decompress(out.read_bytes())
+    assert data == _run(3, 1, 5)[0]
+    assert summary["lines"] == data.count(b"\n")
+    assert summary["events"] == sum(summary["types"].values())
+    assert summary["sessions"] == 3
+    assert summary["out"] == str(out)
+    again = tmp_path / "G.jsonl.gz"
+    _cli("--agents", "3", "--seed", "1", "--minutes", "5", "--out", str(again))
+    assert again.read_bytes() == out.read_bytes()  # gzip without a timestamp
+
+
+def test_the_command_writes_to_stdout_without_out(
+        capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    main(["simulate", "--agents", "2", "--seed", "4", "--minutes", "3"])  # returns: exit 0
+    assert capsysbinary.readouterr().out == _run(2, 4, 3)[0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--agents", "2", "--json"), "give --out FILE"),
+    (("--agents", "0"), "--agents"),
+    (("--agents", "2", "--start", "soon"), "not an ISO 8601 time"),
+    (("--agents", "2", "--out", "/nonexistent-dir/x.jsonl"), "cannot write"),
+])
+def test_the_command_refuses_bad_usage_in_one_line(
+        args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["simulate", *args])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
