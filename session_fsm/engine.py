@@ -143,7 +143,9 @@ class AgentSession:
         if not self.position:  # kept for no-session-start, reported at index 0 at the end
             self.info.first_source = source
         self.position += 1
-        if self.info.status == "ended" and not isinstance(event, END_EVENTS):
+        # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
+        # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
+        if self.info.saw_end_event and not isinstance(event, END_EVENTS):
             self._violate("event-after-end", f"{_type_name(event)} after the session ended "
                           f"({self.info.end_reason} at event {self.info.end_index})")
         handler(self, event, batch)

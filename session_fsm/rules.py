@@ -32,7 +32,7 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule("contact-after-final", E, "a contact status after that contact's FinalState True: the contact was already closed"),
     Rule("final-on-open-status", E, "FinalState True on a status that cannot end a contact (only Disconnected-like statuses can)"),
     Rule("contact-transition", E, "a contact moved along an edge its media's transition table does not have (e.g. Disconnected -> Active)"),
-    Rule("event-after-end", E, "an event after the session ended (AgentSessionEnd, RemoteAgentSessionEnd or 409)"),
+    Rule("event-after-end", E, "an event after AgentSessionEnd or a 409 (a remote logoff's own events may come between RemoteAgentSessionEnd and its AgentSessionEnd)"),
     Rule("leg-after-final", E, "an agent-leg status after that leg's final Disconnected (same AgentLegId)"),
     Rule("leg-transition", E, "the agent leg went backwards or skipped its table (Dialing -> Active -> Disconnected)"),
     Rule("two-linked-calls", E, "two open calls with IsLinked True at once: the agent's voice path links to one call"),

@@ -268,15 +268,21 @@ def test_contact_state_checked_once_per_stretch() -> None:
 
 
 def test_end_of_stream_violations_point_at_their_own_line(tmp_path: Path) -> None:
-    # RemoteAgentSessionEnd on line 2 and nothing ends the session after it; the events
-    # after it are event-after-end errors, and the remote end is still reported on line 2.
-    path = write(tmp_path / "remote.jsonl", [START, remote_end(), INDICATOR, INDICATOR])
+    # RemoteAgentSessionEnd on line 2 and nothing ends the session after it: the remote
+    # end is reported on line 2, not on the last line read. The logoff's own events after
+    # it (the agent logged out) are not late: only an AgentSessionEnd or 409 closes the
+    # stream.
+    path = write(tmp_path / "remote.jsonl", [START, remote_end(),
+                                             agent_state("LoggedOut", at=t(1)), INDICATOR])
     report = validate_files(str(path))
     assert [(v.rule, v.event_index, v.source) for v in report.violations] == [
         ("remote-end-without-end", 1, f"{path}:2"),
-        ("event-after-end", 2, f"{path}:3"),
-        ("event-after-end", 3, f"{path}:4"),
     ]
+    # ...while after the AgentSessionEnd that follows, an event is late
+    path = write(tmp_path / "late.jsonl", [START, remote_end(), agent_state("LoggedOut", at=t(1)),
+                                           session_end(), INDICATOR])
+    assert [(v.rule, v.event_index) for v in validate_files(str(path)).violations] == [
+        ("event-after-end", 4)]
     # InboundContact on line 2, still no contact when the stream ends after line 3
     path = write(tmp_path / "state.jsonl", [START, agent_state("InboundContact", at=t(0)),
                                             INDICATOR])

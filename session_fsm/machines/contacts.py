@@ -87,6 +87,8 @@ CALL = ContactSpec(
         ("Holding", C.NEW, C.HOLDING, "join replay: already on hold"),
         ("Joined", C.NEW, C.JOINED, "join replay: already in a conference"),
         ("Masking", C.NEW, C.MASKING, "join replay: already masking"),
+        ("NaturalCallRinging", C.NEW, C.NATURAL_CALL_RINGING, "join replay: a dialer call already ringing"),
+        ("NaturalCallAMD", C.NEW, C.NATURAL_CALL_AMD, "join replay: a dialer call in answering-machine detection"),
         ("Disconnected", C.NEW, C.DISCONNECTED, "join replay: already in its ACW phase"),
         ("Ringing", (C.INCOMING, C.DIALING), C.RINGING, "the called side starts ringing"),
         ("Active", (C.INCOMING, C.RINGING, C.DIALING), C.ACTIVE, "answered"),
