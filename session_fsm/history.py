@@ -50,6 +50,7 @@ __all__ = [
     "StateInterval",
     "StepHistory",
     "acw_step",
+    "agent_acw_s",
     "contact_history",
     "contact_json",
     "histories",
@@ -249,9 +250,10 @@ def history_of(session: AgentSession, *, now: datetime | None = None,
     timeline = session.agent_timeline
     records = sorted([*session.contacts.values(), *session.closed.values()],
                      key=lambda c: c.first_index)
+    acw = agent_acw_s(timeline, now=server_now)
     return SessionHistory(
         key=session.key,
-        contacts=tuple(contact_history(c, timeline, now=server_now) for c in records),
+        contacts=tuple(contact_history(c, agent_acw=acw, now=server_now) for c in records),
         agent_states=state_intervals(timeline, now=server_now),
     )
 
@@ -274,9 +276,29 @@ def state_intervals(timeline: Sequence[AgentInterval], *,
     )
 
 
+def agent_acw_s(timeline: Sequence[AgentInterval], *,
+                now: datetime | None = None) -> dict[str, float | None]:
+    """The agent's ACW time per contact it was linked to (``AgentInterval.acw_contact_id``);
+    None for a contact whose ACW has not ended (and no ``now``: the server's now)."""
+    current = timeline[-1] if timeline else None
+    found: dict[str, float | None] = {}
+    for interval in timeline:
+        contact_id = interval.acw_contact_id
+        if not interval.is_acw or contact_id is None:
+            continue
+        end = interval.end if interval.end is not None or interval is not current else now
+        seconds = _seconds(interval.start, end)
+        total = found.get(contact_id, 0.0)
+        found[contact_id] = None if seconds is None or total is None else total + seconds
+    return found
+
+
 def contact_history(record: ContactRecord, timeline: Sequence[AgentInterval] = (), *,
-                    now: datetime | None = None) -> ContactHistory:
-    """One contact's history; ``timeline`` supplies the ACW of a contact closed at once.
+                    now: datetime | None = None,
+                    agent_acw: Mapping[str, float | None] | None = None) -> ContactHistory:
+    """One contact's history; the agent's ACW linked to it (from ``timeline``, or
+    ``agent_acw`` as :func:`agent_acw_s` gives it, computed once for many contacts) is its
+    ACW when it was closed at once.
 
     ``now`` is the *server's* now (skew already applied), for an open contact's live figures.
     """
@@ -327,11 +349,10 @@ def contact_history(record: ContactRecord, timeline: Sequence[AgentInterval] = (
     if acw_begins is not None:
         acw = _seconds(acw_begins.at, end_of_contact)
     else:
-        linked = [i for i in state_intervals(timeline, now=now)
-                  if i.is_acw and i.acw_contact_id == record.contact_id]
-        if linked and all(i.duration_s is not None for i in linked):
-            acw = sum(i.duration_s or 0.0 for i in linked)
-            acw_from_agent = True
+        if agent_acw is None:
+            agent_acw = agent_acw_s(timeline, now=now)
+        acw = agent_acw.get(record.contact_id)
+        acw_from_agent = acw is not None
 
     handle: float | None = None
     first_active = next((s for s, name in zip(lifecycle, names, strict=True)

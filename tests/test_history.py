@@ -8,8 +8,12 @@ events (server time), e.g. Active at 05:01:05 and Disconnected at 05:06:17 is 5 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import attrs
+import orjson
+from click.testing import CliRunner
 from helpers import (
     agent_state,
     call,
@@ -22,6 +26,7 @@ from helpers import (
     work_item,
 )
 
+from session_fsm.cli import main
 from session_fsm.engine import AgentSession
 from session_fsm.history import (
     ContactFilter,
@@ -443,3 +448,82 @@ def test_json_has_exactly_the_contract_keys() -> None:
         "state": "Unavailable", "out_reason": "", "is_acw": True,
         "start": "2013-09-11T05:06:17.000Z", "end": "2013-09-11T05:06:42.000Z",
         "duration_s": 25.0}
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str) -> Result:
+    """The console script's entry point in this process (its exit codes, its streams)."""
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            code = int(done.code or 0)
+        return Result(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+def day_file(tmp_path: Path) -> str:
+    path = tmp_path / "day.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in day()))
+    return str(path)
+
+
+def test_history_command_shows_steps_durations_and_the_timeline(tmp_path: Path) -> None:
+    result = run("history", day_file(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert "call 1569815 closed skill 1507 disconnect NA" in lines
+    assert "ring 25s hold 40s ACW 25s handle 5m 37s" in lines
+    assert "5 Holding 05:03:00.000 40s" in lines
+    assert "7 Disconnected 05:06:17.000 25s" in lines
+    assert "9 Disconnected 05:06:42.000 yes -" in lines
+    assert "05:32:36.000 Client: Test Test Test" in lines
+    assert "Unavailable 1569815 05:06:17.000 05:06:42.000 25s" in lines
+    assert "call 1569830 open skill 1600 disconnect NA" in lines
+
+
+def test_history_command_json_filters_and_live_figures(tmp_path: Path) -> None:
+    path = day_file(tmp_path)
+    chats = orjson.loads(run("history", path, "--media", "chat", "--json").stdout)
+    assert [c["contact_id"] for c in chats["sessions"][0]["contacts"]] == ["1569822"]
+    one = orjson.loads(run("history", path, "--contact", "1569822", "--json").stdout)
+    (session,) = one["sessions"]
+    assert [c["contact_id"] for c in session["contacts"]] == ["1569822"]
+    # the agent's states while the chat lasted (05:30:39 -> 05:33:10)
+    assert [(s["state"], s["start"], s["end"]) for s in session["agent_states"]] == [
+        ("Available", "2013-09-11T05:06:42.000Z", "2013-09-11T05:30:40.000Z"),
+        ("InboundContact", "2013-09-11T05:30:40.000Z", "2013-09-11T05:33:10.000Z"),
+    ]
+    # the open call has been Active since 05:40:05 (server); the client reads 05:41:00
+    # and is 5 s behind the server
+    live = orjson.loads(run("history", path, "--contact", "1569830", "--now",
+                            "2013-09-11T05:41:00Z", "--skew", "5", "--json").stdout)
+    (contact,) = live["sessions"][0]["contacts"]
+    assert contact["time_in_status_s"] == {"Incoming": 5.0, "Active": 60.0}
+    assert contact["handle_time_s"] == 60.0
+    assert contact["closed"] is False
+
+
+def test_history_command_errors(tmp_path: Path) -> None:
+    path = day_file(tmp_path)
+    missing = run("history", path, "--contact", "nope")
+    assert (missing.exit_code, missing.stderr) == (1, "session-fsm: contact nope not found\n")
+    bad_time = run("history", path, "--since", "yesterday")
+    assert bad_time.exit_code == 2
+    assert "--since: expected an ISO 8601 time" in bad_time.stderr
+    assert run("history", path, "--db", str(tmp_path / "s.sqlite")).exit_code == 2
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"Type": "AgentSessionStart"}\n{oops\n')
+    unreadable = run("history", str(broken))
+    assert unreadable.exit_code == 2
+    assert f"{broken}:2:" in unreadable.stderr
+    assert "Traceback" not in unreadable.stderr

@@ -1,0 +1,256 @@
+"""``session-fsm history``: contact lifecycles and agent-state timelines with durations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import click
+
+from ..codec import format_time, parse_time
+from ..errors import InputError
+from ..history import (
+    ContactFilter,
+    ContactHistory,
+    SessionHistory,
+    StateFilter,
+    StateInterval,
+    histories,
+    histories_json,
+)
+from ..store import Store, StoreError
+from ._common import (
+    EXIT_FINDING,
+    EXIT_INPUT,
+    JSON,
+    SKIP_BAD,
+    Failure,
+    emit_json,
+    input_failure,
+    replay_files,
+    stdout,
+    table,
+)
+
+EXAMPLES = """\b
+Examples:
+  session-fsm history calls.jsonl
+  session-fsm history calls.jsonl --contact 1569815 --json
+  session-fsm history calls.jsonl --now now --skew 1.5     # live time in current states
+  session-fsm history --db store.sqlite --media chat --since 2013-09-11T05:00:00Z
+  session-fsm history --db store.sqlite --state Unavailable --out-reason Lunch --json
+"""
+
+
+def _time_option(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value == "now" and name == "--now":
+        return datetime.now(UTC)
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise Failure(f"{name}: expected an ISO 8601 time (2013-09-11T05:00:00Z), got "
+                      f"{value!r}", EXIT_INPUT) from None
+
+
+@click.command("history", epilog=EXAMPLES)
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@click.option("--db", metavar="PATH", help="Query this store (see `ingest`) instead of FILEs.")
+@click.option("--contact", "contact_id", metavar="ID",
+              help="Only this contact (and the agent's states during it).")
+@click.option("--media", help="Only contacts of this media (call, chat, work_item, ...).")
+@click.option("--skill", help="Only contacts of this skill.")
+@click.option("--status", help="Only contacts whose last status is this (e.g. Disconnected).")
+@click.option("--disconnect-code", help="Only contacts with this DisconnectCode.")
+@click.option("--open/--closed", "is_open", default=None,
+              help="Only open (not yet FinalState True) or only closed contacts.")
+@click.option("--since", metavar="ISO", help="Only contacts and states going on at or after this.")
+@click.option("--until", metavar="ISO", help="Only contacts and states that began before this.")
+@click.option("--state", help="Only agent states of this name (e.g. Unavailable).")
+@click.option("--out-reason", help="Only agent states with this unavailable code.")
+@click.option("--now", metavar="ISO|now",
+              help="FILE input: live durations up to this client time for what is still going on.")
+@click.option("--skew", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="Server clock minus client clock, added to --now.")
+@JSON
+@SKIP_BAD
+def command(files: tuple[str, ...], db: str | None, contact_id: str | None, media: str | None,
+            skill: str | None, status: str | None, disconnect_code: str | None,
+            is_open: bool | None, since: str | None, until: str | None, state: str | None,
+            out_reason: str | None, now: str | None, skew: float, as_json: bool,
+            skip_bad: bool) -> None:
+    """Contact lifecycles (every status with its server time and duration, ring, hold,
+    ACW and handle time, chat transcripts) and the agent-state timeline of each session
+    in FILE... or, with --db, in a store.
+
+    Durations come from the server's timestamps only. Filters combine (all must hold):
+    the contact filters select contacts, --state/--out-reason select agent states, and
+    --since/--until both.
+    """
+    if bool(files) == bool(db):
+        raise Failure("give FILE... or --db PATH (one of them)", EXIT_INPUT)
+    if db and now is not None:
+        raise Failure("--now applies to FILE input; a store holds histories as ingested",
+                      EXIT_INPUT)
+    start, end = _time_option(since, "--since"), _time_option(until, "--until")
+    contacts = ContactFilter(contact_id=contact_id, media=media, skill=skill, status=status,
+                             disconnect_code=disconnect_code, since=start, until=end,
+                             closed=None if is_open is None else not is_open)
+    states = StateFilter(state=state, out_reason=out_reason, since=start, until=end)
+    if db:
+        found = _from_store(db, contacts, states, contact_id)
+    else:
+        found = _from_files(files, skip_bad, _time_option(now, "--now"), skew, contacts, states,
+                            contact_id)
+    if contact_id is not None and not any(h.contacts for h in found):
+        raise Failure(f"contact {contact_id} not found", EXIT_FINDING)
+    if as_json:
+        emit_json(histories_json(found))
+        return
+    for history in found:
+        show(history)
+
+
+def _from_files(files: Sequence[str], skip_bad: bool, now: datetime | None, skew: float,
+                contacts: ContactFilter, states: StateFilter,
+                contact_id: str | None) -> list[SessionHistory]:
+    try:
+        replay = replay_files(files, skip_bad=skip_bad)
+    except InputError as error:
+        raise input_failure(error) from None
+    if replay.skipped:
+        click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
+    chosen = []
+    for history in histories(replay.engine, now=now, skew_s=skew):
+        picked = _pick(history, history.find_contacts(contacts), history.find_states(states),
+                       contact_id)
+        if picked is not None:
+            chosen.append(picked)
+    return chosen
+
+
+def _from_store(db: str, contacts: ContactFilter, states: StateFilter,
+                contact_id: str | None) -> list[SessionHistory]:
+    try:
+        with Store(db, create=False) as store:
+            stale = store.dirty()
+            if stale:
+                click.echo(f"session-fsm: {len(stale)} session(s) have events not yet in "
+                           "their history (an ingest was interrupted): run ingest again",
+                           err=True)
+            by_key: dict[str, tuple[list[ContactHistory], list[StateInterval]]] = {
+                key: ([], []) for key in store.keys()}  # noqa: SIM118 - a Store, not a dict
+            for key, contact in store.contacts(contacts):
+                by_key[key][0].append(contact)
+            for key, interval in store.agent_states(states):
+                by_key[key][1].append(interval)
+    except StoreError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
+    chosen = []
+    for key, (found, intervals) in by_key.items():
+        picked = _pick(SessionHistory(key, tuple(found), tuple(intervals)), tuple(found),
+                       tuple(intervals), contact_id)
+        if picked is not None:
+            chosen.append(picked)
+    return chosen
+
+
+def _pick(history: SessionHistory, contacts: tuple[ContactHistory, ...],
+          states: tuple[StateInterval, ...], contact_id: str | None) -> SessionHistory | None:
+    """The session as selected; with --contact, only that contact and the agent's states
+    during it (from its first step to its close), or None if the session lacks it."""
+    if contact_id is None:
+        return SessionHistory(history.key, contacts, states)
+    contact = next((c for c in contacts if c.contact_id == contact_id), None)
+    if contact is None:
+        return None
+    during = StateFilter(since=contact.started, until=contact.ended if contact.closed else None)
+    overlapping = tuple(i for i in states if i.acw_contact_id == contact_id
+                        or (contact.started is not None and during.matches(i)))
+    return SessionHistory(history.key, (contact,), overlapping)
+
+
+# --- human output -------------------------------------------------------------------------
+
+
+class _Clock:
+    """Timestamps for a table: time of day when they all share one date (named once in
+    the title), the full ISO form otherwise, so the tables fit a terminal."""
+
+    def __init__(self, values: Iterable[datetime | None]) -> None:
+        dates = {format_time(v)[:10] for v in values if v is not None}
+        self.date = dates.pop() if len(dates) == 1 else None
+
+    def __call__(self, value: datetime | None) -> str:
+        if value is None:
+            return "-"
+        text = format_time(value)
+        return text[11:-1] if self.date else text
+
+    def title(self, title: str) -> str:
+        return f"{title} ({self.date}, UTC)" if self.date else title
+
+
+def duration(seconds: float | None) -> str:
+    """``25.0`` -> ``25s``, ``312.0`` -> ``5m 12s``, ``3725.5`` -> ``1h 02m 05.5s``."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    fraction = seconds - whole
+    tail = f"{fraction:.3f}".rstrip("0").rstrip(".")[1:] if fraction else ""
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}{tail}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}{tail}s"
+    return f"{secs}{tail}s"
+
+
+def _figures(pairs: Iterable[tuple[str, float | None]]) -> str:
+    return "  ".join(f"{name} {duration(value)}" for name, value in pairs if value is not None)
+
+
+def show(history: SessionHistory) -> None:
+    """A session's history as tables, for people."""
+    console = stdout()
+    console.print(f"[bold]{history.key}[/bold]  {len(history.contacts)} contact(s), "
+                  f"{len(history.agent_states)} agent state(s)")
+    for contact in history.contacts:
+        state = "closed" if contact.closed else "open"
+        extra = "  ".join(part for part in (
+            f"skill {contact.skill}" if contact.skill else "",
+            f"disconnect {contact.disconnect_code}" if contact.disconnect_code else "",
+        ) if part)
+        console.print(f"  {contact.media} [bold]{contact.contact_id}[/bold]  {state}  {extra}")
+        figures = _figures((("ring", contact.ring_s), ("hold", contact.hold_s or None),
+                            ("ACW", contact.acw_s), ("handle", contact.handle_time_s)))
+        if figures:
+            console.print(f"    {figures}")
+        clock = _Clock([*(s.at for s in contact.steps), *(t.at for t in contact.transcript)])
+        steps = table(clock.title("    steps"), "event", "status", "at", "final", "duration")
+        for step in contact.steps:
+            steps.add_row(str(step.event_index), step.status, clock(step.at),
+                          "yes" if step.final else "", duration(step.duration_s))
+        console.print(steps)
+        for line in contact.transcript:
+            console.print(f"    {clock(line.at)}  {line.party or '-'}: {line.text or ''}",
+                          markup=False)
+    if history.agent_states:
+        clock = _Clock([*(i.start for i in history.agent_states),
+                        *(i.end for i in history.agent_states)])
+        timeline = table(clock.title("  agent states"), "state", "out reason", "ACW for",
+                         "start", "end", "duration")
+        for interval in history.agent_states:
+            acw = (interval.acw_contact_id or "?") if interval.is_acw else ""
+            timeline.add_row(interval.state, interval.out_reason or "", acw, clock(interval.start),
+                             clock(interval.end), duration(interval.duration_s))
+        console.print(timeline)
+        totals = _figures(sorted(history.time_in_state_s.items()))
+        reasons = _figures(sorted(history.time_by_out_reason_s.items()))
+        if totals:
+            console.print(f"  time per state: {totals}")
+        if reasons:
+            console.print(f"  time per out reason: {reasons}")
+    console.print()

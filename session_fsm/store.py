@@ -1,0 +1,681 @@
+"""A persistent store of sessions' events and histories: one SQLite file (stdlib, WAL).
+
+Theory of operation. :meth:`Store.ingest` appends every event of its inputs, as the wire
+sent it, keyed by its position: (source, line, position in the line). A *source* is a
+file's real path, or standard input's content (SHA-256; standard input is spooled to a
+temporary file first). ``UNIQUE(source, line, pos)`` with ``INSERT OR IGNORE`` makes a
+re-ingest add nothing, and a file that only grew adds its new lines. Each stored event
+keeps a digest of its bytes: a position whose event differs from the stored one (the file
+changed under the same path) is refused with :class:`StoreConflictError`, never silently
+skipped. Events are committed in batches, each batch one transaction that also marks its
+sessions *dirty*; a ``seq`` number per session keeps the order they were appended in.
+
+Histories are then rebuilt for the dirty sessions: the session's stored events are
+replayed in ``seq`` order through a fresh :class:`~session_fsm.engine.AgentSession` (the
+engine is the only place that fires transitions) and :mod:`session_fsm.history` reads
+the records. One session's rebuild is one transaction that replaces its history rows and
+clears its dirty mark. So a process killed at any moment leaves the store consistent:
+committed batches stay, a half-written batch or rebuild rolls back, and the next run
+skips what is there, adds the rest and rebuilds whatever is still dirty.
+
+Bounded memory. :meth:`Store.flush` writes a session's *settled* closed contacts and its
+finished agent-state intervals to the store and drops them from memory; the session's
+``released`` set becomes a lookup in the store, so the engine's contact-after-final check
+still sees them without keeping their ids in memory. A closed contact is settled when
+nothing can still change its history: its ACW came from its own steps, or the agent has
+moved to a later state that is not an ACW for it. The rebuild flushes every
+``flush_every`` events, so a long session replays in bounded memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Final, cast
+
+import attrs
+import cattrs
+import orjson
+
+from .codec import decode, format_time
+from .engine import AgentSession
+from .errors import InputError, SessionFsmError, Source
+from .history import (
+    ContactFilter,
+    ContactHistory,
+    SessionHistory,
+    StateFilter,
+    StateInterval,
+    acw_step,
+    agent_acw_s,
+    contact_history,
+    state_intervals,
+)
+from .reader import ReadError, iter_wire
+from .records import AgentInterval, ContactRecord
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "IngestResult",
+    "Store",
+    "StoreConflictError",
+    "StoreError",
+]
+
+FORMAT: Final = "session_fsm.store"
+VERSION: Final = 1
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL UNIQUE,   -- "file:<real path>" or "stdin:<sha256>"
+    path TEXT NOT NULL               -- as given when first ingested (quoted in messages)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    events INTEGER NOT NULL DEFAULT 0,
+    dirty INTEGER NOT NULL DEFAULT 0  -- events added since its history was last built
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    session INTEGER NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,            -- order within the session (the order appended)
+    source INTEGER NOT NULL REFERENCES sources(id),
+    line INTEGER NOT NULL,
+    pos INTEGER NOT NULL,            -- 0-based position among the line's events
+    digest BLOB NOT NULL,
+    wire BLOB NOT NULL,              -- the event object as the wire sent it (JSON)
+    UNIQUE (source, line, pos),
+    UNIQUE (session, seq)
+);
+CREATE TABLE IF NOT EXISTS contacts (
+    session INTEGER NOT NULL REFERENCES sessions(id),
+    contact_id TEXT NOT NULL,
+    first_index INTEGER NOT NULL,
+    media TEXT NOT NULL,
+    skill TEXT,
+    status TEXT NOT NULL,
+    disconnect_code TEXT,
+    closed INTEGER NOT NULL,
+    started REAL,                    -- epoch seconds, for range queries
+    ended REAL,
+    doc BLOB NOT NULL,               -- the whole ContactHistory (JSON)
+    PRIMARY KEY (session, contact_id)
+);
+CREATE INDEX IF NOT EXISTS contacts_by_id ON contacts (contact_id);
+CREATE TABLE IF NOT EXISTS agent_states (
+    session INTEGER NOT NULL REFERENCES sessions(id),
+    event_index INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    out_reason TEXT NOT NULL,
+    is_acw INTEGER NOT NULL,
+    start REAL,
+    "end" REAL,
+    doc BLOB NOT NULL,               -- the whole StateInterval (JSON)
+    PRIMARY KEY (session, event_index)
+);
+"""
+
+DEFAULT_BATCH: Final = 2000
+"""Events per ingest transaction."""
+DEFAULT_FLUSH_EVERY: Final = 5000
+"""Events between two flushes while a session's history is rebuilt."""
+
+_Pending = tuple[str, Source, int, dict[str, Any]]
+"""An event read, not yet stored: (session key, source, position in line, wire object)."""
+_Row = tuple[int, int, int, int, bytes, bytes, Source]
+"""(session id, source id, line, position, digest, wire bytes, source)."""
+
+
+class StoreError(SessionFsmError):
+    """A store that cannot be used: not a store, a newer format, or not there."""
+
+
+class StoreConflictError(StoreError):
+    """An input position whose event differs from the one the store holds for it."""
+
+    def __init__(self, source: Source, stored_from: str) -> None:
+        self.source = source
+        self.stored_from = stored_from
+        super().__init__(
+            f"{source}: the store holds a different event for this position (ingested from "
+            f"{stored_from}); the input changed since: ingest it under another name or "
+            "into another store"
+        )
+
+
+@attrs.frozen(slots=True)
+class IngestResult:
+    """What one ingest did."""
+
+    read: int
+    """Events read from the inputs."""
+    added: int
+    """Events new to the store (the rest were there already)."""
+    skipped: int
+    """Unreadable items skipped (``skip_bad``)."""
+    rebuilt: tuple[str, ...]
+    """Keys of the sessions whose histories were rebuilt."""
+
+
+# --- documents: the stored form of history values -----------------------------------------
+
+_docs = cattrs.Converter()
+_docs.register_unstructure_hook(datetime, format_time)
+_docs.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+class Store:
+    """One SQLite store. ``Store(path)`` opens (``create=True``: creates) it; close it, or
+    use it as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.path = os.fspath(path)
+        if not create and not os.path.exists(self.path):
+            raise StoreError(f"{self.path}: no store there (create one with session-fsm ingest)")
+        try:
+            # autocommit off by hand: transactions are begun explicitly (BEGIN IMMEDIATE)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a committed transaction survives the process being killed
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._check_format(create)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: not a session-fsm store ({error})") from None
+        self._session_ids: dict[str, int] = {}
+        self._source_ids: dict[str, int] = {}
+
+    def _check_format(self, create: bool) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            if tables or not create:
+                raise StoreError(f"{self.path}: not a session-fsm store")
+            # one script, one transaction; every statement is idempotent (a second process
+            # creating the same store at the same moment changes nothing)
+            self._db.executescript(
+                f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                f"('format', '{FORMAT}'), ('version', '{VERSION}'); COMMIT;")
+            return
+        meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
+        if meta.get("format") != FORMAT:
+            raise StoreError(f"{self.path}: not a session-fsm store")
+        if meta.get("version") != str(VERSION):
+            raise StoreError(f"{self.path}: store format version {meta.get('version')}; this "
+                             f"session-fsm reads version {VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (nested calls join the outer one)."""
+        if self._db.in_transaction:
+            yield
+            return
+        # BEGIN IMMEDIATE takes the write lock at once: check-then-insert stays atomic
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[str],
+        *,
+        skip_bad: bool = False,
+        on_skipped: Callable[[ReadError], None] | None = None,
+        batch_size: int = DEFAULT_BATCH,
+        flush_every: int = DEFAULT_FLUSH_EVERY,
+        progress: Callable[[Iterator[Any]], Iterator[Any]] | None = None,
+    ) -> IngestResult:
+        """Append every event of ``paths`` and rebuild the histories of the sessions touched.
+
+        An unreadable item raises its :class:`~session_fsm.errors.InputError` (after
+        committing the events before it and rebuilding their sessions) unless
+        ``skip_bad``: then it is handed to ``on_skipped`` and counted.
+        """
+        read = added = skipped = 0
+        self._source_ids.clear()  # "-" is another input on every call
+        with _spooled(paths) as (real_paths, shown):
+            items: Iterator[Any] = iter_wire(real_paths,
+                                             on_error="report" if skip_bad else "raise")
+            if progress is not None:
+                items = progress(items)
+            pending: list[_Pending] = []
+            previous: Source | None = None
+            pos = 0
+            try:
+                for item in items:
+                    if type(item) is ReadError:
+                        skipped += 1
+                        if on_skipped is not None:
+                            on_skipped(_shown_error(item, shown))
+                        continue
+                    key, obj, source = cast(tuple[str, dict[str, Any], Source], item)
+                    key, source = shown.get(key, key), _shown_source(source, shown)
+                    try:
+                        decode(obj)  # the codec's checks; the store keeps the wire's own form
+                    except InputError as error:
+                        error.located(source)
+                        if not skip_bad:
+                            raise
+                        skipped += 1
+                        if on_skipped is not None:
+                            on_skipped(ReadError(key, error, source))
+                        continue
+                    read += 1
+                    # its position among the line's events (a line may hold an array)
+                    pos = pos + 1 if source == previous else 0
+                    previous = source
+                    pending.append((key, source, pos, obj))
+                    if len(pending) >= batch_size:
+                        added += self._append(pending, shown)
+                        pending.clear()
+            except InputError as error:
+                if error.source is not None:
+                    error.located(_shown_source(error.source, shown))
+                # what was read before the bad item is good: keep it, with its history
+                self._append(pending, shown)
+                self.rebuild(flush_every=flush_every)
+                raise
+            except StoreConflictError:
+                self.rebuild(flush_every=flush_every)
+                raise
+            added += self._append(pending, shown)
+        rebuilt = self.rebuild(flush_every=flush_every)
+        return IngestResult(read, added, skipped, tuple(rebuilt))
+
+    def _source_id(self, path: str, shown: dict[str, str]) -> int:
+        found = self._source_ids.get(path)
+        if found is not None:
+            return found
+        identity = shown.get(f"identity:{path}") or f"file:{os.path.realpath(path)}"
+        self._db.execute("INSERT OR IGNORE INTO sources (identity, path) VALUES (?, ?)",
+                         (identity, path))
+        (found,) = self._db.execute("SELECT id FROM sources WHERE identity = ?",
+                                    (identity,)).fetchone()
+        self._source_ids[path] = found
+        return cast(int, found)
+
+    def _session_id(self, key: str) -> int:
+        found = self._session_ids.get(key)
+        if found is None:
+            self._db.execute("INSERT OR IGNORE INTO sessions (key) VALUES (?)", (key,))
+            (found,) = self._db.execute("SELECT id FROM sessions WHERE key = ?",
+                                        (key,)).fetchone()
+            self._session_ids[key] = found
+        return found
+
+    def _append(self, items: Sequence[_Pending], shown: dict[str, str]) -> int:
+        """Store one batch in one transaction; return how many events were new."""
+        if not items:
+            return 0
+        added = 0
+        with self._transaction():
+            rows: list[_Row] = []
+            for key, source, pos, obj in items:
+                wire = orjson.dumps(obj)
+                digest = hashlib.blake2b(wire, digest_size=16).digest()
+                rows.append((self._session_id(key), self._source_id(source.path, shown),
+                             source.line, pos, digest, wire, source))
+            stored = self._stored_digests(rows)
+            next_seq: dict[int, int] = {}
+            counts: dict[int, int] = {}
+            for session_id, source_id, line, pos, digest, wire, source in rows:
+                known = stored.get((source_id, line, pos))
+                if known is not None:
+                    if known != digest:
+                        raise StoreConflictError(source, self._source_path(source_id))
+                    continue
+                seq = next_seq.get(session_id)
+                if seq is None:
+                    (top,) = self._db.execute("SELECT max(seq) FROM events WHERE session = ?",
+                                              (session_id,)).fetchone()
+                    seq = -1 if top is None else top
+                seq += 1
+                next_seq[session_id] = seq
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO events (session, seq, source, line, pos, digest, wire)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (session_id, seq, source_id, line, pos, digest, wire))
+                if cursor.rowcount:
+                    added += 1
+                    counts[session_id] = counts.get(session_id, 0) + 1
+            self._db.executemany(
+                "UPDATE sessions SET events = events + ?, dirty = 1 WHERE id = ?",
+                [(n, session_id) for session_id, n in counts.items()])
+        return added
+
+    def _stored_digests(self, rows: Sequence[_Row]) -> dict[tuple[int, int, int], bytes]:
+        """The digests already stored at the batch's positions (one range query per source)."""
+        ranges: dict[int, tuple[int, int]] = {}
+        for _, source_id, line, *_rest in rows:
+            low, high = ranges.get(source_id, (line, line))
+            ranges[source_id] = (min(low, line), max(high, line))
+        found: dict[tuple[int, int, int], bytes] = {}
+        for source_id, (low, high) in ranges.items():
+            for line, pos, digest in self._db.execute(
+                    "SELECT line, pos, digest FROM events WHERE source = ? AND line BETWEEN ? "
+                    "AND ?", (source_id, low, high)):
+                found[(source_id, line, pos)] = digest
+        return found
+
+    def _source_path(self, source_id: int) -> str:
+        (path,) = self._db.execute("SELECT path FROM sources WHERE id = ?",
+                                   (source_id,)).fetchone()
+        return cast(str, path)
+
+    # --- histories ------------------------------------------------------------------------
+
+    def dirty(self) -> list[str]:
+        """Keys of the sessions with events not yet in their history."""
+        return [k for (k,) in self._db.execute(
+            "SELECT key FROM sessions WHERE dirty = 1 ORDER BY id")]
+
+    def rebuild(self, keys: Iterable[str] | None = None, *,
+                flush_every: int = DEFAULT_FLUSH_EVERY) -> list[str]:
+        """Rebuild the histories of ``keys`` (default: the dirty sessions) from their events.
+
+        Each session is one transaction: its history rows are replaced and its dirty mark
+        cleared together, so an interrupted rebuild leaves the old history and the mark.
+        """
+        chosen = self.dirty() if keys is None else list(keys)
+        for key in chosen:
+            session_id = self._session_id(key)
+            with self._transaction():
+                self._db.execute("DELETE FROM contacts WHERE session = ?", (session_id,))
+                self._db.execute("DELETE FROM agent_states WHERE session = ?", (session_id,))
+                session = self.replay(key, flush_every=flush_every)
+                self.flush(session, final=True)
+                self._db.execute("UPDATE sessions SET dirty = 0 WHERE id = ?", (session_id,))
+        return chosen
+
+    def replay(self, key: str, *, flush_every: int | None = None) -> AgentSession:
+        """A fresh session fed every stored event of ``key`` in order, then finished.
+
+        Nothing is written unless ``flush_every`` is given: then settled history is
+        flushed to this store every so many events (see :meth:`flush`).
+        """
+        session_id = self._session_id(key)
+        session = AgentSession(key)
+        paths = dict(self._db.execute("SELECT id, path FROM sources").fetchall())
+        rows = self._db.execute(
+            "SELECT source, line, wire FROM events WHERE session = ? ORDER BY seq",
+            (session_id,))
+        for count, (source_id, line, wire) in enumerate(rows, 1):
+            # batch: the input line, as replay_files gives it, so join batches match
+            source = Source(paths[source_id], line)
+            session.feed(decode(orjson.loads(wire)), source=source, batch=source)
+            if flush_every and count % flush_every == 0:
+                self.flush(session)
+        session.finish()
+        return session
+
+    def flush(self, session: AgentSession, *, final: bool = False) -> int:
+        """Write ``session``'s settled history to the store and drop it from memory.
+
+        Settled: closed contacts nothing can change any more (see the module docstring)
+        and agent-state intervals that have ended and no contact in memory links to. With
+        ``final``, everything in memory is written (open contacts and the current interval
+        too) and nothing is dropped: the session's history as it stands. Returns how many
+        contacts were released.
+        """
+        session_id = self._session_id(session.key)
+        if not isinstance(session.released, _ReleasedIds):
+            session.released = _ReleasedIds(self._db, session_id)
+        timeline = session.agent_timeline
+        with self._transaction():
+            acw = agent_acw_s(timeline)
+            if final:
+                records = [*session.contacts.values(), *session.closed.values()]
+                self._write_contacts(session_id, [contact_history(c, agent_acw=acw)
+                                                  for c in records])
+                self._write_intervals(session_id, state_intervals(timeline))
+                return 0
+            last = timeline[-1] if timeline else None
+            settled = [c for c in session.closed.values() if _settled(c, last)]
+            if not settled and len(timeline) < 2:
+                return 0
+            self._write_contacts(session_id, [contact_history(c, agent_acw=acw)
+                                              for c in settled])
+            for record in settled:
+                del session.closed[record.contact_id]
+                if record.room_id and session.rooms.get(record.room_id) == record.contact_id:
+                    del session.rooms[record.room_id]  # a late ChatText becomes an orphan room
+            kept = {*session.contacts, *session.closed}
+            done = [i for i in timeline[:-1] if i.acw_contact_id not in kept]
+            if done:
+                self._write_intervals(session_id, state_intervals(done))
+                session.agent_timeline[:] = [i for i in timeline[:-1]
+                                             if i.acw_contact_id in kept] + timeline[-1:]
+        return len(settled)
+
+    def _write_contacts(self, session_id: int, contacts: Iterable[ContactHistory]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO contacts (session, contact_id, first_index, media, skill, "
+            "status, disconnect_code, closed, started, ended, doc) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(session_id, c.contact_id, c.first_index, c.media, c.skill, c.status,
+              c.disconnect_code, int(c.closed), _epoch(c.started),
+              _epoch(c.ended) if c.closed else None,
+              orjson.dumps(_docs.unstructure(c))) for c in contacts])
+
+    def _write_intervals(self, session_id: int, intervals: Iterable[StateInterval]) -> None:
+        self._db.executemany(
+            'INSERT OR REPLACE INTO agent_states (session, event_index, state, out_reason, '
+            'is_acw, start, "end", doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            [(session_id, i.event_index, i.state, i.out_reason, int(i.is_acw), _epoch(i.start),
+              _epoch(i.end), orjson.dumps(_docs.unstructure(i))) for i in intervals])
+
+    # --- queries --------------------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        """Every session key, in the order first stored."""
+        return [k for (k,) in self._db.execute("SELECT key FROM sessions ORDER BY id")]
+
+    def event_count(self) -> int:
+        (count,) = self._db.execute("SELECT count(*) FROM events").fetchone()
+        return cast(int, count)
+
+    def events(self, key: str) -> Iterator[dict[str, Any]]:
+        """The stored wire events of session ``key``, in order."""
+        for (wire,) in self._db.execute(
+                "SELECT wire FROM events WHERE session = (SELECT id FROM sessions WHERE key = ?)"
+                " ORDER BY seq", (key,)):
+            yield orjson.loads(wire)
+
+    def history(self, key: str) -> SessionHistory | None:
+        """Session ``key``'s stored history (None: no such session)."""
+        found = self._db.execute("SELECT id FROM sessions WHERE key = ?", (key,)).fetchone()
+        if found is None:
+            return None
+        return SessionHistory(key, tuple(c for _, c in self.contacts(key=key)),
+                              tuple(i for _, i in self.agent_states(key=key)))
+
+    def histories(self) -> Iterator[SessionHistory]:
+        """Every session's stored history, in the order sessions were first stored."""
+        for key in self.keys():
+            found = self.history(key)
+            if found is not None:
+                yield found
+
+    def contact(self, contact_id: str) -> list[tuple[str, ContactHistory]]:
+        """Contact ``contact_id`` in every session that has it, as ``(session key, history)``."""
+        return [(key, _docs.structure(orjson.loads(doc), ContactHistory))
+                for key, doc in self._db.execute(
+                    "SELECT s.key, c.doc FROM contacts c JOIN sessions s ON s.id = c.session "
+                    "WHERE c.contact_id = ? ORDER BY s.id", (contact_id,))]
+
+    def contacts(self, query: ContactFilter | None = None, *,
+                 key: str | None = None) -> list[tuple[str, ContactHistory]]:
+        """Contacts matching ``query`` (of session ``key`` only, if given), as
+        ``(session key, history)`` in session order, then order of first appearance."""
+        query = query or ContactFilter()
+        where: list[str] = ["1"]
+        args: list[object] = []
+        if key is not None:
+            where.append("s.key = ?")
+            args.append(key)
+        for column, value in (("c.contact_id", query.contact_id), ("c.media", query.media),
+                              ("c.skill", query.skill)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.status is not None:
+            where.append("lower(c.status) = lower(?)")
+            args.append(query.status)
+        if query.disconnect_code is not None:
+            where.append("lower(coalesce(c.disconnect_code, '')) = lower(?)")
+            args.append(query.disconnect_code)
+        if query.closed is not None:
+            where.append("c.closed = ?")
+            args.append(int(query.closed))
+        if query.since is not None or query.until is not None:
+            where.append("c.started IS NOT NULL")
+        if query.until is not None:
+            where.append("c.started < ?")
+            args.append(query.until.timestamp())
+        if query.since is not None:
+            where.append("(c.ended IS NULL OR c.ended >= ?)")
+            args.append(query.since.timestamp())
+        rows = self._db.execute(
+            "SELECT s.key, c.doc FROM contacts c JOIN sessions s ON s.id = c.session WHERE "
+            + " AND ".join(where) + " ORDER BY s.id, c.first_index", args)
+        found = [(k, _docs.structure(orjson.loads(doc), ContactHistory)) for k, doc in rows]
+        # SQL narrows by indexed columns; the filter itself has the last word
+        return [(k, c) for k, c in found if query.matches(c)]
+
+    def agent_states(self, query: StateFilter | None = None, *,
+                     key: str | None = None) -> list[tuple[str, StateInterval]]:
+        """Agent-state intervals matching ``query``, as ``(session key, interval)``."""
+        query = query or StateFilter()
+        where: list[str] = ["1"]
+        args: list[object] = []
+        if key is not None:
+            where.append("s.key = ?")
+            args.append(key)
+        if query.state is not None:
+            where.append("lower(a.state) = lower(?)")
+            args.append(query.state)
+        if query.out_reason is not None:
+            where.append("lower(a.out_reason) = lower(?)")
+            args.append(query.out_reason)
+        if query.is_acw is not None:
+            where.append("a.is_acw = ?")
+            args.append(int(query.is_acw))
+        if query.since is not None or query.until is not None:
+            where.append("a.start IS NOT NULL")
+        if query.until is not None:
+            where.append("a.start < ?")
+            args.append(query.until.timestamp())
+        if query.since is not None:
+            where.append('(a."end" IS NULL OR a."end" >= ?)')
+            args.append(query.since.timestamp())
+        rows = self._db.execute(
+            "SELECT s.key, a.doc FROM agent_states a JOIN sessions s ON s.id = a.session WHERE "
+            + " AND ".join(where) + " ORDER BY s.id, a.event_index", args)
+        found = [(k, _docs.structure(orjson.loads(doc), StateInterval)) for k, doc in rows]
+        return [(k, i) for k, i in found if query.matches(i)]
+
+
+class _ReleasedIds:
+    """The ids of a session's contacts released to the store: a lookup, not a set in memory."""
+
+    def __init__(self, db: sqlite3.Connection, session_id: int) -> None:
+        self._db = db
+        self._session_id = session_id
+
+    def __contains__(self, contact_id: object) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM contacts WHERE session = ? AND contact_id = ? AND closed = 1",
+            (self._session_id, contact_id)).fetchone() is not None
+
+
+def _settled(contact: ContactRecord, last: AgentInterval | None) -> bool:
+    """Whether nothing can change a closed contact's history any more.
+
+    Its ACW is its own (a Disconnected before the final one), or the agent is in a state
+    that began after the contact closed and is not an ACW for it: the engine links a
+    later ACW only to a contact whose voice ended during the state before that ACW. A
+    record without steps (a chat room's text before any contact claimed it) can still
+    grow, so it stays.
+    """
+    final = next((s for s in contact.steps if s.final), None)
+    if final is None:
+        return False
+    if acw_step(contact) is not None:
+        return True
+    return last is not None and last.event_index > final.event_index \
+        and last.acw_contact_id != contact.contact_id
+
+
+# --- standard input ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _spooled(paths: Sequence[str]) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """``paths`` with standard input copied to a temporary file, so it has a content
+    identity (SHA-256) before its first event is stored. ``shown`` maps the temporary
+    path back to ``-`` (keys and sources) and holds each spooled input's identity."""
+    shown: dict[str, str] = {}
+    real: list[str] = []
+    with contextlib.ExitStack() as stack:
+        for path in paths:
+            if path != "-":
+                real.append(path)
+                continue
+            if "-" in shown.values():
+                raise StoreError("standard input (-) given twice")
+            spool = stack.enter_context(tempfile.NamedTemporaryFile(
+                prefix="session-fsm-stdin-", suffix=".spool"))
+            digest = hashlib.sha256()
+            source = sys.stdin.buffer
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                spool.write(chunk)
+            spool.flush()
+            shown[spool.name] = "-"
+            shown["identity:-"] = f"stdin:{digest.hexdigest()}"
+            real.append(spool.name)
+        yield real, shown
+
+
+def _shown_source(source: Source, shown: dict[str, str]) -> Source:
+    path = shown.get(source.path)
+    return source if path is None else Source(path, source.line)
+
+
+def _shown_error(item: ReadError, shown: dict[str, str]) -> ReadError:
+    source = _shown_source(item.source, shown)
+    if source is not item.source:
+        item.error.located(source)
+        return ReadError(shown.get(item.key, item.key), item.error, source)
+    return item
