@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 import cattrs
 import orjson
 
@@ -52,11 +53,13 @@ _state.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat
 
 
 def _event_out(event: Any) -> Any:
-    return None if event is None else encode(event)
+    # `Any` also types plain values (a work item's payload dict holds strings): only
+    # events (attrs classes) go through the codec.
+    return encode(event) if attrs.has(type(event)) else event
 
 
 def _event_in(value: Any, _: Any = None) -> Any:
-    return None if value is None else decode(value)
+    return decode(value) if isinstance(value, dict) else value
 
 
 # Records keep typed events in `Any` fields (last_event) and lists of AgentError: both

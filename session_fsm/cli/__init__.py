@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from . import demo, diagrams, follow, history, ingest, simulate, snapshot, validate
+    from . import demo, diagrams, follow, history, ingest, replay, simulate, snapshot, validate
 
-    for module in (snapshot, validate, diagrams, demo, follow, simulate, history, ingest):
+    for module in (snapshot, validate, diagrams, demo, follow, simulate, history, ingest, replay):
         cli.add_command(module.command)
 
 
