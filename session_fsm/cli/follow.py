@@ -12,23 +12,21 @@ import logging
 import signal
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
 import click
 import orjson
-from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
 from ..client import DEFAULT_POLL_TIMEOUT, FollowError, RetryPolicy, SessionFollower
-from ..codec import format_time
 from ..engine import AgentSession
 from ..reader import ReadError
-from ..snapshot import Snapshot, to_json
-from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout, table
+from ..snapshot import to_json
+from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout
+from .snapshot import render
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -239,44 +237,3 @@ class _Screen:
             self.live.update(view)
         else:
             self.console.print(view)
-
-
-def _t(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, datetime):
-        return format_time(value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
-def render(snap: Snapshot) -> RenderableType:
-    """A session's snapshot as one rich renderable (header, agent, leg, open contacts)."""
-    info = snap.session
-    end = f" ({info.end_reason})" if info.end_reason else ""
-    parts: list[RenderableType] = [Text.from_markup(
-        f"[bold]session {_t(info.session_id)}[/bold]  agent {_t(info.agent_id)}  "
-        f"{info.status}{end}  {snap.events} events, {snap.violations} violations")]
-    agent = snap.agent_state
-    if agent is not None:
-        nexts = ", ".join(n.state + (f"/{n.out_reason}" if n.out_reason else "")
-                          for n in agent.next_states) or "-"
-        reason = f" ({agent.out_reason})" if agent.out_reason else ""
-        acw = f"  ACW until {_t(agent.acw_deadline)}" if agent.is_acw else ""
-        parts.append(Text(f"  agent: {agent.state}{reason} since {_t(agent.since)}{acw}  "
-                          f"next: {nexts}"))
-    if snap.agent_leg is not None:
-        leg = snap.agent_leg
-        parts.append(Text(f"  agent leg {_t(leg.id)}: {leg.status}"
-                          f"{' (final)' if leg.final else ''}"))
-    if snap.contacts:
-        contacts = table("  open contacts", "contact", "media", "status", "ACW", "inbound",
-                         "skill", "last change")
-        for c in snap.contacts:
-            contacts.add_row(c.contact_id, c.media, c.status, _t(c.in_acw), _t(c.is_inbound),
-                             _t(c.skill), _t(c.last_change))
-        parts.append(contacts)
-    else:
-        parts.append(Text("  no open contacts"))
-    return Group(*parts)

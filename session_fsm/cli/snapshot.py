@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.text import Text
 
 from ..codec import format_time
 from ..errors import InputError
@@ -60,9 +65,8 @@ def command(files: tuple[str, ...], as_json: bool, skip_bad: bool, checkpoint: s
         click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
 
 
-def _t(value: object) -> str:
-    from datetime import datetime
-
+def cell(value: object) -> str:
+    """One value as a table cell: timestamps in the wire's form, "-" for nothing."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
@@ -72,38 +76,51 @@ def _t(value: object) -> str:
     return str(value)
 
 
-def show(snap: Snapshot) -> None:
-    """A session's snapshot as tables, for people."""
-    console = stdout()
+def render(snap: Snapshot) -> RenderableType:
+    """A session's snapshot for people: header, agent, leg, monitoring, open contacts.
+
+    One renderable, so ``snapshot`` prints it and ``follow`` redraws it in place.
+    """
     info = snap.session
     end = f" ({info.end_reason})" if info.end_reason else ""
-    console.print(f"[bold]{snap.key}[/bold]  session {_t(info.session_id)}  agent "
-                  f"{_t(info.agent_id)}  {info.status}{end}  {snap.events} events, "
-                  f"{snap.violations} violations")
+    parts: list[RenderableType] = [Text.from_markup(
+        f"[bold]{escape(snap.key)}[/bold]  session {cell(info.session_id)}  agent "
+        f"{cell(info.agent_id)}  {info.status}{end}  {snap.events} events, "
+        f"{snap.violations} violations")]
     agent = snap.agent_state
     if agent is not None:
-        nexts = ", ".join(f"{n.state}{'/' + n.out_reason if n.out_reason else ''}"
+        nexts = ", ".join(n.state + (f"/{n.out_reason}" if n.out_reason else "")
                           for n in agent.next_states) or "-"
         acw = ""
         if agent.is_acw:
             follows = agent.acw.contact_id if agent.acw else None
-            acw = f"  ACW for {_t(follows)} until {_t(agent.acw_deadline)}"
+            acw = f"  ACW for {cell(follows)} until {cell(agent.acw_deadline)}"
         reason = f" ({agent.out_reason})" if agent.out_reason else ""
-        console.print(f"  agent: {agent.state}{reason} since {_t(agent.since)}{acw}  "
-                      f"next: {nexts}")
+        parts.append(Text(f"  agent: {agent.state}{reason} since {cell(agent.since)}{acw}  "
+                          f"next: {nexts}"))
     if snap.agent_leg is not None:
         leg = snap.agent_leg
-        console.print(f"  agent leg {_t(leg.id)}: {leg.status}{' (final)' if leg.final else ''}")
+        parts.append(Text(f"  agent leg {cell(leg.id)}: {leg.status}"
+                          f"{' (final)' if leg.final else ''}"))
     if snap.monitoring is not None:
         mon = snap.monitoring
-        console.print(f"  monitoring agent {_t(mon.target_agent_id)} since {_t(mon.since)}")
+        parts.append(Text(f"  monitoring agent {cell(mon.target_agent_id)} since "
+                          f"{cell(mon.since)}"))
     if snap.contacts:
         contacts = table("  open contacts", "contact", "media", "status", "ACW", "linked",
                          "inbound", "skill", "last change")
         for c in snap.contacts:
-            contacts.add_row(c.contact_id, c.media, c.status, _t(c.in_acw),
-                             _t(c.is_linked), _t(c.is_inbound), _t(c.skill), _t(c.last_change))
-        console.print(contacts)
+            contacts.add_row(c.contact_id, c.media, c.status, cell(c.in_acw),
+                             cell(c.is_linked), cell(c.is_inbound), cell(c.skill),
+                             cell(c.last_change))
+        parts.append(contacts)
     else:
-        console.print("  no open contacts")
+        parts.append(Text("  no open contacts"))
+    return Group(*parts)
+
+
+def show(snap: Snapshot) -> None:
+    """Print a session's snapshot, for people."""
+    console = stdout()
+    console.print(render(snap))
     console.print()
