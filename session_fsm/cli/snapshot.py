@@ -58,9 +58,9 @@ def command(files: tuple[str, ...], as_json: bool, skip_bad: bool, checkpoint: s
     snapshots = replay.engine.snapshot()
     if as_json:
         emit_json(snapshots_json(snapshots))
-        return
-    for snap in snapshots:
-        show(snap)
+    else:
+        for snap in snapshots:
+            show(snap)
     if replay.skipped:
         click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
 
