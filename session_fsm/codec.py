@@ -32,6 +32,9 @@ from .events import (
 
 _EXTRA: Final = "\x00extra"  # where extras travel through cattrs; no wire key looks like it
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() takes "²"
+_BOOL_WORDS: Final[dict[Any, bool | None]] = {
+    "True": True, "False": False, "true": True, "false": False, "": None,
+}
 
 
 class _ExpectedError(ValueError):
@@ -48,6 +51,12 @@ class _ExpectedError(ValueError):
 
 def parse_bool(value: Any, _: Any = None) -> bool | None:
     """``"True"``/``"false"``/``true`` -> bool, ``""``/None -> None (case-insensitive)."""
+    # The wire's usual spellings in one lookup; anything else (a real JSON boolean,
+    # "TRUE", " True", a wrong value) takes the general path below.
+    try:
+        return _BOOL_WORDS[value]
+    except (KeyError, TypeError):  # TypeError: an unhashable value (an object, an array)
+        pass
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -63,6 +72,8 @@ def parse_bool(value: Any, _: Any = None) -> bool | None:
 
 def parse_int(value: Any, _: Any = None) -> int | None:
     """``"45"``/``45`` -> 45, ``""``/None -> None."""
+    if type(value) is str and value.isdigit() and value.isascii():  # the usual "45"
+        return int(value)
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -78,6 +89,15 @@ def parse_int(value: Any, _: Any = None) -> int | None:
 
 def parse_time(value: Any, _: Any = None) -> datetime | None:
     """ISO 8601 -> aware UTC datetime (naive times are UTC: the platform sends UTC)."""
+    if type(value) is str:
+        # The wire's own form ("...Z") needs neither stripping nor a time-zone change.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
     if value is None:
         return None
     if isinstance(value, str):
@@ -95,7 +115,7 @@ def parse_time(value: Any, _: Any = None) -> datetime | None:
 
 def parse_str(value: Any, _: Any = None) -> str | None:
     """Strings stay as they are; bare JSON integers (IDs sent unquoted) become strings."""
-    if value is None or isinstance(value, str):
+    if type(value) is str or value is None or isinstance(value, str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -213,13 +233,32 @@ def _register(cls: type[Any]) -> None:
         generated = make_dict_structure_fn(cls, conv, **renames)  # type: ignore[arg-type]
 
         def structure(obj: Mapping[str, Any], _: Any = None) -> Any:
-            if not isinstance(obj, Mapping):
+            if type(obj) is not dict and not isinstance(obj, Mapping):
                 raise _ExpectedError("an object", obj)
             if obj.keys() <= documented:
                 return generated(obj, cls)
-            return generated(_normalized(obj), cls)
+            return generated(_with_extras(obj), cls)
 
         return structure
+
+    def _with_extras(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``obj`` with its extras under ``_EXTRA``; renamed by ``_normalized`` only when
+        some key is another spelling of a field (``IsACW``, ``type``).
+
+        The generated function reads the documented keys and ignores the rest, so when
+        every other key is a true extra (``MasterID``, ``IISHost``...: the usual case)
+        the object needs no renaming, only its extras beside it.
+        """
+        odd = obj.keys() - documented
+        for key in odd:
+            folded = key.lower()
+            if folded in canonical or (is_event and folded == "type"):
+                return _normalized(obj)
+        if len(odd) == 1:
+            extra = {key: obj[key] for key in odd}
+        else:  # in the wire's order, as _normalized keeps them
+            extra = {key: value for key, value in obj.items() if key in odd}
+        return {**obj, _EXTRA: extra}
 
     def _normalized(obj: Mapping[str, Any]) -> dict[str, Any]:
         known: dict[str, Any] = {}
@@ -272,8 +311,30 @@ def _register(cls: type[Any]) -> None:
     _UNSTRUCTURE[cls] = unstructure
 
 
-_REGISTERED: tuple[type[Any], ...] = (NextState, ChatMessage, *KNOWN_EVENTS)
-for _cls in _REGISTERED:
+def _fast_tuple_of(element: type[Any]) -> Callable[[Any, Any], tuple[Any, ...]]:
+    """``tuple[element, ...]`` (NextStates, Messages) from a JSON array, for ``_fast``.
+
+    cattrs' generic tuple hook checks the type of every item's structuring on each call;
+    this one calls the element's function directly. Anything but a list raises, and
+    decode() then asks the detailed converter, which gives the answer it always gave.
+    """
+    structure_element = _STRUCTURE_FAST[element]
+
+    def structure_tuple(value: Any, _: Any = None) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise _ExpectedError("an array", value)
+        return tuple([structure_element(item) for item in value])
+
+    return structure_tuple
+
+
+# Nested classes first: the events' generated functions take their hooks as they stand.
+_NESTED: tuple[type[Any], ...] = (NextState, ChatMessage)
+for _cls in _NESTED:
+    _register(_cls)
+    _fast.register_structure_hook_func(_is(tuple[_cls, ...]), _fast_tuple_of(_cls))  # type: ignore[valid-type]
+_REGISTERED: tuple[type[Any], ...] = (*_NESTED, *KNOWN_EVENTS)
+for _cls in KNOWN_EVENTS:
     _register(_cls)
 
 EVENT_TYPES: Final[dict[str, type[Any]]] = {cls.TYPE: cls for cls in KNOWN_EVENTS}
@@ -298,7 +359,7 @@ def decode(obj: Any) -> Event:
     ``Type``, and :class:`FieldError` naming the wire field for a value of the wrong kind.
     An unknown ``Type`` is not an error: it decodes to :class:`UnknownEvent`.
     """
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise NotAnEventError(f"expected an event object, got {_kind(obj)}")
     type_name = event_type_of(obj)
     if not isinstance(type_name, str) or not type_name:
