@@ -261,16 +261,20 @@ def _file_items(
                 if not line.isspace():
                     yield _fail(_not_json(exc), name, Source(name, n), raising)
                 continue
-            # The common line, one bare event, without the general walk's generator.
-            if (
-                type(obj) is dict
-                and ("Type" in obj or "type" in obj)
-                and "session" not in obj
-                and "events" not in obj
-            ):
-                yield name, obj, Source(name, n)
-            else:
-                yield from _checked(_value_items(obj, name, Source(name, n), None), raising)
+            # The two common lines, one bare event and one keyed event (a recorder of
+            # many sessions writes a line per event), without the general walk's
+            # generators; both yield what _value_items would.
+            if type(obj) is dict and "events" not in obj:
+                if "session" not in obj:
+                    if "Type" in obj or "type" in obj:
+                        yield name, obj, Source(name, n)
+                        continue
+                elif type(key := obj["session"]) is str:
+                    event = obj.get("event")
+                    if type(event) is dict and ("Type" in event or "type" in event):
+                        yield key, event, Source(name, n)
+                        continue
+            yield from _checked(_value_items(obj, name, Source(name, n), None), raising)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         damaged = InputError(f"damaged gzip data: {exc}")
         yield _fail(damaged, name, Source(name, n + 1), raising)
