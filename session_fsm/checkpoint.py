@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sized
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -46,6 +46,9 @@ SESSION_FIELDS: Final = frozenset({
     "next_state_changes", "past_legs", "session_errors", "violations",
     "_start_batch", "_last_ended_contact", "_source", "_index",
 })
+# Not carried: `released`, set on a session only once records are released from memory
+# (Store.flush). Those records and their ids live elsewhere; dump_session refuses such a
+# session rather than write a checkpoint that silently forgets them.
 
 _state = cattrs.Converter()
 _state.register_unstructure_hook(datetime, datetime.isoformat)
@@ -86,7 +89,19 @@ def _batch_in(value: Any) -> Hashable | None:
 
 
 def dump_session(session: AgentSession) -> dict[str, Any]:
-    """One session's complete state as JSON-ready data."""
+    """One session's complete state as JSON-ready data.
+
+    A session that has released closed contacts from memory (``released``, e.g. after
+    ``Store.flush``) is refused with :class:`CheckpointError`: its checkpoint would
+    lose them.
+    """
+    released = vars(session).get("released")
+    if released is not None and not (isinstance(released, Sized) and len(released) == 0):
+        held = (f"{len(released)} closed contact(s) from memory" if isinstance(released, Sized)
+                else "closed contacts to a store")  # Store.flush: a lookup, not a set
+        raise CheckpointError(
+            f"session {session.key} has released {held}: their ids and histories are not in "
+            "the engine; checkpoint the store, not the engine")
     unstructure = _state.unstructure
     data: dict[str, Any] = {name: getattr(session, name) for name in _PLAIN}
     data["signals"] = dict(session.signals)

@@ -165,6 +165,8 @@ class IngestResult:
     """Unreadable items skipped (``skip_bad``)."""
     rebuilt: tuple[str, ...]
     """Keys of the sessions whose histories were rebuilt."""
+    resumed: int = 0
+    """Input items passed over because an earlier run committed them (``resume_after``)."""
 
 
 # --- documents: the stored form of history values -----------------------------------------
@@ -255,63 +257,100 @@ class Store:
         batch_size: int = DEFAULT_BATCH,
         flush_every: int = DEFAULT_FLUSH_EVERY,
         progress: Callable[[Iterator[Any]], Iterator[Any]] | None = None,
+        resume_after: int = 0,
+        on_commit: Callable[[int], None] | None = None,
+        commit_every: int | None = None,
     ) -> IngestResult:
         """Append every event of ``paths`` and rebuild the histories of the sessions touched.
 
         An unreadable item raises its :class:`~session_fsm.errors.InputError` (after
         committing the events before it and rebuilding their sessions) unless
         ``skip_bad``: then it is handed to ``on_skipped`` and counted.
+
+        Input position, for checkpoints: an *input item* is an event or an unreadable
+        item, counted from the start of ``paths``. ``on_commit(n)`` is called once the
+        events of the first ``n`` items are committed: every ``commit_every`` items (the
+        pending batch is committed first), when an unreadable item stops the run, and at
+        the end; so ``n`` never runs ahead of the store. ``resume_after=n`` skips the
+        first ``n`` items (an earlier run committed them) without storing or reporting
+        them again; the store's duplicate check still guards whatever is read.
         """
         read = added = skipped = 0
+        done = 0  # input items handled: their events committed or pending
         self._source_ids.clear()  # "-" is another input on every call
         with _spooled(paths) as (real_paths, shown):
-            items: Iterator[Any] = iter_wire(real_paths,
-                                             on_error="report" if skip_bad else "raise")
+            # errors are raised here, not by the reader: an item an earlier run skipped
+            # (with skip_bad) must not stop this one
+            items: Iterator[Any] = iter_wire(real_paths, on_error="report")
             if progress is not None:
                 items = progress(items)
             pending: list[_Pending] = []
             previous: Source | None = None
             pos = 0
+
+            def commit() -> None:
+                nonlocal added
+                added += self._append(pending, shown)
+                pending.clear()
+
+            def committed() -> None:
+                commit()
+                if on_commit is not None:
+                    on_commit(done)
+
             try:
                 for item in items:
+                    # An item an earlier run consumed goes through the same steps but is
+                    # neither stored nor reported: the position within its line must come
+                    # out as it did then.
+                    new = done >= resume_after
                     if type(item) is ReadError:
-                        skipped += 1
-                        if on_skipped is not None:
-                            on_skipped(_shown_error(item, shown))
+                        if new:
+                            if not skip_bad:
+                                raise item.error
+                            skipped += 1
+                            if on_skipped is not None:
+                                on_skipped(_shown_error(item, shown))
+                    else:
+                        key, obj, source = cast(tuple[str, dict[str, Any], Source], item)
+                        key, source = shown.get(key, key), _shown_source(source, shown)
+                        try:
+                            decode(obj)  # the codec's checks; the store keeps the wire's form
+                        except InputError as error:
+                            if new:
+                                error.located(source)
+                                if not skip_bad:
+                                    raise
+                                skipped += 1
+                                if on_skipped is not None:
+                                    on_skipped(ReadError(key, error, source))
+                        else:
+                            # its position among the line's events (a line may hold an array)
+                            pos = pos + 1 if source == previous else 0
+                            previous = source
+                            if new:
+                                read += 1
+                                pending.append((key, source, pos, obj))
+                    done += 1
+                    if not new:
                         continue
-                    key, obj, source = cast(tuple[str, dict[str, Any], Source], item)
-                    key, source = shown.get(key, key), _shown_source(source, shown)
-                    try:
-                        decode(obj)  # the codec's checks; the store keeps the wire's own form
-                    except InputError as error:
-                        error.located(source)
-                        if not skip_bad:
-                            raise
-                        skipped += 1
-                        if on_skipped is not None:
-                            on_skipped(ReadError(key, error, source))
-                        continue
-                    read += 1
-                    # its position among the line's events (a line may hold an array)
-                    pos = pos + 1 if source == previous else 0
-                    previous = source
-                    pending.append((key, source, pos, obj))
-                    if len(pending) >= batch_size:
-                        added += self._append(pending, shown)
-                        pending.clear()
+                    if commit_every is not None and done % commit_every == 0:
+                        committed()
+                    elif len(pending) >= batch_size:
+                        commit()
             except InputError as error:
                 if error.source is not None:
                     error.located(_shown_source(error.source, shown))
                 # what was read before the bad item is good: keep it, with its history
-                self._append(pending, shown)
+                committed()
                 self.rebuild(flush_every=flush_every)
                 raise
             except StoreConflictError:
                 self.rebuild(flush_every=flush_every)
                 raise
-            added += self._append(pending, shown)
+            committed()
         rebuilt = self.rebuild(flush_every=flush_every)
-        return IngestResult(read, added, skipped, tuple(rebuilt))
+        return IngestResult(read, added, skipped, tuple(rebuilt), min(done, resume_after))
 
     def _source_id(self, path: str, shown: dict[str, str]) -> int:
         found = self._source_ids.get(path)

@@ -115,8 +115,57 @@ CHECKPOINT_EVERY = click.option(
 )
 
 
-def _position(paths: Sequence[str], consumed: int) -> dict[str, Any]:
-    return {"files": list(paths), "items": consumed}
+def _position(paths: Sequence[str], consumed: int, store: str | None) -> dict[str, Any]:
+    position: dict[str, Any] = {"files": list(paths), "items": consumed}
+    if store is not None:
+        position["store"] = store  # an ingest's position means something only in its store
+    return position
+
+
+def write_position(checkpoint: str, paths: Sequence[str], consumed: int, *,
+                   engine: SessionEngine | None = None, store: str | None = None) -> None:
+    """Write a checkpoint: ``engine`` (an empty one when the caller keeps no engine state)
+    and the number of input items of ``paths`` consumed; ``store`` is the real path of
+    the store an ingest committed them to."""
+    from .. import checkpoint as ck
+
+    ck.write_atomic(checkpoint, ck.to_bytes(engine or SessionEngine(),
+                                            position=_position(paths, consumed, store)))
+
+
+def resume_position(checkpoint: str | None, paths: Sequence[str], *,
+                    store: str | None = None) -> tuple[SessionEngine | None, int]:
+    """Where a ``--resume`` run starts: the checkpoint's engine and the number of input
+    items already consumed; ``(None, 0)`` when the file does not exist yet.
+
+    A checkpoint taken over other files, or by the other kind of run (an ingest into
+    another store, or a snapshot when ``store`` is given, and the reverse), is refused:
+    its count of items would skip input this run has not seen.
+    """
+    from .. import checkpoint as ck
+
+    if checkpoint is None:
+        raise Failure("--resume needs --checkpoint FILE", EXIT_INPUT)
+    if not os.path.exists(checkpoint):
+        return None, 0
+    engine, position = ck.read_checkpoint(checkpoint)
+    if not isinstance(position, dict) or position.get("files") != list(paths):
+        raise Failure(f"checkpoint {checkpoint} was taken over other input files "
+                      f"({position.get('files') if isinstance(position, dict) else '?'})")
+    taken_for = position.get("store")
+    if taken_for != store:
+        if store is None:
+            raise Failure(f"checkpoint {checkpoint} was written by ingest into {taken_for}: "
+                          "it holds no engine state to resume")
+        if taken_for is None:
+            raise Failure(f"checkpoint {checkpoint} was not written by ingest: it holds no "
+                          f"position in the store {store}")
+        raise Failure(f"checkpoint {checkpoint} was taken for the store {taken_for}, not "
+                      f"{store}")
+    items = position.get("items")
+    if type(items) is not int or items < 0:
+        raise Failure(f"checkpoint {checkpoint} is damaged: its input position is {items!r}")
+    return engine, items
 
 
 def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = False,
@@ -132,18 +181,11 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
     atomically every ``checkpoint_every`` items and at the end; ``resume`` restores
     them and skips the items already applied.
     """
-    from .. import checkpoint as ck
-
     skip = 0
     if resume:
-        if checkpoint is None:
-            raise Failure("--resume needs --checkpoint FILE", EXIT_INPUT)
-        if os.path.exists(checkpoint):
-            engine, position = ck.read_checkpoint(checkpoint)
-            if not isinstance(position, dict) or position.get("files") != list(paths):
-                raise Failure(f"checkpoint {checkpoint} was taken over other input files "
-                              f"({position.get('files') if isinstance(position, dict) else '?'})")
-            skip = int(position["items"])
+        restored, skip = resume_position(checkpoint, paths)
+        if restored is not None:
+            engine = restored
     result = Replay(engine or SessionEngine(), consumed=skip)
     feed = result.engine.feed
     items = read(paths, on_error="report" if skip_bad or report_bad else "raise")
@@ -159,12 +201,10 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
             click.echo(f"session-fsm: skipped {item.error}", err=True)
         result.consumed = count
         if checkpoint is not None and count % checkpoint_every == 0:
-            ck.write_atomic(checkpoint, ck.to_bytes(result.engine,
-                                                    position=_position(paths, count)))
+            write_position(checkpoint, paths, count, engine=result.engine)
     result.engine.finish()
     if checkpoint is not None:
-        ck.write_atomic(checkpoint, ck.to_bytes(result.engine,
-                                                position=_position(paths, result.consumed)))
+        write_position(checkpoint, paths, result.consumed, engine=result.engine)
     return result
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import click
@@ -11,15 +13,19 @@ from ..errors import InputError
 from ..reader import ReadError
 from ..store import DEFAULT_BATCH, Store, StoreError
 from ._common import (
+    CHECKPOINT_EVERY,
     EXIT_INPUT,
     FILES,
     JSON,
+    RESUME,
     SKIP_BAD,
     Failure,
     emit_json,
     input_failure,
+    resume_position,
     stdout,
     with_progress,
+    write_position,
 )
 
 EXAMPLES = """\b
@@ -27,8 +33,18 @@ Examples:
   session-fsm ingest day1.jsonl.gz day2.jsonl.gz --db store.sqlite
   session-fsm ingest day1.jsonl.gz --db store.sqlite     # again: adds nothing
   cat live.jsonl | session-fsm ingest - --db store.sqlite --skip-bad --json
+  session-fsm ingest big.jsonl.gz --db store.sqlite --checkpoint ingest.ckpt   # killed? then:
+  session-fsm ingest big.jsonl.gz --db store.sqlite --checkpoint ingest.ckpt --resume
   session-fsm history --db store.sqlite --contact 1569815
 """
+
+# Not _common.CHECKPOINT: an ingest keeps no engine state worth saving.
+CHECKPOINT = click.option(
+    "--checkpoint", type=click.Path(dir_okay=False), default=None,
+    help="Write the input position to this file as the run goes, atomically, each time "
+         "the events before it are committed to the store. Only the position: the "
+         "histories are rebuilt from the stored events, so no engine state is kept.",
+)
 
 
 @click.command("ingest", epilog=EXAMPLES)
@@ -39,15 +55,20 @@ Examples:
               show_default=True, help="Events per transaction.")
 @JSON
 @SKIP_BAD
+@CHECKPOINT
+@RESUME
+@CHECKPOINT_EVERY
 def command(files: tuple[str, ...], db: str, batch_size: int, as_json: bool,
-            skip_bad: bool) -> None:
+            skip_bad: bool, checkpoint: str | None, resume: bool,
+            checkpoint_every: int) -> None:
     """Append every event of FILE... to the store at PATH and rebuild the histories of
     the sessions they belong to; `history --db PATH` queries it.
 
     Safe to repeat and to interrupt: an event already stored (same input, line and
     position in the line) is not added again, a file that grew adds only its new lines,
     and a run killed at any point leaves the store consistent; running it again adds
-    the rest and finishes the histories.
+    the rest and finishes the histories. With --checkpoint, --resume does not read the
+    input items already committed into the store again: it starts after them.
     """
     def skipped(item: ReadError) -> None:
         click.echo(f"session-fsm: skipped {item.error}", err=True)
@@ -55,10 +76,25 @@ def command(files: tuple[str, ...], db: str, batch_size: int, as_json: bool,
     def progress(items: Iterator[Any]) -> Iterator[Any]:
         return with_progress(items, files)
 
+    if checkpoint is not None and "-" in files:
+        # what was piped before cannot be told from what is piped now
+        raise Failure("--checkpoint cannot follow standard input (-); ingest it again "
+                      "without one: the store adds only the events it lacks", EXIT_INPUT)
+    # the real path: a position counts items committed to this store, and no other
+    store_path = os.path.realpath(db)
+    resume_after = resume_position(checkpoint, files, store=store_path)[1] if resume else 0
+
+    # called with the number of input items whose events the store has committed
+    on_commit = (None if checkpoint is None
+                 else partial(write_position, checkpoint, files, store=store_path))
+
     try:
         with Store(db) as store:
             result = store.ingest(files, skip_bad=skip_bad, on_skipped=skipped,
-                                  batch_size=batch_size, progress=progress)
+                                  batch_size=batch_size, progress=progress,
+                                  resume_after=resume_after,
+                                  on_commit=on_commit,
+                                  commit_every=None if checkpoint is None else checkpoint_every)
             total_events, sessions = store.event_count(), len(store.keys())
     except InputError as error:
         raise input_failure(error) from None
@@ -66,11 +102,14 @@ def command(files: tuple[str, ...], db: str, batch_size: int, as_json: bool,
         raise Failure(str(error), EXIT_INPUT) from None
     if as_json:
         emit_json({"db": db, "read": result.read, "added": result.added,
-                   "skipped": result.skipped, "rebuilt": list(result.rebuilt),
+                   "skipped": result.skipped, "resumed": result.resumed,
+                   "rebuilt": list(result.rebuilt),
                    "store": {"events": total_events, "sessions": sessions}})
         return
-    stdout().print(f"{result.read} event(s) read, {result.added} new; histories rebuilt for "
-                   f"{len(result.rebuilt)} session(s); the store holds {total_events} event(s) "
-                   f"of {sessions} session(s)")
+    resumed = (f" (resumed after {result.resumed} input item(s) already committed)"
+               if result.resumed else "")
+    stdout().print(f"{result.read} event(s) read{resumed}, {result.added} new; histories "
+                   f"rebuilt for {len(result.rebuilt)} session(s); the store holds "
+                   f"{total_events} event(s) of {sessions} session(s)")
     if result.skipped:
         click.echo(f"session-fsm: {result.skipped} unreadable item(s) skipped", err=True)
