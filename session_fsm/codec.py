@@ -311,6 +311,32 @@ def _register(cls: type[Any]) -> None:
     _UNSTRUCTURE[cls] = unstructure
 
 
+_SHARED_NEXT_STATES: dict[tuple[str, str], NextState] = {}
+_SHARED_NEXT_STATES_MAX: Final = 4096  # a tenant has tens of states x out reasons, not more
+_NEXT_STATE_KEYS: Final = frozenset({"State", "OutReason"})
+
+
+def _shared_next_state(obj: Any) -> NextState:
+    """One NextStates entry; entries spelled as documented share one frozen value.
+
+    Nearly every AgentState event repeats the same few (state, out reason) pairs, and
+    the agent's record, its next-state history and every snapshot keep them: decoding
+    each pair once saves both the work and the copies. Anything else (extras, other
+    spellings, bad values) is decoded as usual, and fails as usual.
+    """
+    if type(obj) is dict and obj.keys() == _NEXT_STATE_KEYS:
+        state, reason = obj["State"], obj["OutReason"]
+        if type(state) is str and type(reason) is str:
+            found = _SHARED_NEXT_STATES.get((state, reason))
+            if found is None:
+                if len(_SHARED_NEXT_STATES) >= _SHARED_NEXT_STATES_MAX:
+                    _SHARED_NEXT_STATES.clear()
+                found = _SHARED_NEXT_STATES[state, reason] = _STRUCTURE_FAST[NextState](obj)
+            return found
+    structured: NextState = _STRUCTURE_FAST[NextState](obj)
+    return structured
+
+
 def _fast_tuple_of(element: type[Any]) -> Callable[[Any, Any], tuple[Any, ...]]:
     """``tuple[element, ...]`` (NextStates, Messages) from a JSON array, for ``_fast``.
 
@@ -318,7 +344,7 @@ def _fast_tuple_of(element: type[Any]) -> Callable[[Any, Any], tuple[Any, ...]]:
     this one calls the element's function directly. Anything but a list raises, and
     decode() then asks the detailed converter, which gives the answer it always gave.
     """
-    structure_element = _STRUCTURE_FAST[element]
+    structure_element = _shared_next_state if element is NextState else _STRUCTURE_FAST[element]
 
     def structure_tuple(value: Any, _: Any = None) -> tuple[Any, ...]:
         if type(value) is not list:
