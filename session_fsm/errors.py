@@ -103,4 +103,5 @@ class SequenceError(SessionFsmError):
 
 
 class CheckpointError(SessionFsmError):
-    """A checkpoint document that cannot be restored (foreign, newer, or damaged)."""
+    """A checkpoint that cannot be restored (foreign, newer, damaged) or taken (state
+    that lives outside the engine, such as contacts flushed to a store)."""
