@@ -34,7 +34,10 @@ def cli(debug: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI, turning failures into one clear line."""
     try:
-        cli.main(args=argv, prog_name="session-fsm", standalone_mode=False)
+        # Outside standalone mode click *returns* the code of a raised Exit, not exits.
+        code = cli.main(args=argv, prog_name="session-fsm", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as usage:
