@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from sys import intern
 from typing import Any
 
 import attrs
@@ -287,7 +288,9 @@ class AgentSession:
             self._violate("acw-outside-unavailable", f"IsAcw True with CurrentState "
                           f"{event.current_state!r}; ACW is an Unavailable state")
         agent.last_event = event
-        out_reason = event.current_out_reason or ""
+        # History keeps a string per step; the wire repeats a few spellings, each parsed
+        # into a new string: interned, every step of one spelling shares one string.
+        out_reason = intern(event.current_out_reason) if event.current_out_reason else ""
         state_changed = dest != agent.state
         if state_changed:
             self._check_contact_state_left()
@@ -404,7 +407,7 @@ class AgentSession:
             leg = self.leg = LegRecord(leg_id, AGENT_LEG.initial)
         assert leg is not None
         leg.last_event = event
-        leg.status = event.status or leg.status
+        leg.status = intern(event.status) if event.status else leg.status
         final = bool(event.final_state)
         if dest != leg.state or final:
             leg.steps.append(Step(leg.status, None, final, self._index))
@@ -481,7 +484,7 @@ class AgentSession:
             self.contacts[contact_id] = contact
         self._update_contact(contact, event, spec)
         if dest != contact.state or final:
-            contact.steps.append(Step(event.status or contact.status, changed or event.start_time,
+            contact.steps.append(Step(contact.status, changed or event.start_time,
                                       final, self._index, contact.disconnect_code))
         if (dest != contact.state and dest in spec.closable) or final:
             self._last_ended_contact = (contact_id, self._index)  # the voice (or contact) ended
@@ -502,7 +505,8 @@ class AgentSession:
     def _update_contact(self, contact: ContactRecord, event: ev.ContactEvent,
                         spec: ContactSpec) -> None:
         contact.last_event = event
-        contact.status = event.status or contact.status
+        # interned: each step keeps the status and the disconnect code (see _on_agent_state)
+        contact.status = intern(event.status) if event.status else contact.status
         contact.skill = (getattr(event, "skill", None) or getattr(event, "skill_id", None)
                          or contact.skill)
         contact.started = event.start_time or contact.started
@@ -517,7 +521,7 @@ class AgentSession:
             contact.is_linked = event.is_linked
         code = getattr(event, "disconnect_code", None)
         if code:
-            contact.disconnect_code = code
+            contact.disconnect_code = intern(code)
         if isinstance(event, ev.ChatContactEvent):
             if event.room_id:
                 contact.room_id = event.room_id
@@ -713,7 +717,7 @@ class SessionEngine:
         batch: Hashable | None = None,
     ) -> None:
         """Apply one event to the session ``key`` (see :meth:`AgentSession.feed`)."""
-        self.session(key).feed(event, source=source, batch=batch)
+        (self.sessions.get(key) or self.session(key)).feed(event, source=source, batch=batch)
 
     def report_input_error(self, key: str, error: InputError, source: Source | None = None) -> None:
         """Account for an unreadable input item of session ``key``."""
