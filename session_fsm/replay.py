@@ -253,7 +253,11 @@ def stage_archive(path: str, file_no: int, out_dir: str, *,
     events = unreadable_count = 0
     unreadable: list[str] = []
     line = pos = 0
-    dumps = orjson.dumps
+
+    def dumps(value: Any) -> bytes:
+        # orjson's bytes keep the capacity of its write buffer (several KiB for an event
+        # of a few hundred bytes): a right-sized copy keeps staging's memory ~10x lower.
+        return bytes(memoryview(orjson.dumps(value)))
 
     def flush() -> None:
         if len(rows):
