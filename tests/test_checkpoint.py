@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from session_fsm import checkpoint as ck
@@ -152,7 +152,6 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
 _EVENT = st.sampled_from(STREAM)
 
 
-@settings(max_examples=60, deadline=None)
 @given(st.lists(_EVENT, min_size=0, max_size=30), st.data())
 def test_restore_equivalence_on_arbitrary_orders(events: list[dict[str, Any]],
                                                  data: st.DataObject) -> None:

@@ -3,18 +3,17 @@
 Property tests over arbitrary event sequences (random types, statuses, orders,
 duplicates, missing fields, wrong value types, huge strings, deep nesting) and a fuzz
 target over the reader and codec. Example counts are bounded here; the README says how
-to run them longer (HYPOTHESIS_PROFILE=long).
+to run them longer (HYPOTHESIS_PROFILE=long, see tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
 import attrs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from session_fsm.codec import decode
@@ -22,12 +21,6 @@ from session_fsm.engine import AgentSession
 from session_fsm.errors import InputError, SequenceError
 from session_fsm.events import KNOWN_EVENTS, wire_name
 from session_fsm.reader import ReadError, ReadItem, read
-
-settings.register_profile("ci", max_examples=150, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=20_000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 TYPES = [cls.TYPE for cls in KNOWN_EVENTS] + ["PromiseKeeper", "", "agentstate"]
 WIRE_KEYS = sorted({wire_name(f) for cls in KNOWN_EVENTS for f in attrs.fields(cls)
@@ -116,8 +109,6 @@ lines = st.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-          HealthCheck.function_scoped_fixture])
 @given(st.lists(lines, max_size=12), st.booleans())
 def test_reader_fuzz_reports_instead_of_crashing(tmp_path: Path, chunks: list[bytes],
                                                  pretty: bool) -> None:
