@@ -1,0 +1,404 @@
+"""The engine measured against the parsing floor: throughput, scaling, memory, validation, history.
+
+The *floor* is the least any Python consumer of the stream must do: ``orjson.loads`` of
+every line and a walk over the events it holds. Every timed benchmark runs the floor and
+the engine in the same run, interleaved round by round (the floor runs in each round's
+untimed setup), and reports the ratio of the best engine round to the best floor round,
+which a loaded machine disturbs far less than absolute times. The ratios and rates are
+computed from CPU time (``time.process_time``: time spent waiting for a busy CPU is not
+the engine's); pytest-benchmark's own table shows wall-clock times. They are in each
+benchmark's ``extra_info`` and on one ``bench:`` line per benchmark (``-s`` shows it).
+
+Sizes: with ``--benchmark-enable`` everything is full size: a simulated stream of 2,000
+agents over 100 minutes (about 290,000 events, every event type), 10,000 concurrent
+sessions for the scaling and memory benchmarks. Under the default ``--benchmark-disable``
+(CI, the README's test command) the same code runs once on small inputs (40 agents,
+200 sessions), as ordinary fast tests. ``BENCH_FULL=1`` forces full size either way.
+
+Real run (the README's "Performance" table)::
+
+    .venv/bin/python -m pytest benchmarks/bench_engine.py --benchmark-enable -s
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from session_fsm.engine import SessionEngine
+from session_fsm.history import histories
+from session_fsm.reader import ReadItem, iter_wire, read
+from session_fsm.simulate import INTENDED_WARNINGS, simulate
+from session_fsm.validation import validate
+
+Wire = dict[str, Any]
+
+ROUNDS = 5
+"""Timed rounds per benchmark when enabled (each with its own floor round)."""
+
+
+# --- sizes -----------------------------------------------------------------------------
+
+
+def _full(config: pytest.Config) -> bool:
+    if os.environ.get("BENCH_FULL") == "1":
+        return True
+    # pytest-benchmark's own rule: disabled unless --benchmark-enable overrides it
+    return not (config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"))
+
+
+@pytest.fixture(scope="module")
+def full(request: pytest.FixtureRequest) -> bool:
+    return _full(request.config)
+
+
+@pytest.fixture(scope="module")
+def stream(full: bool, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The simulated JSON Lines stream (every event type) and its number of events."""
+    agents, minutes = (2000, 100.0) if full else (40, 20.0)
+    path = tmp_path_factory.mktemp("bench") / "stream.jsonl"
+    with path.open("wb") as out:
+        summary, _ = simulate(out, agents=agents, seed=7, minutes=minutes)
+    return path, summary.events
+
+
+@pytest.fixture(scope="module")
+def sessions(full: bool) -> int:
+    """Concurrent sessions of the scaling and memory benchmarks."""
+    return 10_000 if full else 200
+
+
+# --- the floor and the timing harness ----------------------------------------------------
+
+
+def parse_floor(path: Path) -> int:
+    """``orjson.loads`` of every line plus a walk over its events: the least any consumer does."""
+    count = 0
+    loads = orjson.loads
+    with path.open("rb") as lines:
+        for line in lines:
+            value = loads(line)
+            for event in _events_of(value):
+                count += event is not None
+    return count
+
+
+def _events_of(value: Any) -> Iterator[Any]:
+    if type(value) is list:
+        for element in value:
+            yield from _events_of(element)
+    elif type(value) is dict and ("events" in value or "event" in value):
+        yield from value.get("events") or (value["event"],)
+    else:
+        yield value
+
+
+def parse_floor_lines(lines: list[bytes]) -> int:
+    """The floor of a stream held in memory as lines (one event each)."""
+    count = 0
+    loads = orjson.loads
+    for line in lines:
+        count += loads(line) is not None
+    return count
+
+
+def against_floor(
+    benchmark: Any, engine: Callable[[], Any], floor: Callable[[], Any], full: bool
+) -> tuple[float, float, Any]:
+    """Best engine time, best floor time (seconds) and the engine's last result.
+
+    Each round runs the floor in pytest-benchmark's untimed setup, then the timed engine
+    round, so both see the same load. Garbage from the previous round is collected
+    before the floor, outside both timings.
+    """
+    engine_times: list[float] = []
+    floor_times: list[float] = []
+    last: list[Any] = []
+
+    def setup() -> None:
+        last.clear()
+        gc.collect()
+        start = time.process_time()
+        floor()
+        floor_times.append(time.process_time() - start)
+
+    def timed() -> None:
+        start = time.process_time()
+        result = engine()
+        engine_times.append(time.process_time() - start)
+        last.append(result)
+
+    benchmark.pedantic(timed, setup=setup, rounds=ROUNDS if full else 1, iterations=1)
+    return min(engine_times), min(floor_times), last[-1]
+
+
+def report(benchmark: Any, name: str, **figures: float | int | str) -> None:
+    """Record the figures in extra_info and print them as one summary line."""
+    benchmark.extra_info.update(figures)
+    shown = "  ".join(
+        f"{key}={value:,.2f}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in figures.items()
+    )
+    print(f"\nbench: {name}  {shown}")
+
+
+# --- 1. end to end ---------------------------------------------------------------------------
+
+
+def replay(path: Path) -> tuple[SessionEngine, int]:
+    """Bytes to final snapshots with full history kept, as ``session-fsm snapshot`` does."""
+    engine = SessionEngine()
+    feed = engine.feed
+    for item in read(path):
+        assert type(item) is ReadItem  # on_error="raise": a bad line would raise instead
+        feed(item.event, key=item.key, source=item.source, batch=item.source)
+    engine.finish()
+    return engine, len(engine.snapshot())
+
+
+def test_end_to_end(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
+    """Bytes -> reader -> engine -> snapshots, against orjson.loads of the same lines."""
+    path, events = stream
+    engine_s, floor_s, (engine, snapshots) = against_floor(
+        benchmark, lambda: replay(path), lambda: parse_floor(path), full)
+    assert sum(s.events for s in engine.sessions.values()) == events
+    assert snapshots == len(engine.sessions)
+    report(benchmark, "end-to-end", events=events, events_per_s=events / engine_s,
+           us_per_event=engine_s / events * 1e6, floor_us_per_event=floor_s / events * 1e6,
+           ratio_to_floor=engine_s / floor_s)
+
+
+# --- 2. engine only ----------------------------------------------------------------------------
+
+
+def test_engine_only(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
+    """Pre-parsed wire dicts into SessionEngine.feed (the codec included, the reader not)."""
+    path, events = stream
+    items = [item for item in iter_wire(path) if type(item) is tuple]
+    assert len(items) == events
+
+    def run() -> SessionEngine:
+        engine = SessionEngine()
+        feed = engine.feed
+        for key, wire, source in items:
+            feed(wire, key=key, source=source, batch=source)
+        return engine
+
+    engine_s, floor_s, engine = against_floor(benchmark, run, lambda: parse_floor(path), full)
+    assert sum(s.events for s in engine.sessions.values()) == events
+    report(benchmark, "engine-only", events=events, events_per_s=events / engine_s,
+           us_per_event=engine_s / events * 1e6, ratio_to_floor=engine_s / floor_s)
+
+
+# --- synthetic sessions for scaling and memory ---------------------------------------------
+
+
+_T0 = datetime(2024, 3, 4, 8, 0, tzinfo=UTC)
+
+
+def _iso(at: datetime) -> str:
+    return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z"
+
+
+def session_start(n: int) -> Wire:
+    return {"Type": "AgentSessionStart", "BusNo": "4500", "AgentId": str(10_000 + n),
+            "SessionId": str(58_000_000 + n), "StationPhoneNumber": "8014150968",
+            "StationCallerId": "8013203200", "DialerCampaign": "",
+            "DialerCampaignStartTime": "2024-03-04T07:30:00.000Z",
+            "SupervisorPermissionLevel": "0", "CanMask": "False",
+            "AgentSchedulePermission": "True", "ScoreRecordingsPermission": "False",
+            "HideAgentStatePermission": "", "CanMultiPartyConference": "True"}
+
+
+def agent_state(state: str, at: datetime, *, acw: bool = False, after: str = "Available",
+                timeout: int = 0) -> Wire:
+    nexts = [{"State": "Unavailable", "OutReason": ""}] if acw or state == "InboundContact" \
+        else []
+    if state == "InboundContact" or acw:
+        nexts.append({"State": after, "OutReason": ""})
+    return {"Type": "AgentState", "CurrentState": state, "CurrentOutReason": "",
+            "NextStates": nexts[-2:], "StartTimeUTC": _iso(at), "IsAcw": str(acw),
+            "AcwTimeout": str(timeout)}
+
+
+def leg(status: str) -> Wire:
+    return {"Type": "AgentLeg", "AgentLegId": "2200339882", "Status": status,
+            "FinalState": "False"}
+
+
+def call(contact_id: str, status: str, at: datetime, started: datetime, *,
+         final: bool = False) -> Wire:
+    """A call event with every field the live stream sends (its real size matters here)."""
+    return {"Type": "CallContactEvent", "ContactID": contact_id, "Status": status,
+            "OriginalState": "False", "CallType": "Regular", "DNIS": "8011002406",
+            "ANI": "8566116109", "Skill": "1507", "IsInbound": "True",
+            "StartTimeUTC": _iso(started), "LastStateChangeTimeUTC": _iso(at),
+            "ScreenPopUrl": "", "DisconnectCode": "NA", "IsLogging": "False", "Timeout": "",
+            "AllowDispositions": "True", "Label": "", "IsLinked": "True",
+            "TimeZones": "", "FinalState": str(final), "OtherInformation": "",
+            "BlendingToSkillName": "", "MasterID": contact_id}
+
+
+def login(n: int) -> list[Wire]:
+    return [session_start(n), agent_state("Available", _T0), leg("Active")]
+
+
+def call_cycle(n: int, cycle: int) -> list[Wire]:
+    """One inbound call with hold and the two-step ACW: 9 events, 6 contact steps and
+    3 agent-state intervals (InboundContact, Unavailable ACW, Available)."""
+    contact_id = str(17_000_000_000 + n * 1000 + cycle)
+    t = _T0 + timedelta(minutes=10 * cycle + 1, milliseconds=n)
+    return [
+        call(contact_id, "Incoming", t, t),
+        agent_state("InboundContact", t + timedelta(seconds=1)),
+        call(contact_id, "Active", t + timedelta(seconds=1), t),
+        call(contact_id, "Holding", t + timedelta(seconds=60), t),
+        call(contact_id, "Active", t + timedelta(seconds=90), t),
+        call(contact_id, "Disconnected", t + timedelta(seconds=200), t),
+        agent_state("Unavailable", t + timedelta(seconds=200), acw=True, timeout=30),
+        call(contact_id, "Disconnected", t + timedelta(seconds=220), t, final=True),
+        agent_state("Available", t + timedelta(seconds=221)),
+    ]
+
+
+def interleaved(sessions: int, cycles: int) -> list[tuple[str, bytes]]:
+    """``sessions`` logged-in agents, then ``cycles`` calls each, one event per session
+    in turn: every session has a call open at once (maximum concurrency)."""
+    lines: list[tuple[str, bytes]] = []
+    for n in range(sessions):
+        lines.extend((f"agent-{n:05d}", orjson.dumps(e)) for e in login(n))
+    for cycle in range(cycles):
+        scripts = [call_cycle(n, cycle) for n in range(sessions)]
+        for step in range(len(scripts[0])):
+            lines.extend((f"agent-{n:05d}", orjson.dumps(s[step])) for n, s in enumerate(scripts))
+    return lines
+
+
+# --- 3. scaling ----------------------------------------------------------------------------
+
+
+def test_scaling(benchmark: Any, sessions: int, full: bool) -> None:
+    """Per-event cost with ``sessions`` concurrent sessions against the same events in one."""
+    cycles_each = 3
+    many = interleaved(sessions, cycles_each)
+    one = [("agent-00000", line) for _, line in interleaved(1, sessions * cycles_each)]
+    many_wire = [(key, orjson.loads(line)) for key, line in many]
+    one_wire = [(key, orjson.loads(line)) for key, line in one]
+
+    def run(wire: list[tuple[str, Wire]]) -> SessionEngine:
+        engine = SessionEngine()
+        feed = engine.feed
+        for key, event in wire:
+            feed(event, key=key)
+        return engine
+
+    # the single session plays the floor's part: both run in every round, interleaved
+    many_s, one_s, engine = against_floor(benchmark, lambda: run(many_wire),
+                                          lambda: run(one_wire), full)
+    assert len(engine.sessions) == sessions
+    ratio = (many_s / len(many)) / (one_s / len(one))
+    report(benchmark, "scaling", sessions=sessions,
+           us_per_event_1=one_s / len(one) * 1e6,
+           us_per_event_many=many_s / len(many) * 1e6, ratio_many_to_1=ratio)
+
+
+# --- 4. memory -------------------------------------------------------------------------------
+
+
+def _retained(feed_lines: Callable[[], Any]) -> tuple[int, Any]:
+    """Bytes still allocated after ``feed_lines`` (parsing inside: only what the engine
+    keeps stays), as tracemalloc counts them, and its result."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = feed_lines()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return after - before, result
+
+
+def _feed_bytes(lines: list[tuple[str, bytes]], engine: SessionEngine | None = None
+                ) -> SessionEngine:
+    engine = engine or SessionEngine()
+    for key, line in lines:
+        engine.feed(orjson.loads(line), key=key)
+    return engine
+
+
+def test_memory(benchmark: Any, sessions: int, full: bool) -> None:
+    """Bytes per live session with one open call, and per retained history step."""
+    # live sessions: logged in, InboundContact, one Active call each
+    live: list[tuple[str, bytes]] = []
+    for n in range(sessions):
+        key = f"agent-{n:05d}"
+        events = [*login(n), *call_cycle(n, 0)[:3]]
+        live.extend((key, orjson.dumps(e)) for e in events)
+    live_bytes, engine = benchmark.pedantic(lambda: _retained(lambda: _feed_bytes(live)),
+                                            rounds=1, iterations=1)
+    assert all(len(s.contacts) == 1 for s in engine.sessions.values())
+    per_session = live_bytes / sessions
+
+    # history: the marginal cost of closed calls in 100 sessions (fixed costs cancel out)
+    agents, short, long = 100, 2, (20 if full else 6)
+    steps = {}
+    retained = {}
+    for cycles in (short, long):
+        lines = interleaved(agents, cycles)
+        retained[cycles], fed = _retained(lambda lines=lines: _feed_bytes(lines))
+        steps[cycles] = sum(
+            len(s.agent_timeline) + sum(len(c.steps) for c in s.closed.values())
+            for s in fed.sessions.values()
+        )
+        del fed
+    per_step = (retained[long] - retained[short]) / (steps[long] - steps[short])
+    report(benchmark, "memory", sessions=sessions, bytes_per_live_session=per_session,
+           bytes_per_history_step=per_step)
+
+
+# --- 5. validation and history queries -------------------------------------------------------
+
+
+def test_validation(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
+    """validate() over the reader, as ``session-fsm validate`` runs it."""
+    path, events = stream
+    engine_s, floor_s, result = against_floor(
+        benchmark, lambda: validate(read(path, on_error="report")),
+        lambda: parse_floor(path), full)
+    assert result.events == events
+    assert result.errors == 0  # the simulator never breaks the documented protocol
+    assert {v.rule for v in result.violations} <= INTENDED_WARNINGS
+    report(benchmark, "validation", events=events, events_per_s=events / engine_s,
+           ratio_to_floor=engine_s / floor_s)
+
+
+def test_history_queries(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
+    """Every session's history with durations, then a query over contacts and states."""
+    path, events = stream
+    engine, _ = replay(path)
+    calls: list[int] = []
+
+    def query() -> int:
+        found = 0
+        for history in histories(engine):
+            found += len(history.find_contacts(media="call", closed=True))
+            found += len(history.find_states(is_acw=True))
+            found += len(history.time_in_state_s)
+        calls.append(found)
+        return found
+
+    query_s, floor_s, found = against_floor(benchmark, query, lambda: parse_floor(path), full)
+    assert found > 0
+    report(benchmark, "history", events=events, query_s=query_s,
+           events_per_s=events / query_s, ratio_to_floor=query_s / floor_s)
