@@ -17,7 +17,10 @@ Theory of operation. One poll has one outcome:
   ``sessionId`` adopted for the next poll.
 - ``304``: no events before the long-poll timeout: poll again at once.
 - ``409``: the session has ended. The real ``AgentSessionEnd`` can be purged with the
-  queue, so this ends the session exactly as that event would (``end("409")``).
+  queue, so this ends the session exactly as that event would (as ``end("409")``). A
+  ``409`` has no body, so the follower makes one: a response-shaped line holding one
+  :class:`~session_fsm.events.HttpSessionEnded` event is recorded, and that same event
+  applied, so a recording replays to the same end.
 - ``401``: the token is read again (it is read for every request anyway, so a refreshed
   file or callable is picked up) and the poll repeated once at once; a second ``401`` in
   a row raises :class:`AuthError`.
@@ -50,10 +53,10 @@ import attrs
 import httpx
 import orjson
 
-from .codec import decode
+from .codec import decode, encode
 from .engine import AgentSession
 from .errors import InputError, NotAnEventError, NotJsonError, SessionFsmError, Source
-from .events import Event
+from .events import Event, HttpSessionEnded
 
 __all__ = [
     "DEFAULT_POLL_TIMEOUT",
@@ -218,7 +221,8 @@ class SessionFollower:
 
     ``base_url`` is the API's base (``https://api-{area}.{domain}/incontactapi/services/v{N}``).
     ``token`` is read for every request. ``record`` receives each 200 response as one
-    JSON Lines line (bytes without the newline) before it is applied; ``on_change`` is
+    JSON Lines line (bytes without the newline) before it is applied, and for a 409 the
+    line of its :class:`~session_fsm.events.HttpSessionEnded` event; ``on_change`` is
     called with the session after each applied response and after the end. ``sleep``
     and ``rand`` drive the backoff; ``http_timeout`` bounds one request (by default the
     long-poll ``timeout`` plus 10 s).
@@ -333,10 +337,7 @@ class SessionFollower:
             return None
         if status == 409:
             log.info("409: session %s has ended", self.session_id)
-            with self._critical():
-                self.session.end(reason="409")
-                self._finish()
-            return self.session.info.end_reason or "409"
+            return self._apply_end(status)
         raise AssertionError(f"unhandled status {status}")  # pragma: no cover - _get filters
 
     def _get(self, *, fresh_token_retry: bool) -> httpx.Response:
@@ -429,6 +430,25 @@ class SessionFollower:
             elif self.on_change is not None and body.items:
                 self.on_change(session)
             return session.info.end_reason if ended else None
+
+    def _apply_end(self, status: int) -> str:
+        """Record and apply the end a bodiless answer means; the session's end reason.
+
+        The end is one :class:`HttpSessionEnded` event, recorded as a response-shaped
+        line and then fed: what the recording holds is exactly what was applied. It is
+        not counted in :attr:`responses` (200s only), but takes the next response number
+        for its source, as it takes the next line of the recording.
+        """
+        event = HttpSessionEnded(http_status=status, session_id=self.session_id)
+        line = orjson.dumps({"sessionId": self.session_id, "events": [encode(event)]})
+        number = self.responses + 1
+        with self._critical():
+            if self.record is not None:
+                self.record(line)
+            self.session.feed(event, source=Source(RESPONSE_SOURCE, number),
+                              batch=("get-next-event", number))
+            self._finish()
+        return self.session.info.end_reason or "409"
 
     @contextlib.contextmanager
     def _critical(self) -> Iterator[None]:

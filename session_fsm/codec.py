@@ -23,6 +23,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from .errors import FieldError, NotAnEventError
 from .events import (
     KNOWN_EVENTS,
+    RECORDER_EVENTS,
     ChatMessage,
     Event,
     NextState,
@@ -359,11 +360,13 @@ _NESTED: tuple[type[Any], ...] = (NextState, ChatMessage)
 for _cls in _NESTED:
     _register(_cls)
     _fast.register_structure_hook_func(_is(tuple[_cls, ...]), _fast_tuple_of(_cls))  # type: ignore[valid-type]
-_REGISTERED: tuple[type[Any], ...] = (*_NESTED, *KNOWN_EVENTS)
-for _cls in KNOWN_EVENTS:
+# The recorder's own events (HttpSessionEnded) are read and written like the platform's.
+_EVENTS: tuple[type[Any], ...] = (*KNOWN_EVENTS, *RECORDER_EVENTS)
+_REGISTERED: tuple[type[Any], ...] = (*_NESTED, *_EVENTS)
+for _cls in _EVENTS:
     _register(_cls)
 
-EVENT_TYPES: Final[dict[str, type[Any]]] = {cls.TYPE: cls for cls in KNOWN_EVENTS}
+EVENT_TYPES: Final[dict[str, type[Any]]] = {cls.TYPE: cls for cls in _EVENTS}
 _EVENT_TYPES_FOLDED: Final = {name.lower(): cls for name, cls in EVENT_TYPES.items()}
 
 

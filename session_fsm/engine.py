@@ -11,7 +11,8 @@ engine mirrors the platform: every event is applied, and each deviation is recor
 
 Events that change nothing (a repeated status, a redelivered event) fire no transition,
 so the engine is idempotent under redelivery. Ending is idempotent too: AgentSessionEnd,
-RemoteAgentSessionEnd and an HTTP 409 (:meth:`AgentSession.end`) are one end.
+RemoteAgentSessionEnd and an HTTP 409 (:meth:`AgentSession.end`, or the HttpSessionEnded
+line a recording holds for it) are one end.
 
 A join replays the session's state in its first batch: AgentSessionStart anywhere in it
 and contacts in middle statuses. The *join batch* is every event before the first
@@ -55,7 +56,7 @@ MEDIA_OF: dict[type[Any], str] = {
     ev.DigitalContactEvent: "digital",
     ev.SupervisorContact: "supervisor",
 }
-END_EVENTS = (ev.AgentSessionEnd, ev.RemoteAgentSessionEnd)
+END_EVENTS = (ev.AgentSessionEnd, ev.RemoteAgentSessionEnd, ev.HttpSessionEnded)
 _INBOUND_STATES = frozenset({AgentStateName.INBOUND_CONTACT})
 _OUTBOUND_STATES = frozenset({AgentStateName.OUTBOUND_CONTACT})
 _CONSULT_STATES = frozenset({AgentStateName.INBOUND_CONSULT, AgentStateName.OUTBOUND_CONSULT})
@@ -243,6 +244,10 @@ class AgentSession:
             self.info.remote_end_index = self._index
             self.info.remote_end_source = self._source
         self._end("RemoteAgentSessionEnd", event.message)
+
+    def _on_http_end(self, event: ev.HttpSessionEnded, batch: Hashable | None) -> None:
+        # A recorded 409 (follow --record): the same end as end("409"), now at its index.
+        self._end("409", None)
 
     def _end(self, reason: str, message: str | None) -> None:
         info = self.info
@@ -670,6 +675,7 @@ _HANDLERS: dict[type[Any], Callable[[AgentSession, Any, Hashable | None], None]]
     ev.AgentSessionStart: AgentSession._on_session_start,
     ev.AgentSessionEnd: AgentSession._on_session_end,
     ev.RemoteAgentSessionEnd: AgentSession._on_remote_end,
+    ev.HttpSessionEnded: AgentSession._on_http_end,
     ev.AgentState: AgentSession._on_agent_state,
     ev.AgentLeg: AgentSession._on_agent_leg,
     ev.AgentError: AgentSession._on_agent_error,

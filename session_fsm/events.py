@@ -9,6 +9,9 @@ does not declare are kept in ``extra`` so nothing is lost on a round trip.
 Booleans, integers and timestamps are ``None`` when the wire omits them or sends ``""``.
 IDs stay strings (they exceed 2**53). Enum-like strings (``Status``, ``CallType``...) are
 kept as the wire spells them; the machines compare them case-insensitively.
+
+One class is not the platform's: :class:`HttpSessionEnded`, the line ``follow --record``
+writes for a ``409`` (in :data:`RECORDER_EVENTS`, not :data:`KNOWN_EVENTS`).
 """
 
 from __future__ import annotations
@@ -447,6 +450,27 @@ class UpdateCallbacks:
     extra: Mapping[str, Any] = _extra()
 
 
+# --- written by session_fsm, never sent by the platform ------------------------------
+
+
+@_event
+class HttpSessionEnded:
+    """Not a platform event: the HTTP answer that ended the session, as a recording holds it.
+
+    ``session-fsm follow --record`` writes one when the poll answers ``409`` (a ``409``
+    has no body, and its AgentSessionEnd may have been purged with the queue), and the
+    follower applies that same event, so a recording replays to the same end. The engine
+    ends the session with it exactly as a ``409`` does (reason ``"409"``). Its ``Type``
+    is a dotted name no platform type has.
+    """
+
+    TYPE: ClassVar[str] = "session_fsm.HttpSessionEnded"
+    http_status: int | None = None
+    session_id: str | None = None
+    """The API session id that was polled (the one to resume from)."""
+    extra: Mapping[str, Any] = _extra()
+
+
 @_event
 class UnknownEvent:
     """Any other ``Type``: normal on a live stream, kept whole, never an error."""
@@ -486,6 +510,10 @@ KNOWN_EVENTS: tuple[type[Any], ...] = (
     UpdateDialerCampaigns,
     UpdateCallbacks,
 )
+"""The platform's event types (what the simulator generates and the codec's tests cover)."""
+
+RECORDER_EVENTS: tuple[type[Any], ...] = (HttpSessionEnded,)
+"""Events session_fsm writes into recordings; kept apart from the platform's KNOWN_EVENTS."""
 
 ContactEvent = (
     CallContactEvent
@@ -521,6 +549,7 @@ Event = (
     | UpdateSkills
     | UpdateDialerCampaigns
     | UpdateCallbacks
+    | HttpSessionEnded
     | UnknownEvent
 )
 """Every event the codec can produce."""

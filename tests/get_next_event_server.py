@@ -258,9 +258,12 @@ BEFORE_END: dict[str, Any] = {
     "violations": 0,
 }
 # The 409 ends it exactly as AgentSessionEnd would; no contact was open, so no violation.
+# The follower applies the 409 as one event (session_fsm.HttpSessionEnded, the line the
+# recording holds for it), so it counts: 12 + 1 events.
 FINAL: dict[str, Any] = {
     **BEFORE_END,
     "session": {**BEFORE_END["session"], "status": "ended", "end_reason": "409"},
+    "events": EVENT_COUNT + 1,
 }
 
 

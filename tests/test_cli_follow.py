@@ -61,7 +61,8 @@ def test_follow_json_to_the_409(token_file: Path, tmp_path: Path) -> None:
     assert all(line["key"] == FIRST_ID for line in lines)
     assert without_key(lines[-1]) == FINAL
     assert without_key(lines[-2]) == BEFORE_END
-    assert [line["events"] for line in lines] == [3, 5, 7, 8, 10, 12, 12]
+    # R1..R6 hold 3, 2, 2, 1, 2, 2 events; the 409 is applied as one more (HttpSessionEnded)
+    assert [line["events"] for line in lines] == [3, 5, 7, 8, 10, 12, 13]
     assert [s.session_id for s in seen] == [FIRST_ID] * 3 + [ROTATED_ID] * 6
     assert {s.authorization for s in seen} == {"Bearer fresh"}  # "Bearer " in the file is fine
 
@@ -70,7 +71,15 @@ def test_follow_json_to_the_409(token_file: Path, tmp_path: Path) -> None:
         capture_output=True, timeout=BOUND_S, env=_env(), check=False)
     assert replayed.returncode == 0, replayed.stderr
     (entry,) = orjson.loads(replayed.stdout)["sessions"]
-    assert without_key(entry) == BEFORE_END  # the recording holds every 200, not the 409
+    assert without_key(entry) == FINAL  # the recording holds every 200 and the 409's line
+
+    # the 409's line is no violation: 13 events, none reported, exit 0
+    validated = subprocess.run(
+        [sys.executable, "-m", "session_fsm", "validate", str(record), "--json"],
+        capture_output=True, timeout=BOUND_S, env=_env(), check=False)
+    assert validated.returncode == 0, validated.stderr
+    assert orjson.loads(validated.stdout) == {"events": 13, "errors": 0, "warnings": 0,
+                                              "violations": []}
 
 
 def test_follow_human_output_when_piped(token_file: Path) -> None:
@@ -139,7 +148,12 @@ def test_db_keeps_the_recorded_session_in_the_store(token_file: Path, tmp_path: 
     assert done.returncode == 0, done.stderr
     with Store(db, create=False) as store:
         assert store.keys() == [str(record)]  # a recording's events are keyed by its path
-        assert store.event_count() == 12
+        assert store.event_count() == 13  # 12 from the 200s, and the 409's HttpSessionEnded
+        assert list(store.events(str(record)))[-1] == {
+            "Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409", "SessionId": ROTATED_ID}
+        replayed = store.replay(str(record))
+        assert (replayed.info.status, replayed.info.end_reason) == ("ended", "409")
+        assert replayed.violations == []
         ((key, call),) = store.contact("1569815")
         assert key == str(record)
         assert call.closed

@@ -23,6 +23,9 @@ from get_next_event_server import (
     FINAL,
     FIRST_ID,
     R1,
+    R2,
+    R3,
+    RESPONSES,
     ROTATED_ID,
     Reply,
     ScriptServer,
@@ -115,11 +118,13 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
     assert "network error (RemoteProtocolError" in retries[3]
     assert "timed out (ReadTimeout" in retries[4]
 
-    # every event applied exactly once, in order, the slow response included
+    # every event applied exactly once, in order, the slow response included; the 409 is
+    # applied as one more event (its HttpSessionEnded), at index 12 after events 0..11
     session = client.session
     assert without_key(to_json(session.snapshot())) == FINAL
-    assert session.events == EVENT_COUNT
-    assert session.position == EVENT_COUNT
+    assert session.events == EVENT_COUNT + 1
+    assert session.position == EVENT_COUNT + 1
+    assert session.info.end_index == EVENT_COUNT
     call = session.closed["1569815"]
     assert [(s.status, s.final, s.event_index) for s in call.steps] == [
         ("Incoming", False, 5), ("Active", False, 7), ("Disconnected", False, 8),
@@ -131,16 +136,19 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
     assert changes[3]["agent_state"]["is_acw"] is False  # after R4: still on the call
     assert changes[4]["agent_state"]["acw_deadline"] == "2013-09-11T05:09:00.000Z"
 
-    # the recording holds the six 200 responses, and replays to the state before the 409
-    # (a 409 has no body: the recording cannot hold it)
+    # the recording holds the six 200 responses as sent, then the 409 as a response-shaped
+    # line with the id that was polled; it replays to exactly the final state, 409 included
     lines = record.read_bytes().splitlines()
-    assert [orjson.loads(line)["sessionId"] for line in lines] == [FIRST_ID] + [ROTATED_ID] * 5
+    assert [orjson.loads(line) for line in lines[:6]] == list(RESPONSES)
+    assert orjson.loads(lines[6]) == {"sessionId": ROTATED_ID, "events": [
+        {"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409", "SessionId": ROTATED_ID}]}
+    assert len(lines) == 7
     replayed = subprocess.run(
         [sys.executable, "-m", "session_fsm", "snapshot", str(record), "--json"],
         capture_output=True, timeout=60, check=False)
     assert replayed.returncode == 0, replayed.stderr
     (entry,) = orjson.loads(replayed.stdout)["sessions"]
-    assert without_key(entry) == BEFORE_END
+    assert without_key(entry) == FINAL
 
 
 def test_no_failures_means_no_sleep(token_file: Path) -> None:
@@ -161,8 +169,8 @@ def test_an_undecodable_event_is_reported_in_place_not_dropped(token_file: Path)
             follower(server, token_file, Sleeps()) as client:
         client.run()
     session = client.session
-    assert session.events == 2  # the start and the leg
-    assert session.position == 3  # the bad event kept its place
+    assert session.events == 3  # the start, the leg and the 409's HttpSessionEnded
+    assert session.position == 4  # the bad event kept its place
     (violation,) = session.violations
     assert violation.rule == "bad-field"
     assert violation.event_index == 1
@@ -184,7 +192,7 @@ def test_a_body_that_is_not_a_response_is_reported_and_nothing_applied(
         client.run()
     session = client.session
     assert [v.rule for v in session.violations] == [rule, "no-session-start"]
-    assert session.events == 1
+    assert session.events == 2  # the leg and the 409's HttpSessionEnded
     assert [s.session_id for s in server.seen] == [FIRST_ID, FIRST_ID, ROTATED_ID]
 
 
@@ -208,6 +216,56 @@ def test_remote_end_keeps_polling_until_the_409(token_file: Path) -> None:
     assert result.reason == "RemoteAgentSessionEnd"  # the first end names the end
     # the 409 counts as the AgentSessionEnd that RemoteAgentSessionEnd promised
     assert client.session.violations == []
+
+
+def test_a_409_with_a_call_still_open_replays_to_the_same_end(token_file: Path,
+                                                               tmp_path: Path) -> None:
+    """The 409 ends the session in the middle of call 1569815: the recording replays to
+    the same end, the contacts-open-at-end warning at the same index included."""
+    recorded: list[bytes] = []
+    with ScriptServer([Reply(200, R1), Reply(200, R2), Reply(200, R3)]) as server, \
+            follower(server, token_file, Sleeps(), record=recorded.append) as client:
+        result = client.run()
+    session = client.session
+    assert result == FollowResult("ended", "409", ROTATED_ID, responses=3, polls=4)
+    # R1..R3 hold 3 + 2 + 2 events (indexes 0..6): the 409's HttpSessionEnded is index 7,
+    # where the call, Incoming since R3, is found open
+    (violation,) = session.violations
+    assert (violation.rule, violation.event_index, violation.contact_id) == (
+        "contacts-open-at-end", 7, "1569815")
+    assert violation.source == "get-next-event:4"
+    live = without_key(to_json(session.snapshot()))
+    assert live["session"]["status"] == "ended"
+    assert live["session"]["end_reason"] == "409"
+    assert live["events"] == 8
+    assert live["violations"] == 1
+    assert [c["status"] for c in live["contacts"]] == ["Incoming"]
+
+    record = tmp_path / "record.jsonl"
+    record.write_bytes(b"".join(line + b"\n" for line in recorded))
+    replayed = subprocess.run(
+        [sys.executable, "-m", "session_fsm", "snapshot", str(record), "--json"],
+        capture_output=True, timeout=60, check=False)
+    assert replayed.returncode == 0, replayed.stderr
+    (entry,) = orjson.loads(replayed.stdout)["sessions"]
+    assert without_key(entry) == live
+
+
+HTTP_END = {"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409", "SessionId": FIRST_ID}
+
+
+def test_the_recorded_409_is_one_end_with_the_others() -> None:
+    """Replayed from a file, the 409's line ends a session as AgentSessionEnd does: once,
+    never late itself, and what comes after it is late."""
+    after_end = h.replay([h.session_start(), h.session_end(message="bye"), HTTP_END])
+    assert (after_end.info.end_reason, after_end.info.end_index) == ("AgentSessionEnd", 1)
+    assert after_end.violations == []
+    twice = h.replay([h.session_start(), HTTP_END, HTTP_END, h.session_end()])
+    assert (twice.info.end_reason, twice.info.end_index) == ("409", 1)
+    assert twice.violations == []
+    assert twice.events == 4
+    late = h.replay([h.session_start(), HTTP_END, h.leg()])
+    assert [(v.rule, v.event_index) for v in late.violations] == [("event-after-end", 2)]
 
 
 def test_a_second_401_fails_clearly(token_file: Path) -> None:

@@ -849,3 +849,23 @@ def test_wire_round_trip(cls: type[Any], data: st.DataObject) -> None:
     for key, value in added.items():
         assert key in out
         assert out[key] == value
+
+
+def test_the_recorders_http_session_ended_line() -> None:
+    """The line ``follow --record`` writes for a 409: read and written like a platform event,
+    yet not one of KNOWN_EVENTS (the platform's types, which the simulator generates)."""
+    wire = {"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409", "SessionId": "a1b2c3"}
+    event = decoded(wire, ev.HttpSessionEnded)
+    assert event == ev.HttpSessionEnded(http_status=409, session_id="a1b2c3")
+    assert encode(event) == wire
+    assert ev.HttpSessionEnded not in KNOWN_EVENTS
+    assert ev.HttpSessionEnded in ev.RECORDER_EVENTS
+    # the tag is matched case-insensitively, like every Type; extras are kept
+    odd = {"type": "SESSION_FSM.HTTPSESSIONENDED", "httpStatus": 409, "Note": "x"}
+    event = decoded(odd, ev.HttpSessionEnded)
+    assert (event.http_status, event.session_id, dict(event.extra)) == (409, None, {"Note": "x"})
+    assert encode(event) == {"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409",
+                             "Note": "x"}
+    # a bad value is named like any other field's
+    with pytest.raises(FieldError, match="HttpStatus"):
+        decode({"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "conflict"})
