@@ -64,8 +64,8 @@ class _StderrHandler(logging.Handler):
                    "refreshed while following.")
 @JSON
 @click.option("--record", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="Append every 200 response as one JSON Lines line (replayable with "
-                   "session-fsm snapshot FILE).")
+              help="Append every 200 response, and the 409 that ends the session, as "
+                   "JSON Lines (replayable with session-fsm snapshot FILE).")
 @click.option("--db", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),
               help="Also keep events and histories in the store at PATH (created if "
                    "missing): it ingests the --record file as it grows, every "
@@ -144,7 +144,7 @@ def _open_store(path: Path) -> Store:
 
 
 class _Recorder:
-    """``--record``: appends each 200 response as a line; with ``--db`` the store ingests it.
+    """``--record``: a line per 200 response and one for the ending 409; ``--db`` ingests it.
 
     The store reads files, and ingesting the same file again adds only its new lines, so
     the recording is ingested every :data:`INGEST_EVERY_S` seconds (not per response: each
