@@ -45,10 +45,11 @@ SESSION_FIELDS: Final = frozenset({
     "ignore", "info", "agent", "leg", "contacts", "closed", "agent_timeline",
     "next_state_changes", "past_legs", "session_errors", "violations",
     "_start_batch", "_last_ended_contact", "_source", "_index",
+    # Not carried: `released` is empty until records are released from memory
+    # (Store.flush); those records and their ids live elsewhere, so dump_session refuses
+    # such a session rather than write a checkpoint that silently forgets them.
+    "released",
 })
-# Not carried: `released`, set on a session only once records are released from memory
-# (Store.flush). Those records and their ids live elsewhere; dump_session refuses such a
-# session rather than write a checkpoint that silently forgets them.
 
 _state = cattrs.Converter()
 _state.register_unstructure_hook(datetime, datetime.isoformat)
@@ -95,8 +96,8 @@ def dump_session(session: AgentSession) -> dict[str, Any]:
     ``Store.flush``) is refused with :class:`CheckpointError`: its checkpoint would
     lose them.
     """
-    released = vars(session).get("released")
-    if released is not None and not (isinstance(released, Sized) and len(released) == 0):
+    released = session.released
+    if not (isinstance(released, Sized) and len(released) == 0):
         held = (f"{len(released)} closed contact(s) from memory" if isinstance(released, Sized)
                 else "closed contacts to a store")  # Store.flush: a lookup, not a set
         raise CheckpointError(

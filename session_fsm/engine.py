@@ -66,10 +66,16 @@ _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
 class AgentSession:
     """One agent session's machines, records, history and violations."""
 
-    released: Container[str] = frozenset()
-    """Ids of closed contacts whose records were released from ``closed`` (their history
-    saved elsewhere, e.g. by ``store.Store.flush``): still closed for the contact-after-final
-    check. Whoever releases records sets it per session (a store's lookup keeps memory flat)."""
+    # Slots: with tens of thousands of live sessions, a per-instance __dict__ (CPython
+    # stops sharing dict keys past 29 attributes) costs ~1.3 KB each.
+    __slots__ = (  # noqa: RUF023 - grouped as __init__ assigns them
+        "key", "strict", "ignore", "info", "agent", "leg", "contacts", "closed", "released",
+        "linked_contact_id", "monitoring", "monitor_contact_id", "take_over",
+        "agent_timeline", "next_state_changes", "past_legs", "session_errors", "indicators",
+        "page_opens", "pop_urls", "custom_events", "skill_list", "hours_of_operation",
+        "muted", "signals", "unknown_types", "rooms", "violations", "position", "events",
+        "finished", "_start_batch", "_last_ended_contact", "_source", "_index",
+    )
 
     def __init__(
         self, key: str = "-", *, strict: bool = False, ignore: Iterable[str] = ()
@@ -84,6 +90,10 @@ class AgentSession:
         """Open contacts, in order of first appearance."""
         self.closed: dict[str, ContactRecord] = {}
         """Closed contacts (FinalState True), kept for history and after-final checks."""
+        self.released: Container[str] = frozenset()
+        """Ids of closed contacts released from ``closed`` (their history saved elsewhere,
+        e.g. by ``store.Store.flush``): still closed for the contact-after-final check.
+        Whoever releases records sets it (a store's lookup keeps memory flat)."""
         self.linked_contact_id: str | None = None
         self.monitoring: ev.SupervisorMonitor | None = None
         self.monitor_contact_id: str | None = None
