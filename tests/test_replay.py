@@ -319,6 +319,31 @@ def test_two_chunks_with_a_checkpoint_equal_one_whole_replay(
     assert chunked_tables(day1, day2) == tables(whole)
 
 
+def test_a_chunk_that_failed_half_way_is_run_again_from_the_same_checkpoints(
+        archive: Archive, whole: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second chunk dies after writing two of its three partitions (tables and carried
+    checkpoints half written); running it again, partitioned otherwise, gives the tables
+    of one whole replay: nothing of the failed run is left to count twice."""
+    from session_fsm import replay
+
+    day1, day2, ckpt = tmp_path / "day1", tmp_path / "day2", str(tmp_path / "ckpt")
+    replay_local(archive.chunks[0], str(day1), checkpoint_dir=ckpt)
+    fold = replay.fold_table
+
+    def dies_on_the_third(table: Any, number: int, *args: Any, **kwargs: Any) -> Any:
+        if number == 2:
+            raise MemoryError("killed")
+        return fold(table, number, *args, **kwargs)
+
+    monkeypatch.setattr(replay, "fold_table", dies_on_the_third)
+    with pytest.raises(MemoryError):
+        replay_local(archive.chunks[1], str(day2), checkpoint_dir=ckpt, partitions=3)
+    assert len(list((day2 / "contact_steps").glob("*.parquet"))) == 2
+    monkeypatch.setattr(replay, "fold_table", fold)
+    replay_local(archive.chunks[1], str(day2), checkpoint_dir=ckpt, last_chunk=True)
+    assert chunked_tables(day1, day2) == tables(whole)
+
+
 def test_a_checkpoint_dir_refuses_an_archive_twice_and_any_chunk_after_the_last(
         tmp_path: Path) -> None:
     ckpt = str(tmp_path / "ckpt")
