@@ -314,15 +314,15 @@ class AgentSession:
             agent.entered_source = self._source
             agent.contact_seen = dest not in _CONTACT_STATES or self._has_contact_for(dest)
         elif event.next_states != agent.next_states:
+            # a transition of its own, reflexive in the table: the state stays, the next
+            # state is set or cleared
             change = NEXT_SET if event.next_states else NEXT_CLEARED
-            AGENT_STATE.next_state(agent.state, change)  # a reflexive row: the table has it
-            self.next_state_changes.append(
-                NextStateChange(change, self._index, event.start_time, event.next_states))
+            if AGENT_STATE.next_state(agent.state, change) is not None:
+                self.next_state_changes.append(
+                    NextStateChange(change, self._index, event.start_time, event.next_states))
         agent.label = event.current_state or agent.label
-        since = event.start_time if state_changed or agent.since is None else agent.since
-        if event.start_time is not None and (state_changed or out_reason != agent.out_reason
-                                             or is_acw != agent.is_acw):
-            since = event.start_time
+        new_interval = state_changed or out_reason != agent.out_reason or is_acw != agent.is_acw
+        since = event.start_time if new_interval or agent.since is None else agent.since
         self._timeline(dest, out_reason, is_acw, since)
         agent.out_reason = out_reason
         agent.since = since
