@@ -347,7 +347,7 @@ class AgentSession:
         if last and (last.state, last.out_reason, last.is_acw) == (state, out_reason, is_acw):
             return
         if last is not None:
-            timeline[-1] = _replace_end(last, since)
+            timeline[-1] = attrs.evolve(last, end=since)
         acw_contact = self.agent.acw.contact_id if is_acw and self.agent.acw else None
         if is_acw and acw_contact is None:
             acw_contact = self._acw_contact(last.event_index if last else 0)
@@ -658,11 +658,6 @@ def _deadline(start: datetime | None, timeout_s: int | None) -> datetime | None:
     if start is None or not timeout_s:
         return None
     return start + timedelta(seconds=timeout_s)
-
-
-def _replace_end(interval: AgentInterval, end: datetime | None) -> AgentInterval:
-    return AgentInterval(interval.state, interval.out_reason, interval.is_acw, interval.start,
-                         interval.event_index, end, interval.acw_contact_id)
 
 
 def _matches_direction(state: str, contact: ContactRecord) -> bool:
