@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from sys import intern
 from typing import Any
 
-import attrs
-
 from . import events as ev
 from .codec import decode
 from .errors import FieldError, InputError, NotAnEventError, SequenceError, Source
@@ -347,7 +345,7 @@ class AgentSession:
         if last and (last.state, last.out_reason, last.is_acw) == (state, out_reason, is_acw):
             return
         if last is not None:
-            timeline[-1] = attrs.evolve(last, end=since)
+            last.end = since
         acw_contact = self.agent.acw.contact_id if is_acw and self.agent.acw else None
         if is_acw and acw_contact is None:
             acw_contact = self._acw_contact(last.event_index if last else 0)
@@ -515,7 +513,7 @@ class AgentSession:
             agent.acw.contact_id = contact_id
             current = self.agent_timeline[-1]  # the ACW interval in progress: link it too
             if current.is_acw and current.acw_contact_id is None:
-                self.agent_timeline[-1] = attrs.evolve(current, acw_contact_id=contact_id)
+                current.acw_contact_id = contact_id
 
     def _update_contact(self, contact: ContactRecord, event: ev.ContactEvent,
                         spec: ContactSpec) -> None:

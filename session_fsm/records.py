@@ -80,9 +80,13 @@ class AcwPeriod:
     event_index: int
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class AgentInterval:
-    """One stretch of the agent-state timeline; ``end`` is None while it lasts."""
+    """One stretch of the agent-state timeline; ``end`` is None while it lasts.
+
+    Mutable like the other records: the engine closes the last interval (``end``) and
+    links an ACW interval to its contact when that contact ends after it began.
+    """
 
     state: str
     out_reason: str
