@@ -253,7 +253,7 @@ def _register(cls: type[Any]) -> None:
         odd = obj.keys() - documented
         for key in odd:
             folded = key.lower()
-            if folded in canonical or (is_event and folded == "type"):
+            if folded in canonical or (is_event and key == "type"):
                 return _normalized(obj)
         if len(odd) == 1:
             extra = {key: obj[key] for key in odd}
@@ -265,10 +265,13 @@ def _register(cls: type[Any]) -> None:
         known: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         extra: dict[str, Any] = {}
+        # the tag decode() dispatched on is consumed; any other spelling of it ("TYPE",
+        # or "type" beside "Type") is data the wire sent, kept like every extra
+        tag = ("Type" if "Type" in obj else "type") if is_event else None
         for key, value in obj.items():
             name = canonical.get(key.lower())
             if name is None:
-                if not (is_event and key.lower() == "type"):
+                if key != tag:
                     extra[key] = value
             elif name not in known:
                 known[name] = value

@@ -869,3 +869,14 @@ def test_the_recorders_http_session_ended_line() -> None:
     # a bad value is named like any other field's
     with pytest.raises(FieldError, match="HttpStatus"):
         decode({"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "conflict"})
+
+
+def test_other_spellings_of_the_type_tag_are_kept_not_dropped() -> None:
+    # decode dispatches on "Type" (or "type" when there is no "Type"); any other key
+    # spelled like it is data the wire sent, and must survive like every extra field
+    event = decode({"Type": "Mute", "AgentMuted": "True", "TYPE": "x"})
+    assert event.extra == {"TYPE": "x"}
+    assert encode(event) == {"Type": "Mute", "AgentMuted": "True", "TYPE": "x"}
+    both = decode({"Type": "Mute", "type": "Mute2"})
+    assert both.extra == {"type": "Mute2"}
+    assert decode({"type": "Mute", "AgentMuted": "False"}).extra == {}
