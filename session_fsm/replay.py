@@ -759,6 +759,30 @@ def check_archives(archives: Sequence[str]) -> None:
         seen.add(path)
 
 
+def start_run(archives: Sequence[str], out_dir: str, checkpoint_dir: str | None
+              ) -> tuple[CheckpointStore | None, str]:
+    """What every engine does first: check the archives (and, with a checkpoint
+    directory, that they continue its chain of chunks), empty ``out_dir``, and name the
+    staging directory inside it."""
+    check_archives(archives)
+    store = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
+    if store is not None:
+        store.check(archives)
+    prepare_out(out_dir)
+    return store, str(Path(out_dir, "_staging"))
+
+
+def chunk_inputs(parts: list[str], store: CheckpointStore | None, out_dir: str,
+                 last_chunk: bool) -> tuple[list[str], FoldOptions]:
+    """This chunk's staged parts plus the open sessions carried from the last chunk,
+    and the fold options that carry this chunk's open sessions on (if any)."""
+    if store is not None:
+        parts = parts + store.current_parts()
+    options = FoldOptions(out_dir, store.next_dir() if store is not None else None,
+                          last_chunk=last_chunk or store is None)
+    return parts, options
+
+
 def replay_local(archives: Sequence[str], out_dir: str, *, checkpoint_dir: str | None = None,
                  last_chunk: bool = False, partitions: int | None = None,
                  progress: Callable[[str], None] | None = None) -> ReplaySummary:
@@ -769,22 +793,14 @@ def replay_local(archives: Sequence[str], out_dir: str, *, checkpoint_dir: str |
     ``progress`` (a callable taking a message) hears about each step.
     """
     say = progress or (lambda message: None)
-    check_archives(archives)
-    store = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
-    if store is not None:
-        store.check(archives)
-    prepare_out(out_dir)
-    staging = str(Path(out_dir, "_staging"))
+    store, staging = start_run(archives, out_dir, checkpoint_dir)
     results: list[StageResult] = []
     for number, archive in enumerate(archives):
         results.append(stage_archive(archive, number, staging))
         say(f"staged {number + 1}/{len(archives)} archives "
             f"({sum(r.events for r in results):,} events)")
     parts = [part for result in results for part in result.parts]
-    if store is not None:
-        parts += store.current_parts()
-    options = FoldOptions(out_dir, store.next_dir() if store is not None else None,
-                          last_chunk=last_chunk or store is None)
+    parts, options = chunk_inputs(parts, store, out_dir, last_chunk)
     total = sum(pq.read_metadata(part).num_rows for part in parts)
     count = partitions or max(1, -(-total // ROWS_PER_PARTITION))
     buckets = _buckets(parts, count, Path(staging, "buckets")) if count > 1 else [parts]

@@ -21,7 +21,6 @@ import math
 import shutil
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, Final
 
 import dask.dataframe as dd
@@ -32,16 +31,15 @@ from distributed import Client, LocalCluster, as_completed
 from .replay import (
     EVENT_SCHEMA,
     ROWS_PER_PARTITION,
-    CheckpointStore,
     FoldOptions,
     FoldSummary,
     ReplayError,
     ReplaySummary,
     StageResult,
-    check_archives,
+    chunk_inputs,
     fold_table,
-    prepare_out,
     stage_archive,
+    start_run,
 )
 
 __all__ = ["replay_dask"]
@@ -67,12 +65,7 @@ def replay_dask(archives: Sequence[str], out_dir: str, *, scheduler: str | None 
     """Replay ``archives`` on a Dask cluster: ``scheduler``'s, or a LocalCluster of
     ``workers`` processes (one thread each: the engine is pure Python)."""
     say = progress or (lambda message: None)
-    check_archives(archives)
-    store = CheckpointStore(checkpoint_dir) if checkpoint_dir is not None else None
-    if store is not None:
-        store.check(archives)
-    prepare_out(out_dir)
-    staging = str(Path(out_dir, "_staging"))
+    store, staging = start_run(archives, out_dir, checkpoint_dir)
     with ExitStack() as stack:
         client = stack.enter_context(_client(scheduler, workers, say))
         futures = [client.submit(stage_archive, archive, number, staging, pure=False)
@@ -83,11 +76,8 @@ def replay_dask(archives: Sequence[str], out_dir: str, *, scheduler: str | None 
             say(f"staged {len(results)}/{len(archives)} archives "
                 f"({sum(r.events for r in results):,} events)")
         results.sort(key=lambda result: archives.index(result.archive))
-        parts = sorted(part for result in results for part in result.parts)
-        if store is not None:
-            parts += store.current_parts()
-        options = FoldOptions(out_dir, store.next_dir() if store is not None else None,
-                              last_chunk=last_chunk or store is None)
+        parts, options = chunk_inputs(sorted(part for result in results for part in result.parts),
+                                      store, out_dir, last_chunk)
         rows = sum(result.events + result.unreadable_count for result in results)
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         count = partitions or max(2 * n_workers, math.ceil(rows / ROWS_PER_PARTITION))
