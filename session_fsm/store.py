@@ -597,14 +597,7 @@ class Store:
         if query.closed is not None:
             where.append("c.closed = ?")
             args.append(int(query.closed))
-        if query.since is not None or query.until is not None:
-            where.append("c.started IS NOT NULL")
-        if query.until is not None:
-            where.append("c.started < ?")
-            args.append(query.until.timestamp())
-        if query.since is not None:
-            where.append("(c.ended IS NULL OR c.ended >= ?)")
-            args.append(query.since.timestamp())
+        _overlapping(where, args, "c.started", "c.ended", query.since, query.until)
         rows = self._db.execute(
             "SELECT s.key, c.doc FROM contacts c JOIN sessions s ON s.id = c.session WHERE "
             + " AND ".join(where) + " ORDER BY s.id, c.first_index", args)
@@ -630,19 +623,26 @@ class Store:
         if query.is_acw is not None:
             where.append("a.is_acw = ?")
             args.append(int(query.is_acw))
-        if query.since is not None or query.until is not None:
-            where.append("a.start IS NOT NULL")
-        if query.until is not None:
-            where.append("a.start < ?")
-            args.append(query.until.timestamp())
-        if query.since is not None:
-            where.append('(a."end" IS NULL OR a."end" >= ?)')
-            args.append(query.since.timestamp())
+        _overlapping(where, args, "a.start", 'a."end"', query.since, query.until)
         rows = self._db.execute(
             "SELECT s.key, a.doc FROM agent_states a JOIN sessions s ON s.id = a.session WHERE "
             + " AND ".join(where) + " ORDER BY s.id, a.event_index", args)
         found = [(k, _docs.structure(orjson.loads(doc), StateInterval)) for k, doc in rows]
         return [(k, i) for k, i in found if query.matches(i)]
+
+
+def _overlapping(where: list[str], args: list[object], start: str, end: str,
+                 since: datetime | None, until: datetime | None) -> None:
+    """SQL for "going on at some time in [since, until)": begun before ``until``, not
+    ended before ``since`` (an open end lasts); without a start nothing overlaps."""
+    if since is not None or until is not None:
+        where.append(f"{start} IS NOT NULL")
+    if until is not None:
+        where.append(f"{start} < ?")
+        args.append(until.timestamp())
+    if since is not None:
+        where.append(f"({end} IS NULL OR {end} >= ?)")
+        args.append(since.timestamp())
 
 
 class _ReleasedIds:
