@@ -26,6 +26,7 @@ from ..rules import RULES, Violation
 from ..snapshot import snapshots_json
 from ..validation import Report
 from ._common import JSON, Failure, emit_json, replay_files, stdout, table
+from .history import duration as history_duration
 from .snapshot import show
 from .validate import show as show_report
 
@@ -101,17 +102,8 @@ def command(as_json: bool) -> None:
 
 
 def duration(seconds: float | None) -> str:
-    """``3s``, ``2m28s``, ``1h02m05s``; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m{secs:02d}s"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+    """The demo's compact form of :func:`.history.duration`: ``3s``, ``2m28s``."""
+    return history_duration(seconds, sep="")
 
 
 def _lifecycle(contact: ContactHistory) -> str:

@@ -192,8 +192,9 @@ class _Clock:
         return f"{title} ({self.date}, UTC)" if self.date else title
 
 
-def duration(seconds: float | None) -> str:
-    """``25.0`` -> ``25s``, ``312.0`` -> ``5m 12s``, ``3725.5`` -> ``1h 02m 05.5s``."""
+def duration(seconds: float | None, *, sep: str = " ") -> str:
+    """``25.0`` -> ``25s``, ``312.0`` -> ``5m 12s``, ``3725.5`` -> ``1h 02m 05.5s``
+    (``sep=""``: ``5m12s``)."""
     if seconds is None:
         return "-"
     whole = int(seconds)
@@ -202,9 +203,9 @@ def duration(seconds: float | None) -> str:
     fraction = seconds - whole
     tail = f"{fraction:.3f}".rstrip("0").rstrip(".")[1:] if fraction else ""
     if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}{tail}s"
+        return f"{hours}h{sep}{minutes:02d}m{sep}{secs:02d}{tail}s"
     if minutes:
-        return f"{minutes}m {secs:02d}{tail}s"
+        return f"{minutes}m{sep}{secs:02d}{tail}s"
     return f"{secs}{tail}s"
 
 
