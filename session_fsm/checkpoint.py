@@ -2,8 +2,9 @@
 
 A checkpoint holds every session's machines, records, histories, counters and
 violations, so a restored engine behaves exactly as the original from then on. Events
-kept on records (the last event per subject, indicators, monitoring...) travel in their
-wire form through the codec, whose round trip is property-tested. The document carries
+kept on records (indicators, monitoring...) travel in their wire form through the codec,
+whose round trip is property-tested; the digest of the last event of each agent, leg and
+contact (how a redelivery is told) travels as the number it is. The document carries
 ``format`` and ``version``: anything else (a foreign file, a newer version, a damaged
 document) is refused with :class:`~session_fsm.errors.CheckpointError`, never misread.
 
@@ -32,7 +33,7 @@ from .records import AgentRecord, ContactRecord, LegRecord, SessionInfo
 from .rules import Violation
 
 FORMAT: Final = "session_fsm.checkpoint"
-VERSION: Final = 1
+VERSION: Final = 2  # 2: records keep the digest of their last event, not the event
 
 # Every attribute of AgentSession and how it travels. A test compares this with the
 # attributes a live session has, so a new one cannot be forgotten silently.
@@ -66,8 +67,8 @@ def _event_in(value: Any, _: Any = None) -> Any:
     return decode(value) if isinstance(value, dict) else value
 
 
-# Records keep typed events in `Any` fields (last_event) and lists of AgentError: both
-# travel in wire form.
+# Records keep typed events in `Any` fields (a monitoring event; a work item's payload is
+# plain data) and lists of AgentError: both travel in wire form.
 _state.register_unstructure_hook_func(lambda t: t is Any, _event_out)
 _state.register_structure_hook_func(lambda t: t is Any, _event_in)
 for _event_type in (ev.AgentError,):

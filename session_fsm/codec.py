@@ -373,6 +373,133 @@ EVENT_TYPES: Final[dict[str, type[Any]]] = {cls.TYPE: cls for cls in _EVENTS}
 _EVENT_TYPES_FOLDED: Final = {name.lower(): cls for name, cls in EVENT_TYPES.items()}
 
 
+# --- reading fields straight from the wire ------------------------------------------------
+
+_MISSING: Final = object()
+_STR_KINDS: Final = frozenset({str, type(None)})
+_BOOL_KINDS: Final = frozenset({str, bool, type(None)})
+_BOOL_VALUES: Final = frozenset({*_BOOL_WORDS, True, False, None})
+_ACCEPTED_MAX: Final = 1024  # extra keys remembered per type; past that, checked each time
+
+
+def _fast_int(value: Any) -> Any:
+    if value is None:
+        return None
+    if type(value) is str:
+        if value.isdigit() and value.isascii():
+            return int(value)
+        if value == "":
+            return None
+    return _MISSING
+
+
+def _fast_time(value: Any) -> Any:
+    if value is None:
+        return None
+    if type(value) is str:
+        if value == "":
+            return None
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _MISSING
+        if parsed.tzinfo is UTC:
+            return parsed
+    return _MISSING
+
+
+def _fast_structured(annotation: Any) -> Callable[[Any], Any]:
+    hook = _fast.get_structure_hook(annotation)
+
+    def structure(value: Any) -> Any:
+        try:
+            return hook(value, annotation)
+        except Exception:  # decode() takes it and says what is wrong
+            return _MISSING
+
+    return structure
+
+
+def field_reader(
+    cls: type[Any], names: tuple[str, ...]
+) -> Callable[[Mapping[str, Any]], tuple[Any, ...] | None]:
+    """A reader of the fields ``names`` of ``cls`` straight from a wire object.
+
+    The engine needs a few fields of each event, not a typed object with every one: the
+    reader checks *every* field of the object as :func:`decode` would, converts only
+    ``names`` and returns them in that order (None for a name ``cls`` does not have, as
+    ``getattr(event, name, None)`` gives). It takes the usual case, keys spelled as
+    documented and the wire's usual values; for anything else (another spelling, an
+    integer ID, a value decode() would reject) it returns None, and the caller decodes,
+    which converts or raises exactly as always. So whenever it answers, it answers
+    ``tuple(getattr(decode(obj), name, None) for name in names)`` (property-tested).
+    The object's ``Type`` is not checked: the caller dispatched on it.
+    """
+    attrs.resolve_types(cls)
+    fields = {f.name: f for f in attrs.fields(cls) if f.name != "extra"}
+    documented = frozenset({wire_name(f) for f in fields.values()} | {"Type"})
+    respelled = frozenset({key.lower() for key in documented} | {"type"})
+    # The documented keys and the extra keys seen so far that are no other spelling of
+    # a field (MasterID, IISHost...): whether a key is one is a property of the key alone,
+    # and most objects of a type carry the same few, so the check is one subset test.
+    accepted = set(documented)
+    str_keys: list[str] = []
+    bool_keys: list[str] = []
+    # other fields: checked and converted one by one (few per type)
+    converted_keys: list[tuple[str, Callable[[Any], Any], Any]] = []
+    for field in fields.values():
+        key = wire_name(field)
+        default = field.default
+        if field.type == str | None:
+            str_keys.append(key)
+        elif field.type == bool | None:
+            bool_keys.append(key)
+        elif field.type == int | None:
+            converted_keys.append((key, _fast_int, default))
+        elif field.type == datetime | None:
+            converted_keys.append((key, _fast_time, default))
+        else:
+            converted_keys.append((key, _fast_structured(field.type), default))
+    # Wanted values are gathered in one map() (a name cls lacks reads a key no object
+    # has: None), then the few booleans and converted values are put in place.
+    absent = "\x00absent"
+    wanted_keys = tuple(wire_name(fields[n]) if n in fields else absent for n in names)
+    wanted_bools = tuple(i for i, key in enumerate(wanted_keys) if key in bool_keys)
+    converted_at = {key: i for i, key in enumerate(wanted_keys) if key != absent}
+    converted_wanted = tuple((key, converted_at.get(key), convert, default)
+                             for key, convert, default in converted_keys)
+
+    def read(obj: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        keys = obj.keys()
+        if not keys <= accepted:
+            odd = keys - accepted
+            if any(key.lower() in respelled for key in odd):
+                return None
+            if len(accepted) < _ACCEPTED_MAX:
+                accepted.update(odd)
+        get = obj.get
+        if str_keys and not _STR_KINDS.issuperset(map(type, map(get, str_keys))):
+            return None
+        if bool_keys:
+            raw = list(map(get, bool_keys))
+            if not (_BOOL_KINDS.issuperset(map(type, raw)) and _BOOL_VALUES.issuperset(raw)):
+                return None
+        values = list(map(get, wanted_keys))
+        for index in wanted_bools:
+            value = values[index]
+            values[index] = _BOOL_WORDS.get(value, value)
+        for key, at, convert, default in converted_wanted:
+            value = get(key, _MISSING)
+            value = default if value is _MISSING else convert(value)
+            if value is _MISSING:
+                return None
+            if at is not None:
+                values[at] = value
+        return tuple(values)
+
+    return read
+
+
 # --- entry points --------------------------------------------------------------------
 
 

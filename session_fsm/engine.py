@@ -23,12 +23,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from sys import intern
-from typing import Any
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from . import events as ev
 from .codec import decode
 from .errors import FieldError, InputError, NotAnEventError, SequenceError, Source
+from .facts import (
+    FACTS_OF,
+    ChatTextFacts,
+    ContactFacts,
+    LegFacts,
+    MuteFacts,
+    StateFacts,
+    event_digest,
+    facts_of_event,
+    wire_digest,
+    wire_reader,
+)
 from .machines.agent_leg import AGENT_LEG, CLOSE, LegStatus
 from .machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET, AgentStateName
 from .machines.contacts import CONTACT_MACHINES, ContactSpec
@@ -60,6 +73,9 @@ _OUTBOUND_STATES = frozenset({AgentStateName.OUTBOUND_CONTACT})
 _CONSULT_STATES = frozenset({AgentStateName.INBOUND_CONSULT, AgentStateName.OUTBOUND_CONSULT})
 _CONTACT_STATES = _INBOUND_STATES | _OUTBOUND_STATES | _CONSULT_STATES
 _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
+
+OnError: TypeAlias = Literal["raise", "report"]
+"""What feed() does with a wire object the codec rejects: raise it, or record a violation."""
 
 class AgentSession:
     """One agent session's machines, records, history and violations."""
@@ -129,25 +145,42 @@ class AgentSession:
         *,
         source: Source | None = None,
         batch: Hashable | None = None,
+        on_error: OnError = "report",
     ) -> None:
-        """Apply one event (typed, or a wire dict the codec decodes).
+        """Apply one event (typed, or a wire object the codec reads).
 
         ``batch`` identifies the get-next-event response (or input line) the event came
         in, which tells a join's replay apart from live events; ``source`` is quoted in
-        violations. A wire dict that cannot be decoded raises the package's
-        :class:`~session_fsm.errors.InputError` in strict mode and is recorded as a
-        violation at its index otherwise.
+        violations. A wire object that cannot be decoded raises the package's
+        :class:`~session_fsm.errors.InputError` (located at ``source``) in strict mode or
+        with ``on_error="raise"``, before it takes an index; otherwise it is recorded as
+        a violation at its index.
         """
-        handler = _HANDLERS.get(type(event))
-        if handler is None:  # a wire dict, or something that is not an event at all
+        # The frequent types are read straight from the wire (see facts.py); anything
+        # else, or a wire object that needs the codec's general path, is decoded.
+        if type(event) is dict:
+            route = _WIRE_ROUTES.get(event.get("Type"))
+            if route is not None and route.read is not None:
+                facts = route.read(event)
+                if facts is not None:
+                    self._apply(route, facts, wire_digest(event) if route.repeats else None,
+                                source, batch)
+                    return
+        if type(event) not in _ROUTES:  # a wire object, or not an event at all
             try:
                 event = decode(event)
             except InputError as error:
-                if self.strict:
-                    raise
+                if self.strict or on_error == "raise":
+                    raise (error.located(source) if source is not None else error) from None
                 self.report_input_error(error, source)
                 return
-            handler = _HANDLERS[type(event)]
+        route = _ROUTES[type(event)]
+        facts = facts_of_event(event) if route.read is not None else event
+        self._apply(route, facts, event_digest(event) if route.repeats else None,
+                    source, batch)
+
+    def _apply(self, route: _Route, facts: Any, digest: int | None, source: Source | None,
+               batch: Hashable | None) -> None:
         self._index = self.position
         self._source = source
         if not self.position:  # kept for no-session-start, reported at index 0 at the end
@@ -155,10 +188,11 @@ class AgentSession:
         self.position += 1
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
-        if self.info.saw_end_event and not isinstance(event, END_EVENTS):
-            self._violate("event-after-end", f"{_type_name(event)} after the session ended "
+        if self.info.saw_end_event and route.cls not in END_EVENTS:
+            name = facts.type if isinstance(facts, ev.UnknownEvent) else route.cls.TYPE
+            self._violate("event-after-end", f"{name} after the session ended "
                           f"({self.info.end_reason} at event {self.info.end_index})")
-        handler(self, event, batch)
+        route.handle(self, facts, batch, digest)
         self.events += 1
 
     def snapshot(self) -> Snapshot:
@@ -234,7 +268,8 @@ class AgentSession:
 
     # --- session ------------------------------------------------------------------------
 
-    def _on_session_start(self, event: ev.AgentSessionStart, batch: Hashable | None) -> None:
+    def _on_session_start(self, event: ev.AgentSessionStart, batch: Hashable | None,
+                          digest: int | None) -> None:
         info = self.info
         info.session_id = event.session_id or info.session_id
         info.agent_id = event.agent_id or info.agent_id
@@ -244,16 +279,19 @@ class AgentSession:
         info.saw_start = True
         self._start_batch = batch
 
-    def _on_session_end(self, event: ev.AgentSessionEnd, batch: Hashable | None) -> None:
+    def _on_session_end(self, event: ev.AgentSessionEnd, batch: Hashable | None,
+                        digest: int | None) -> None:
         self._end("AgentSessionEnd", event.message)
 
-    def _on_remote_end(self, event: ev.RemoteAgentSessionEnd, batch: Hashable | None) -> None:
+    def _on_remote_end(self, event: ev.RemoteAgentSessionEnd, batch: Hashable | None,
+                       digest: int | None) -> None:
         if self.info.status != "ended":
             self.info.remote_end_index = self._index
             self.info.remote_end_source = self._source
         self._end("RemoteAgentSessionEnd", event.message)
 
-    def _on_http_end(self, event: ev.HttpSessionEnded, batch: Hashable | None) -> None:
+    def _on_http_end(self, event: ev.HttpSessionEnded, batch: Hashable | None,
+                     digest: int | None) -> None:
         # A recorded 409 (follow --record): the same end as end("409"), now at its index.
         self._end("409", None)
 
@@ -275,9 +313,10 @@ class AgentSession:
 
     # --- agent state --------------------------------------------------------------------
 
-    def _on_agent_state(self, event: ev.AgentState, batch: Hashable | None) -> None:
+    def _on_agent_state(self, event: StateFacts, batch: Hashable | None,
+                        digest: int | None) -> None:
         agent = self.agent
-        if event == agent.last_event:
+        if digest is not None and digest == agent.last_digest:
             self._violate("duplicate-event", "the same AgentState event twice in a row")
             return
         trigger = AGENT_STATE.trigger_for(event.current_state)
@@ -300,7 +339,7 @@ class AgentSession:
         if is_acw and dest != _STATE_UNAVAILABLE:
             self._violate("acw-outside-unavailable", f"IsAcw True with CurrentState "
                           f"{event.current_state!r}; ACW is an Unavailable state")
-        agent.last_event = event
+        agent.last_digest = digest
         # History keeps a string per step; the wire repeats a few spellings, each parsed
         # into a new string: interned, every step of one spelling shares one string.
         out_reason = intern(event.current_out_reason) if event.current_out_reason else ""
@@ -378,9 +417,9 @@ class AgentSession:
 
     # --- agent leg ----------------------------------------------------------------------
 
-    def _on_agent_leg(self, event: ev.AgentLeg, batch: Hashable | None) -> None:
+    def _on_agent_leg(self, event: LegFacts, batch: Hashable | None, digest: int | None) -> None:
         leg = self.leg
-        if leg is not None and event == leg.last_event:
+        if leg is not None and digest is not None and digest == leg.last_digest:
             self._violate("duplicate-event", "the same AgentLeg event twice in a row")
             return
         leg_id = event.agent_leg_id
@@ -395,7 +434,7 @@ class AgentSession:
                           "final Disconnected", machine=AGENT_LEG.name, state=leg.state,
                           trigger=event.status)
             leg.steps.append(Step(event.status or "", None, bool(event.final_state), self._index))
-            leg.last_event = event
+            leg.last_digest = digest
             return
         state = AGENT_LEG.initial if new_leg or leg is None else leg.state
         trigger = AGENT_LEG.trigger_for(event.status)
@@ -419,7 +458,7 @@ class AgentSession:
                 self.past_legs.append(leg)
             leg = self.leg = LegRecord(leg_id, AGENT_LEG.initial)
         assert leg is not None
-        leg.last_event = event
+        leg.last_digest = digest
         leg.status = intern(event.status) if event.status else leg.status
         final = bool(event.final_state)
         if dest != leg.state or final:
@@ -429,18 +468,18 @@ class AgentSession:
 
     # --- contacts -----------------------------------------------------------------------
 
-    def _on_contact(self, event: ev.ContactEvent, batch: Hashable | None) -> None:
-        media = MEDIA_OF[type(event)]
+    def _on_contact(self, event: ContactFacts, batch: Hashable | None, digest: int | None, *,
+                    media: str) -> None:
         spec = CONTACT_MACHINES[media]
         contact_id = event.contact_id
         if not contact_id:
-            self._violate("bad-field", f"{event.TYPE} without a ContactID")
+            self._violate("bad-field", f"{_TYPE_OF_MEDIA[media]} without a ContactID")
             return
         contact = self.contacts.get(contact_id)
         known = contact or self.closed.get(contact_id)
-        if known is not None and event == known.last_event:
-            self._violate("duplicate-event", f"the same {event.TYPE} for {contact_id} twice "
-                          "in a row", contact_id=contact_id)
+        if known is not None and digest is not None and digest == known.last_digest:
+            self._violate("duplicate-event", f"the same {_TYPE_OF_MEDIA[media]} for "
+                          f"{contact_id} twice in a row", contact_id=contact_id)
             return
         if contact is None and contact_id not in self.closed and contact_id in self.released:
             self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
@@ -456,8 +495,8 @@ class AgentSession:
                           trigger=event.status)
             closed.steps.append(Step(event.status or "", event.last_state_change_time,
                                      bool(event.final_state), self._index,
-                                     getattr(event, "disconnect_code", None)))
-            closed.last_event = event
+                                     event.disconnect_code))
+            closed.last_digest = digest
             return
         state = contact.state if contact else spec.initial
         trigger = spec.trigger_for(event.status)
@@ -471,7 +510,7 @@ class AgentSession:
                 self._violate("contact-transition", f"{media} {contact_id}: {state} -> "
                               f"{trigger} is not in the {media} table", contact_id=contact_id,
                               machine=spec.name, state=state, trigger=trigger)
-            elif contact is None and not spec.is_entry(trigger, getattr(event, "call_type", None)) \
+            elif contact is None and not spec.is_entry(trigger, event.call_type) \
                     and not self._in_join_batch(batch):
                 self._violate("contact-joined-mid-lifecycle", f"{media} {contact_id} first "
                               f"seen as {event.status} outside a join batch",
@@ -489,13 +528,13 @@ class AgentSession:
                           f"{changed.isoformat()} is before {contact.last_change.isoformat()}",
                           contact_id=contact_id)
         if media == "call":
-            self._check_link(event, contact_id)  # type: ignore[arg-type]
+            self._check_link(event, contact_id)
 
         # -- checks done: apply --
         if contact is None:
             contact = ContactRecord(contact_id, media, spec.initial, "", self._index)
             self.contacts[contact_id] = contact
-        self._update_contact(contact, event, spec)
+        self._update_contact(contact, event, digest)
         if dest != contact.state or final:
             contact.steps.append(Step(contact.status, changed or event.start_time,
                                       final, self._index, contact.disconnect_code))
@@ -515,40 +554,37 @@ class AgentSession:
             if current.is_acw and current.acw_contact_id is None:
                 current.acw_contact_id = contact_id
 
-    def _update_contact(self, contact: ContactRecord, event: ev.ContactEvent,
-                        spec: ContactSpec) -> None:
-        contact.last_event = event
+    def _update_contact(self, contact: ContactRecord, event: ContactFacts,
+                        digest: int | None) -> None:
+        contact.last_digest = digest
         # interned: each step keeps the status and the disconnect code (see _on_agent_state)
         contact.status = intern(event.status) if event.status else contact.status
-        contact.skill = (getattr(event, "skill", None) or getattr(event, "skill_id", None)
-                         or contact.skill)
+        contact.skill = event.skill or event.skill_id or contact.skill
         contact.started = event.start_time or contact.started
         contact.last_change = event.last_state_change_time or contact.last_change
-        inbound = getattr(event, "is_inbound", None)
-        if inbound is not None:
-            contact.is_inbound = inbound
-        call_type = getattr(event, "call_type", None)
-        if call_type:
-            contact.call_type = call_type
-        if isinstance(event, ev.CallContactEvent) and event.is_linked is not None:
+        if event.is_inbound is not None:
+            contact.is_inbound = event.is_inbound
+        if event.call_type:
+            contact.call_type = event.call_type
+        media = contact.media
+        if media == "call" and event.is_linked is not None:
             contact.is_linked = event.is_linked
-        code = getattr(event, "disconnect_code", None)
-        if code:
-            contact.disconnect_code = intern(code)
-        if isinstance(event, ev.ChatContactEvent):
+        if event.disconnect_code:
+            contact.disconnect_code = intern(event.disconnect_code)
+        if media == "chat":
             if event.room_id:
                 contact.room_id = event.room_id
                 self.rooms[event.room_id] = contact.contact_id
-            for message in event.messages:
+            for message in event.messages or ():
                 self._add_transcript(contact, TranscriptLine(message.party_type, message.text,
                                                              message.time_stamp))
-        elif isinstance(event, ev.WorkItemContactEvent):
+        elif media == "work_item":
             contact.payload = {
                 "work_item_id": event.work_item_id,
                 "work_item_type": event.work_item_type,
                 "payload": event.work_item_payload,
             }
-        elif isinstance(event, ev.VoiceMailContactEvent) and event.file_name:
+        elif media == "voicemail" and event.file_name:
             contact.payload = {"file_name": event.file_name}
 
     @staticmethod
@@ -568,7 +604,7 @@ class AgentSession:
         if self.linked_contact_id == contact.contact_id:
             self.linked_contact_id = None
 
-    def _check_link(self, event: ev.CallContactEvent, contact_id: str) -> None:
+    def _check_link(self, event: ContactFacts, contact_id: str) -> None:
         linked = self.linked_contact_id
         if event.is_linked:
             if linked is not None and linked != contact_id and linked in self.contacts:
@@ -582,7 +618,8 @@ class AgentSession:
 
     # --- everything else ----------------------------------------------------------------
 
-    def _on_chat_text(self, event: ev.ChatText, batch: Hashable | None) -> None:
+    def _on_chat_text(self, event: ChatTextFacts, batch: Hashable | None,
+                      digest: int | None) -> None:
         contact_id = self.rooms.get(event.room_id or "")
         contact = self.contacts.get(contact_id or "") or self.closed.get(contact_id or "")
         line = TranscriptLine(event.party_type, event.message, event.time_stamp)
@@ -602,7 +639,8 @@ class AgentSession:
             self.closed[contact_id] = contact
         return contact
 
-    def _on_agent_error(self, event: ev.AgentError, batch: Hashable | None) -> None:
+    def _on_agent_error(self, event: ev.AgentError, batch: Hashable | None,
+                        digest: int | None) -> None:
         target = self.contacts.get(event.contact_id or "")
         if target is not None:
             target.errors = [*(target.errors or []), event]
@@ -611,45 +649,47 @@ class AgentSession:
         else:
             self.session_errors.append(event)
 
-    def _on_supervisor_monitor(self, event: ev.SupervisorMonitor, batch: Hashable | None) -> None:
+    def _on_supervisor_monitor(self, event: ev.SupervisorMonitor, batch: Hashable | None,
+                               digest: int | None) -> None:
         stop = event.final_state or (event.monitor_type or "").lower() == "stopmonitor"
         self.monitoring = None if stop else event
 
-    def _on_take_over(self, event: ev.TakeOver, batch: Hashable | None) -> None:
+    def _on_take_over(self, event: ev.TakeOver, batch: Hashable | None, digest: int | None) -> None:
         self.take_over = event
 
-    def _on_indicator(self, event: ev.Indicator, batch: Hashable | None) -> None:
+    def _on_indicator(self, event: ev.Indicator, batch: Hashable | None,
+                      digest: int | None) -> None:
         self.indicators[event.name or ""] = event
 
-    def _on_page_open(self, event: ev.PageOpen, batch: Hashable | None) -> None:
+    def _on_page_open(self, event: ev.PageOpen, batch: Hashable | None, digest: int | None) -> None:
         self.page_opens[event.contact_id or ""] = event
 
-    def _on_pop_url(self, event: ev.PopURL, batch: Hashable | None) -> None:
+    def _on_pop_url(self, event: ev.PopURL, batch: Hashable | None, digest: int | None) -> None:
         self.pop_urls[event.contact_id or ""] = event
 
-    def _on_custom(self, event: ev.CustomEvent, batch: Hashable | None) -> None:
+    def _on_custom(self, event: ev.CustomEvent, batch: Hashable | None, digest: int | None) -> None:
         self.custom_events[event.event_name or ""] = event
 
-    def _on_skill_list(self, event: ev.NaturalCallingSkillList, batch: Hashable | None) -> None:
+    def _on_skill_list(self, event: ev.NaturalCallingSkillList, batch: Hashable | None,
+                       digest: int | None) -> None:
         self.skill_list = event
 
-    def _on_hours(self, event: ev.HoursOfOperation, batch: Hashable | None) -> None:
+    def _on_hours(self, event: ev.HoursOfOperation, batch: Hashable | None,
+                  digest: int | None) -> None:
         self.hours_of_operation = event
 
-    def _on_mute(self, event: ev.Mute, batch: Hashable | None) -> None:
+    def _on_mute(self, event: MuteFacts, batch: Hashable | None, digest: int | None) -> None:
         self.muted = event.agent_muted
 
-    def _on_signal(self, event: Any, batch: Hashable | None) -> None:
-        self.signals[event.TYPE] = self.signals.get(event.TYPE, 0) + 1
+    def _on_signal(self, event: Any, batch: Hashable | None, digest: int | None, *,
+                   name: str) -> None:
+        self.signals[name] = self.signals.get(name, 0) + 1
 
-    def _on_unknown(self, event: ev.UnknownEvent, batch: Hashable | None) -> None:
+    def _on_unknown(self, event: ev.UnknownEvent, batch: Hashable | None,
+                    digest: int | None) -> None:
         self.unknown_types[event.type] = self.unknown_types.get(event.type, 0) + 1
         self._violate("unknown-event-type", f"unknown event Type {event.type!r} (kept, not "
                       "interpreted)")
-
-
-def _type_name(event: Any) -> str:
-    return event.type if isinstance(event, ev.UnknownEvent) else event.TYPE
 
 
 def _deadline(start: datetime | None, timeout_s: int | None) -> datetime | None:
@@ -674,32 +714,51 @@ def _matches_direction(state: str, contact: ContactRecord) -> bool:
     return True
 
 
-_HANDLERS: dict[type[Any], Callable[[AgentSession, Any, Hashable | None], None]] = {
-    ev.AgentSessionStart: AgentSession._on_session_start,
-    ev.AgentSessionEnd: AgentSession._on_session_end,
-    ev.RemoteAgentSessionEnd: AgentSession._on_remote_end,
-    ev.HttpSessionEnded: AgentSession._on_http_end,
-    ev.AgentState: AgentSession._on_agent_state,
-    ev.AgentLeg: AgentSession._on_agent_leg,
-    ev.AgentError: AgentSession._on_agent_error,
-    ev.NaturalCallingSkillList: AgentSession._on_skill_list,
-    ev.ChatText: AgentSession._on_chat_text,
-    ev.Indicator: AgentSession._on_indicator,
-    ev.PageOpen: AgentSession._on_page_open,
-    ev.PopURL: AgentSession._on_pop_url,
-    ev.Mute: AgentSession._on_mute,
-    ev.TakeOver: AgentSession._on_take_over,
-    ev.SupervisorMonitor: AgentSession._on_supervisor_monitor,
-    ev.CustomEvent: AgentSession._on_custom,
-    ev.HoursOfOperation: AgentSession._on_hours,
-    ev.UnknownEvent: AgentSession._on_unknown,
-    **dict.fromkeys(MEDIA_OF, AgentSession._on_contact),
-    **dict.fromkeys(
-        (ev.UpdatePermissions, ev.UpdateUnavailableCodes, ev.UpdateIndicators,
-         ev.UpdateMessages, ev.UpdateSkills, ev.UpdateDialerCampaigns, ev.UpdateCallbacks),
-        AgentSession._on_signal,
-    ),
+class _Route(NamedTuple):
+    """How the engine takes one event type."""
+
+    cls: type[Any]
+    handle: Callable[[AgentSession, Any, Hashable | None, Any], None]
+    read: Callable[[Mapping[str, Any]], Any] | None
+    """Its facts straight from a wire object (None: the handler takes the typed event)."""
+    repeats: bool
+    """Whether a redelivery is told apart (its digest is computed)."""
+
+
+def _route(cls: type[Any], handle: Callable[..., None], *, repeats: bool = False) -> _Route:
+    return _Route(cls, handle, wire_reader(cls) if cls in FACTS_OF else None, repeats)
+
+
+_TYPE_OF_MEDIA = {media: cls.TYPE for cls, media in MEDIA_OF.items()}
+_SIGNALS = (ev.UpdatePermissions, ev.UpdateUnavailableCodes, ev.UpdateIndicators,
+            ev.UpdateMessages, ev.UpdateSkills, ev.UpdateDialerCampaigns, ev.UpdateCallbacks)
+_ROUTES: dict[type[Any], _Route] = {route.cls: route for route in (
+    _route(ev.AgentSessionStart, AgentSession._on_session_start),
+    _route(ev.AgentSessionEnd, AgentSession._on_session_end),
+    _route(ev.RemoteAgentSessionEnd, AgentSession._on_remote_end),
+    _route(ev.HttpSessionEnded, AgentSession._on_http_end),
+    _route(ev.AgentState, AgentSession._on_agent_state, repeats=True),
+    _route(ev.AgentLeg, AgentSession._on_agent_leg, repeats=True),
+    _route(ev.AgentError, AgentSession._on_agent_error),
+    _route(ev.NaturalCallingSkillList, AgentSession._on_skill_list),
+    _route(ev.ChatText, AgentSession._on_chat_text),
+    _route(ev.Indicator, AgentSession._on_indicator),
+    _route(ev.PageOpen, AgentSession._on_page_open),
+    _route(ev.PopURL, AgentSession._on_pop_url),
+    _route(ev.Mute, AgentSession._on_mute),
+    _route(ev.TakeOver, AgentSession._on_take_over),
+    _route(ev.SupervisorMonitor, AgentSession._on_supervisor_monitor),
+    _route(ev.CustomEvent, AgentSession._on_custom),
+    _route(ev.HoursOfOperation, AgentSession._on_hours),
+    _route(ev.UnknownEvent, AgentSession._on_unknown),
+    *(_route(cls, partial(AgentSession._on_contact, media=media), repeats=True)
+      for cls, media in MEDIA_OF.items()),
+    *(_route(cls, partial(AgentSession._on_signal, name=cls.TYPE)) for cls in _SIGNALS),
+)}
+_WIRE_ROUTES: dict[Any, _Route] = {
+    cls.TYPE: route for cls, route in _ROUTES.items() if route.read is not None
 }
+"""Routes by the wire's ``Type`` (as documented) for the types read straight from the wire."""
 
 
 class SessionEngine:
@@ -724,9 +783,11 @@ class SessionEngine:
         key: str = "-",
         source: Source | None = None,
         batch: Hashable | None = None,
+        on_error: OnError = "report",
     ) -> None:
         """Apply one event to the session ``key`` (see :meth:`AgentSession.feed`)."""
-        (self.sessions.get(key) or self.session(key)).feed(event, source=source, batch=batch)
+        (self.sessions.get(key) or self.session(key)).feed(event, source=source, batch=batch,
+                                                           on_error=on_error)
 
     def report_input_error(self, key: str, error: InputError, source: Source | None = None) -> None:
         """Account for an unreadable input item of session ``key``."""

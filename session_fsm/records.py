@@ -58,7 +58,8 @@ class ContactRecord:
     transcript: list[TranscriptLine] | None = None
     payload: dict[str, Any] | None = None
     errors: list[AgentError] | None = None
-    last_event: Any = None
+    last_digest: int | None = None
+    """The digest of the last event applied (``facts.digest``): tells a redelivery."""
 
     @property
     def in_acw(self) -> bool:
@@ -123,7 +124,8 @@ class AgentRecord:
     entered_source: Source | None = None
     # whether a contact of the state's direction was open at some point during it
     contact_seen: bool = True
-    last_event: Any = None
+    last_digest: int | None = None
+    """The digest of the last event applied (``facts.digest``): tells a redelivery."""
 
 
 @attrs.define(slots=True)
@@ -136,7 +138,8 @@ class LegRecord:
     final: bool = False
     steps: list[Step] = attrs.Factory(list)
     errors: list[AgentError] | None = None
-    last_event: Any = None
+    last_digest: int | None = None
+    """The digest of the last event applied (``facts.digest``): tells a redelivery."""
 
 
 @attrs.define(slots=True)

@@ -125,9 +125,11 @@ def test_strict_and_ignore_survive() -> None:
     ("document", "message"),
     [
         ({"hello": "world"}, "not a session_fsm checkpoint"),
-        ({"format": "session_fsm.checkpoint", "version": 2, "sessions": []}, "version 2"),
-        ({"format": "session_fsm.checkpoint", "version": 1}, "damaged checkpoint"),
-        ({"format": "session_fsm.checkpoint", "version": 1, "strict": False, "ignore": [],
+        ({"format": "session_fsm.checkpoint", "version": 3, "sessions": []}, "version 3"),
+        # version 1 kept whole events on records, not their digests: refused, not misread
+        ({"format": "session_fsm.checkpoint", "version": 1, "sessions": []}, "version 1"),
+        ({"format": "session_fsm.checkpoint", "version": 2}, "damaged checkpoint"),
+        ({"format": "session_fsm.checkpoint", "version": 2, "strict": False, "ignore": [],
           "sessions": [{"key": "k"}]}, "damaged checkpoint"),
     ],
 )

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..engine import SessionEngine
+from ..engine import OnError, SessionEngine
 from ..errors import InputError
-from ..reader import ReadError, ReadItem, read
+from ..reader import ReadError, WireItem, iter_wire
 
 EXIT_OK = 0
 EXIT_FINDING = 1
@@ -76,8 +76,8 @@ def _total_bytes(paths: Sequence[str]) -> int | None:
         return None
 
 
-def with_progress(items: Iterable[ReadItem | ReadError], paths: Sequence[str]) -> Iterator[
-        ReadItem | ReadError]:
+def with_progress(items: Iterable[WireItem | ReadError], paths: Sequence[str]) -> Iterator[
+        WireItem | ReadError]:
     """Show a progress bar on stderr for inputs that take more than a moment."""
     total = _total_bytes(paths)
     if not sys.stderr.isatty() or total is None or total < 5_000_000:
@@ -188,17 +188,26 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
             engine = restored
     result = Replay(engine or SessionEngine(), consumed=skip)
     feed = result.engine.feed
-    items = read(paths, on_error="report" if skip_bad or report_bad else "raise")
+    # Wire objects go to the engine undecoded (it reads the fields it needs); an event
+    # the codec rejects is raised by feed() before it takes an index, like a bad line.
+    on_bad: OnError = "report" if report_bad else "raise"
+    items = iter_wire(paths, on_error="report" if skip_bad or report_bad else "raise")
     for count, item in enumerate(with_progress(items, paths), 1):
         if count <= skip:
             continue
-        if isinstance(item, ReadItem):
-            feed(item.event, key=item.key, source=item.source, batch=item.source)
-        elif report_bad:
-            result.engine.report_input_error(item.key, item.error, item.source)
+        if isinstance(item, ReadError):
+            if report_bad:
+                result.engine.report_input_error(item.key, item.error, item.source)
+            else:
+                _skipped(result, item.error)
         else:
-            result.skipped += 1
-            click.echo(f"session-fsm: skipped {item.error}", err=True)
+            key, wire, source = item
+            try:
+                feed(wire, key=key, source=source, batch=source, on_error=on_bad)
+            except InputError as error:
+                if not skip_bad:
+                    raise
+                _skipped(result, error)
         result.consumed = count
         if checkpoint is not None and count % checkpoint_every == 0:
             write_position(checkpoint, paths, count, engine=result.engine)
@@ -206,6 +215,11 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
     if checkpoint is not None:
         write_position(checkpoint, paths, result.consumed, engine=result.engine)
     return result
+
+
+def _skipped(result: Replay, error: InputError) -> None:
+    result.skipped += 1
+    click.echo(f"session-fsm: skipped {error}", err=True)
 
 
 def input_failure(error: InputError) -> Failure:

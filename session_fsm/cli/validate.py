@@ -12,7 +12,7 @@ import sys
 import click
 from rich.text import Text
 
-from ..reader import read
+from ..reader import iter_wire
 from ..rules import CATALOGUE, Severity
 from ..validation import Report, UnknownRuleError, selected_rules, validate
 from ._common import (
@@ -62,10 +62,10 @@ def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[s
     except UnknownRuleError as error:
         raise Failure(str(error), EXIT_INPUT) from None
     try:
-        report = validate(with_progress(read(files, on_error="report"), files),
+        report = validate(with_progress(iter_wire(files, on_error="report"), files),
                           ignore=ignore, select=chosen, strict_warnings=strict)
     except OSError as error:
-        # read() opens each file as it reaches it; one that cannot be opened at all is
+        # iter_wire() opens each file as it reaches it; one that cannot be opened at all is
         # not a finding about the stream.
         name = error.filename if error.filename is not None else "input"
         raise Failure(f"cannot read {name}: {error.strerror or error}", EXIT_INPUT) from None
