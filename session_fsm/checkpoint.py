@@ -140,12 +140,13 @@ def load_session(data: Mapping[str, Any]) -> AgentSession:
     session.info = structure(data["info"], SessionInfo)
     session.agent = structure(data["agent"], AgentRecord)
     session.leg = None if data["leg"] is None else structure(data["leg"], LegRecord)
-    session.past_legs = structure(data["past_legs"], list[LegRecord])
+    # empty ones stay the shared empties a new session starts with
+    session.past_legs = structure(data["past_legs"], list[LegRecord]) or ()
     session.contacts = {c.contact_id: c for c in structure(data["contacts"], list[ContactRecord])}
     session.closed = {c.contact_id: c for c in structure(data["closed"], list[ContactRecord])}
     session.agent_timeline = structure(data["agent_timeline"], list[AgentInterval])
     session.next_state_changes = structure(data["next_state_changes"], list[NextStateChange])
-    session.session_errors = [decode(e) for e in data["session_errors"]]  # type: ignore[misc]
+    session.session_errors = [decode(e) for e in data["session_errors"]] or ()  # type: ignore[misc]
     session.violations = structure(data["violations"], list[Violation])
     for name in _EVENT_MAPS:
         setattr(session, name, {k: decode(v) for k, v in data[name].items()})

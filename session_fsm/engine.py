@@ -21,10 +21,11 @@ AgentSessionStart plus the events of the same batch (same input line or response
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from sys import intern
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from . import events as ev
@@ -74,6 +75,8 @@ _CONSULT_STATES = frozenset({AgentStateName.INBOUND_CONSULT, AgentStateName.OUTB
 _CONTACT_STATES = _INBOUND_STATES | _OUTBOUND_STATES | _CONSULT_STATES
 _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
 
+_NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
+
 OnError: TypeAlias = Literal["raise", "report"]
 """What feed() does with a wire object the codec rejects: raise it, or record a violation."""
 
@@ -114,17 +117,19 @@ class AgentSession:
         self.take_over: ev.TakeOver | None = None
         self.agent_timeline: list[AgentInterval] = []
         self.next_state_changes: list[NextStateChange] = []
-        self.past_legs: list[LegRecord] = []
-        self.session_errors: list[ev.AgentError] = []
-        self.indicators: dict[str, ev.Indicator] = {}
-        self.page_opens: dict[str, ev.PageOpen] = {}
-        self.pop_urls: dict[str, ev.PopURL] = {}
-        self.custom_events: dict[str, ev.CustomEvent] = {}
+        # Containers most sessions never fill start as shared empty ones and get their own
+        # on first write (_own_list, _own_map): ~500 bytes less per session.
+        self.past_legs: Sequence[LegRecord] = ()
+        self.session_errors: Sequence[ev.AgentError] = ()
+        self.indicators: Mapping[str, ev.Indicator] = _NO_ENTRIES
+        self.page_opens: Mapping[str, ev.PageOpen] = _NO_ENTRIES
+        self.pop_urls: Mapping[str, ev.PopURL] = _NO_ENTRIES
+        self.custom_events: Mapping[str, ev.CustomEvent] = _NO_ENTRIES
         self.skill_list: ev.NaturalCallingSkillList | None = None
         self.hours_of_operation: ev.HoursOfOperation | None = None
         self.muted: bool | None = None
-        self.signals: dict[str, int] = {}
-        self.unknown_types: dict[str, int] = {}
+        self.signals: Mapping[str, int] = _NO_ENTRIES
+        self.unknown_types: Mapping[str, int] = _NO_ENTRIES
         self.rooms: dict[str, str] = {}
         self.violations: list[Violation] = []
         self.position = 0
@@ -235,6 +240,22 @@ class AgentSession:
             self._violate("remote-end-without-end", "RemoteAgentSessionEnd was never followed "
                           "by AgentSessionEnd or a 409", strict=False)
         self._check_contact_state_left()
+
+    def _own_list(self, name: str) -> list[Any]:
+        """The session's own list ``name``, made on first write (see ``__init__``)."""
+        found = getattr(self, name)
+        if type(found) is not list:
+            found = list(found)
+            setattr(self, name, found)
+        return found
+
+    def _own_map(self, name: str) -> dict[str, Any]:
+        """The session's own dict ``name``, made on first write (see ``__init__``)."""
+        found = getattr(self, name)
+        if type(found) is not dict:
+            found = dict(found)
+            setattr(self, name, found)
+        return found
 
     # --- violations ---------------------------------------------------------------------
 
@@ -455,7 +476,7 @@ class AgentSession:
                           machine=AGENT_LEG.name, state=dest, trigger=CLOSE)
         if new_leg:
             if leg is not None:
-                self.past_legs.append(leg)
+                self._own_list("past_legs").append(leg)
             leg = self.leg = LegRecord(leg_id, AGENT_LEG.initial)
         assert leg is not None
         leg.last_digest = digest
@@ -559,13 +580,16 @@ class AgentSession:
         contact.last_digest = digest
         # interned: each step keeps the status and the disconnect code (see _on_agent_state)
         contact.status = intern(event.status) if event.status else contact.status
-        contact.skill = event.skill or event.skill_id or contact.skill
+        # interned too: a few skills and call types recur on every contact a record keeps
+        skill = event.skill or event.skill_id
+        if skill:
+            contact.skill = intern(skill)
         contact.started = event.start_time or contact.started
         contact.last_change = event.last_state_change_time or contact.last_change
         if event.is_inbound is not None:
             contact.is_inbound = event.is_inbound
         if event.call_type:
-            contact.call_type = event.call_type
+            contact.call_type = intern(event.call_type)
         media = contact.media
         if media == "call" and event.is_linked is not None:
             contact.is_linked = event.is_linked
@@ -647,7 +671,7 @@ class AgentSession:
         elif (event.target or "").lower() == "agentleg" and self.leg is not None:
             self.leg.errors = [*(self.leg.errors or []), event]
         else:
-            self.session_errors.append(event)
+            self._own_list("session_errors").append(event)
 
     def _on_supervisor_monitor(self, event: ev.SupervisorMonitor, batch: Hashable | None,
                                digest: int | None) -> None:
@@ -659,16 +683,16 @@ class AgentSession:
 
     def _on_indicator(self, event: ev.Indicator, batch: Hashable | None,
                       digest: int | None) -> None:
-        self.indicators[event.name or ""] = event
+        self._own_map("indicators")[event.name or ""] = event
 
     def _on_page_open(self, event: ev.PageOpen, batch: Hashable | None, digest: int | None) -> None:
-        self.page_opens[event.contact_id or ""] = event
+        self._own_map("page_opens")[event.contact_id or ""] = event
 
     def _on_pop_url(self, event: ev.PopURL, batch: Hashable | None, digest: int | None) -> None:
-        self.pop_urls[event.contact_id or ""] = event
+        self._own_map("pop_urls")[event.contact_id or ""] = event
 
     def _on_custom(self, event: ev.CustomEvent, batch: Hashable | None, digest: int | None) -> None:
-        self.custom_events[event.event_name or ""] = event
+        self._own_map("custom_events")[event.event_name or ""] = event
 
     def _on_skill_list(self, event: ev.NaturalCallingSkillList, batch: Hashable | None,
                        digest: int | None) -> None:
@@ -683,11 +707,11 @@ class AgentSession:
 
     def _on_signal(self, event: Any, batch: Hashable | None, digest: int | None, *,
                    name: str) -> None:
-        self.signals[name] = self.signals.get(name, 0) + 1
+        self._own_map("signals")[name] = self.signals.get(name, 0) + 1
 
     def _on_unknown(self, event: ev.UnknownEvent, batch: Hashable | None,
                     digest: int | None) -> None:
-        self.unknown_types[event.type] = self.unknown_types.get(event.type, 0) + 1
+        self._own_map("unknown_types")[event.type] = self.unknown_types.get(event.type, 0) + 1
         self._violate("unknown-event-type", f"unknown event Type {event.type!r} (kept, not "
                       "interpreted)")
 

@@ -2,8 +2,9 @@
 
 Records hold a machine ``state`` (the value the tables use) next to the wire's own
 spelling, the data the snapshot shows and the append-only steps the history reads.
-Only the engine mutates them. They are slotted attrs classes: a session with one open
-call must stay small when tens of thousands are live.
+Only the engine mutates them. They are slotted attrs classes without a weakref slot
+(nothing refers to them weakly; 8 bytes each, on every step of every history): a session
+with one open call must stay small when tens of thousands are live.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .errors import Source
 from .events import AgentError, NextState
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, weakref_slot=False)
 class Step:
     """One applied status of a contact or leg: what, when (server time), and where."""
 
@@ -28,14 +29,14 @@ class Step:
     disconnect_code: str | None = None
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, weakref_slot=False)
 class TranscriptLine:
     party: str | None
     text: str | None
     at: datetime | None
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, weakref_slot=False)
 class ContactRecord:
     """One contact's lifecycle (per ContactID) and the data the snapshot shows."""
 
@@ -70,7 +71,7 @@ class ContactRecord:
         return self.status.lower() == status.lower()
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, weakref_slot=False)
 class AcwPeriod:
     """An ACW period: Unavailable with IsAcw, linked to the contact it follows."""
 
@@ -81,7 +82,7 @@ class AcwPeriod:
     event_index: int
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, weakref_slot=False)
 class AgentInterval:
     """One stretch of the agent-state timeline; ``end`` is None while it lasts.
 
@@ -98,7 +99,7 @@ class AgentInterval:
     acw_contact_id: str | None = None
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, weakref_slot=False)
 class NextStateChange:
     """A change of next states with no change of current state (its own transition)."""
 
@@ -108,7 +109,7 @@ class NextStateChange:
     next_states: tuple[NextState, ...]
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, weakref_slot=False)
 class AgentRecord:
     """The agent-state machine's record."""
 
@@ -128,7 +129,7 @@ class AgentRecord:
     """The digest of the last event applied (``facts.digest``): tells a redelivery."""
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, weakref_slot=False)
 class LegRecord:
     """One agent leg (one AgentLegId): its machine state and steps."""
 
@@ -142,7 +143,7 @@ class LegRecord:
     """The digest of the last event applied (``facts.digest``): tells a redelivery."""
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, weakref_slot=False)
 class SessionInfo:
     """The session itself: identity, and whether (and how) it ended."""
 
