@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -376,36 +376,11 @@ _EVENT_TYPES_FOLDED: Final = {name.lower(): cls for name, cls in EVENT_TYPES.ite
 # --- reading fields straight from the wire ------------------------------------------------
 
 _MISSING: Final = object()
+_T = TypeVar("_T")
 _STR_KINDS: Final = frozenset({str, type(None)})
-_BOOL_KINDS: Final = frozenset({str, bool, type(None)})
-_BOOL_VALUES: Final = frozenset({*_BOOL_WORDS, True, False, None})
+# The wire's usual booleans; a real JSON true (hash-equal to 1) takes decode()'s path.
+_BOOL_STRINGS: Final = frozenset({*_BOOL_WORDS, None})
 _ACCEPTED_MAX: Final = 1024  # extra keys remembered per type; past that, checked each time
-
-
-def _fast_int(value: Any) -> Any:
-    if value is None:
-        return None
-    if type(value) is str:
-        if value.isdigit() and value.isascii():
-            return int(value)
-        if value == "":
-            return None
-    return _MISSING
-
-
-def _fast_time(value: Any) -> Any:
-    if value is None:
-        return None
-    if type(value) is str:
-        if value == "":
-            return None
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return _MISSING
-        if parsed.tzinfo is UTC:
-            return parsed
-    return _MISSING
 
 
 def _fast_structured(annotation: Any) -> Callable[[Any], Any]:
@@ -421,19 +396,22 @@ def _fast_structured(annotation: Any) -> Callable[[Any], Any]:
 
 
 def field_reader(
-    cls: type[Any], names: tuple[str, ...]
-) -> Callable[[Mapping[str, Any]], tuple[Any, ...] | None]:
+    cls: type[Any],
+    names: tuple[str, ...],
+    make: Callable[[list[Any]], _T] = tuple,  # type: ignore[assignment]
+) -> Callable[[Mapping[str, Any]], _T | None]:
     """A reader of the fields ``names`` of ``cls`` straight from a wire object.
 
     The engine needs a few fields of each event, not a typed object with every one: the
     reader checks *every* field of the object as :func:`decode` would, converts only
-    ``names`` and returns them in that order (None for a name ``cls`` does not have, as
-    ``getattr(event, name, None)`` gives). It takes the usual case, keys spelled as
-    documented and the wire's usual values; for anything else (another spelling, an
-    integer ID, a value decode() would reject) it returns None, and the caller decodes,
-    which converts or raises exactly as always. So whenever it answers, it answers
-    ``tuple(getattr(decode(obj), name, None) for name in names)`` (property-tested).
-    The object's ``Type`` is not checked: the caller dispatched on it.
+    ``names``, and returns ``make`` of their values in that order (None for a name
+    ``cls`` does not have, as ``getattr(event, name, None)`` gives; ``make`` is ``tuple``
+    unless given). It takes the usual case, keys spelled as documented and the wire's
+    usual values; for anything else (another spelling, an integer ID, a value decode()
+    would reject) it returns None, and the caller decodes, which converts or raises
+    exactly as always. So whenever it answers, it answers ``make([getattr(decode(obj),
+    name, None) for name in names])`` (property-tested). The object's ``Type`` is not
+    checked: the caller dispatched on it.
     """
     attrs.resolve_types(cls)
     fields = {f.name: f for f in attrs.fields(cls) if f.name != "extra"}
@@ -445,31 +423,36 @@ def field_reader(
     accepted = set(documented)
     str_keys: list[str] = []
     bool_keys: list[str] = []
-    # other fields: checked and converted one by one (few per type)
-    converted_keys: list[tuple[str, Callable[[Any], Any], Any]] = []
+    int_keys: list[str] = []
+    time_keys: list[str] = []
+    # nested fields (NextStates, Messages...): checked and converted by the _fast hooks
+    structured_keys: list[tuple[str, Callable[[Any], Any], Any]] = []
     for field in fields.values():
         key = wire_name(field)
-        default = field.default
         if field.type == str | None:
             str_keys.append(key)
         elif field.type == bool | None:
             bool_keys.append(key)
         elif field.type == int | None:
-            converted_keys.append((key, _fast_int, default))
+            int_keys.append(key)
         elif field.type == datetime | None:
-            converted_keys.append((key, _fast_time, default))
+            time_keys.append(key)
         else:
-            converted_keys.append((key, _fast_structured(field.type), default))
+            structured_keys.append((key, _fast_structured(field.type), field.default))
     # Wanted values are gathered in one map() (a name cls lacks reads a key no object
     # has: None), then the few booleans and converted values are put in place.
     absent = "\x00absent"
     wanted_keys = tuple(wire_name(fields[n]) if n in fields else absent for n in names)
     wanted_bools = tuple(i for i, key in enumerate(wanted_keys) if key in bool_keys)
-    converted_at = {key: i for i, key in enumerate(wanted_keys) if key != absent}
-    converted_wanted = tuple((key, converted_at.get(key), convert, default)
-                             for key, convert, default in converted_keys)
+    at = {key: i for i, key in enumerate(wanted_keys) if key != absent}
+    ints = tuple((key, at.get(key)) for key in int_keys)
+    times = tuple((key, at.get(key)) for key in time_keys)
+    structured = tuple((key, at.get(key), convert, default)
+                       for key, convert, default in structured_keys)
 
-    def read(obj: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    from_iso = datetime.fromisoformat
+
+    def read(obj: Mapping[str, Any]) -> _T | None:
         keys = obj.keys()
         if not keys <= accepted:
             odd = keys - accepted
@@ -481,21 +464,55 @@ def field_reader(
         if str_keys and not _STR_KINDS.issuperset(map(type, map(get, str_keys))):
             return None
         if bool_keys:
-            raw = list(map(get, bool_keys))
-            if not (_BOOL_KINDS.issuperset(map(type, raw)) and _BOOL_VALUES.issuperset(raw)):
+            try:
+                if not _BOOL_STRINGS.issuperset(map(get, bool_keys)):
+                    return None
+            except TypeError:  # an unhashable value (an array, an object)
                 return None
         values = list(map(get, wanted_keys))
         for index in wanted_bools:
             value = values[index]
             values[index] = _BOOL_WORDS.get(value, value)
-        for key, at, convert, default in converted_wanted:
+        # Integers and timestamps inline (no call per field): absent, null and "" are
+        # unset; a digit string or a "...Z" timestamp is the usual value; anything else
+        # (a bare number, an offset, a bad value) is decode()'s.
+        for key, slot in ints:
+            value = get(key)
+            if value:
+                if type(value) is not str or not (value.isdigit() and value.isascii()):
+                    return None
+                value = int(value)
+            elif value is not None and value != "":
+                return None
+            else:
+                value = None
+            if slot is not None:
+                values[slot] = value
+        for key, slot in times:
+            value = get(key)
+            if value:
+                if type(value) is not str:
+                    return None
+                try:
+                    value = from_iso(value)
+                except ValueError:
+                    return None
+                if value.tzinfo is not UTC:
+                    return None
+            elif value is not None and value != "":
+                return None
+            else:
+                value = None
+            if slot is not None:
+                values[slot] = value
+        for key, slot, convert, default in structured:
             value = get(key, _MISSING)
             value = default if value is _MISSING else convert(value)
             if value is _MISSING:
                 return None
-            if at is not None:
-                values[at] = value
-        return tuple(values)
+            if slot is not None:
+                values[slot] = value
+        return make(values)
 
     return read
 

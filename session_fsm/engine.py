@@ -163,29 +163,28 @@ class AgentSession:
         """
         # The frequent types are read straight from the wire (see facts.py); anything
         # else, or a wire object that needs the codec's general path, is decoded.
-        if type(event) is dict:
-            route = _WIRE_ROUTES.get(event.get("Type"))
-            if route is not None and route.read is not None:
-                facts = route.read(event)
-                if facts is not None:
-                    self._apply(route, facts, wire_digest(event) if route.repeats else None,
-                                source, batch)
+        wire = event if type(event) is dict else None
+        facts = None
+        if wire is not None:
+            found = _WIRE_READERS.get(wire.get("Type"))
+            if found is not None:
+                read, route = found
+                facts = read(wire)
+        if facts is None:
+            if type(event) not in _ROUTES:  # a wire object, or not an event at all
+                try:
+                    event = decode(event)
+                except InputError as error:
+                    if self.strict or on_error == "raise":
+                        raise (error.located(source) if source is not None else error) from None
+                    self.report_input_error(error, source)
                     return
-        if type(event) not in _ROUTES:  # a wire object, or not an event at all
-            try:
-                event = decode(event)
-            except InputError as error:
-                if self.strict or on_error == "raise":
-                    raise (error.located(source) if source is not None else error) from None
-                self.report_input_error(error, source)
-                return
-        route = _ROUTES[type(event)]
-        facts = facts_of_event(event) if route.read is not None else event
-        self._apply(route, facts, event_digest(event) if route.repeats else None,
-                    source, batch)
+            route = _ROUTES[type(event)]
+            facts = facts_of_event(event) if route.read is not None else event
+        digest = None
+        if route.repeats:  # the digest of what came: the wire object, if it was one
+            digest = wire_digest(wire) if wire is not None else event_digest(event)
 
-    def _apply(self, route: _Route, facts: Any, digest: int | None, source: Source | None,
-               batch: Hashable | None) -> None:
         self._index = self.position
         self._source = source
         if not self.position:  # kept for no-session-start, reported at index 0 at the end
@@ -779,10 +778,11 @@ _ROUTES: dict[type[Any], _Route] = {route.cls: route for route in (
       for cls, media in MEDIA_OF.items()),
     *(_route(cls, partial(AgentSession._on_signal, name=cls.TYPE)) for cls in _SIGNALS),
 )}
-_WIRE_ROUTES: dict[Any, _Route] = {
-    cls.TYPE: route for cls, route in _ROUTES.items() if route.read is not None
+_WIRE_READERS: dict[Any, tuple[Callable[[Mapping[str, Any]], Any], _Route]] = {
+    cls.TYPE: (route.read, route) for cls, route in _ROUTES.items() if route.read is not None
 }
-"""Routes by the wire's ``Type`` (as documented) for the types read straight from the wire."""
+"""Facts readers and routes by the wire's ``Type`` as documented, for the types read
+straight from the wire."""
 
 
 class SessionEngine:

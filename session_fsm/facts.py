@@ -107,14 +107,7 @@ def wire_reader(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
     """The facts of a wire object of ``cls`` (``FACTS_OF[cls]``), or None when the object
     must be decoded first (see :func:`session_fsm.codec.field_reader`)."""
     facts_type = FACTS_OF[cls]
-    read = field_reader(cls, facts_type._fields)
-    make = facts_type._make
-
-    def read_facts(obj: Mapping[str, Any]) -> Any:
-        values = read(obj)
-        return None if values is None else make(values)
-
-    return read_facts
+    return field_reader(cls, facts_type._fields, facts_type._make)
 
 
 def facts_of_event(event: Any) -> Any:
