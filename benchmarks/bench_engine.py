@@ -29,14 +29,14 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 
 from session_fsm.engine import SessionEngine
 from session_fsm.history import histories
-from session_fsm.reader import ReadItem, iter_wire, read
+from session_fsm.reader import WireItem, iter_wire
 from session_fsm.simulate import INTENDED_WARNINGS, simulate
 from session_fsm.validation import validate
 
@@ -155,12 +155,13 @@ def report(benchmark: Any, name: str, **figures: float | int | str) -> None:
 
 
 def replay(path: Path) -> tuple[SessionEngine, int]:
-    """Bytes to final snapshots with full history kept, as ``session-fsm snapshot`` does."""
+    """Bytes to final snapshots with full history kept, as ``session-fsm snapshot`` does:
+    the reader's wire objects into the engine, which reads what it needs of each."""
     engine = SessionEngine()
     feed = engine.feed
-    for item in read(path):
-        assert type(item) is ReadItem  # on_error="raise": a bad line would raise instead
-        feed(item.event, key=item.key, source=item.source, batch=item.source)
+    for item in iter_wire(path):  # on_error="raise": a bad line would raise instead
+        key, wire, source = cast(WireItem, item)
+        feed(wire, key=key, source=source, batch=source, on_error="raise")
     engine.finish()
     return engine, len(engine.snapshot())
 
@@ -374,7 +375,7 @@ def test_validation(benchmark: Any, stream: tuple[Path, int], full: bool) -> Non
     """validate() over the reader, as ``session-fsm validate`` runs it."""
     path, events = stream
     engine_s, floor_s, result = against_floor(
-        benchmark, lambda: validate(read(path, on_error="report")),
+        benchmark, lambda: validate(iter_wire(path, on_error="report")),
         lambda: parse_floor(path), full)
     assert result.events == events
     assert result.errors == 0  # the simulator never breaks the documented protocol

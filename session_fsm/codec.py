@@ -407,8 +407,9 @@ def field_reader(
     ``names``, and returns ``make`` of their values in that order (None for a name
     ``cls`` does not have, as ``getattr(event, name, None)`` gives; ``make`` is ``tuple``
     unless given). It takes the usual case, keys spelled as documented and the wire's
-    usual values; for anything else (another spelling, an integer ID, a value decode()
-    would reject) it returns None, and the caller decodes, which converts or raises
+    usual values, and keys in another casing (``IsACW``) when each field is spelled once;
+    for anything else (a field spelled twice, an integer ID, a value decode() would
+    reject) it returns None, and the caller decodes, which converts or raises
     exactly as always. So whenever it answers, it answers ``make([getattr(decode(obj),
     name, None) for name in names])`` (property-tested). The object's ``Type`` is not
     checked: the caller dispatched on it.
@@ -417,6 +418,7 @@ def field_reader(
     fields = {f.name: f for f in attrs.fields(cls) if f.name != "extra"}
     documented = frozenset({wire_name(f) for f in fields.values()} | {"Type"})
     respelled = frozenset({key.lower() for key in documented} | {"type"})
+    canonical = {wire_name(f).lower(): wire_name(f) for f in fields.values()}
     # The documented keys and the extra keys seen so far that are no other spelling of
     # a field (MasterID, IISHost...): whether a key is one is a property of the key alone,
     # and most objects of a type carry the same few, so the check is one subset test.
@@ -452,13 +454,27 @@ def field_reader(
 
     from_iso = datetime.fromisoformat
 
+    def respell(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """``obj`` with each field under its documented key, as decode()'s renaming puts
+        it; None when a field is spelled twice (decode keeps one, the other as extra)."""
+        renamed: dict[str, Any] = {}
+        for key, value in obj.items():
+            name = canonical.get(key.lower(), key)
+            if name in renamed:
+                return None
+            renamed[name] = value
+        return renamed
+
     def read(obj: Mapping[str, Any]) -> _T | None:
         keys = obj.keys()
         if not keys <= accepted:
             odd = keys - accepted
             if any(key.lower() in respelled for key in odd):
-                return None
-            if len(accepted) < _ACCEPTED_MAX:
+                found = respell(obj)
+                if found is None:
+                    return None
+                obj = found
+            elif len(accepted) < _ACCEPTED_MAX:
                 accepted.update(odd)
         get = obj.get
         if str_keys and not _STR_KINDS.issuperset(map(type, map(get, str_keys))):

@@ -127,7 +127,7 @@ def test_call_facts_by_hand() -> None:
 @pytest.mark.parametrize(
     ("change", "why"),
     [
-        ({"IsACW": "True"}, "another spelling of IsAcw: decode renames it"),
+        ({"IsACW": "True", "ISACW": "False"}, "IsAcw spelled three ways: decode's rules"),
         ({"AcwTimeout": 30}, "a bare integer: decode accepts it, the reader leaves it"),
         ({"IsAcw": " True"}, "a spaced boolean: decode's general path"),
         ({"StartTimeUTC": "2013-09-10T20:05:37+02:00"}, "an offset: decode converts to UTC"),
@@ -141,11 +141,15 @@ def test_anything_unusual_is_left_to_decode(change: dict[str, Any], why: str) ->
     assert wire_reader(ev.AgentState)(obj) is None, why
 
 
-def test_extra_keys_are_remembered_but_a_new_spelling_of_a_field_is_not_taken() -> None:
+def test_extra_keys_are_remembered_and_other_casings_read_as_their_field() -> None:
     read = wire_reader(ev.AgentState)
     obj = {"Type": "AgentState", "CurrentState": "Available", "IISHost": "C39"}
     assert read(obj) == StateFacts("Available", None, (), None, None, None)
     assert read(obj) == read(obj)  # the extra key, now known, is still just an extra
+    # The seed's table spells IsACW: read as IsAcw, as decode does
+    assert read({**obj, "IsACW": "True"}) == StateFacts("Available", None, (), None, True, None)
+    # CurrentState twice: decode keeps the documented one, the other as extra; the
+    # reader leaves that to decode
     assert read({**obj, "currentstate": "Unavailable"}) is None
 
 
