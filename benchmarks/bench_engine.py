@@ -182,7 +182,8 @@ def test_end_to_end(benchmark: Any, stream: tuple[Path, int], full: bool) -> Non
 
 
 def test_engine_only(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
-    """Pre-parsed wire dicts into SessionEngine.feed (the codec included, the reader not)."""
+    """Pre-parsed wire objects into SessionEngine.feed (facts, digest and decoding
+    included, the reader not)."""
     path, events = stream
     items = [item for item in iter_wire(path) if type(item) is tuple]
     assert len(items) == events
