@@ -809,9 +809,19 @@ class SessionEngine:
         batch: Hashable | None = None,
         on_error: OnError = "report",
     ) -> None:
-        """Apply one event to the session ``key`` (see :meth:`AgentSession.feed`)."""
-        (self.sessions.get(key) or self.session(key)).feed(event, source=source, batch=batch,
-                                                           on_error=on_error)
+        """Apply one event to the session ``key`` (see :meth:`AgentSession.feed`).
+
+        A session is created by its first event; one whose first event raises (a bad
+        wire object with ``on_error="raise"``, a forbidden transition in strict mode)
+        is not created, as nothing was applied.
+        """
+        session = self.sessions.get(key)
+        if session is None:
+            session = AgentSession(key, strict=self.strict, ignore=self.ignore)
+            session.feed(event, source=source, batch=batch, on_error=on_error)
+            self.sessions[key] = session
+        else:
+            session.feed(event, source=source, batch=batch, on_error=on_error)
 
     def report_input_error(self, key: str, error: InputError, source: Source | None = None) -> None:
         """Account for an unreadable input item of session ``key``."""

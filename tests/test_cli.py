@@ -114,6 +114,22 @@ def test_skip_bad_reports_and_counts(tmp_path: Path) -> None:
     assert orjson.loads(done.stdout)["sessions"][0]["events"] == 5
 
 
+def test_skip_bad_skips_a_bad_field_and_leaves_no_empty_session(tmp_path: Path) -> None:
+    """A bad field is found by the engine now (it reads the wire), not by the reader:
+    still skipped with its file, line and field, and its session is not made up."""
+    stream = write_stream(tmp_path / "calls.jsonl", CALL_STREAM)
+    with stream.open("ab") as out:
+        out.write(b'{"session": "agent-9", "event": {"Type": "AgentState", "IsAcw": "maybe"}}\n')
+    done = run("snapshot", str(stream), "--skip-bad", "--json")
+    assert done.returncode == 0, done.stderr
+    message = done.stderr.decode()
+    assert f"session-fsm: skipped {stream}:6: " in message
+    assert "IsAcw" in message
+    assert "1 unreadable item(s) skipped" in message
+    sessions = orjson.loads(done.stdout)["sessions"]
+    assert [(s["key"], s["events"]) for s in sessions] == [(str(stream), 5)]
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     done = run("--debug", "snapshot", str(tmp_path / "nope.jsonl"))
     assert done.returncode != 0

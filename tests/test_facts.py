@@ -24,7 +24,7 @@ from test_codec import casings, extras, wire_values
 
 from session_fsm import events as ev
 from session_fsm.codec import decode
-from session_fsm.engine import AgentSession
+from session_fsm.engine import AgentSession, SessionEngine
 from session_fsm.errors import FieldError, InputError, Source
 from session_fsm.events import wire_name
 from session_fsm.facts import (
@@ -208,3 +208,14 @@ def test_feed_can_raise_a_bad_field_before_it_takes_an_index() -> None:
     session.feed(bad)  # the default: recorded at its index, nothing raised
     assert [(v.rule, v.event_index) for v in session.violations] == [("bad-field", 0)]
 
+
+
+def test_a_session_whose_first_event_is_raised_is_not_created() -> None:
+    """``snapshot --skip-bad``: a skipped bad first line leaves no empty session behind."""
+    engine = SessionEngine()
+    with pytest.raises(FieldError):
+        engine.feed(_state(IsAcw="maybe"), key="agent-1", on_error="raise")
+    assert engine.sessions == {}
+    engine.feed(_state(), key="agent-1")
+    assert list(engine.sessions) == ["agent-1"]
+    assert engine.sessions["agent-1"].events == 1
