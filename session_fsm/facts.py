@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
 from zlib import adler32, crc32
 
+import attrs
 import orjson
 
 from . import events as ev
-from .codec import encode, field_reader
+from .codec import field_reader
 
 
 class StateFacts(NamedTuple):
@@ -133,5 +135,29 @@ def wire_digest(obj: Mapping[str, Any]) -> int | None:
 
 
 def event_digest(event: Any) -> int | None:
-    """The digest of a typed event: its canonical wire form's."""
-    return wire_digest(encode(event))
+    """The digest of a typed event: of its type and field values, in declaration order.
+
+    Not the digest of its wire form (encoding it costs ten times as much): a stream is
+    fed as wire objects or as typed events, and a redelivery is told within each form.
+    """
+    try:
+        data = orjson.dumps((type(event).__name__, _values(event)), default=_values)
+    except TypeError:
+        return None
+    return crc32(data) | adler32(data) << 32
+
+
+def _values(value: Any) -> tuple[Any, ...]:
+    """An attrs instance's field values (nested entries: NextState, ChatMessage)."""
+    get = _GETTERS.get(type(value))
+    if get is None:
+        if not attrs.has(type(value)):
+            raise TypeError(f"cannot digest {type(value).__name__}")
+        names = [field.name for field in attrs.fields(type(value))]
+        get = _GETTERS[type(value)] = attrgetter(*names) if len(names) > 1 else (
+            lambda obj: (getattr(obj, names[0]),) if names else ())
+    found: tuple[Any, ...] = get(value)
+    return found
+
+
+_GETTERS: dict[type[Any], Callable[[Any], Any]] = {}

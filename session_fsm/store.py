@@ -472,7 +472,9 @@ class Store:
         for count, (source_id, line, wire) in enumerate(rows, 1):
             # batch: the input line, as replay_files gives it, so join batches match
             source = Source(paths[source_id], line)
-            session.feed(decode(orjson.loads(wire)), source=source, batch=source)
+            # the stored wire object, as ingest fed it: the engine reads it (and gives
+            # it the digest it had then)
+            session.feed(orjson.loads(wire), source=source, batch=source, on_error="raise")
             if flush_every and count % flush_every == 0:
                 self.flush(session)
         session.finish()

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from test_codec import casings, extras, wire_values
 
 from session_fsm import events as ev
-from session_fsm.codec import decode
+from session_fsm.codec import decode, encode
 from session_fsm.engine import AgentSession, SessionEngine
 from session_fsm.errors import FieldError, InputError, Source
 from session_fsm.events import wire_name
@@ -219,3 +219,16 @@ def test_a_session_whose_first_event_is_raised_is_not_created() -> None:
     engine.feed(_state(), key="agent-1")
     assert list(engine.sessions) == ["agent-1"]
     assert engine.sessions["agent-1"].events == 1
+
+
+def test_typed_events_are_told_apart_by_every_field_nested_ones_included() -> None:
+    """A stream fed as typed events: the digest covers the type and every field value,
+    NextStates entries and extras included."""
+    state = decode(_state(NextStates=[{"State": "Unavailable", "OutReason": "Lunch"}]))
+    other_next = decode(_state(NextStates=[{"State": "Unavailable", "OutReason": "Break"}]))
+    other_extra = decode(_state(NextStates=[{"State": "Unavailable", "OutReason": "Lunch"}],
+                                IISHost="C39"))
+    session = AgentSession()
+    for event in (state, decode(encode(state)), other_next, other_extra):
+        session.feed(event)
+    assert [(v.rule, v.event_index) for v in session.violations] == [("duplicate-event", 1)]
