@@ -1,7 +1,9 @@
 """The engine: the only place that fires transitions. Sans-IO: no files, no clock.
 
-Theory of operation. Each session key has one :class:`AgentSession`. An event is
-decoded (if it arrived as a wire dict), given the next 0-based index of its session and
+Theory of operation. Each session key has one :class:`AgentSession`. An event of a
+frequent type is read straight from its wire object into the few *facts* its handler
+needs (see ``facts.py``); any other event is decoded to its typed class (and a typed
+event gives the same facts). It gets the next 0-based index of its session and is
 dispatched on its type to one handler. A handler first looks up what the event means
 (the trigger and the destination in the machine's compiled table) and checks it against
 the protocol; only then does it change records. So in strict mode a forbidden event
@@ -9,8 +11,9 @@ raises :class:`SequenceError` before anything moves, and in the default lenient 
 engine mirrors the platform: every event is applied, and each deviation is recorded as a
 :class:`~session_fsm.rules.Violation` named after the rule catalogue.
 
-Events that change nothing (a repeated status, a redelivered event) fire no transition,
-so the engine is idempotent under redelivery. Ending is idempotent too: AgentSessionEnd,
+Events that change nothing (a repeated status, a redelivered event: one whose digest
+equals the last one applied to the same subject) fire no transition, so the engine is
+idempotent under redelivery. Ending is idempotent too: AgentSessionEnd,
 RemoteAgentSessionEnd and an HTTP 409 (:meth:`AgentSession.end`, or the HttpSessionEnded
 line a recording holds for it) are one end.
 
