@@ -1,7 +1,8 @@
 """Hypothesis profiles shared by the property tests.
 
 ``ci`` (the default) keeps the suite quick; ``long`` is the documented longer run:
-``HYPOTHESIS_PROFILE=long python -m pytest tests/test_robustness.py tests/test_checkpoint.py``.
+``HYPOTHESIS_PROFILE=long python -m pytest tests/test_robustness.py tests/test_checkpoint.py
+tests/test_facts.py``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import attrs
 import orjson
 import pytest
 import seed_events as seed
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from test_codec import casings, extras, wire_values
 
@@ -83,7 +83,6 @@ def documented_objects(cls: type[Any]) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("cls", READ_FROM_WIRE, ids=lambda cls: cls.__name__)
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_reader_answers_what_decoding_gives_or_nothing(
     cls: type[Any], data: st.DataObject
