@@ -29,11 +29,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from sys import intern
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple, TypeAlias
+from typing import Any, NamedTuple
 
 from . import events as ev
 from .codec import decode
-from .errors import FieldError, InputError, NotAnEventError, SequenceError, Source
+from .errors import FieldError, InputError, NotAnEventError, OnError, SequenceError, Source
 from .facts import (
     FACTS_OF,
     ChatTextFacts,
@@ -80,8 +80,6 @@ _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
 
 _NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
 
-OnError: TypeAlias = Literal["raise", "report"]
-"""What feed() does with a wire object the codec rejects: raise it, or record a violation."""
 
 class AgentSession:
     """One agent session's machines, records, history and violations."""
@@ -756,8 +754,6 @@ def _route(cls: type[Any], handle: Callable[..., None], *, repeats: bool = False
 
 
 _TYPE_OF_MEDIA = {media: cls.TYPE for cls, media in MEDIA_OF.items()}
-_SIGNALS = (ev.UpdatePermissions, ev.UpdateUnavailableCodes, ev.UpdateIndicators,
-            ev.UpdateMessages, ev.UpdateSkills, ev.UpdateDialerCampaigns, ev.UpdateCallbacks)
 _ROUTES: dict[type[Any], _Route] = {route.cls: route for route in (
     _route(ev.AgentSessionStart, AgentSession._on_session_start),
     _route(ev.AgentSessionEnd, AgentSession._on_session_end),
@@ -779,7 +775,7 @@ _ROUTES: dict[type[Any], _Route] = {route.cls: route for route in (
     _route(ev.UnknownEvent, AgentSession._on_unknown),
     *(_route(cls, partial(AgentSession._on_contact, media=media), repeats=True)
       for cls, media in MEDIA_OF.items()),
-    *(_route(cls, partial(AgentSession._on_signal, name=cls.TYPE)) for cls in _SIGNALS),
+    *(_route(cls, partial(AgentSession._on_signal, name=cls.TYPE)) for cls in ev.SIGNAL_EVENTS),
 )}
 _WIRE_READERS: dict[Any, tuple[Callable[[Mapping[str, Any]], Any], _Route]] = {
     cls.TYPE: (route.read, route) for cls, route in _ROUTES.items() if route.read is not None

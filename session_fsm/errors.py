@@ -6,9 +6,13 @@ event index) as attributes, so callers can act on it without parsing the message
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import attrs
+
+OnError: TypeAlias = Literal["raise", "report"]
+"""What to do with bad input: raise its error, or report it (as an item or a violation)
+and go on. The reader and the engine's feed() take it alike."""
 
 
 @attrs.frozen(slots=True)

@@ -515,6 +515,27 @@ KNOWN_EVENTS: tuple[type[Any], ...] = (
 RECORDER_EVENTS: tuple[type[Any], ...] = (HttpSessionEnded,)
 """Events session_fsm writes into recordings; kept apart from the platform's KNOWN_EVENTS."""
 
+CONTACT_EVENTS: tuple[type[Any], ...] = (
+    CallContactEvent,
+    SupervisorContact,
+    WorkItemContactEvent,
+    ChatContactEvent,
+    VoiceMailContactEvent,
+    DigitalContactEvent,
+)
+"""The contact events: one lifecycle machine per media (see ``machines/contacts.py``)."""
+
+SIGNAL_EVENTS: tuple[type[Any], ...] = (
+    UpdatePermissions,
+    UpdateUnavailableCodes,
+    UpdateIndicators,
+    UpdateMessages,
+    UpdateSkills,
+    UpdateDialerCampaigns,
+    UpdateCallbacks,
+)
+"""The payload-less signals: only their type (and count) matters."""
+
 ContactEvent = (
     CallContactEvent
     | SupervisorContact

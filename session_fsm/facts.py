@@ -87,18 +87,10 @@ class NoFacts(NamedTuple):
 FACTS_OF: dict[type[Any], type[Any]] = {
     ev.AgentState: StateFacts,
     ev.AgentLeg: LegFacts,
-    **dict.fromkeys(
-        (ev.CallContactEvent, ev.SupervisorContact, ev.WorkItemContactEvent,
-         ev.ChatContactEvent, ev.VoiceMailContactEvent, ev.DigitalContactEvent),
-        ContactFacts,
-    ),
+    **dict.fromkeys(ev.CONTACT_EVENTS, ContactFacts),
     ev.ChatText: ChatTextFacts,
     ev.Mute: MuteFacts,
-    **dict.fromkeys(
-        (ev.UpdatePermissions, ev.UpdateUnavailableCodes, ev.UpdateIndicators,
-         ev.UpdateMessages, ev.UpdateSkills, ev.UpdateDialerCampaigns, ev.UpdateCallbacks),
-        NoFacts,
-    ),
+    **dict.fromkeys(ev.SIGNAL_EVENTS, NoFacts),
 }
 """The types the engine reads as facts; every other type is handled as a typed event."""
 
@@ -130,7 +122,7 @@ def wire_digest(obj: Mapping[str, Any]) -> int | None:
         data = orjson.dumps(obj)
     except TypeError:
         return None
-    return crc32(data) | adler32(data) << 32
+    return _checksum(data)
 
 
 def event_digest(event: Any) -> int | None:
@@ -143,6 +135,10 @@ def event_digest(event: Any) -> int | None:
         data = orjson.dumps((type(event).__name__, _values(event)), default=_values)
     except TypeError:
         return None
+    return _checksum(data)
+
+
+def _checksum(data: bytes) -> int:
     return crc32(data) | adler32(data) << 32
 
 

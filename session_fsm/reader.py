@@ -56,13 +56,20 @@ import zlib
 from collections.abc import Iterable, Iterator
 from functools import partial
 from itertools import chain
-from typing import IO, Any, Final, Literal, TypeAlias, cast
+from typing import IO, Any, Final, TypeAlias, cast
 
 import attrs
 import orjson
 
 from .codec import decode
-from .errors import InputError, InputTooLargeError, NotAnEventError, NotJsonError, Source
+from .errors import (
+    InputError,
+    InputTooLargeError,
+    NotAnEventError,
+    NotJsonError,
+    OnError,
+    Source,
+)
 from .events import Event
 
 __all__ = [
@@ -79,7 +86,6 @@ __all__ = [
 DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 """The longest line (or document) read by default: far above any real batch of events."""
 
-OnError: TypeAlias = Literal["raise", "report"]
 
 WireItem: TypeAlias = tuple[str, dict[str, Any], Source]
 """``(session key, wire event object, source)``: an object with a ``Type``/``type`` key."""

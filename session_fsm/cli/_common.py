@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..engine import OnError, SessionEngine
-from ..errors import InputError
+from ..engine import SessionEngine
+from ..errors import InputError, OnError
 from ..reader import ReadError, WireItem, iter_wire
 
 EXIT_OK = 0
