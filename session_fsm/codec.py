@@ -184,10 +184,6 @@ def _format_optional_time(value: datetime | None) -> str | None:
     return None if value is None else format_time(value)
 
 
-def _as_is(value: Any) -> Any:
-    return value
-
-
 def _as_list(value: tuple[Any, ...]) -> list[Any]:
     return list(value)
 
@@ -198,8 +194,8 @@ _FORMATTERS: list[tuple[Any, Callable[[Any], Any]]] = [
     (bool | None, _format_bool),
     (int | None, _format_int),
     (datetime | None, _format_optional_time),
-    (Any, _as_is),
-    (Mapping[str, Any], _as_is),
+    (Any, _passthrough),
+    (Mapping[str, Any], _passthrough),
     (tuple[Mapping[str, Any], ...], _as_list),
 ]
 
@@ -228,7 +224,7 @@ def _register(cls: type[Any]) -> None:
         for f in fields
         if (fmt := _formatter(f.type)) is not None
     }
-    formats["extra"] = override(rename=_EXTRA, unstruct_hook=_as_is)
+    formats["extra"] = override(rename=_EXTRA, unstruct_hook=_passthrough)
 
     def structure_with(conv: cattrs.Converter) -> Callable[..., Any]:
         generated = make_dict_structure_fn(cls, conv, **renames)  # type: ignore[arg-type]
@@ -365,7 +361,6 @@ for _cls in _NESTED:
     _fast.register_structure_hook_func(_is(tuple[_cls, ...]), _fast_tuple_of(_cls))  # type: ignore[valid-type]
 # The recorder's own events (HttpSessionEnded) are read and written like the platform's.
 _EVENTS: tuple[type[Any], ...] = (*KNOWN_EVENTS, *RECORDER_EVENTS)
-_REGISTERED: tuple[type[Any], ...] = (*_NESTED, *_EVENTS)
 for _cls in _EVENTS:
     _register(_cls)
 
@@ -552,7 +547,7 @@ def decode(obj: Any) -> Event:
     An unknown ``Type`` is not an error: it decodes to :class:`UnknownEvent`.
     """
     if type(obj) is not dict and not isinstance(obj, Mapping):
-        raise NotAnEventError(f"expected an event object, got {_kind(obj)}")
+        raise NotAnEventError(f"expected an event object, got {kind_of(obj)}")
     type_name = event_type_of(obj)
     if not isinstance(type_name, str) or not type_name:
         raise NotAnEventError('event object has no "Type" (a non-empty string)')
@@ -579,9 +574,13 @@ def encode(event: Event) -> dict[str, Any]:
     return _UNSTRUCTURE[type(event)](event)
 
 
-def _kind(obj: Any) -> str:
+def kind_of(obj: Any) -> str:
+    """What an error calls a value that is not what was expected: its JSON kind, or its
+    Python type for anything JSON does not have."""
     if isinstance(obj, list):
         return "an array"
+    if isinstance(obj, Mapping):
+        return "an object"
     if isinstance(obj, str):
         return "a string"
     if obj is None:
@@ -616,7 +615,7 @@ def _field_error(cls: type[Any], exc: ClassValidationError) -> FieldError:
 
 def _element_class(annotation: Any) -> type[Any] | None:
     """The attrs class a field nests, if any (``tuple[NextState, ...]`` -> NextState)."""
-    for candidate in (NextState, ChatMessage):
+    for candidate in _NESTED:
         if candidate.__name__ in str(annotation):
             return candidate
     return None

@@ -46,8 +46,9 @@ from .facts import (
     wire_digest,
     wire_reader,
 )
-from .machines.agent_leg import AGENT_LEG, CLOSE, LegStatus
-from .machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET, AgentStateName
+from .machines import CLOSE
+from .machines.agent_leg import AGENT_LEG, LegStatus
+from .machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET, ON_CONTACT, AgentStateName
 from .machines.contacts import CONTACT_MACHINES, ContactSpec
 from .records import (
     AcwPeriod,
@@ -63,19 +64,11 @@ from .records import (
 from .rules import RULES, Severity, Violation
 from .snapshot import Snapshot, snapshot_of
 
-MEDIA_OF: dict[type[Any], str] = {
-    ev.CallContactEvent: "call",
-    ev.WorkItemContactEvent: "work_item",
-    ev.ChatContactEvent: "chat",
-    ev.VoiceMailContactEvent: "voicemail",
-    ev.DigitalContactEvent: "digital",
-    ev.SupervisorContact: "supervisor",
-}
 END_EVENTS = (ev.AgentSessionEnd, ev.RemoteAgentSessionEnd, ev.HttpSessionEnded)
 _INBOUND_STATES = frozenset({AgentStateName.INBOUND_CONTACT})
 _OUTBOUND_STATES = frozenset({AgentStateName.OUTBOUND_CONTACT})
 _CONSULT_STATES = frozenset({AgentStateName.INBOUND_CONSULT, AgentStateName.OUTBOUND_CONSULT})
-_CONTACT_STATES = _INBOUND_STATES | _OUTBOUND_STATES | _CONSULT_STATES
+_CONTACT_STATES = frozenset(ON_CONTACT)
 _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
 
 _NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
@@ -172,7 +165,8 @@ class AgentSession:
                 read, route = found
                 facts = read(wire)
         if facts is None:
-            if type(event) not in _ROUTES:  # a wire object, or not an event at all
+            typed = _ROUTES.get(type(event))
+            if typed is None:  # a wire object, or not an event at all
                 try:
                     event = decode(event)
                 except InputError as error:
@@ -180,17 +174,14 @@ class AgentSession:
                         raise (error.located(source) if source is not None else error) from None
                     self.report_input_error(error, source)
                     return
-            route = _ROUTES[type(event)]
+                typed = _ROUTES[type(event)]
+            route = typed
             facts = facts_of_event(event) if route.read is not None else event
         digest = None
         if route.repeats:  # the digest of what came: the wire object, if it was one
             digest = wire_digest(wire) if wire is not None else event_digest(event)
 
-        self._index = self.position
-        self._source = source
-        if not self.position:  # kept for no-session-start, reported at index 0 at the end
-            self.info.first_source = source
-        self.position += 1
+        self._take_index(source)
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
         if self.info.saw_end_event and route.cls not in END_EVENTS:
@@ -206,11 +197,7 @@ class AgentSession:
 
     def report_input_error(self, error: InputError, source: Source | None = None) -> None:
         """Account for an input item that could not be read: it takes an index and a violation."""
-        self._index = self.position
-        self._source = source or error.source
-        if not self.position:
-            self.info.first_source = self._source
-        self.position += 1
+        self._take_index(source or error.source)
         if isinstance(error, FieldError):
             rule = "bad-field"
         elif isinstance(error, NotAnEventError):
@@ -218,6 +205,14 @@ class AgentSession:
         else:
             rule = "not-json"
         self._violate(rule, error.detail, strict=False)
+
+    def _take_index(self, source: Source | None) -> None:
+        """The next index of this session goes to the item now applied, from ``source``."""
+        self._index = self.position
+        self._source = source
+        if not self.position:  # kept for no-session-start, reported at index 0 at the end
+            self.info.first_source = source
+        self.position += 1
 
     def end(self, reason: str = "409", message: str | None = None) -> None:
         """End the session from outside the stream (HTTP 409): the same end as AgentSessionEnd."""
@@ -497,27 +492,26 @@ class AgentSession:
             self._violate("bad-field", f"{_TYPE_OF_MEDIA[media]} without a ContactID")
             return
         contact = self.contacts.get(contact_id)
-        known = contact or self.closed.get(contact_id)
+        known = contact if contact is not None else self.closed.get(contact_id)
         if known is not None and digest is not None and digest == known.last_digest:
             self._violate("duplicate-event", f"the same {_TYPE_OF_MEDIA[media]} for "
                           f"{contact_id} twice in a row", contact_id=contact_id)
             return
-        if contact is None and contact_id not in self.closed and contact_id in self.released:
+        if contact is None and known is not None:  # closed, its record still here
+            self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
+                          f"its FinalState True at event {known.steps[-1].event_index}",
+                          contact_id=contact_id, machine=spec.name, state=known.state,
+                          trigger=event.status)
+            known.steps.append(Step(event.status or "", event.last_state_change_time,
+                                    bool(event.final_state), self._index,
+                                    event.disconnect_code))
+            known.last_digest = digest
+            return
+        if contact is None and contact_id in self.released:
             self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
                           "its FinalState True (its record was released from memory)",
                           contact_id=contact_id, machine=spec.name, state=spec.closed_state,
                           trigger=event.status)
-            return
-        if contact is None and contact_id in self.closed:
-            closed = self.closed[contact_id]
-            self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
-                          f"its FinalState True at event {closed.steps[-1].event_index}",
-                          contact_id=contact_id, machine=spec.name, state=closed.state,
-                          trigger=event.status)
-            closed.steps.append(Step(event.status or "", event.last_state_change_time,
-                                     bool(event.final_state), self._index,
-                                     event.disconnect_code))
-            closed.last_digest = digest
             return
         state = contact.state if contact else spec.initial
         trigger = spec.trigger_for(event.status)
@@ -541,7 +535,7 @@ class AgentSession:
         if final and dest not in spec.closable:
             self._violate("final-on-open-status", f"{media} {contact_id}: FinalState True on "
                           f"{event.status}, which cannot end a {media}", contact_id=contact_id,
-                          machine=spec.name, state=dest, trigger="close")
+                          machine=spec.name, state=dest, trigger=CLOSE)
         changed = event.last_state_change_time
         if contact is not None and changed is not None and contact.last_change is not None \
                 and changed < contact.last_change:
@@ -599,9 +593,10 @@ class AgentSession:
             if event.room_id:
                 contact.room_id = event.room_id
                 self.rooms[event.room_id] = contact.contact_id
-            for message in event.messages or ():
-                self._add_transcript(contact, TranscriptLine(message.party_type, message.text,
-                                                             message.time_stamp))
+            if event.messages:
+                self._add_transcript(contact, [
+                    TranscriptLine(message.party_type, message.text, message.time_stamp)
+                    for message in event.messages])
         elif media == "work_item":
             contact.payload = {
                 "work_item_id": event.work_item_id,
@@ -612,13 +607,23 @@ class AgentSession:
             contact.payload = {"file_name": event.file_name}
 
     @staticmethod
-    def _add_transcript(contact: ContactRecord, line: TranscriptLine) -> bool:
-        if contact.transcript is None:
-            contact.transcript = []
-        if line in contact.transcript:  # Messages repeat the transcript so far
-            return False
-        contact.transcript.append(line)
-        return True
+    def _add_transcript(contact: ContactRecord, lines: Iterable[TranscriptLine]) -> bool:
+        """Append the lines the transcript does not have yet; whether any was new.
+
+        Each ChatContactEvent's Messages repeat the transcript so far: one set of what is
+        there per call keeps a long chat linear, not a scan of the transcript per line.
+        """
+        transcript = contact.transcript
+        if transcript is None:
+            transcript = contact.transcript = []
+        seen = set(transcript)
+        added = False
+        for line in lines:
+            if line not in seen:
+                seen.add(line)
+                transcript.append(line)
+                added = True
+        return added
 
     def _close(self, contact: ContactRecord, spec: ContactSpec) -> None:
         contact.final = True
@@ -650,7 +655,7 @@ class AgentSession:
         if contact is None:
             # ChatText before its ChatContactEvent: keep it under the room until one claims it
             contact = self._orphan_room(event.room_id or "")
-        if not self._add_transcript(contact, line):
+        if not self._add_transcript(contact, (line,)):
             self._violate("duplicate-event", f"the same ChatText for room {event.room_id} twice",
                           contact_id=contact.contact_id)
 
@@ -753,7 +758,7 @@ def _route(cls: type[Any], handle: Callable[..., None], *, repeats: bool = False
     return _Route(cls, handle, wire_reader(cls) if cls in FACTS_OF else None, repeats)
 
 
-_TYPE_OF_MEDIA = {media: cls.TYPE for cls, media in MEDIA_OF.items()}
+_TYPE_OF_MEDIA = {media: cls.TYPE for cls, media in ev.MEDIA_OF.items()}
 _ROUTES: dict[type[Any], _Route] = {route.cls: route for route in (
     _route(ev.AgentSessionStart, AgentSession._on_session_start),
     _route(ev.AgentSessionEnd, AgentSession._on_session_end),
@@ -774,7 +779,7 @@ _ROUTES: dict[type[Any], _Route] = {route.cls: route for route in (
     _route(ev.HoursOfOperation, AgentSession._on_hours),
     _route(ev.UnknownEvent, AgentSession._on_unknown),
     *(_route(cls, partial(AgentSession._on_contact, media=media), repeats=True)
-      for cls, media in MEDIA_OF.items()),
+      for cls, media in ev.MEDIA_OF.items()),
     *(_route(cls, partial(AgentSession._on_signal, name=cls.TYPE)) for cls in ev.SIGNAL_EVENTS),
 )}
 _WIRE_READERS: dict[Any, tuple[Callable[[Mapping[str, Any]], Any], _Route]] = {
@@ -815,12 +820,12 @@ class SessionEngine:
         is not created, as nothing was applied.
         """
         session = self.sessions.get(key)
+        new = session is None
         if session is None:
             session = AgentSession(key, strict=self.strict, ignore=self.ignore)
-            session.feed(event, source=source, batch=batch, on_error=on_error)
+        session.feed(event, source=source, batch=batch, on_error=on_error)
+        if new:  # only once its first event applied (it raised otherwise)
             self.sessions[key] = session
-        else:
-            session.feed(event, source=source, batch=batch, on_error=on_error)
 
     def report_input_error(self, key: str, error: InputError, source: Source | None = None) -> None:
         """Account for an unreadable input item of session ``key``."""

@@ -479,51 +479,18 @@ class UnknownEvent:
     raw: Mapping[str, Any] = attrs.field(factory=dict)
 
 
-KNOWN_EVENTS: tuple[type[Any], ...] = (
-    AgentSessionStart,
-    AgentSessionEnd,
-    RemoteAgentSessionEnd,
-    AgentState,
-    AgentLeg,
-    AgentError,
-    NaturalCallingSkillList,
-    CallContactEvent,
-    SupervisorContact,
-    WorkItemContactEvent,
-    ChatContactEvent,
-    ChatText,
-    VoiceMailContactEvent,
-    DigitalContactEvent,
-    Indicator,
-    PageOpen,
-    PopURL,
-    Mute,
-    TakeOver,
-    SupervisorMonitor,
-    CustomEvent,
-    HoursOfOperation,
-    UpdatePermissions,
-    UpdateUnavailableCodes,
-    UpdateIndicators,
-    UpdateMessages,
-    UpdateSkills,
-    UpdateDialerCampaigns,
-    UpdateCallbacks,
-)
-"""The platform's event types (what the simulator generates and the codec's tests cover)."""
+MEDIA_OF: dict[type[Any], str] = {
+    CallContactEvent: "call",
+    WorkItemContactEvent: "work_item",
+    ChatContactEvent: "chat",
+    VoiceMailContactEvent: "voicemail",
+    DigitalContactEvent: "digital",
+    SupervisorContact: "supervisor",
+}
+"""The contact events and their media: one lifecycle machine per media (the keys of
+``machines.contacts.CONTACT_MACHINES``)."""
 
-RECORDER_EVENTS: tuple[type[Any], ...] = (HttpSessionEnded,)
-"""Events session_fsm writes into recordings; kept apart from the platform's KNOWN_EVENTS."""
-
-CONTACT_EVENTS: tuple[type[Any], ...] = (
-    CallContactEvent,
-    SupervisorContact,
-    WorkItemContactEvent,
-    ChatContactEvent,
-    VoiceMailContactEvent,
-    DigitalContactEvent,
-)
-"""The contact events: one lifecycle machine per media (see ``machines/contacts.py``)."""
+CONTACT_EVENTS: tuple[type[Any], ...] = tuple(MEDIA_OF)
 
 SIGNAL_EVENTS: tuple[type[Any], ...] = (
     UpdatePermissions,
@@ -535,6 +502,31 @@ SIGNAL_EVENTS: tuple[type[Any], ...] = (
     UpdateCallbacks,
 )
 """The payload-less signals: only their type (and count) matters."""
+
+KNOWN_EVENTS: tuple[type[Any], ...] = (
+    AgentSessionStart,
+    AgentSessionEnd,
+    RemoteAgentSessionEnd,
+    AgentState,
+    AgentLeg,
+    AgentError,
+    NaturalCallingSkillList,
+    *CONTACT_EVENTS,
+    ChatText,
+    Indicator,
+    PageOpen,
+    PopURL,
+    Mute,
+    TakeOver,
+    SupervisorMonitor,
+    CustomEvent,
+    HoursOfOperation,
+    *SIGNAL_EVENTS,
+)
+"""The platform's event types (what the simulator generates and the codec's tests cover)."""
+
+RECORDER_EVENTS: tuple[type[Any], ...] = (HttpSessionEnded,)
+"""Events session_fsm writes into recordings; kept apart from the platform's KNOWN_EVENTS."""
 
 ContactEvent = (
     CallContactEvent

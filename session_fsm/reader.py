@@ -61,7 +61,7 @@ from typing import IO, Any, Final, TypeAlias, cast
 import attrs
 import orjson
 
-from .codec import decode
+from .codec import decode, kind_of
 from .errors import (
     InputError,
     InputTooLargeError,
@@ -354,7 +354,7 @@ def _container_items(
     if "session" in obj:
         session = obj["session"]
         if type(session) is not str:
-            error = NotAnEventError(f'envelope "session" must be a string, got {_kind(session)}')
+            error = NotAnEventError(f'envelope "session" must be a string, got {kind_of(session)}')
             yield ReadError(key, error.located(source), source)
             return
         key = session
@@ -370,7 +370,7 @@ def _container_items(
     events_node = kids.get("events")
     if type(events) is not list:
         at = events_node.source if events_node is not None else source
-        error = NotAnEventError(f'"events" must be an array, got {_kind(events)}')
+        error = NotAnEventError(f'"events" must be an array, got {kind_of(events)}')
         yield ReadError(key, error.located(at), at)
         return
     if events_node is None or events_node.kids is None:
@@ -390,22 +390,10 @@ def _event_item(value: Any, key: str, source: Source) -> WireItem | ReadError:
             ' or a session envelope ("session")'
         )
     else:
-        detail = f"expected an event object, got {_kind(value)}"
+        detail = f"expected an event object, got {kind_of(value)}"
     return ReadError(key, NotAnEventError(detail).located(source), source)
 
 
-def _kind(value: Any) -> str:
-    if type(value) is list:
-        return "an array"
-    if type(value) is dict:
-        return "an object"
-    if type(value) is str:
-        return "a string"
-    if value is None:
-        return "null"
-    if type(value) is bool:
-        return "a boolean"
-    return "a number"
 
 
 # --- a multi-line document ---------------------------------------------------------------

@@ -24,6 +24,8 @@ ANY = "*"
 """``source`` of a rule that applies in every state."""
 SAME = "="
 """``dest`` of a rule that stays in the state it fired in (a reflexive transition)."""
+CLOSE = "close"
+"""The trigger FinalState True fires once the status is applied (legs and contacts)."""
 
 
 @attrs.frozen(slots=True)
@@ -88,13 +90,6 @@ class MachineSpec:
     def next_state(self, state: str, trigger: str) -> str | None:
         """Where ``trigger`` leads from ``state``, or None when the table has no such row."""
         return self.table.get((state, trigger))
-
-    def why(self, source: str, trigger: str) -> str | None:
-        """The table's reason for a row (for messages and diagrams)."""
-        for rule in self.rules:
-            if rule.trigger == trigger and rule.source in (source, ANY):
-                return rule.why
-        return None
 
     def __repr__(self) -> str:
         return f"MachineSpec({self.name!r}, {len(self.states)} states, {len(self.table)} rows)"

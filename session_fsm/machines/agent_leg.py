@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from . import MachineSpec, rules
+from . import CLOSE, MachineSpec, rules
 
 
 class LegStatus(StrEnum):
@@ -20,7 +20,6 @@ class LegStatus(StrEnum):
 
 
 L = LegStatus
-CLOSE = "close"
 
 AGENT_LEG = MachineSpec(
     "agent_leg",

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from . import MachineSpec, Rule, rules
-
-CLOSE = "close"
+from . import CLOSE, MachineSpec, Rule, rules
 
 
 class ContactSpec(MachineSpec):
