@@ -29,7 +29,14 @@ from . import events as ev
 from .codec import decode, encode
 from .engine import AgentSession, SessionEngine
 from .errors import CheckpointError, InputError, Source
-from .records import AgentRecord, ContactRecord, LegRecord, SessionInfo
+from .records import (
+    AgentInterval,
+    AgentRecord,
+    ContactRecord,
+    LegRecord,
+    NextStateChange,
+    SessionInfo,
+)
 from .rules import Violation
 
 FORMAT: Final = "session_fsm.checkpoint"
@@ -131,8 +138,6 @@ def dump_session(session: AgentSession) -> dict[str, Any]:
 
 def load_session(data: Mapping[str, Any]) -> AgentSession:
     """Rebuild a session from :func:`dump_session`'s data."""
-    from .records import AgentInterval, NextStateChange
-
     structure = _state.structure
     session = AgentSession(data["key"], strict=data["strict"], ignore=data["ignore"])
     for name in _PLAIN:

@@ -66,7 +66,7 @@ from .errors import (
     SessionFsmError,
     Source,
 )
-from .history import contact_history, state_intervals
+from .history import agent_acw_s, contact_history, state_intervals
 from .reader import ReadError, iter_wire
 from .snapshot import to_json
 
@@ -211,10 +211,11 @@ _PROGRESS_ROWS: Final = 250_000
 
 
 class _Columns:
-    """Rows of :data:`EVENT_SCHEMA` collected column by column."""
+    """Rows of ``schema`` (by default :data:`EVENT_SCHEMA`) collected column by column."""
 
-    def __init__(self) -> None:
-        self.cols: tuple[list[Any], ...] = tuple([] for _ in EVENT_SCHEMA)
+    def __init__(self, schema: pa.Schema = EVENT_SCHEMA) -> None:
+        self.schema = schema
+        self.cols: tuple[list[Any], ...] = tuple([] for _ in schema)
 
     def add(self, *row: Any) -> None:
         for col, value in zip(self.cols, row, strict=True):
@@ -229,9 +230,9 @@ class _Columns:
 
     def table(self) -> pa.Table:
         return pa.Table.from_arrays(
-            [pa.array(col, type=field.type) for col, field in zip(self.cols, EVENT_SCHEMA,
+            [pa.array(col, type=field.type) for col, field in zip(self.cols, self.schema,
                                                                    strict=True)],
-            schema=EVENT_SCHEMA,
+            schema=self.schema,
         )
 
 
@@ -434,24 +435,18 @@ class _Output:
     """The rows of one partition, column by column."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, tuple[list[Any], ...]] = {
-            name: tuple([] for _ in schema) for name, schema in TABLES.items()}
+        self.tables = {name: _Columns(schema) for name, schema in TABLES.items()}
         self.carry = _Columns()
 
     def add(self, table: str, *row: Any) -> None:
-        for col, value in zip(self.cols[table], row, strict=True):
-            col.append(value)
+        self.tables[table].add(*row)
 
     def write(self, out_dir: str, number: int) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for name, schema in TABLES.items():
-            cols = self.cols[name]
-            arrays = [pa.array(col, type=field.type) for col, field in zip(cols, schema,
-                                                                            strict=True)]
+        for name, rows in self.tables.items():
             # Written even when empty, so every table has every partition's file.
-            pq.write_table(pa.Table.from_arrays(arrays, schema=schema),
-                           Path(out_dir, name, f"part-{number:05d}.parquet"))
-            counts[name] = len(cols[0])
+            pq.write_table(rows.table(), Path(out_dir, name, f"part-{number:05d}.parquet"))
+            counts[name] = len(rows)
         return counts
 
 
@@ -534,6 +529,7 @@ def _emit(session: AgentSession, written: _Written, done: bool, out: _Output) ->
 
     deferred_steps = set(written.deferred_steps)
     timeline = session.agent_timeline
+    agent_acw: dict[str, float | None] | None = None  # read off the timeline once, if needed
     steps: list[tuple[Any, ...]] = []
     for record in (*session.contacts.values(), *session.closed.values()):
         if not record.steps:
@@ -541,7 +537,9 @@ def _emit(session: AgentSession, written: _Written, done: bool, out: _Output) ->
         newest = record.steps[-1].event_index
         if newest < position and (record.contact_id, newest) not in deferred_steps:
             continue  # nothing new, nothing deferred: the common case of an old contact
-        history = contact_history(record, timeline)
+        if agent_acw is None:
+            agent_acw = agent_acw_s(timeline)
+        history = contact_history(record, agent_acw=agent_acw)
         last = len(history.steps) - 1
         for n, step in enumerate(history.steps):
             if step.event_index < position and \
@@ -602,7 +600,7 @@ def fold_table(table: pa.Table, number: int, options: FoldOptions,
     if options.carry_dir is not None and len(out.carry):
         pq.write_table(out.carry.table(),
                        Path(options.carry_dir, f"part-{number:05d}.parquet"))
-    severities = out.cols["violations"][1]
+    severities = out.tables["violations"].cols[1]
     errors = sum(1 for severity in severities if severity == "error")
     return FoldSummary(events, unreadable, sessions, counts["violations"], errors,
                                  carried, counts)
@@ -772,6 +770,16 @@ def start_run(archives: Sequence[str], out_dir: str, checkpoint_dir: str | None
     return store, str(Path(out_dir, "_staging"))
 
 
+def finish_run(store: CheckpointStore | None, archives: Sequence[str], options: FoldOptions,
+               staging: str, results: Iterable[StageResult]) -> tuple[str, ...]:
+    """What every engine does last, once every partition is written: record the chunk in
+    the checkpoint chain, drop the staging directory. Returns the unreadable lines."""
+    if store is not None:
+        store.commit(archives, options.last_chunk)
+    shutil.rmtree(staging, ignore_errors=True)
+    return tuple(line for result in results for line in result.unreadable)
+
+
 def chunk_inputs(parts: list[str], store: CheckpointStore | None, out_dir: str,
                  last_chunk: bool) -> tuple[list[str], FoldOptions]:
     """This chunk's staged parts plus the open sessions carried from the last chunk,
@@ -812,10 +820,8 @@ def replay_local(archives: Sequence[str], out_dir: str, *, checkpoint_dir: str |
                                  functools.partial(_say_folded, say, fold, total))
         say(f"folded {number + 1}/{count} partitions "
             f"({fold.events + fold.unreadable:,}/{total:,} rows)")
-    if store is not None:
-        store.commit(archives, options.last_chunk)
-    shutil.rmtree(staging, ignore_errors=True)
-    return ReplaySummary("local", len(archives), fold, count, _unreadable_lines(results))
+    unreadable = finish_run(store, archives, options, staging, results)
+    return ReplaySummary("local", len(archives), fold, count, unreadable)
 
 
 def _say_folded(say: Callable[[str], None], before: FoldSummary, total: int, rows: int) -> None:
@@ -840,7 +846,3 @@ def _buckets(parts: Sequence[str], count: int, directory: Path) -> list[list[str
                 pq.write_table(chosen, name)
                 buckets[number].append(str(name))
     return buckets
-
-
-def _unreadable_lines(results: Iterable[StageResult]) -> tuple[str, ...]:
-    return tuple(line for result in results for line in result.unreadable)

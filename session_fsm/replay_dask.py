@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any, Final
@@ -37,6 +36,7 @@ from .replay import (
     ReplaySummary,
     StageResult,
     chunk_inputs,
+    finish_run,
     fold_table,
     stage_archive,
     start_run,
@@ -82,10 +82,7 @@ def replay_dask(archives: Sequence[str], out_dir: str, *, scheduler: str | None 
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         count = partitions or max(2 * n_workers, math.ceil(rows / ROWS_PER_PARTITION))
         fold = _fold(client, parts, options, count, say)
-    if store is not None:
-        store.commit(archives, options.last_chunk)
-    shutil.rmtree(staging, ignore_errors=True)
-    unreadable = tuple(line for result in results for line in result.unreadable)
+    unreadable = finish_run(store, archives, options, staging, results)
     return ReplaySummary("dask", len(archives), fold, count, unreadable)
 
 

@@ -34,6 +34,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import IO, Any, Final
 
 import attrs
@@ -223,6 +224,11 @@ _BLENDED: Final = (
 )
 _DIALER: Final = (("dialer_round", 70), ("take_break", 5), ("misc", 10), ("low_list", 3))
 _SUPERVISOR: Final = (("monitor", 45), ("inbound_call", 10), ("take_break", 8), ("misc", 12))
+# ... as random.choices takes them: the names and their cumulative weights, per role
+_PLAYS: Final = {
+    role: ([name for name, _ in weights], list(accumulate(weight for _, weight in weights)))
+    for role, weights in (("blended", _BLENDED), ("dialer", _DIALER), ("supervisor", _SUPERVISOR))
+}
 
 # Who is who, by agent number, so that every kind of session appears in any run of a
 # dozen agents: (role, how the recording starts, how the session ends).
@@ -1287,17 +1293,12 @@ class _Agent:
         else:
             self.login()
         yield
-        plays = {"blended": _BLENDED, "dialer": _DIALER, "supervisor": _SUPERVISOR}
-        weights = plays[self.role]
-        names = [name for name, _ in weights]
-        cumulative = [sum(w for _, w in weights[: i + 1]) for i in range(len(weights))]
+        names, cumulative = _PLAYS[self.role]
         while not self.cut and (self.exit == "stay" or self.now < self.logout_at):
             self.wait(self.rng.expovariate(1 / 40))
             if self.role == "dialer" and self.base != "Dialer":
-                weights = _BLENDED  # the list ran dry: the agent works as a blended agent
-                names = [name for name, _ in weights]
-                cumulative = [sum(w for _, w in weights[: i + 1]) for i in range(len(weights))]
-                self.role = "blended"
+                self.role = "blended"  # the list ran dry: the agent works as a blended agent
+                names, cumulative = _PLAYS[self.role]
             name = self.rng.choices(names, cum_weights=cumulative)[0]
             getattr(self, name)()
             self.settle()

@@ -206,8 +206,7 @@ def to_json(snapshot: Snapshot) -> dict[str, Any]:
     agent_state = data["agent_state"]
     if agent_state is not None:
         agent_state.pop("acw")
-    leg = data["agent_leg"]
-    return {**data, "agent_leg": leg}
+    return data
 
 
 def snapshots_json(snapshots: Iterable[Snapshot]) -> dict[str, Any]:

@@ -37,7 +37,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final, TypeVar, cast
 
 import attrs
 import cattrs
@@ -55,6 +55,7 @@ from .history import (
     acw_step,
     agent_acw_s,
     contact_history,
+    history_of,
     state_intervals,
 )
 from .reader import ReadError, iter_wire
@@ -134,6 +135,9 @@ _Pending = tuple[str, Source, int, dict[str, Any]]
 """An event read, not yet stored: (session key, source, position in line, wire object)."""
 _Row = tuple[int, int, int, int, bytes, bytes, Source]
 """(session id, source id, line, position, digest, wire bytes, source)."""
+
+_Doc = TypeVar("_Doc", ContactHistory, StateInterval)
+"""A document the store keeps in a table of its own."""
 
 
 class StoreError(SessionFsmError):
@@ -494,17 +498,16 @@ class Store:
             session.released = _ReleasedIds(self._db, session_id)
         timeline = session.agent_timeline
         with self._transaction():
-            acw = agent_acw_s(timeline)
             if final:
-                records = [*session.contacts.values(), *session.closed.values()]
-                self._write_contacts(session_id, [contact_history(c, agent_acw=acw)
-                                                  for c in records])
-                self._write_intervals(session_id, state_intervals(timeline))
+                whole = history_of(session)
+                self._write_contacts(session_id, whole.contacts)
+                self._write_intervals(session_id, whole.agent_states)
                 return 0
             last = timeline[-1] if timeline else None
             settled = [c for c in session.closed.values() if _settled(c, last)]
             if not settled and len(timeline) < 2:
                 return 0
+            acw = agent_acw_s(timeline)
             self._write_contacts(session_id, [contact_history(c, agent_acw=acw)
                                               for c in settled])
             for record in settled:
@@ -561,30 +564,31 @@ class Store:
         return SessionHistory(key, tuple(c for _, c in self.contacts(key=key)),
                               tuple(i for _, i in self.agent_states(key=key)))
 
-    def histories(self) -> Iterator[SessionHistory]:
-        """Every session's stored history, in the order sessions were first stored."""
-        for key in self.keys():
-            found = self.history(key)
-            if found is not None:
-                yield found
+    def histories(self, contacts: ContactFilter | None = None,
+                  states: StateFilter | None = None) -> Iterator[SessionHistory]:
+        """Every session's stored history, in the order sessions were first stored: its
+        contacts matching ``contacts`` and its intervals matching ``states`` (all of them
+        by default). Two queries in all, not two per session."""
+        by_key: dict[str, tuple[list[ContactHistory], list[StateInterval]]] = {
+            key: ([], []) for key in self.keys()}
+        for key, contact in self.contacts(contacts):
+            by_key[key][0].append(contact)
+        for key, interval in self.agent_states(states):
+            by_key[key][1].append(interval)
+        for key, (found, intervals) in by_key.items():
+            yield SessionHistory(key, tuple(found), tuple(intervals))
 
     def contact(self, contact_id: str) -> list[tuple[str, ContactHistory]]:
         """Contact ``contact_id`` in every session that has it, as ``(session key, history)``."""
-        return [(key, _docs.structure(orjson.loads(doc), ContactHistory))
-                for key, doc in self._db.execute(
-                    "SELECT s.key, c.doc FROM contacts c JOIN sessions s ON s.id = c.session "
-                    "WHERE c.contact_id = ? ORDER BY s.id", (contact_id,))]
+        return self.contacts(ContactFilter(contact_id=contact_id))
 
     def contacts(self, query: ContactFilter | None = None, *,
                  key: str | None = None) -> list[tuple[str, ContactHistory]]:
         """Contacts matching ``query`` (of session ``key`` only, if given), as
         ``(session key, history)`` in session order, then order of first appearance."""
         query = query or ContactFilter()
-        where: list[str] = ["1"]
+        where: list[str] = []
         args: list[object] = []
-        if key is not None:
-            where.append("s.key = ?")
-            args.append(key)
         for column, value in (("c.contact_id", query.contact_id), ("c.media", query.media),
                               ("c.skill", query.skill)):
             if value is not None:
@@ -600,22 +604,15 @@ class Store:
             where.append("c.closed = ?")
             args.append(int(query.closed))
         _overlapping(where, args, "c.started", "c.ended", query.since, query.until)
-        rows = self._db.execute(
-            "SELECT s.key, c.doc FROM contacts c JOIN sessions s ON s.id = c.session WHERE "
-            + " AND ".join(where) + " ORDER BY s.id, c.first_index", args)
-        found = [(k, _docs.structure(orjson.loads(doc), ContactHistory)) for k, doc in rows]
-        # SQL narrows by indexed columns; the filter itself has the last word
-        return [(k, c) for k, c in found if query.matches(c)]
+        return self._select("contacts c", "c.first_index", ContactHistory, where, args, key,
+                            query.matches)
 
     def agent_states(self, query: StateFilter | None = None, *,
                      key: str | None = None) -> list[tuple[str, StateInterval]]:
         """Agent-state intervals matching ``query``, as ``(session key, interval)``."""
         query = query or StateFilter()
-        where: list[str] = ["1"]
+        where: list[str] = []
         args: list[object] = []
-        if key is not None:
-            where.append("s.key = ?")
-            args.append(key)
         if query.state is not None:
             where.append("lower(a.state) = lower(?)")
             args.append(query.state)
@@ -626,11 +623,24 @@ class Store:
             where.append("a.is_acw = ?")
             args.append(int(query.is_acw))
         _overlapping(where, args, "a.start", 'a."end"', query.since, query.until)
+        return self._select("agent_states a", "a.event_index", StateInterval, where, args, key,
+                            query.matches)
+
+    def _select(self, table: str, order: str, cls: type[_Doc], where: list[str],
+                args: list[object], key: str | None,
+                matches: Callable[[_Doc], bool]) -> list[tuple[str, _Doc]]:
+        """The documents of ``table`` (aliased, e.g. ``contacts c``) meeting ``where``, of
+        session ``key`` only if given, as ``(session key, document)`` in session order, then
+        ``order``. SQL narrows by indexed columns; ``matches`` (the filter) has the last word."""
+        alias = table.split()[-1]
+        if key is not None:
+            where = ["s.key = ?", *where]
+            args = [key, *args]
         rows = self._db.execute(
-            "SELECT s.key, a.doc FROM agent_states a JOIN sessions s ON s.id = a.session WHERE "
-            + " AND ".join(where) + " ORDER BY s.id, a.event_index", args)
-        found = [(k, _docs.structure(orjson.loads(doc), StateInterval)) for k, doc in rows]
-        return [(k, i) for k, i in found if query.matches(i)]
+            f"SELECT s.key, {alias}.doc FROM {table} JOIN sessions s ON s.id = {alias}.session "
+            f"WHERE {' AND '.join(where) or '1'} ORDER BY s.id, {order}", args)
+        found = [(k, _docs.structure(orjson.loads(doc), cls)) for k, doc in rows]
+        return [(k, found_doc) for k, found_doc in found if matches(found_doc)]
 
 
 def _overlapping(where: list[str], args: list[object], start: str, end: str,

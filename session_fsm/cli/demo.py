@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..history import ContactHistory, SessionHistory, StateInterval, histories, histories_json
 from ..rules import RULES, Violation
 from ..snapshot import snapshots_json
-from ..validation import Report
+from ..validation import Report, report_of
 from ._common import JSON, Failure, emit_json, replay_files, stdout, table
 from .history import duration as history_duration
 from .snapshot import show
@@ -58,12 +58,7 @@ def replay_demo() -> tuple[SessionEngine, Report]:
             engine = replay_files([str(path)], skip_bad=False, report_bad=True).engine
         except InputError as error:  # the bundled file is ours: unreadable means a bad build
             raise Failure(f"the bundled demo stream is damaged: {error}") from None
-    report = Report(
-        events=sum(session.events for session in engine.sessions.values()),
-        violations=tuple(engine.violations()),
-        sessions=tuple(engine.sessions),
-    )
-    return engine, report
+    return engine, report_of(engine)
 
 
 @click.command("demo", epilog=EXAMPLES)

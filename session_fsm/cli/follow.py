@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
@@ -204,16 +205,8 @@ class _JsonLines:
         sys.stdout.buffer.write(orjson.dumps(entry) + b"\n")
         sys.stdout.flush()
 
-    def running(self, base_url: str, session_id: str) -> _Nothing:
-        return _Nothing()
-
-
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    def running(self, base_url: str, session_id: str) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class _Screen:
@@ -227,7 +220,7 @@ class _Screen:
         waiting = Text(f"following session {session_id} at {base_url} (Ctrl-C stops)")
         if not self.console.is_terminal:
             click.echo(f"session-fsm: {waiting}", err=True)
-            return _Nothing()
+            return nullcontext()
         self.live = Live(waiting, console=self.console, refresh_per_second=4)
         return self.live
 

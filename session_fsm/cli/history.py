@@ -123,8 +123,8 @@ def _from_files(files: Sequence[str], skip_bad: bool, now: datetime | None, skew
         click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
     chosen = []
     for history in histories(replay.engine, now=now, skew_s=skew):
-        picked = _pick(history, history.find_contacts(contacts), history.find_states(states),
-                       contact_id)
+        picked = _pick(history.key, history.find_contacts(contacts),
+                       history.find_states(states), contact_id)
         if picked is not None:
             chosen.append(picked)
     return chosen
@@ -139,36 +139,30 @@ def _from_store(db: str, contacts: ContactFilter, states: StateFilter,
                 click.echo(f"session-fsm: {len(stale)} session(s) have events not yet in "
                            "their history (an ingest was interrupted): run ingest again",
                            err=True)
-            by_key: dict[str, tuple[list[ContactHistory], list[StateInterval]]] = {
-                key: ([], []) for key in store.keys()}  # noqa: SIM118 - a Store, not a dict
-            for key, contact in store.contacts(contacts):
-                by_key[key][0].append(contact)
-            for key, interval in store.agent_states(states):
-                by_key[key][1].append(interval)
+            stored = list(store.histories(contacts, states))
     except StoreError as error:
         raise Failure(str(error), EXIT_INPUT) from None
     chosen = []
-    for key, (found, intervals) in by_key.items():
-        picked = _pick(SessionHistory(key, tuple(found), tuple(intervals)), tuple(found),
-                       tuple(intervals), contact_id)
+    for history in stored:
+        picked = _pick(history.key, history.contacts, history.agent_states, contact_id)
         if picked is not None:
             chosen.append(picked)
     return chosen
 
 
-def _pick(history: SessionHistory, contacts: tuple[ContactHistory, ...],
+def _pick(key: str, contacts: tuple[ContactHistory, ...],
           states: tuple[StateInterval, ...], contact_id: str | None) -> SessionHistory | None:
-    """The session as selected; with --contact, only that contact and the agent's states
-    during it (from its first step to its close), or None if the session lacks it."""
+    """The session ``key`` as selected; with --contact, only that contact and the agent's
+    states during it (from its first step to its close), or None if the session lacks it."""
     if contact_id is None:
-        return SessionHistory(history.key, contacts, states)
+        return SessionHistory(key, contacts, states)
     contact = next((c for c in contacts if c.contact_id == contact_id), None)
     if contact is None:
         return None
     during = StateFilter(since=contact.started, until=contact.ended if contact.closed else None)
     overlapping = tuple(i for i in states if i.acw_contact_id == contact_id
                         or (contact.started is not None and during.matches(i)))
-    return SessionHistory(history.key, (contact,), overlapping)
+    return SessionHistory(key, (contact,), overlapping)
 
 
 # --- human output -------------------------------------------------------------------------

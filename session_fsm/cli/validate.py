@@ -14,7 +14,7 @@ from rich.text import Text
 
 from ..reader import iter_wire
 from ..rules import CATALOGUE, Severity
-from ..validation import Report, UnknownRuleError, selected_rules, validate
+from ..validation import Report, UnknownRuleError, validate
 from ._common import (
     EXIT_FINDING,
     EXIT_INPUT,
@@ -57,13 +57,11 @@ def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[s
     2 when a file cannot be opened or the command line is wrong.
     """
     chosen = select or None  # no --select: every rule
-    try:
-        selected_rules(ignore=ignore, select=chosen)
-    except UnknownRuleError as error:
-        raise Failure(str(error), EXIT_INPUT) from None
-    try:
+    try:  # validate() checks the rule names before iter_wire opens anything
         report = validate(with_progress(iter_wire(files, on_error="report"), files),
                           ignore=ignore, select=chosen, strict_warnings=strict)
+    except UnknownRuleError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
     except OSError as error:
         # iter_wire() opens each file as it reaches it; one that cannot be opened at all is
         # not a finding about the stream.
