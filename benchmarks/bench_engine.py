@@ -29,7 +29,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 import pytest
@@ -41,6 +41,12 @@ from session_fsm.simulate import INTENDED_WARNINGS, simulate
 from session_fsm.validation import validate
 
 Wire = dict[str, Any]
+
+class Stream(NamedTuple):
+    path: Path
+    events: int
+    sessions: int
+
 
 ROUNDS = 5
 """Timed rounds per benchmark when enabled (each with its own floor round)."""
@@ -62,13 +68,13 @@ def full(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stream(full: bool, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """The simulated JSON Lines stream (every event type) and its number of events."""
+def stream(full: bool, tmp_path_factory: pytest.TempPathFactory) -> Stream:
+    """The simulated JSON Lines stream (every event type)."""
     agents, minutes = (2000, 100.0) if full else (40, 20.0)
     path = tmp_path_factory.mktemp("bench") / "stream.jsonl"
     with path.open("wb") as out:
         summary, _ = simulate(out, agents=agents, seed=7, minutes=minutes)
-    return path, summary.events
+    return Stream(path, summary.events, summary.sessions)
 
 
 @pytest.fixture(scope="module")
@@ -166,13 +172,13 @@ def replay(path: Path) -> tuple[SessionEngine, int]:
     return engine, len(engine.snapshot())
 
 
-def test_end_to_end(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
+def test_end_to_end(benchmark: Any, stream: Stream, full: bool) -> None:
     """Bytes -> reader -> engine -> snapshots, against orjson.loads of the same lines."""
-    path, events = stream
+    path, events, sessions = stream
     engine_s, floor_s, (engine, snapshots) = against_floor(
         benchmark, lambda: replay(path), lambda: parse_floor(path), full)
     assert sum(s.events for s in engine.sessions.values()) == events
-    assert snapshots == len(engine.sessions)
+    assert snapshots == len(engine.sessions) == sessions  # one per simulated session
     report(benchmark, "end-to-end", events=events, events_per_s=events / engine_s,
            us_per_event=engine_s / events * 1e6, floor_us_per_event=floor_s / events * 1e6,
            ratio_to_floor=engine_s / floor_s)
@@ -181,10 +187,10 @@ def test_end_to_end(benchmark: Any, stream: tuple[Path, int], full: bool) -> Non
 # --- 2. engine only ----------------------------------------------------------------------------
 
 
-def test_engine_only(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
+def test_engine_only(benchmark: Any, stream: Stream, full: bool) -> None:
     """Pre-parsed wire objects into SessionEngine.feed (facts, digest and decoding
     included, the reader not)."""
-    path, events = stream
+    path, events, _ = stream
     items = [item for item in iter_wire(path) if type(item) is tuple]
     assert len(items) == events
 
@@ -349,6 +355,7 @@ def test_memory(benchmark: Any, sessions: int, full: bool) -> None:
         live.extend((key, orjson.dumps(e)) for e in events)
     live_bytes, engine = benchmark.pedantic(lambda: _retained(lambda: _feed_bytes(live)),
                                             rounds=1, iterations=1)
+    assert len(engine.sessions) == sessions
     assert all(len(s.contacts) == 1 for s in engine.sessions.values())
     per_session = live_bytes / sessions
 
@@ -372,9 +379,9 @@ def test_memory(benchmark: Any, sessions: int, full: bool) -> None:
 # --- 5. validation and history queries -------------------------------------------------------
 
 
-def test_validation(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
+def test_validation(benchmark: Any, stream: Stream, full: bool) -> None:
     """validate() over the reader, as ``session-fsm validate`` runs it."""
-    path, events = stream
+    path, events, _ = stream
     engine_s, floor_s, result = against_floor(
         benchmark, lambda: validate(iter_wire(path, on_error="report")),
         lambda: parse_floor(path), full)
@@ -385,9 +392,9 @@ def test_validation(benchmark: Any, stream: tuple[Path, int], full: bool) -> Non
            ratio_to_floor=engine_s / floor_s)
 
 
-def test_history_queries(benchmark: Any, stream: tuple[Path, int], full: bool) -> None:
+def test_history_queries(benchmark: Any, stream: Stream, full: bool) -> None:
     """Every session's history with durations, then a query over contacts and states."""
-    path, events = stream
+    path, events, _ = stream
     engine, _ = replay(path)
     calls: list[int] = []
 

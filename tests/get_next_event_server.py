@@ -13,11 +13,14 @@ snapshots, worked out by hand from the events.
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -270,3 +273,15 @@ FINAL: dict[str, Any] = {
 def without_key(entry: dict[str, Any]) -> dict[str, Any]:
     """A snapshot entry minus its session key (a live key and a file's path differ)."""
     return {k: v for k, v in entry.items() if k != "key"}
+
+
+def replayed_snapshot(record: Path, *, env: dict[str, str] | None = None,
+                      timeout: float = 60) -> dict[str, Any]:
+    """The one session of ``session-fsm snapshot RECORD --json`` (a recording replayed in a
+    process of its own), minus its key."""
+    replayed = subprocess.run(
+        [sys.executable, "-m", "session_fsm", "snapshot", str(record), "--json"],
+        capture_output=True, timeout=timeout, env=env, check=False)
+    assert replayed.returncode == 0, replayed.stderr
+    (entry,) = orjson.loads(replayed.stdout)["sessions"]
+    return without_key(entry)

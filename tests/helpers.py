@@ -16,6 +16,11 @@ from collections.abc import Hashable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
+import seed_events as seed
+from click.testing import CliRunner
+
+from session_fsm.cli import main
 from session_fsm.engine import AgentSession
 
 Wire = dict[str, Any]
@@ -47,22 +52,9 @@ def flag(value: bool) -> str:
 
 def session_start(*, session_id: str = "58070815", agent_id: str = "12214",
                   bus_no: str = "4500") -> Wire:
-    return {
-        "Type": "AgentSessionStart",
-        "BusNo": bus_no,
-        "AgentId": agent_id,
-        "SessionId": session_id,
-        "StationPhoneNumber": "8013203420",
-        "StationCallerId": "8013203200",
-        "DialerCampaign": "",
-        "DialerCampaignStartTime": "2013-09-10T19:16:33.000Z",
-        "SupervisorPermissionLevel": "4",
-        "CanMask": "True",
-        "AgentSchedulePermission": "True",
-        "ScoreRecordingsPermission": "True",
-        "HideAgentStatePermission": "",
-        "CanMultiPartyConference": "True",
-    }
+    """The documented AgentSessionStart example, for another agent if asked."""
+    return {**seed.AGENT_SESSION_START, "BusNo": bus_no, "AgentId": agent_id,
+            "SessionId": session_id}
 
 
 def session_end(*, message: str = "", success: bool = True) -> Wire:
@@ -306,3 +298,24 @@ def replay(
     for index, event in enumerate(events):
         session.feed(event, batch=index if batch_of is None else batch_of[index])
     return session
+
+
+# --- the command line, in this process ------------------------------------------------
+
+
+@attrs.frozen
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str, input: bytes | None = None) -> Result:
+    """The console script's entry point in this process (its exit codes, its streams)."""
+    with CliRunner().isolation(input=input) as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            code = int(done.code or 0)
+        return Result(code, out.getvalue().decode(), err.getvalue().decode())

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from helpers import agent_state, call, session_start, utc
-from test_store import _rows, agent_events, run, write_stream
+from helpers import agent_state, call, run, session_start, utc
+from store_helpers import agent_events, assert_same_store, stored_rows, write_stream
 
 from session_fsm import checkpoint as ck
 from session_fsm.engine import AgentSession, SessionEngine
@@ -123,13 +123,7 @@ def test_a_killed_ingest_resumes_from_its_checkpoint_to_the_uninterrupted_store(
 
     whole = tmp_path / "whole.sqlite"
     assert run("ingest", str(stream), "--db", str(whole)).exit_code == 0
-    rows = _rows(db)
-    assert len(rows) == total
-    assert len({(line, pos) for _, _, line, pos, _ in rows}) == total  # each event once
-    assert rows == _rows(whole)  # same events, same sessions, same order
-    with Store(db) as a, Store(whole) as b:
-        assert a.dirty() == []
-        assert list(a.histories()) == list(b.histories())
+    assert_same_store(db, whole, total)
     # the last checkpoint is a valid checkpoint document: no engine state, the position
     engine, position = ck.read_checkpoint(checkpoint)
     assert engine.sessions == {}
@@ -175,14 +169,14 @@ def test_resume_starts_inside_the_line_where_the_checkpoint_stopped(tmp_path: Pa
         with pytest.raises(KeyboardInterrupt):
             store.ingest([str(stream)], on_commit=killed_at_the_second, commit_every=7)
         assert positions == [7, 14]
-        assert sorted((line, pos) for _, _, line, pos, _ in _rows(db))[-3:] == [
+        assert sorted((line, pos) for _, _, line, pos, _ in stored_rows(db))[-3:] == [
             (8, 0), (9, 0), (9, 1)]
         resumed = store.ingest([str(stream)], resume_after=14, batch_size=5)
         assert (resumed.resumed, resumed.read, resumed.added) == (14, total - 14, total - 14)
     with Store(tmp_path / "whole.sqlite") as whole:
         whole.ingest([str(stream)])
-    rows = _rows(db)
-    assert rows == _rows(tmp_path / "whole.sqlite")
+    rows = stored_rows(db)
+    assert rows == stored_rows(tmp_path / "whole.sqlite")
     assert (9, 2) in {(line, pos) for _, _, line, pos, _ in rows}
 
 
@@ -254,7 +248,9 @@ def test_a_session_flushed_to_a_store_cannot_be_checkpointed(tmp_path: Path) -> 
     session = AgentSession("agent-0")
     for event in agent_events(0, 8):
         session.feed(event)
-    ck.dump_session(session)  # before the flush: fine
+    before = ck.load_session(ck.dump_session(session))  # before the flush: it round-trips
+    assert (before.events, sorted(before.closed)) == (session.events, sorted(session.closed))
+    assert len(session.closed) == 6  # the 6 calls the flush below releases
     with Store(tmp_path / "s.sqlite") as store:
         assert store.flush(session) == 6  # test_store.py works this count out
         engine = SessionEngine()

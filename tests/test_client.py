@@ -8,8 +8,6 @@ the retries cost no time. Requests are bounded by a 0.5 s client timeout.
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from get_next_event_server import (
     ROTATED_ID,
     Reply,
     ScriptServer,
+    replayed_snapshot,
     session_script,
     without_key,
 )
@@ -143,12 +142,7 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
     assert orjson.loads(lines[6]) == {"sessionId": ROTATED_ID, "events": [
         {"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409", "SessionId": ROTATED_ID}]}
     assert len(lines) == 7
-    replayed = subprocess.run(
-        [sys.executable, "-m", "session_fsm", "snapshot", str(record), "--json"],
-        capture_output=True, timeout=60, check=False)
-    assert replayed.returncode == 0, replayed.stderr
-    (entry,) = orjson.loads(replayed.stdout)["sessions"]
-    assert without_key(entry) == FINAL
+    assert replayed_snapshot(record) == FINAL
 
 
 def test_no_failures_means_no_sleep(token_file: Path) -> None:
@@ -243,12 +237,7 @@ def test_a_409_with_a_call_still_open_replays_to_the_same_end(token_file: Path,
 
     record = tmp_path / "record.jsonl"
     record.write_bytes(b"".join(line + b"\n" for line in recorded))
-    replayed = subprocess.run(
-        [sys.executable, "-m", "session_fsm", "snapshot", str(record), "--json"],
-        capture_output=True, timeout=60, check=False)
-    assert replayed.returncode == 0, replayed.stderr
-    (entry,) = orjson.loads(replayed.stdout)["sessions"]
-    assert without_key(entry) == live
+    assert replayed_snapshot(record) == live
 
 
 HTTP_END = {"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409", "SessionId": FIRST_ID}

@@ -189,14 +189,19 @@ def test_mermaid_front_matter_is_yaml_and_states_use_wire_spelling() -> None:
     assert "s_active" not in block.split("classDef s_previous")[1]  # no "current" state
 
 
-def test_svg_drawn_when_dot_is_on_path(tmp_path: Path) -> None:
+def fake_dot(tmp_path: Path, script: str) -> dict[str, str]:
+    """An environment whose PATH finds a stand-in ``dot`` running ``script`` first."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     dot = bin_dir / "dot"
-    # a stand-in for Graphviz: the "SVG" is the DOT it was given, so the test can read it
-    dot.write_text('#!/bin/sh\necho "<svg>"; cat; echo "</svg>"\n')
+    dot.write_text(f"#!/bin/sh\n{script}\n")
     dot.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def test_svg_drawn_when_dot_is_on_path(tmp_path: Path) -> None:
+    # a stand-in for Graphviz: the "SVG" is the DOT it was given, so the test can read it
+    env = fake_dot(tmp_path, 'echo "<svg>"; cat; echo "</svg>"')
     out = tmp_path / "d"
     done = run("diagrams", "--out", str(out), env=env)
     assert done.returncode == 0, done.stderr
@@ -215,12 +220,7 @@ def test_svg_drawn_when_dot_is_on_path(tmp_path: Path) -> None:
 
 
 def test_a_failing_dot_is_a_warning_not_a_failure(tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    dot = bin_dir / "dot"
-    dot.write_text('#!/bin/sh\necho "syntax error near line 3" >&2\nexit 3\n')
-    dot.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = fake_dot(tmp_path, 'echo "syntax error near line 3" >&2\nexit 3')
     out = tmp_path / "d"
     done = run("diagrams", "--out", str(out), env=env)
     assert done.returncode == 0

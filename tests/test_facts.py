@@ -15,13 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
 import orjson
 import pytest
 import seed_events as seed
 from hypothesis import given
 from hypothesis import strategies as st
-from test_codec import casings, extras, wire_values
+from wire_strategies import casings, declared, extras, wire_values
 
 from session_fsm import events as ev
 from session_fsm.codec import decode, encode
@@ -52,11 +51,6 @@ BAD_VALUES: dict[Any, list[Any]] = {
 }
 
 
-def _fields(cls: type[Any]) -> list[attrs.Attribute[Any]]:
-    attrs.resolve_types(cls)
-    return [f for f in attrs.fields(cls) if f.name != "extra"]
-
-
 def wire_value(annotation: Any) -> st.SearchStrategy[Any]:
     good = wire_values(annotation)
     bad = BAD_VALUES.get(annotation)
@@ -70,7 +64,7 @@ def documented_objects(cls: type[Any]) -> st.SearchStrategy[dict[str, Any]]:
     @st.composite
     def build(draw: Any) -> dict[str, Any]:
         obj: dict[str, Any] = {"Type": cls.TYPE}
-        for field in _fields(cls):
+        for field in declared(cls):
             if draw(st.integers(0, 4)):  # present four times in five
                 key = wire_name(field)
                 if not draw(st.integers(0, 9)):

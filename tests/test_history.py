@@ -11,22 +11,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import attrs
 import orjson
-from click.testing import CliRunner
 from helpers import (
     agent_state,
     call,
     chat,
     chat_text,
     replay,
+    run,
     session_end,
     session_start,
     utc,
     work_item,
 )
 
-from session_fsm.cli import main
 from session_fsm.engine import AgentSession
 from session_fsm.history import (
     ContactFilter,
@@ -451,24 +449,6 @@ def test_json_has_exactly_the_contract_keys() -> None:
 
 
 # --- the command ---------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def run(*args: str) -> Result:
-    """The console script's entry point in this process (its exit codes, its streams)."""
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as done:
-            code = int(done.code or 0)
-        return Result(code, out.getvalue().decode(), err.getvalue().decode())
 
 
 def day_file(tmp_path: Path) -> str:

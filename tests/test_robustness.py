@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,8 +96,13 @@ def test_lenient_engine_never_raises_and_accounts_for_every_event(events: list[A
 def test_strict_engine_raises_only_the_package_errors(events: list[Any]) -> None:
     session = AgentSession("fuzz", strict=True)
     for event in events:
-        with contextlib.suppress(SequenceError, InputError):
+        if not _decodable(event):  # strict: an unreadable event raises, it is not recorded
+            with pytest.raises(InputError):
+                session.feed(event)
+            continue
+        with contextlib.suppress(SequenceError):
             session.feed(event)
+    assert not [v for v in session.violations if v.rule in {"bad-field", "not-an-event"}]
 
 
 lines = st.one_of(

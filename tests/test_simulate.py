@@ -364,14 +364,7 @@ def _as_expected(snap: Snapshot) -> dict[str, Any]:
         "agent_state": None if agent is None else (
             agent.state, agent.out_reason, agent.since, agent.is_acw, agent.acw_timeout_s,
             agent.acw_deadline, tuple((n.state, n.out_reason) for n in agent.next_states)),
-        "agent_leg": None if snap.agent_leg is None else (
-            snap.agent_leg.id, snap.agent_leg.status, snap.agent_leg.final),
-        "contacts": [(c.contact_id, c.media, c.status, c.in_acw, c.is_linked, c.is_inbound,
-                      c.call_type, c.skill, c.started, c.last_change) for c in snap.contacts],
-        "linked_contact_id": snap.linked_contact_id,
-        "monitoring": None if snap.monitoring is None else (
-            snap.monitoring.target_agent_id, snap.monitoring.since, snap.monitoring.contact_id),
-        "events": snap.events,
+        **_common(snap),
     }
 
 
@@ -382,14 +375,21 @@ def _from_expected(e: ExpectedSession) -> dict[str, Any]:
         "agent_state": None if agent is None else (
             agent.state, agent.out_reason, agent.since, agent.is_acw, agent.acw_timeout_s,
             agent.acw_deadline, agent.next_states),
-        "agent_leg": None if e.agent_leg is None else (
-            e.agent_leg.id, e.agent_leg.status, e.agent_leg.final),
+        **_common(e),
+    }
+
+
+def _common(s: Snapshot | ExpectedSession) -> dict[str, Any]:
+    """The parts a snapshot and the simulator's expectation spell alike."""
+    return {
+        "agent_leg": None if s.agent_leg is None else (
+            s.agent_leg.id, s.agent_leg.status, s.agent_leg.final),
         "contacts": [(c.contact_id, c.media, c.status, c.in_acw, c.is_linked, c.is_inbound,
-                      c.call_type, c.skill, c.started, c.last_change) for c in e.contacts],
-        "linked_contact_id": e.linked_contact_id,
-        "monitoring": None if e.monitoring is None else (
-            e.monitoring.target_agent_id, e.monitoring.since, e.monitoring.contact_id),
-        "events": e.events,
+                      c.call_type, c.skill, c.started, c.last_change) for c in s.contacts],
+        "linked_contact_id": s.linked_contact_id,
+        "monitoring": None if s.monitoring is None else (
+            s.monitoring.target_agent_id, s.monitoring.since, s.monitoring.contact_id),
+        "events": s.events,
     }
 
 
@@ -399,8 +399,9 @@ def test_the_simulators_knowledge_equals_the_engines_final_snapshot(
     snapshots = {snap.key: snap for snap in engine.snapshot()}
     assert set(snapshots) == set(expected)
     for key, want in expected.items():
-        got = _as_expected(snapshots[key])
-        for field, value in _from_expected(want).items():
+        got, wanted = _as_expected(snapshots[key]), _from_expected(want)
+        assert got.keys() == wanted.keys()
+        for field, value in wanted.items():
             assert got[field] == value, (key, field)
     # The comparison covers sessions in every kind of end state, not only idle ones.
     wants = list(expected.values())

@@ -12,128 +12,27 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import attrs
 import orjson
 import pytest
-from click.testing import CliRunner
 from helpers import (
     agent_state,
     call,
-    chat,
-    chat_text,
+    run,
     session_start,
     utc,
     voicemail,
     work_item,
 )
+from store_helpers import agent_events, assert_same_store, write_stream
 
-from session_fsm.cli import main
 from session_fsm.cli._common import replay_files
 from session_fsm.engine import AgentSession
 from session_fsm.errors import NotJsonError
 from session_fsm.history import ContactFilter, StateFilter, histories, history_of
 from session_fsm.store import Store, StoreConflictError, StoreError
-
-# --- a generated stream --------------------------------------------------------------------
-
-
-def agent_events(agent: int, cycles: int) -> Iterator[dict[str, Any]]:
-    """One agent's realistic day: two-step ACW calls, direct-final calls with the agent's
-    ACW, chats with text, and breaks, on the agent's own server clock."""
-    now = utc(2013, 9, 11, 5, 0, 0)
-
-    def at(seconds: float) -> datetime:
-        nonlocal now
-        now += timedelta(seconds=seconds)
-        return now
-
-    yield session_start(agent_id=str(12000 + agent), session_id=str(58000000 + agent))
-    yield agent_state("Available", at=at(0))
-    for n in range(cycles):
-        cid = str(1_000_000 + agent * 10_000 + n)
-        kind = n % 4
-        if kind == 0:
-            start = at(30)
-            yield call(cid, "Incoming", at=start)
-            yield agent_state("InboundContact", at=at(1), next_states=["Unavailable", "Available"])
-            yield call(cid, "Active", at=at(20), start=start)
-            yield call(cid, "Holding", at=at(90), start=start)
-            yield call(cid, "Active", at=at(30), start=start)
-            yield call(cid, "Disconnected", at=at(120), start=start)
-            yield agent_state("Unavailable", at=at(0), acw=True, acw_timeout=30,
-                              next_states=["Available"])
-            yield call(cid, "Disconnected", at=at(25), final=True, start=start)
-            yield agent_state("Available", at=at(0))
-        elif kind == 1:
-            start = at(40)
-            yield call(cid, "Incoming", at=start)
-            yield agent_state("InboundContact", at=at(1))
-            yield call(cid, "Active", at=at(10), start=start)
-            yield call(cid, "Disconnected", at=at(200), final=True, start=start)
-            yield agent_state("Unavailable", at=at(0), acw=True)
-            yield agent_state("Available", at=at(15))
-        elif kind == 2:
-            start = at(60)
-            room = str(agent * 10_000 + n)
-            yield chat(cid, "Incoming", at=start, room=room, messages=[("Client", "hi", start)])
-            yield agent_state("InboundContact", at=at(1))
-            yield chat(cid, "Active", at=at(5), room=room, start=start)
-            yield chat_text(room, "Agent", "hello", at=at(10))
-            yield chat_text(room, "Client", "bye", at=at(20))
-            yield chat(cid, "Disconnected", at=at(5), room=room, final=True, start=start)
-            yield agent_state("Available", at=at(0))
-        else:
-            yield agent_state("Unavailable", at=at(300), out_reason="Break")
-            yield agent_state("Available", at=at(600))
-
-
-def write_stream(path: Path, *, agents: int, cycles: int) -> int:
-    """Interleave the agents' events into keyed JSON Lines, three events per turn: one
-    envelope line holding all three, or three one-event lines. Returns the event count."""
-    live = [(a, agent_events(a, cycles)) for a in range(agents)]
-    count = turn = 0
-    with path.open("wb") as out:
-        while live:
-            still = []
-            for agent, events in live:
-                batch = [e for _, e in zip(range(3), events, strict=False)]
-                if not batch:
-                    continue
-                still.append((agent, events))
-                count += len(batch)
-                turn += 1
-                key = f"agent-{agent}"
-                if turn % 2:
-                    out.write(orjson.dumps({"session": key, "events": batch}) + b"\n")
-                else:
-                    for event in batch:
-                        out.write(orjson.dumps({"session": key, "event": event}) + b"\n")
-            live = still
-    return count
-
-
-@attrs.frozen
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def run(*args: str, input: bytes | None = None) -> Result:
-    """The console script's entry point in this process (its exit codes, its streams)."""
-    with CliRunner().isolation(input=input) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as done:
-            code = int(done.code or 0)
-        return Result(code, out.getvalue().decode(), err.getvalue().decode())
-
 
 # --- ingest ---------------------------------------------------------------------------------
 
@@ -309,13 +208,6 @@ def _stored_count(db: Path) -> int:
         return 0
 
 
-def _rows(db: Path) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as reader:
-        return reader.execute(
-            "SELECT s.key, e.seq, e.line, e.pos, e.digest FROM events e JOIN sessions s "
-            "ON s.id = e.session ORDER BY s.key, e.seq").fetchall()
-
-
 def test_a_killed_ingest_resumes_to_exactly_the_uninterrupted_store(tmp_path: Path) -> None:
     stream = tmp_path / "big.jsonl"
     total = write_stream(stream, agents=20, cycles=200)
@@ -341,14 +233,9 @@ def test_a_killed_ingest_resumes_to_exactly_the_uninterrupted_store(tmp_path: Pa
     assert resumed.exit_code == 0
     assert orjson.loads(resumed.stdout)["added"] == total - partial
 
-    rows = _rows(killed)
-    assert len(rows) == total
-    assert len({(line, pos) for _, _, line, pos, _ in rows}) == total  # each event once
-    assert rows == _rows(whole)  # same events, same sessions, same order
-    with Store(killed) as a, Store(whole) as b:
-        assert a.dirty() == []
-        assert list(a.histories()) == list(b.histories())
-        assert sum(len(h.contacts) for h in a.histories()) == 20 * 150
+    assert_same_store(killed, whole, total)
+    with Store(killed) as store:
+        assert sum(len(h.contacts) for h in store.histories()) == 20 * 150
 
 
 # --- bounded memory ---------------------------------------------------------------------------

@@ -208,6 +208,14 @@ CASES: dict[str, Case] = {
 
 RULE_NAMES = [rule.name for rule in CATALOGUE]
 
+# Written out by hand (the README's rule table), not read from the catalogue under test:
+# an error is a broken protocol guarantee, a warning something the live stream does.
+ERRORS = frozenset({
+    "contact-after-final", "final-on-open-status", "contact-transition", "event-after-end",
+    "leg-after-final", "leg-transition", "two-linked-calls", "too-many-next-states",
+    "bad-field", "not-json", "not-an-event",
+})
+
 
 def test_every_rule_of_the_catalogue_has_a_case() -> None:
     assert sorted(CASES) == sorted(RULE_NAMES)
@@ -221,8 +229,7 @@ def test_rule_fires_exactly_once_at_its_event(rule: str, tmp_path: Path) -> None
     found = [v for v in report.violations if v.rule == rule]
     assert len(found) == 1, report.violations
     (violation,) = found
-    severity = next(r.severity for r in CATALOGUE if r.name == rule)
-    assert violation.severity is severity
+    assert violation.severity is (Severity.ERROR if rule in ERRORS else Severity.WARNING)
     assert violation.event_index == case.index
     assert violation.session == str(path)
     assert violation.source == f"{path}:{case.line}"
@@ -554,10 +561,9 @@ def test_to_json_is_the_contract_document() -> None:
         "violations": [{
             "rule": "final-on-open-status", "severity": "error", "session": "agent-00042",
             "event_index": 2, "contact_id": CALL, "source": None,
-            "message": document["violations"][0]["message"],
+            "message": f"call {CALL}: FinalState True on Active, which cannot end a call",
         }],
     }
-    assert CALL in document["violations"][0]["message"]
     assert json.loads(json.dumps(document)) == document
 
 
