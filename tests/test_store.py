@@ -310,6 +310,12 @@ def test_store_queries(tmp_path: Path) -> None:
         assert [(k, c.contact_id) for k, c in early] == [("agent-0", "1000000"),
                                                          ("agent-1", "1010000")]
         assert store.history("nope") is None
+        # every session, each with only what its filters keep: chats, and break intervals
+        picked = [(h.key, [c.contact_id for c in h.contacts], len(h.agent_states))
+                  for h in store.histories(ContactFilter(media="chat"),
+                                           StateFilter(out_reason="break"))]
+        assert picked == [("agent-0", ["1000002", "1000006"], 2),
+                          ("agent-1", ["1010002", "1010006"], 2)]
 
 
 def test_history_from_the_store_is_the_history_of_the_file(tmp_path: Path) -> None:
