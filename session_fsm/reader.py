@@ -22,13 +22,15 @@ standard input and misnamed files all work.
 
 Memory and formats: input is read line by line in binary mode and each line is parsed on
 its own (JSON Lines), so memory stays constant however long the file is; a line longer
-than ``max_line_bytes`` is reported without being read whole. Only when the first
-non-blank line is not valid JSON and starts with ``{`` or ``[`` is the input taken as one
-(pretty-printed) document; then memory is proportional to that document, which is
-capped at ``max_line_bytes`` too. If the document does not parse either, and its error is
-on that first line or the next non-blank line parses on its own, the input is JSON Lines
-whose first line is bad: that line is reported and reading goes on with the next one.
-Otherwise the document's error is reported at its own line and the file ends there.
+than ``max_line_bytes`` is reported without being read whole and ends its file, whose
+end may never come (``/dev/zero``): at most ``max_line_bytes + 1`` bytes are read past
+the last line that fit. Only when the first non-blank line is not valid JSON and starts
+with ``{`` or ``[`` is the input taken as one (pretty-printed) document; then memory is
+proportional to that document, which is capped at ``max_line_bytes`` too. If the
+document does not parse either, and its error is on that first line or the next
+non-blank line parses on its own, the input is JSON Lines whose first line is bad: that
+line is reported and reading goes on with the next one. Otherwise the document's error
+is reported at its own line and the file ends there.
 
 Sources: ``Source(path as given, 1-based line)``. In JSON Lines every event of a line has
 that line. In a multi-line document each event has the line where its own value starts
@@ -39,7 +41,8 @@ Errors: :class:`NotJsonError`, :class:`NotAnEventError`, :class:`FieldError` (fr
 and :class:`InputTooLargeError` (an over-long line or document, or nesting deeper than
 the parser's 1024 levels), each with ``source`` set. With ``on_error="raise"`` the first one
 is raised; with ``"report"`` it is yielded as a :class:`ReadError` and reading continues
-with the next event (of the same line's array, when it was one event of many) or line.
+with the next event (of the same line's array, when it was one event of many) or line;
+after an over-long line, with the next file.
 A file that cannot be opened raises :class:`OSError` in both modes.
 """
 
@@ -93,7 +96,6 @@ WireItem: TypeAlias = tuple[str, dict[str, Any], Source]
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _BOM: Final = b"\xef\xbb\xbf"
 _DEPTH_MESSAGE: Final = "depth limit exceeded"  # orjson's message past 1024 levels
-_SKIP_CHUNK: Final = 1 << 16
 
 
 @attrs.frozen(slots=True)
@@ -214,19 +216,17 @@ def _file_items(
     stream: IO[bytes], name: str, raising: bool, limit: int
 ) -> Iterator[WireItem | ReadError]:
     """The items of one input, JSON Lines or one document (see the module docstring)."""
-    readline = stream.readline
     # limit + 1 bytes is enough to tell "a line of exactly limit bytes plus its newline"
     # from "too long" without ever holding more than that.
-    lines: Iterator[bytes] = iter(partial(readline, limit + 1), b"")
+    lines: Iterator[bytes] = iter(partial(stream.readline, limit + 1), b"")
     n = 0  # 1-based number of the line just read
     try:
         # The first non-blank line decides between JSON Lines and one document.
         for line in lines:
             n += 1
             if len(line) > limit and line[-1] != 0x0A:
-                _skip_rest_of_line(readline)
                 yield _fail(_too_long(limit), name, Source(name, n), raising)
-                break
+                return
             if line.isspace():
                 continue
             line = line.removeprefix(_BOM)
@@ -256,9 +256,8 @@ def _file_items(
         for line in lines:
             n += 1
             if len(line) > limit and line[-1] != 0x0A:
-                _skip_rest_of_line(readline)
                 yield _fail(_too_long(limit), name, Source(name, n), raising)
-                continue
+                return
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
@@ -287,14 +286,10 @@ def _file_items(
 
 
 def _too_long(limit: int) -> InputError:
-    return InputTooLargeError(f"line is longer than max_line_bytes ({limit} bytes); not parsed")
-
-
-def _skip_rest_of_line(readline: Any) -> None:
-    """Read past the rest of an over-long line in small chunks, keeping memory flat."""
-    while chunk := readline(_SKIP_CHUNK):
-        if chunk[-1] == 0x0A:
-            return
+    # The rest of the line is not skipped to read on after it: a line with no end
+    # (/dev/zero, a broken writer) would be read for ever, so the input ends here.
+    return InputTooLargeError(f"line is longer than max_line_bytes ({limit} bytes): not "
+                              "parsed, and nothing after it in this input is read")
 
 
 def _fail(error: InputError, key: str, source: Source, raising: bool) -> ReadError:
