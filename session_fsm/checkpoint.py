@@ -57,6 +57,9 @@ SESSION_FIELDS: Final = frozenset({
     # (Store.flush); those records and their ids live elsewhere, so dump_session refuses
     # such a session rather than write a checkpoint that silently forgets them.
     "released",
+    # Not carried: the changes of the event being applied; between events it holds the
+    # last event's, which feed() already returned.
+    "_out",
 })
 
 _state = cattrs.Converter()

@@ -24,6 +24,7 @@ AgentSessionStart plus the events of the same batch (same input line or response
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -32,6 +33,18 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from . import events as ev
+from .changes import (
+    NO_CHANGES,
+    AcwLinked,
+    AgentStatus,
+    Change,
+    LinkMoved,
+    Noted,
+    StatusAfterFinal,
+    Subscriber,
+    TranscriptAdded,
+    Transition,
+)
 from .codec import decode
 from .errors import FieldError, InputError, NotAnEventError, OnError, SequenceError, Source
 from .facts import (
@@ -50,6 +63,7 @@ from .machines import CLOSE
 from .machines.agent_leg import AGENT_LEG, LegStatus
 from .machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET, ON_CONTACT, AgentStateName
 from .machines.contacts import CONTACT_MACHINES, ContactSpec
+from .machines.session import SESSION, START
 from .records import (
     AcwPeriod,
     AgentInterval,
@@ -73,6 +87,8 @@ _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
 
 _NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
 
+log = logging.getLogger(__name__)
+
 
 class AgentSession:
     """One agent session's machines, records, history and violations."""
@@ -85,7 +101,7 @@ class AgentSession:
         "agent_timeline", "next_state_changes", "past_legs", "session_errors", "indicators",
         "page_opens", "pop_urls", "custom_events", "skill_list", "hours_of_operation",
         "muted", "signals", "unknown_types", "rooms", "violations", "position", "events",
-        "finished", "_start_batch", "_last_ended_contact", "_source", "_index",
+        "finished", "_start_batch", "_last_ended_contact", "_source", "_index", "_out",
     )
 
     def __init__(
@@ -135,6 +151,8 @@ class AgentSession:
         self._last_ended_contact: tuple[str, int] | None = None
         self._source: Source | None = None
         self._index = 0
+        self._out: list[Change] = []
+        """The changes the event being applied made so far (see ``changes.py``)."""
 
     # --- feeding ----------------------------------------------------------------------
 
@@ -145,8 +163,8 @@ class AgentSession:
         source: Source | None = None,
         batch: Hashable | None = None,
         on_error: OnError = "report",
-    ) -> None:
-        """Apply one event (typed, or a wire object the codec reads).
+    ) -> tuple[Change, ...]:
+        """Apply one event (typed, or a wire object the codec reads); the changes it made.
 
         ``batch`` identifies the get-next-event response (or input line) the event came
         in, which tells a join's replay apart from live events; ``source`` is quoted in
@@ -154,6 +172,9 @@ class AgentSession:
         :class:`~session_fsm.errors.InputError` (located at ``source``) in strict mode or
         with ``on_error="raise"``, before it takes an index; otherwise it is recorded as
         a violation at its index.
+
+        Returns the changes in the order the handler made them (``changes.py``), or
+        :data:`~session_fsm.changes.NO_CHANGES` when the event changed nothing.
         """
         # The frequent types are read straight from the wire (see facts.py); anything
         # else, or a wire object that needs the codec's general path, is decoded.
@@ -172,8 +193,7 @@ class AgentSession:
                 except InputError as error:
                     if self.strict or on_error == "raise":
                         raise (error.located(source) if source is not None else error) from None
-                    self.report_input_error(error, source)
-                    return
+                    return self.report_input_error(error, source)
                 typed = _ROUTES[type(event)]
             route = typed
             facts = facts_of_event(event) if route.read is not None else event
@@ -181,22 +201,27 @@ class AgentSession:
         if route.repeats:  # the digest of what came: the wire object, if it was one
             digest = wire_digest(wire) if wire is not None else event_digest(event)
 
+        out = self._out = []
         self._take_index(source)
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
         if self.info.saw_end_event and route.cls not in END_EVENTS:
             name = facts.type if isinstance(facts, ev.UnknownEvent) else route.cls.TYPE
             self._violate("event-after-end", f"{name} after the session ended "
-                          f"({self.info.end_reason} at event {self.info.end_index})")
+                          f"({self.info.end_reason} at event {self.info.end_index})",
+                          machine=SESSION.name, state=self.info.status, trigger=name)
         route.handle(self, facts, batch, digest)
         self.events += 1
+        return tuple(out) if out else NO_CHANGES
 
     def snapshot(self) -> Snapshot:
         """This session now, as a frozen value."""
         return snapshot_of(self)
 
-    def report_input_error(self, error: InputError, source: Source | None = None) -> None:
+    def report_input_error(self, error: InputError,
+                           source: Source | None = None) -> tuple[Change, ...]:
         """Account for an input item that could not be read: it takes an index and a violation."""
+        out = self._out = []
         self._take_index(source or error.source)
         if isinstance(error, FieldError):
             rule = "bad-field"
@@ -205,6 +230,7 @@ class AgentSession:
         else:
             rule = "not-json"
         self._violate(rule, error.detail, strict=False)
+        return tuple(out)
 
     def _take_index(self, source: Source | None) -> None:
         """The next index of this session goes to the item now applied, from ``source``."""
@@ -214,16 +240,21 @@ class AgentSession:
             self.info.first_source = source
         self.position += 1
 
-    def end(self, reason: str = "409", message: str | None = None) -> None:
+    def end(self, reason: str = "409", message: str | None = None) -> tuple[Change, ...]:
         """End the session from outside the stream (HTTP 409): the same end as AgentSessionEnd."""
+        out = self._out = []
         self._index = self.position
         self._source = None
         self._end(reason, message)
+        return tuple(out) if out else NO_CHANGES
 
-    def finish(self) -> None:
-        """The input is over: run the checks that need the whole stream. Idempotent."""
+    def finish(self) -> tuple[Change, ...]:
+        """The input is over: run the checks that need the whole stream. Idempotent.
+
+        Returns the violations those checks found (they point at earlier events)."""
         if self.finished:
-            return
+            return NO_CHANGES
+        out = self._out = []
         self.finished = True
         # The end-of-stream checks point at an earlier event: its index *and* its source.
         if self.position and not self.info.saw_start:
@@ -235,6 +266,7 @@ class AgentSession:
             self._violate("remote-end-without-end", "RemoteAgentSessionEnd was never followed "
                           "by AgentSessionEnd or a 409", strict=False)
         self._check_contact_state_left()
+        return tuple(out) if out else NO_CHANGES
 
     def _own_list(self, name: str) -> list[Any]:
         """The session's own list ``name``, made on first write (see ``__init__``)."""
@@ -264,7 +296,10 @@ class AgentSession:
         state: str | None = None,
         trigger: str | None = None,
         strict: bool = True,
+        change: bool = True,
     ) -> None:
+        """Record a violation of ``rule`` at the current event; ``change=False`` keeps it
+        out of the change stream (a redelivery changes nothing, see ``changes.py``)."""
         if rule in self.ignore:
             return
         severity = RULES[rule].severity
@@ -272,10 +307,20 @@ class AgentSession:
             raise SequenceError(rule, message, machine=machine, subject=contact_id,
                                 state=state, trigger=trigger, event_index=self._index,
                                 session=self.key)
-        self.violations.append(Violation(
-            rule, severity, self.key, self._index, contact_id,
-            str(self._source) if self._source else None, message,
-        ))
+        violation = Violation(rule, severity, self.key, self._index, contact_id,
+                              str(self._source) if self._source else None, message)
+        self.violations.append(violation)
+        if change:
+            self._out.append(violation)
+
+    def _moved(self, machine: str, subject: str | None, from_state: str, to_state: str,
+               trigger: str, status: str | None, at: datetime | None, final: bool) -> None:
+        """A row of ``machine``'s table fired for ``subject``: say so."""
+        self._out.append(Transition(self.key, self._index, machine, subject, from_state,
+                                    to_state, trigger, status, at, final))
+
+    def _note(self, event_type: str, subject: str | None, value: Any) -> None:
+        self._out.append(Noted(self.key, self._index, event_type, subject, value))
 
     def _in_join_batch(self, batch: Hashable | None) -> bool:
         if not self.info.saw_start:
@@ -290,8 +335,10 @@ class AgentSession:
         info.session_id = event.session_id or info.session_id
         info.agent_id = event.agent_id or info.agent_id
         info.bus_no = event.bus_no or info.bus_no
-        if info.status == "not_started":
-            info.status = "active"
+        dest = SESSION.next_state(info.status, START)
+        if dest is not None:
+            self._moved(SESSION.name, None, info.status, dest, START, None, None, False)
+            info.status = dest
         info.saw_start = True
         self._start_batch = batch
 
@@ -317,9 +364,11 @@ class AgentSession:
             info.saw_end_event = True
         if message and not info.end_message:
             info.end_message = message
-        if info.status == "ended":
+        dest = SESSION.next_state(info.status, reason)
+        if dest is None:  # ended already: one end, whatever repeats it
             return
-        info.status = "ended"
+        self._moved(SESSION.name, None, info.status, dest, reason, None, None, True)
+        info.status = dest
         info.end_reason = reason
         info.end_index = self._index
         for contact in self.contacts.values():
@@ -333,7 +382,8 @@ class AgentSession:
                         digest: int | None) -> None:
         agent = self.agent
         if digest is not None and digest == agent.last_digest:
-            self._violate("duplicate-event", "the same AgentState event twice in a row")
+            self._violate("duplicate-event", "the same AgentState event twice in a row",
+                          change=False)
             return
         trigger = AGENT_STATE.trigger_for(event.current_state)
         if len(event.next_states) > 2:
@@ -362,6 +412,8 @@ class AgentSession:
         state_changed = dest != agent.state
         if state_changed:
             self._check_contact_state_left()
+            self._moved(AGENT_STATE.name, None, agent.state, dest, trigger or dest,
+                        event.current_state, event.start_time, False)
             agent.state = dest
             agent.entered_index = self._index
             agent.entered_source = self._source
@@ -371,12 +423,14 @@ class AgentSession:
             # state is set or cleared
             change = NEXT_SET if event.next_states else NEXT_CLEARED
             if AGENT_STATE.next_state(agent.state, change) is not None:
+                self._moved(AGENT_STATE.name, None, agent.state, agent.state, change,
+                            event.current_state, event.start_time, False)
                 self.next_state_changes.append(
                     NextStateChange(change, self._index, event.start_time, event.next_states))
         agent.label = event.current_state or agent.label
         new_interval = state_changed or out_reason != agent.out_reason or is_acw != agent.is_acw
         since = event.start_time if new_interval or agent.since is None else agent.since
-        self._timeline(dest, out_reason, is_acw, since)
+        self._timeline(dest, out_reason, is_acw, since, event.acw_timeout)
         agent.out_reason = out_reason
         agent.since = since
         agent.next_states = event.next_states
@@ -394,7 +448,8 @@ class AgentSession:
             agent.acw = None
         agent.is_acw = is_acw
 
-    def _timeline(self, state: str, out_reason: str, is_acw: bool, since: datetime | None) -> None:
+    def _timeline(self, state: str, out_reason: str, is_acw: bool, since: datetime | None,
+                  acw_timeout: int | None) -> None:
         timeline = self.agent_timeline
         last = timeline[-1] if timeline else None
         if last and (last.state, last.out_reason, last.is_acw) == (state, out_reason, is_acw):
@@ -406,6 +461,11 @@ class AgentSession:
             acw_contact = self._acw_contact(last.event_index if last else 0)
         timeline.append(AgentInterval(state, out_reason, is_acw, since, self._index,
                                       acw_contact_id=acw_contact))
+        deadline = _deadline(since, acw_timeout) if is_acw else None
+        self._out.append(AgentStatus(self.key, self._index, state, out_reason, is_acw, since,
+                                     acw_timeout, deadline))
+        if acw_contact is not None:
+            self._out.append(AcwLinked(self.key, self._index, acw_contact, since, deadline))
 
     def _acw_contact(self, since_index: int) -> str | None:
         """The contact an ACW period follows: the last one whose voice ended during the
@@ -436,7 +496,8 @@ class AgentSession:
     def _on_agent_leg(self, event: LegFacts, batch: Hashable | None, digest: int | None) -> None:
         leg = self.leg
         if leg is not None and digest is not None and digest == leg.last_digest:
-            self._violate("duplicate-event", "the same AgentLeg event twice in a row")
+            self._violate("duplicate-event", "the same AgentLeg event twice in a row",
+                          change=False)
             return
         leg_id = event.agent_leg_id
         new_leg = leg is None
@@ -451,6 +512,9 @@ class AgentSession:
                           trigger=event.status)
             leg.steps.append(Step(event.status or "", None, bool(event.final_state), self._index))
             leg.last_digest = digest
+            self._out.append(StatusAfterFinal(self.key, self._index, AGENT_LEG.name, leg_id,
+                                              event.status or "", None,
+                                              bool(event.final_state), None))
             return
         state = AGENT_LEG.initial if new_leg or leg is None else leg.state
         trigger = AGENT_LEG.trigger_for(event.status)
@@ -479,6 +543,12 @@ class AgentSession:
         final = bool(event.final_state)
         if dest != leg.state or final:
             leg.steps.append(Step(leg.status, None, final, self._index))
+        if dest != leg.state:
+            self._moved(AGENT_LEG.name, leg_id, leg.state, dest, trigger or dest, leg.status,
+                        None, False)
+        if final:
+            self._moved(AGENT_LEG.name, leg_id, dest, LegStatus.CLOSED.value, CLOSE, leg.status,
+                        None, True)
         leg.state = LegStatus.CLOSED if final else dest
         leg.final = final
 
@@ -495,7 +565,7 @@ class AgentSession:
         known = contact if contact is not None else self.closed.get(contact_id)
         if known is not None and digest is not None and digest == known.last_digest:
             self._violate("duplicate-event", f"the same {_TYPE_OF_MEDIA[media]} for "
-                          f"{contact_id} twice in a row", contact_id=contact_id)
+                          f"{contact_id} twice in a row", contact_id=contact_id, change=False)
             return
         if contact is None and known is not None:  # closed, its record still here
             self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
@@ -506,12 +576,14 @@ class AgentSession:
                                     bool(event.final_state), self._index,
                                     event.disconnect_code))
             known.last_digest = digest
+            self._after_final(spec, contact_id, event)
             return
         if contact is None and contact_id in self.released:
             self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
                           "its FinalState True (its record was released from memory)",
                           contact_id=contact_id, machine=spec.name, state=spec.closed_state,
                           trigger=event.status)
+            self._after_final(spec, contact_id, event)
             return
         state = contact.state if contact else spec.initial
         trigger = spec.trigger_for(event.status)
@@ -550,24 +622,43 @@ class AgentSession:
             contact = ContactRecord(contact_id, media, spec.initial, "", self._index)
             self.contacts[contact_id] = contact
         self._update_contact(contact, event, digest)
+        at = changed or event.start_time
         if dest != contact.state or final:
-            contact.steps.append(Step(contact.status, changed or event.start_time,
-                                      final, self._index, contact.disconnect_code))
-        if (dest != contact.state and dest in spec.closable) or final:
-            self._last_ended_contact = (contact_id, self._index)  # the voice (or contact) ended
+            contact.steps.append(Step(contact.status, at, final, self._index,
+                                      contact.disconnect_code))
+        if dest != contact.state:
+            self._moved(spec.name, contact_id, contact.state, dest, trigger or dest,
+                        contact.status, at, False)
+            if dest in spec.closable:
+                self._last_ended_contact = (contact_id, self._index)  # the voice ended
         contact.state = dest
         if final:
+            self._last_ended_contact = (contact_id, self._index)  # the contact ended
+            self._moved(spec.name, contact_id, dest, spec.closed_state, CLOSE, contact.status,
+                        at, True)
             self._close(contact, spec)
+        if event.messages:  # a chat's: after its status, as the transcript follows it
+            self._add_transcript(contact, [
+                TranscriptLine(message.party_type, message.text, message.time_stamp)
+                for message in event.messages])
         if media == "supervisor":
             self.monitor_contact_id = None if final else contact_id
         agent = self.agent
         if not agent.contact_seen and not final and _matches_direction(agent.state, contact):
             agent.contact_seen = True
-        if agent.acw is not None and agent.acw.contact_id is None and contact.in_acw | final:
-            agent.acw.contact_id = contact_id
+        acw = agent.acw
+        if acw is not None and acw.contact_id is None and (contact.in_acw or final):
+            acw.contact_id = contact_id
             current = self.agent_timeline[-1]  # the ACW interval in progress: link it too
             if current.is_acw and current.acw_contact_id is None:
                 current.acw_contact_id = contact_id
+            self._out.append(AcwLinked(self.key, self._index, contact_id, acw.started,
+                                       acw.deadline))
+
+    def _after_final(self, spec: ContactSpec, contact_id: str, event: ContactFacts) -> None:
+        self._out.append(StatusAfterFinal(
+            self.key, self._index, spec.name, contact_id, event.status or "",
+            event.last_state_change_time, bool(event.final_state), event.disconnect_code))
 
     def _update_contact(self, contact: ContactRecord, event: ContactFacts,
                         digest: int | None) -> None:
@@ -593,10 +684,6 @@ class AgentSession:
             if event.room_id:
                 contact.room_id = event.room_id
                 self.rooms[event.room_id] = contact.contact_id
-            if event.messages:
-                self._add_transcript(contact, [
-                    TranscriptLine(message.party_type, message.text, message.time_stamp)
-                    for message in event.messages])
         elif media == "work_item":
             contact.payload = {
                 "work_item_id": event.work_item_id,
@@ -606,8 +693,7 @@ class AgentSession:
         elif media == "voicemail" and event.file_name:
             contact.payload = {"file_name": event.file_name}
 
-    @staticmethod
-    def _add_transcript(contact: ContactRecord, lines: Iterable[TranscriptLine]) -> bool:
+    def _add_transcript(self, contact: ContactRecord, lines: Iterable[TranscriptLine]) -> bool:
         """Append the lines the transcript does not have yet; whether any was new.
 
         Each ChatContactEvent's Messages repeat the transcript so far: one set of what is
@@ -622,6 +708,8 @@ class AgentSession:
             if line not in seen:
                 seen.add(line)
                 transcript.append(line)
+                self._out.append(TranscriptAdded(self.key, self._index, contact.contact_id,
+                                                 line.party, line.text, line.at))
                 added = True
         return added
 
@@ -631,7 +719,12 @@ class AgentSession:
         del self.contacts[contact.contact_id]
         self.closed[contact.contact_id] = contact
         if self.linked_contact_id == contact.contact_id:
-            self.linked_contact_id = None
+            self._link(None)
+
+    def _link(self, contact_id: str | None) -> None:
+        """The agent's voice path now links ``contact_id`` (None: no call)."""
+        self._out.append(LinkMoved(self.key, self._index, self.linked_contact_id, contact_id))
+        self.linked_contact_id = contact_id
 
     def _check_link(self, event: ContactFacts, contact_id: str) -> None:
         linked = self.linked_contact_id
@@ -640,10 +733,10 @@ class AgentSession:
                 self._violate("two-linked-calls", f"call {contact_id} IsLinked True while call "
                               f"{linked} is still linked", contact_id=contact_id)
                 self.contacts[linked].is_linked = False
-            if not event.final_state:
-                self.linked_contact_id = contact_id
+            if not event.final_state and linked != contact_id:
+                self._link(contact_id)
         elif linked == contact_id and event.is_linked is False:
-            self.linked_contact_id = None
+            self._link(None)
 
     # --- everything else ----------------------------------------------------------------
 
@@ -657,7 +750,7 @@ class AgentSession:
             contact = self._orphan_room(event.room_id or "")
         if not self._add_transcript(contact, (line,)):
             self._violate("duplicate-event", f"the same ChatText for room {event.room_id} twice",
-                          contact_id=contact.contact_id)
+                          contact_id=contact.contact_id, change=False)
 
     def _orphan_room(self, room_id: str) -> ContactRecord:
         contact_id = f"room:{room_id}"
@@ -677,46 +770,58 @@ class AgentSession:
             self.leg.errors = [*(self.leg.errors or []), event]
         else:
             self._own_list("session_errors").append(event)
+        self._note(event.TYPE, event.contact_id, event)
 
     def _on_supervisor_monitor(self, event: ev.SupervisorMonitor, batch: Hashable | None,
                                digest: int | None) -> None:
         stop = event.final_state or (event.monitor_type or "").lower() == "stopmonitor"
         self.monitoring = None if stop else event
+        self._note(event.TYPE, event.target_agent_id, event)
 
     def _on_take_over(self, event: ev.TakeOver, batch: Hashable | None, digest: int | None) -> None:
         self.take_over = event
+        self._note(event.TYPE, None, event)
 
     def _on_indicator(self, event: ev.Indicator, batch: Hashable | None,
                       digest: int | None) -> None:
         self._own_map("indicators")[event.name or ""] = event
+        self._note(event.TYPE, event.name, event)
 
     def _on_page_open(self, event: ev.PageOpen, batch: Hashable | None, digest: int | None) -> None:
         self._own_map("page_opens")[event.contact_id or ""] = event
+        self._note(event.TYPE, event.contact_id, event)
 
     def _on_pop_url(self, event: ev.PopURL, batch: Hashable | None, digest: int | None) -> None:
         self._own_map("pop_urls")[event.contact_id or ""] = event
+        self._note(event.TYPE, event.contact_id, event)
 
     def _on_custom(self, event: ev.CustomEvent, batch: Hashable | None, digest: int | None) -> None:
         self._own_map("custom_events")[event.event_name or ""] = event
+        self._note(event.TYPE, event.event_name, event)
 
     def _on_skill_list(self, event: ev.NaturalCallingSkillList, batch: Hashable | None,
                        digest: int | None) -> None:
         self.skill_list = event
+        self._note(event.TYPE, None, event)
 
     def _on_hours(self, event: ev.HoursOfOperation, batch: Hashable | None,
                   digest: int | None) -> None:
         self.hours_of_operation = event
+        self._note(event.TYPE, None, event)
 
     def _on_mute(self, event: MuteFacts, batch: Hashable | None, digest: int | None) -> None:
         self.muted = event.agent_muted
+        self._note(ev.Mute.TYPE, None, event.agent_muted)
 
     def _on_signal(self, event: Any, batch: Hashable | None, digest: int | None, *,
                    name: str) -> None:
         self._own_map("signals")[name] = self.signals.get(name, 0) + 1
+        self._note(name, None, None)
 
     def _on_unknown(self, event: ev.UnknownEvent, batch: Hashable | None,
                     digest: int | None) -> None:
         self._own_map("unknown_types")[event.type] = self.unknown_types.get(event.type, 0) + 1
+        self._note(event.type, None, event)
         self._violate("unknown-event-type", f"unknown event Type {event.type!r} (kept, not "
                       "interpreted)")
 
@@ -790,12 +895,44 @@ straight from the wire."""
 
 
 class SessionEngine:
-    """Many sessions, keyed by the reader's session key; one :class:`AgentSession` each."""
+    """Many sessions, keyed by the reader's session key; one :class:`AgentSession` each.
+
+    Every method that applies something returns the changes it made (``changes.py``) and
+    hands each, in order, to every subscriber (:meth:`subscribe`).
+    """
 
     def __init__(self, *, strict: bool = False, ignore: Iterable[str] = ()) -> None:
         self.strict = strict
         self.ignore = frozenset(ignore)
         self.sessions: dict[str, AgentSession] = {}
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(change)`` for every change from now on, in order; returns a
+        callable that unsubscribes (calling it twice is harmless).
+
+        A subscriber that raises has its exception logged (logger ``session_fsm.engine``,
+        with the traceback) and stays subscribed: the change is already applied, the
+        other subscribers still get it, and ``feed()`` returns as usual.
+        """
+        subscribers = self._subscribers
+
+        def unsubscribe() -> None:
+            if callback in subscribers:
+                subscribers.remove(callback)
+
+        subscribers.append(callback)
+        return unsubscribe
+
+    def _publish(self, changes: tuple[Change, ...]) -> tuple[Change, ...]:
+        for change in changes:
+            for callback in tuple(self._subscribers):  # one may unsubscribe while called
+                try:
+                    callback(change)
+                except Exception:
+                    log.exception("a change subscriber raised on %r; the engine goes on",
+                                  change)
+        return changes
 
     def session(self, key: str) -> AgentSession:
         """The session for ``key``, created on first use."""
@@ -812,8 +949,9 @@ class SessionEngine:
         source: Source | None = None,
         batch: Hashable | None = None,
         on_error: OnError = "report",
-    ) -> None:
-        """Apply one event to the session ``key`` (see :meth:`AgentSession.feed`).
+    ) -> tuple[Change, ...]:
+        """Apply one event to the session ``key`` (see :meth:`AgentSession.feed`); the
+        changes it made.
 
         A session is created by its first event; one whose first event raises (a bad
         wire object with ``on_error="raise"``, a forbidden transition in strict mode)
@@ -823,22 +961,26 @@ class SessionEngine:
         new = session is None
         if session is None:
             session = AgentSession(key, strict=self.strict, ignore=self.ignore)
-        session.feed(event, source=source, batch=batch, on_error=on_error)
+        changes = session.feed(event, source=source, batch=batch, on_error=on_error)
         if new:  # only once its first event applied (it raised otherwise)
             self.sessions[key] = session
+        return self._publish(changes) if self._subscribers else changes
 
-    def report_input_error(self, key: str, error: InputError, source: Source | None = None) -> None:
+    def report_input_error(self, key: str, error: InputError,
+                           source: Source | None = None) -> tuple[Change, ...]:
         """Account for an unreadable input item of session ``key``."""
-        self.session(key).report_input_error(error, source)
+        return self._publish(self.session(key).report_input_error(error, source))
 
-    def end(self, key: str, reason: str = "409", message: str | None = None) -> None:
+    def end(self, key: str, reason: str = "409", message: str | None = None) -> tuple[Change, ...]:
         """End session ``key`` from outside the stream (HTTP 409)."""
-        self.session(key).end(reason, message)
+        return self._publish(self.session(key).end(reason, message))
 
-    def finish(self) -> None:
-        """The input is over: run every session's whole-stream checks."""
+    def finish(self) -> tuple[Change, ...]:
+        """The input is over: run every session's whole-stream checks; what they found."""
+        found: list[Change] = []
         for session in self.sessions.values():
-            session.finish()
+            found.extend(session.finish())
+        return self._publish(tuple(found)) if found else NO_CHANGES
 
     def snapshot(self, key: str | None = None) -> tuple[Snapshot, ...]:
         """Frozen snapshots of every session (or of session ``key``), in first-seen order."""

@@ -1,20 +1,23 @@
 """Every (state, trigger) pair of every machine, through transitions and through the engine.
 
-For each pair of the agent-state machine, the agent-leg machine and each contact
-media's machine:
+For each pair of the session's lifecycle, the agent-state machine, the agent-leg machine
+and each contact media's machine:
 
 (a) the compiled ``spec.table`` agrees with ``transitions``' own firing of the trigger on
     a bare record (a pair outside the table raises ``MachineError``);
 (b) a fresh :class:`AgentSession` driven to the source state by wire events (a shortest
     path through the table from the initial state), then given the event that fires the
     trigger, moves the record to the table's destination with no error-severity
-    violation; a pair outside the table records the rule the catalogue names for it, and
-    in strict mode an error rule raises :class:`SequenceError` carrying the machine, the
-    state, the trigger and the event index.
+    violation, and ``feed()`` returns the :class:`Transition` of that row; a pair outside
+    the table records the rule the catalogue names for it, and in strict mode an error
+    rule raises :class:`SequenceError` carrying the machine, the state, the trigger and
+    the event index.
 
 How a trigger becomes an event: a status trigger is an event with that ``Status``
 (``CurrentState`` for the agent); ``close`` is FinalState True on the record's current
-status; ``next_set`` / ``next_cleared`` are an AgentState that changes only NextStates.
+status; ``next_set`` / ``next_cleared`` are an AgentState that changes only NextStates;
+the session's triggers are AgentSessionStart, AgentSessionEnd, RemoteAgentSessionEnd and the
+recorded 409 (``session_fsm.HttpSessionEnded``).
 A repeat of the current status is a data update, not a transition (contacts.py), so a
 pair ``(S, S)`` has no row and must leave the record where it is, silently.
 """
@@ -33,6 +36,9 @@ from helpers import (
     chat,
     digital,
     leg,
+    remote_end,
+    session_end,
+    session_start,
     supervisor_contact,
     utc,
     voicemail,
@@ -40,12 +46,14 @@ from helpers import (
 )
 from transitions.core import MachineError
 
+from session_fsm.changes import Transition
 from session_fsm.engine import AgentSession
 from session_fsm.errors import SequenceError
 from session_fsm.machines import MachineSpec, spec_registry
 from session_fsm.machines.agent_leg import AGENT_LEG
 from session_fsm.machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET
 from session_fsm.machines.contacts import CLOSE, CONTACT_MACHINES, ContactSpec
+from session_fsm.machines.session import SESSION
 from session_fsm.rules import RULES, Severity
 
 SPECS: dict[str, MachineSpec] = spec_registry()
@@ -66,7 +74,7 @@ CONTACT_EVENTS: dict[str, Callable[..., Wire]] = {
 
 
 def test_the_walk_covers_every_machine_and_every_table_row() -> None:
-    assert set(SPECS) == {"agent_state", "agent_leg", *(
+    assert set(SPECS) == {"session", "agent_state", "agent_leg", *(
         f"contact_{media}" for media in ("call", "work_item", "chat", "voicemail", "digital",
                                          "supervisor"))}
     assert set(CONTACT_MACHINES) == set(CONTACT_EVENTS)
@@ -128,6 +136,8 @@ class Driver:
     def event(self, state: str, trigger: str, *, probe: bool = False,
               next_states: list[Any] | None = None) -> Wire:
         spec = self.spec
+        if spec is SESSION:
+            return SESSION_EVENTS[trigger]()
         final = trigger == CLOSE
         status = state if final else trigger  # close: FinalState True on the current status
         if spec is AGENT_STATE:
@@ -143,6 +153,14 @@ class Driver:
         assert isinstance(spec, ContactSpec)
         return CONTACT_EVENTS[spec.media](CONTACT_ID, status, at=self.at(), final=final,
                                           start=T0)
+
+
+SESSION_EVENTS: dict[str, Callable[[], Wire]] = {
+    "AgentSessionStart": session_start,
+    "AgentSessionEnd": session_end,
+    "RemoteAgentSessionEnd": remote_end,
+    "409": lambda: {"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409"},
+}
 
 
 def drive(
@@ -163,6 +181,8 @@ def drive(
 
 
 def state_of(session: AgentSession, spec: MachineSpec) -> str | None:
+    if spec is SESSION:
+        return session.info.status
     if spec is AGENT_STATE:
         return session.agent.state
     if spec is AGENT_LEG:
@@ -177,6 +197,8 @@ def errors(session: AgentSession) -> list[str]:
 
 def expected_rule(spec: MachineSpec, state: str, trigger: str) -> str:
     """The catalogue's rule for a pair outside the table."""
+    if spec is SESSION:
+        return "event-after-end"
     if spec is AGENT_STATE:
         return "agent-state-transition"
     if spec is AGENT_LEG:
@@ -215,12 +237,21 @@ def test_every_pair(name: str, state: str, trigger: str) -> None:
     session, probe = drive(spec, state, trigger, strict=False)
     index = session.position
     before = list(session.violations)
-    session.feed(probe)
+    changes = session.feed(probe)
     new = [v for v in session.violations if v not in before]
+    moved = [(c.machine, c.from_state, c.to_state, c.trigger, c.event_index)
+             for c in changes if isinstance(c, Transition)]
 
     if dest is not None:
         assert state_of(session, spec) == dest
         assert errors(session) == []
+        # the row that fired is what feed() says; a close follows its status's own row.
+        # A repeat of the current state (LoggedOut again) is a data update: no row fires.
+        assert moved[-1:] == ([] if trigger == state else [(spec.name, state, dest, trigger,
+                                                             index)])
+        subject = CONTACT_ID if isinstance(spec, ContactSpec) else (
+            LEG_ID if spec is AGENT_LEG else None)
+        assert all(c.subject == subject for c in changes if isinstance(c, Transition))
         if trigger in NEXT_TRIGGERS:
             assert [(n.trigger, n.event_index) for n in session.next_state_changes][-1:] == [
                 (trigger, index)]
@@ -229,14 +260,22 @@ def test_every_pair(name: str, state: str, trigger: str) -> None:
         assert state_of(strict, spec) == dest
         return
 
-    if trigger == state:  # a repeat of the current status: a data update, no transition
+    if trigger == state or (spec is SESSION and state != "ended"):
+        # a repeat of the current status is a data update (and a second AgentSessionStart
+        # a join's replay): no transition, nothing to report
         assert state_of(session, spec) == state
         assert new == []
+        assert moved == []
         return
+    if spec is SESSION:  # ended: a start is late; an end repeats the one end, silently
+        assert moved == []
+        if trigger != "AgentSessionStart":
+            assert new == []
+            return
 
     rule = expected_rule(spec, state, trigger)
     assert (rule, index) in [(v.rule, v.event_index) for v in new]
-    if spec is not AGENT_STATE and spec is not AGENT_LEG:
+    if isinstance(spec, ContactSpec):
         assert all(v.contact_id == CONTACT_ID for v in new if v.rule == rule)
     strict, probe = drive(spec, state, trigger, strict=True)
     if RULES[rule].severity is Severity.ERROR:
@@ -272,6 +311,7 @@ def _walk_summary() -> Mapping[str, int]:
 def test_the_pair_count_is_what_the_tables_declare() -> None:
     # a guard against a machine losing its states or triggers without anyone noticing
     assert _walk_summary() == {
+        "session": 3 * 4,
         "agent_state": 12 * 13,
         "agent_leg": 5 * 4,
         "contact_call": 15 * 14,

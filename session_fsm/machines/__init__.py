@@ -54,20 +54,22 @@ class MachineSpec:
         self.states: tuple[str, ...] = tuple(states)
         # transitions keys Enum states by member *name* (NEW); the engine uses values (New).
         self._value_of: dict[str, str] = {member.name: member.value for member in states}
-        self.initial: str = initial
+        self.initial: str = str(initial)
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.final_states: frozenset[str] = frozenset(final_states)
         self.machine = Machine(
             model=None,
             states=list(states),
-            initial=self.initial,
+            initial=initial,
             transitions=[
                 {"trigger": r.trigger, "source": r.source, "dest": r.dest} for r in self.rules
             ],
             auto_transitions=False,
         )
         self.table: Mapping[tuple[str, str], str] = self._compile()
-        self.triggers: tuple[str, ...] = tuple(dict.fromkeys(r.trigger for r in self.rules))
+        # plain strings, not the Enum members some tables name them by: they travel in
+        # changes and JSON
+        self.triggers: tuple[str, ...] = tuple(dict.fromkeys(str(r.trigger) for r in self.rules))
         # Wire strings are compared case-insensitively, as the official SDK does.
         self._folded: dict[str, str] = {t.lower(): t for t in self.triggers}
 
@@ -105,11 +107,14 @@ def rules(*rows: tuple[str, str | Iterable[str], str, str]) -> list[Rule]:
 
 
 def spec_registry() -> dict[str, MachineSpec]:
-    """Every machine kind by name: the agent state, the agent leg, one per contact media."""
+    """Every machine kind by name: the session's lifecycle, the agent state, the agent leg,
+    one per contact media."""
     from .agent_leg import AGENT_LEG
     from .agent_state import AGENT_STATE
     from .contacts import CONTACT_MACHINES
+    from .session import SESSION
 
-    specs: dict[str, Any] = {AGENT_STATE.name: AGENT_STATE, AGENT_LEG.name: AGENT_LEG}
+    specs: dict[str, Any] = {SESSION.name: SESSION, AGENT_STATE.name: AGENT_STATE,
+                             AGENT_LEG.name: AGENT_LEG}
     specs.update({spec.name: spec for spec in CONTACT_MACHINES.values()})
     return specs

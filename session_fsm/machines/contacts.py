@@ -44,7 +44,7 @@ class ContactSpec(MachineSpec):
             for call_type, statuses in (entry_by_call_type or {}).items()
         }
         self.closable: frozenset[str] = frozenset(closable)
-        self.closed_state: str = closed
+        self.closed_state: str = str(closed)
 
     def is_entry(self, trigger: str, call_type: str | None = None) -> bool:
         """Whether a lifecycle may start with ``trigger`` (for this CallType) outside a join."""
