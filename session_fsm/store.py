@@ -418,16 +418,21 @@ class Store:
         return added
 
     def _stored_digests(self, rows: Sequence[_Row]) -> dict[tuple[int, int, int], bytes]:
-        """The digests already stored at the batch's positions (one range query per source)."""
-        ranges: dict[int, tuple[int, int]] = {}
-        for _, source_id, line, *_rest in rows:
-            low, high = ranges.get(source_id, (line, line))
-            ranges[source_id] = (min(low, line), max(high, line))
+        """The digests already stored at the batch's positions (one range query per source).
+
+        The range is of (line, position), not of lines: a line holding many batches' events
+        (one long array) would otherwise be read whole for each of its batches.
+        """
+        ranges: dict[int, tuple[tuple[int, int], tuple[int, int]]] = {}
+        for _, source_id, line, pos, *_rest in rows:
+            at = (line, pos)
+            low, high = ranges.get(source_id, (at, at))
+            ranges[source_id] = (min(low, at), max(high, at))
         found: dict[tuple[int, int, int], bytes] = {}
         for source_id, (low, high) in ranges.items():
             for line, pos, digest in self._db.execute(
-                    "SELECT line, pos, digest FROM events WHERE source = ? AND line BETWEEN ? "
-                    "AND ?", (source_id, low, high)):
+                    "SELECT line, pos, digest FROM events WHERE source = ? AND (line, pos) "
+                    "BETWEEN (?, ?) AND (?, ?)", (source_id, *low, *high)):
                 found[(source_id, line, pos)] = digest
         return found
 
