@@ -12,9 +12,10 @@ Theory of operation. One poll has one outcome:
   decoded *before* anything is applied, so a body is never half-applied (a cut or
   timed-out response changes nothing and is asked for again). An event the codec cannot
   decode is reported to the engine at its place in the batch (a violation, never a
-  silent drop); a body that is not a response at all is reported as one unreadable
-  item. Then the body is recorded (``record``), its events fed in order, and its
-  ``sessionId`` adopted for the next poll.
+  silent drop). Then the body is recorded (``record``), its events fed in order, and its
+  ``sessionId`` adopted for the next poll. A body that is not such a response at all
+  (not JSON, no ``events`` list) is a failed poll, retried like a ``5xx``: a server
+  stuck on one cannot make the follower spin or its recording grow.
 - ``304``: no events before the long-poll timeout: poll again at once.
 - ``409``: the session has ended. The real ``AgentSessionEnd`` can be purged with the
   queue, so this ends the session exactly as that event would (as ``end("409")``). A
@@ -29,6 +30,17 @@ Theory of operation. One poll has one outcome:
   ``session_fsm.client`` logger; after ``max_retries`` failed retries in a row
   :class:`GaveUpError` is raised. Any other status raises :class:`UnexpectedStatusError`.
 
+Hostile answers. Every request has an overall deadline (``http_timeout``): its body is
+streamed and a body still arriving when the deadline passes is abandoned as a timeout
+(a server dripping bytes would never trip httpx's per-read timeout). A 200 body over
+``max_body`` bytes, or whose recorded line would be, is refused while it streams
+(:class:`BodyTooLargeError`): the follower never applies what its recording could not
+replay. A session id, given or rotated by a body, must be one plain path segment
+(:func:`check_session_id`), so no poll, and no token, goes outside
+``/agent-sessions/``. The token must be one line of visible ASCII (refused at once
+otherwise, by :class:`TokenError`), and never appears in a message: server text is
+shown escaped (:func:`printable`) and with the token blanked out.
+
 The follower stops when the session ends (``409``, or an ``AgentSessionEnd`` in a body),
 when :meth:`SessionFollower.request_stop` was called, or by raising one of the errors
 above: never silently. The sleep function and the random source are injectable so tests
@@ -41,13 +53,13 @@ import contextlib
 import logging
 import os
 import random as _random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal, TypeAlias
-from urllib.parse import quote
 
 import attrs
 import httpx
@@ -55,20 +67,27 @@ import orjson
 
 from .codec import decode, encode
 from .engine import AgentSession
-from .errors import InputError, NotAnEventError, NotJsonError, SessionFsmError, Source
+from .errors import InputError, SessionFsmError, Source
 from .events import Event, HttpSessionEnded
+from .reader import DEFAULT_MAX_LINE_BYTES
 
 __all__ = [
     "DEFAULT_POLL_TIMEOUT",
     "AuthError",
+    "BodyTooLargeError",
     "FollowError",
     "FollowResult",
     "GaveUpError",
+    "RecordError",
     "RetryPolicy",
+    "RotatedSessionIdError",
     "SessionFollower",
+    "SessionIdError",
     "TokenError",
     "TokenSource",
     "UnexpectedStatusError",
+    "check_session_id",
+    "printable",
     "token_reader",
 ]
 
@@ -83,6 +102,16 @@ RESPONSE_SOURCE: Final = "get-next-event"
 # Statuses that say "not now" rather than "never": asked again after a backoff.
 _RETRIED_STATUSES: Final = frozenset({408, 429})
 _BODY_EXCERPT: Final = 200
+# Bytes read of a body that is only shown (an error's): enough for the excerpt's characters.
+_EXCERPT_BYTES: Final = 4 * _BODY_EXCERPT
+_HIDDEN_TOKEN: Final = "[token]"
+
+# A session id is a path segment that needs no escaping and is no dot segment: RFC 3986's
+# unreserved characters (real ids are letters and digits), bounded.
+_SESSION_ID: Final = re.compile(r"[A-Za-z0-9._~-]{1,256}")
+_SESSION_ID_RULE: Final = "1 to 256 of A-Z a-z 0-9 . _ ~ -, and not . or .."
+# What a bearer token may hold: visible ASCII, so it is one valid header value.
+_NOT_IN_TOKEN: Final = re.compile(r"[^\x21-\x7e]")
 
 TokenSource: TypeAlias = "Callable[[], str] | os.PathLike[str]"
 """Where the bearer token comes from: a callable, or a file holding the token."""
@@ -137,6 +166,74 @@ class GaveUpError(FollowError):
                          session_id)
 
 
+class RotatedSessionIdError(FollowError):
+    """A 200 body's ``sessionId`` that is not one plain path segment: no poll uses it."""
+
+    def __init__(self, value: str, response: int, session_id: str) -> None:
+        self.value = value
+        self.response = response
+        super().__init__(f'response {response} gives the session id "{printable(value, 80)}", '
+                         f"which is not one plain path segment ({_SESSION_ID_RULE}); "
+                         "nothing of it applied, no request made with it", session_id)
+
+
+class BodyTooLargeError(FollowError):
+    """A 200 body over ``max_body`` bytes, or whose recorded line would be: not applied.
+
+    ``line_bytes`` is the size of that line; None when the body itself was over (it is
+    not read further, so its size is not known).
+    """
+
+    def __init__(self, url: str, limit: int, line_bytes: int | None, session_id: str) -> None:
+        self.url = url
+        self.limit = limit
+        self.line_bytes = line_bytes
+        what = "is" if line_bytes is None else f"would be recorded as {line_bytes} bytes,"
+        super().__init__(f"a 200 body from {url} {what} over the body limit of {limit} bytes; "
+                         "nothing of it applied or recorded", session_id)
+
+
+class RecordError(FollowError):
+    """``record`` failed on a response (``response`` is its number): nothing of it applied."""
+
+    def __init__(self, detail: str, response: int, session_id: str) -> None:
+        self.detail = detail
+        self.response = response
+        super().__init__(f"cannot record response {response}: {detail}; nothing of it "
+                         "applied", session_id)
+
+
+class SessionIdError(SessionFsmError, ValueError):
+    """A session id given to follow that is not one plain path segment."""
+
+    def __init__(self, value: str, where: str) -> None:
+        self.value = value
+        self.where = where
+        super().__init__(f'{where} "{printable(value, 80)}" is not one plain path segment '
+                         f"({_SESSION_ID_RULE})")
+
+
+def check_session_id(value: str, where: str) -> str:
+    """``value`` if it is one plain path segment, else :class:`SessionIdError` naming ``where``.
+
+    The poll's URL is ``{base}/agent-sessions/{id}/get-next-event``: an id such as
+    ``..`` or ``a/b`` would send the poll, and its bearer token, elsewhere.
+    """
+    if _SESSION_ID.fullmatch(value) is None or value in (".", ".."):
+        raise SessionIdError(value, where)
+    return value
+
+
+def printable(text: str, limit: int = _BODY_EXCERPT) -> str:
+    """``text`` as it may reach a terminal or a log: its first ``limit`` characters, with
+    backslashes and every character that is not printable (escape sequences, CR, LF,
+    bidirectional controls) escaped as :func:`repr` escapes them."""
+    cut = text[:limit]
+    if not cut.isprintable() or "\\" in cut:
+        cut = "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in cut)
+    return cut + "..." if len(text) > limit else cut
+
+
 # --- token -------------------------------------------------------------------------------
 
 
@@ -144,17 +241,29 @@ def token_reader(path: str | os.PathLike[str]) -> Callable[[], str]:
     """A token callable that reads ``path`` on every call (a refresher may rewrite it).
 
     Surrounding whitespace and a leading ``Bearer`` are ignored, so the file may hold
-    the token as an ``Authorization`` value too.
+    the token as an ``Authorization`` value too. Bytes are read one to a character, so
+    a byte that is not ASCII reaches the follower's check instead of failing to decode.
     """
     file = Path(path)
 
     def read_token() -> str:
-        text = file.read_text(encoding="utf-8").strip()
-        if text[:7].lower() == "bearer ":
-            text = text[7:].strip()
-        return text
+        data = file.read_bytes().strip()
+        if data[:7].lower() == b"bearer ":
+            data = data[7:].strip()
+        return data.decode("latin-1")
 
     return read_token
+
+
+def _token_fault(char: str) -> str:
+    """What a character a token may not hold is, in words (never the token itself)."""
+    if char in "\r\n":
+        return "a line break"
+    if char == " ":
+        return "a space"
+    if char > "\x7f":
+        return "a character that is not ASCII"
+    return f"a control character (0x{ord(char):02x})"
 
 
 # --- retry policy ------------------------------------------------------------------------
@@ -222,10 +331,14 @@ class SessionFollower:
     ``base_url`` is the API's base (``https://api-{area}.{domain}/incontactapi/services/v{N}``).
     ``token`` is read for every request. ``record`` receives each 200 response as one
     JSON Lines line (bytes without the newline) before it is applied, and for a 409 the
-    line of its :class:`~session_fsm.events.HttpSessionEnded` event; ``on_change`` is
-    called with the session after each applied response and after the end. ``sleep``
-    and ``rand`` drive the backoff; ``http_timeout`` bounds one request (by default the
-    long-poll ``timeout`` plus 10 s).
+    line of its :class:`~session_fsm.events.HttpSessionEnded` event; an :class:`OSError`
+    it raises stops following with :class:`RecordError`. ``on_change`` is called with
+    the session after each applied response and after the end. ``sleep`` and ``rand``
+    drive the backoff. ``http_timeout`` is one request's overall deadline, the long-poll
+    wait included (by default ``timeout`` plus 10 s); it also bounds each connect and
+    read, so a request is abandoned at most one read past it. ``max_body`` caps a 200
+    body and its recorded line (by default the reader's line limit, so that every
+    recorded line can be replayed).
     """
 
     def __init__(
@@ -237,6 +350,7 @@ class SessionFollower:
         session: AgentSession | None = None,
         timeout: int = DEFAULT_POLL_TIMEOUT,
         http_timeout: float | None = None,
+        max_body: int = DEFAULT_MAX_LINE_BYTES,
         policy: RetryPolicy | None = None,
         record: Callable[[bytes], None] | None = None,
         on_change: Callable[[AgentSession], None] | None = None,
@@ -246,8 +360,9 @@ class SessionFollower:
     ) -> None:
         if not 0 <= timeout <= 60:
             raise ValueError(f"timeout must be 0..60 seconds, got {timeout}")
-        if not session_id:
-            raise ValueError("session_id must not be empty")
+        check_session_id(session_id, "session_id")
+        if max_body < 1:
+            raise ValueError(f"max_body must be positive, got {max_body}")
         if isinstance(token, str):
             raise TypeError("token must be a callable or a path (pathlib.Path), not a str: "
                             "a str could be either the token or its file")
@@ -255,14 +370,18 @@ class SessionFollower:
         self.session_id = session_id
         self.session = session if session is not None else AgentSession(session_id)
         self.timeout = timeout
+        self.http_timeout = http_timeout if http_timeout is not None else timeout + 10.0
+        self.max_body = max_body
         self.policy = policy or RetryPolicy()
         self.record = record
         self.on_change = on_change
         self.sleep = sleep
         self.rand = rand
         self._read_token = token if callable(token) else token_reader(token)
+        self._token_origin = "" if callable(token) else f" in {os.fspath(token)}"
+        self._sent_token = ""
         self._http = httpx.Client(
-            timeout=httpx.Timeout(http_timeout if http_timeout is not None else timeout + 10.0),
+            timeout=httpx.Timeout(self.http_timeout),
             headers={"Accept": "application/json"},
             trust_env=trust_env,
         )
@@ -295,8 +414,8 @@ class SessionFollower:
     @property
     def url(self) -> str:
         """The URL the next poll asks."""
-        return (f"{self.base_url}/agent-sessions/{quote(self.session_id, safe='')}"
-                f"/get-next-event")
+        # session_id passed check_session_id: a plain segment, nothing to escape
+        return f"{self.base_url}/agent-sessions/{self.session_id}/get-next-event"
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -328,10 +447,10 @@ class SessionFollower:
         Raises :class:`_RetryableError` for a failure worth retrying; :meth:`run` turns
         those into backoff and, at the limit, :class:`GaveUpError`.
         """
-        response = self._get(fresh_token_retry=True)
-        status = response.status_code
+        url = self.url
+        status, content = self._get(url, fresh_token_retry=True)
         if status == 200:
-            return self._apply(self._parse(response.content))
+            return self._apply(self._parse(content, url))
         if status == 304:
             log.debug("304: no events for session %s", self.session_id)
             return None
@@ -340,61 +459,106 @@ class SessionFollower:
             return self._apply_end(status)
         raise AssertionError(f"unhandled status {status}")  # pragma: no cover - _get filters
 
-    def _get(self, *, fresh_token_retry: bool) -> httpx.Response:
-        url = self.url
+    def _get(self, url: str, *, fresh_token_retry: bool) -> tuple[int, bytes]:
+        """One request: its status (200, 304 or 409) and body, or the error it means."""
         token = self._token()
+        self._sent_token = token
         self.polls += 1
+        deadline = time.monotonic() + self.http_timeout
         try:
-            response = self._http.get(url, params={"timeout": self.timeout},
-                                      headers={"Authorization": f"Bearer {token}"})
+            with self._http.stream("GET", url, params={"timeout": self.timeout},
+                                   headers={"Authorization": f"Bearer {token}"}) as response:
+                status = response.status_code
+                reason = response.reason_phrase
+                # an error's body is only shown: its excerpt, and a token echoed in it whole
+                limit = self.max_body if status == 200 else _EXCERPT_BYTES + len(token)
+                content, more = self._read(response, limit, deadline, url)
         except httpx.TimeoutException as error:
             raise _RetryableError(f"timed out ({type(error).__name__}) on {url}") from None
-        except httpx.TransportError as error:
-            cause = f"network error ({type(error).__name__}: {error}) on {url}"
-            raise _RetryableError(cause) from None
-        status = response.status_code
-        if status in (200, 304, 409):
-            return response
+        except httpx.RequestError as error:
+            # the message of an httpx error can quote the request: no token in it
+            detail = self._shown(f"{type(error).__name__}: {error}")
+            raise _RetryableError(f"network error ({detail}) on {url}") from None
+        if status == 200:
+            if more:
+                raise BodyTooLargeError(url, self.max_body, None, self.session_id)
+            return status, content
+        if status in (304, 409):
+            return status, b""
         if status == 401:
             if fresh_token_retry:
                 log.info("401 for session %s: reading the token again and retrying once",
                          self.session_id)
-                return self._get(fresh_token_retry=False)
+                return self._get(url, fresh_token_retry=False)
             raise AuthError(url, self.session_id)
         if status >= 500 or status in _RETRIED_STATUSES:
-            raise _RetryableError(f"HTTP {status} {response.reason_phrase} from {url}")
-        raise UnexpectedStatusError(status, url, _excerpt(response.content), self.session_id)
+            raise _RetryableError(f"HTTP {status} {self._shown(reason)} from {url}")
+        raise UnexpectedStatusError(status, url, self._shown(content.decode("utf-8", "replace")),
+                                    self.session_id)
+
+    def _read(self, response: httpx.Response, limit: int, deadline: float,
+              url: str) -> tuple[bytes, bool]:
+        """Up to ``limit`` bytes of the body, and whether it holds more; the body must be
+        in before ``deadline`` (a body that drips never trips the per-read timeout)."""
+        content = bytearray()
+        for chunk in response.iter_bytes():
+            if time.monotonic() > deadline:
+                raise _RetryableError(f"no whole answer within the {self.http_timeout:g} s "
+                                      f"request deadline ({len(content)} bytes of the body "
+                                      f"in) from {url}")
+            content += chunk
+            if len(content) > limit:
+                return bytes(content[:limit]), True
+        return bytes(content), False
+
+    def _shown(self, text: str) -> str:
+        """Server (or httpx) text as it may be printed: escaped, the token blanked out."""
+        if self._sent_token:
+            text = text.replace(self._sent_token, _HIDDEN_TOKEN)
+        return printable(text)
 
     def _token(self) -> str:
         try:
             token = self._read_token()
         except OSError as error:
-            raise TokenError(f"{error.strerror or error} ({error.filename})"
-                             if error.filename else str(error), self.session_id) from None
+            raise TokenError(_os_detail(error), self.session_id) from None
         if not token:
-            raise TokenError("the token is empty", self.session_id)
+            raise TokenError(f"the token{self._token_origin} is empty", self.session_id)
+        if (fault := _NOT_IN_TOKEN.search(token)) is not None:
+            raise TokenError(f"the token{self._token_origin} holds {_token_fault(fault[0])}; "
+                             "a token is one line of visible ASCII characters",
+                             self.session_id)
         return token
 
     # --- a 200 body ----------------------------------------------------------------------
 
-    def _parse(self, content: bytes) -> _Body:
-        """Read and decode a whole body; nothing is applied here."""
-        source = Source(RESPONSE_SOURCE, self.responses + 1)
+    def _parse(self, content: bytes, url: str) -> _Body:
+        """Read and decode a whole body; nothing is applied here.
+
+        A body that is not a get-next-event response raises :class:`_RetryableError`;
+        one naming an unsafe session id, or too large to record, stops following.
+        """
+        number = self.responses + 1
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError as error:
-            text = content.decode("utf-8", "replace")
-            return _Body(None, (NotJsonError(f"200 body is not JSON ({error})", source),),
-                         orjson.dumps(text))
+            raise _RetryableError(f"200 body from {url} is not JSON ({error}): "
+                                  f"{self._shown(content.decode('utf-8', 'replace'))}") from None
+        session_id = body.get("sessionId") if isinstance(body, dict) else None
+        if (not isinstance(body, dict) or not isinstance(body.get("events"), list)
+                or not isinstance(session_id, str | None)):
+            raise _RetryableError(f'200 body from {url} is not a get-next-event response '
+                                  f'{{"sessionId": "...", "events": [...]}}: '
+                                  f"{self._shown(content.decode('utf-8', 'replace'))}")
+        if session_id:
+            try:
+                check_session_id(session_id, "sessionId")
+            except SessionIdError:
+                raise RotatedSessionIdError(session_id, number, self.session_id) from None
         line = orjson.dumps(body)
-        if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-            return _Body(None, (NotAnEventError('200 body is not a get-next-event response '
-                                                '{"sessionId": ..., "events": [...]}',
-                                                source),), line)
-        session_id = body.get("sessionId")
-        if session_id is not None and not isinstance(session_id, str):
-            return _Body(None, (NotAnEventError(f'200 body "sessionId" must be a string, got '
-                                                f"{session_id!r}", source),), line)
+        if len(line) > self.max_body:  # a re-encoded number can be longer than it was
+            raise BodyTooLargeError(url, self.max_body, len(line), self.session_id)
+        source = Source(RESPONSE_SOURCE, number)
         items: list[Event | InputError] = []
         for obj in body["events"]:
             try:
@@ -403,11 +567,20 @@ class SessionFollower:
                 items.append(error.located(source))
         return _Body(session_id or None, tuple(items), line)
 
+    def _record(self, line: bytes, number: int) -> None:
+        """Hand ``line`` to ``record``; its failure stops following before anything is fed."""
+        if self.record is None:
+            return
+        try:
+            self.record(line)
+        except (OSError, SessionFsmError) as error:
+            detail = _os_detail(error) if isinstance(error, OSError) else str(error)
+            raise RecordError(detail, number, self.session_id) from None
+
     def _apply(self, body: _Body) -> str | None:
         """Record, feed every item in order, adopt the new session id; the end reason if any."""
         with self._critical():
-            if self.record is not None:
-                self.record(body.line)
+            self._record(body.line, self.responses + 1)
             self.responses += 1
             source = Source(RESPONSE_SOURCE, self.responses)
             batch = ("get-next-event", self.responses)
@@ -443,8 +616,7 @@ class SessionFollower:
         line = orjson.dumps({"sessionId": self.session_id, "events": [encode(event)]})
         number = self.responses + 1
         with self._critical():
-            if self.record is not None:
-                self.record(line)
+            self._record(line, number)
             self.session.feed(event, source=Source(RESPONSE_SOURCE, number),
                               batch=("get-next-event", number))
             self._finish()
@@ -468,7 +640,6 @@ class SessionFollower:
         return FollowResult(outcome, reason, self.session_id, self.responses, self.polls)
 
 
-def _excerpt(content: bytes) -> str:
-    text = " ".join(content.decode("utf-8", "replace").split())
-    return text if len(text) <= _BODY_EXCERPT else text[: _BODY_EXCERPT - 3] + "..."
+def _os_detail(error: OSError) -> str:
+    return f"{error.strerror or error} ({error.filename})" if error.filename else str(error)
 

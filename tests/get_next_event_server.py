@@ -1,10 +1,11 @@
 """A real get-next-event server on 127.0.0.1 for the follow tests: it replays a script.
 
 Each request to ``/agent-sessions/{id}/get-next-event`` is answered by the next
-:class:`Reply` of the script (then by ``then`` forever), and recorded in ``seen``. A
-reply is only used up when it is really answered, so a retry after a failure gets the
-same reply again, as a server that never delivered it would give it. Nothing here
-touches anything but the loopback interface.
+:class:`Reply` of the script (then by ``then`` forever), and recorded in ``seen``; a
+request to any other path is recorded too, and answered 404. A reply is only used up
+when it is really answered, so a retry after a failure gets the same reply again, as a
+server that never delivered it would give it. Nothing here touches anything but the
+loopback interface.
 
 Below the server: a realistic session as get-next-event responses, and its expected
 snapshots, worked out by hand from the events.
@@ -53,17 +54,26 @@ class Reply:
     """Answer after this many seconds, every time (for a server that only idles)."""
     before: Callable[[], None] | None = None
     """Run just before answering (e.g. a token refresher rewriting the token file)."""
+    drip_s: float = 0.0
+    """Send the body one byte every this many seconds (its length announced up front),
+    until it is sent, the client hangs up or the server closes."""
+    echo_authorization: bool = False
+    """Answer with the request's Authorization header as the body (a server that quotes
+    back what it was sent)."""
 
 
 @dataclass(frozen=True)
 class Seen:
     """One request as the server received it."""
 
-    session_id: str
+    session_id: str | None
+    """None for a request outside ``/agent-sessions/{id}/get-next-event`` (see ``path``)."""
     timeout: str | None
     authorization: str | None
     answered: str
     """What it got: ``"200"``, ``"304"``, ``"401"``, ``"slow"``, ``"drop"``..."""
+    path: str
+    """The request's path, as sent."""
 
 
 @dataclass
@@ -74,6 +84,7 @@ class ScriptServer:
     arrived: threading.Condition = field(default_factory=threading.Condition)
     _position: int = 0
     _slow_done: set[int] = field(default_factory=set)
+    _closed: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -118,6 +129,7 @@ class ScriptServer:
                  tb: TracebackType | None) -> None:
         assert self._server is not None
         assert self._thread is not None
+        self._closed.set()
         with self.arrived:
             self.arrived.notify_all()
         self._server.shutdown()
@@ -129,12 +141,15 @@ class ScriptServer:
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         path = parts.path
+        timeout = parse_qs(parts.query).get("timeout", [None])[0]
+        authorization = handler.headers.get("Authorization")
         if not (path.startswith(_PATH_PREFIX) and path.endswith(_PATH_SUFFIX)):
+            with self.arrived:
+                self.seen.append(Seen(None, timeout, authorization, "404", path))
+                self.arrived.notify_all()
             _send(handler, 404, b"not a get-next-event path")
             return
         session_id = unquote(path[len(_PATH_PREFIX):-len(_PATH_SUFFIX)])
-        timeout = parse_qs(parts.query).get("timeout", [None])[0]
-        authorization = handler.headers.get("Authorization")
         with self.arrived:
             index = self._position
             reply = self.script[index] if index < len(self.script) else self.then
@@ -151,7 +166,7 @@ class ScriptServer:
             if use_up and scripted:
                 self._position += 1
             count = len(self.seen)
-            self.seen.append(Seen(session_id, timeout, authorization, answered))
+            self.seen.append(Seen(session_id, timeout, authorization, answered, path))
             self.arrived.notify_all()
         if answered == "slow":
             # Answer only once the client has moved on (its next request is here).
@@ -165,7 +180,9 @@ class ScriptServer:
         if reply.before is not None:
             reply.before()
         body = reply.body
-        if body is None:
+        if reply.echo_authorization:
+            content = (authorization or "").encode()
+        elif body is None:
             content = b""
         elif isinstance(body, bytes):
             content = body
@@ -173,16 +190,29 @@ class ScriptServer:
             content = orjson.dumps(body)
         # A client that gave up on this request (the point of "slow") has closed the socket.
         with contextlib.suppress(OSError):
-            _send(handler, reply.status, content)
+            if reply.drip_s:
+                self._drip(handler, reply, content)
+            else:
+                _send(handler, reply.status, content)
+
+    def _drip(self, handler: BaseHTTPRequestHandler, reply: Reply, content: bytes) -> None:
+        _send(handler, reply.status, b"", length=len(content))
+        for index in range(len(content)):
+            if self._closed.wait(reply.drip_s):
+                return
+            handler.wfile.write(content[index:index + 1])
+            handler.wfile.flush()
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, content: bytes) -> None:
+def _send(handler: BaseHTTPRequestHandler, status: int, content: bytes,
+          length: int | None = None) -> None:
+    """Answer ``status`` with ``content``; ``length`` announces a body sent separately."""
     handler.send_response(status)
     if status == 304:
         handler.end_headers()
         return
     handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(content)))
+    handler.send_header("Content-Length", str(len(content) if length is None else length))
     handler.end_headers()
     handler.wfile.write(content)
     handler.wfile.flush()

@@ -37,9 +37,13 @@ from session_fsm.client import (
     FollowResult,
     GaveUpError,
     RetryPolicy,
+    RotatedSessionIdError,
     SessionFollower,
+    SessionIdError,
     TokenError,
     UnexpectedStatusError,
+    check_session_id,
+    printable,
 )
 from session_fsm.engine import AgentSession
 from session_fsm.snapshot import to_json
@@ -174,20 +178,34 @@ def test_an_undecodable_event_is_reported_in_place_not_dropped(token_file: Path)
     assert session.info.end_reason == "409"
 
 
-@pytest.mark.parametrize(("content", "rule"), [
-    (b"<html>gateway</html>", "not-json"),
-    (b'{"sessionId": "x", "events": {"Type": "AgentLeg"}}', "not-an-event"),
-    (b'{"sessionId": 7, "events": []}', "not-an-event"),
+@pytest.mark.parametrize(("content", "why"), [
+    (b"<html>gateway</html>", "is not JSON"),
+    (b'{"sessionId": "x", "events": {"Type": "AgentLeg"}}', "is not a get-next-event response"),
+    (b'{"sessionId": 7, "events": []}', "is not a get-next-event response"),
 ])
-def test_a_body_that_is_not_a_response_is_reported_and_nothing_applied(
-        token_file: Path, content: bytes, rule: str) -> None:
-    script = [Reply(200, content), Reply(200, {"sessionId": ROTATED_ID, "events": [h.leg()]})]
-    with ScriptServer(script) as server, follower(server, token_file, Sleeps()) as client:
+def test_a_body_that_is_not_a_response_is_retried_and_nothing_applied_or_recorded(
+        token_file: Path, content: bytes, why: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A 200 that is not a response is a failed poll, as a 5xx is: logged, backed off,
+    neither applied nor recorded (a server stuck on one would fill the recording)."""
+    caplog.set_level(logging.WARNING, logger="session_fsm.client")
+    recorded: list[bytes] = []
+    sleeps = Sleeps()
+    leg = {"sessionId": ROTATED_ID, "events": [h.leg()]}
+    script = [Reply(200, content), Reply(200, leg)]
+    with ScriptServer(script) as server, \
+            follower(server, token_file, sleeps, record=recorded.append) as client:
         client.run()
     session = client.session
-    assert [v.rule for v in session.violations] == [rule, "no-session-start"]
+    assert [v.rule for v in session.violations] == ["no-session-start"]
     assert session.events == 2  # the leg and the 409's HttpSessionEnded
     assert [s.session_id for s in server.seen] == [FIRST_ID, FIRST_ID, ROTATED_ID]
+    assert sleeps.delays == [0.5]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "session_fsm.client"]
+    assert f"attempt 1 of 61): 200 body from {server.url}/agent-sessions/{FIRST_ID}/" \
+           f"get-next-event {why}" in warning
+    assert [orjson.loads(line) for line in recorded] == [leg, {
+        "sessionId": ROTATED_ID, "events": [{"Type": "session_fsm.HttpSessionEnded",
+                                             "HttpStatus": "409", "SessionId": ROTATED_ID}]}]
 
 
 def test_agent_session_end_stops_without_another_poll(token_file: Path) -> None:
@@ -356,3 +374,121 @@ def test_the_follower_refuses_a_timeout_the_api_does_not_allow(token_file: Path)
     with pytest.raises(ValueError, match=r"0\.\.60"):
         SessionFollower("http://127.0.0.1:9", FIRST_ID, token_file, timeout=61)
 
+
+
+# --- the token, session ids and server text (issue 17, items 1 to 3) ----------------------
+
+SECRET = "TOKEN-SECRET-5f3a9c"
+
+
+@pytest.mark.parametrize(("content", "fault"), [
+    (f"{SECRET}\nREFRESH-5f3a9c\n".encode(), "a line break"),  # an access and a refresh token
+    (f"{SECRET}\r\nx".encode(), "a line break"),
+    (f"{SECRET}\x00".encode(), "a control character (0x00)"),
+    (f"{SECRET}\x1b[0m".encode(), "a control character (0x1b)"),
+    (f"{SECRET}\t1".encode(), "a control character (0x09)"),
+    (f"{SECRET}\x7f".encode(), "a control character (0x7f)"),
+    (f"{SECRET}\u00e9".encode(), "a character that is not ASCII"),  # UTF-8
+    (SECRET.encode() + b"\xff", "a character that is not ASCII"),  # not UTF-8 at all
+    (f"Bearer {SECRET} 2".encode(), "a space"),
+])
+def test_a_token_that_is_not_one_header_value_is_refused_before_any_request(
+        tmp_path: Path, content: bytes, fault: str) -> None:
+    """Sent, such a token made httpx refuse the header and quote it in every retry's log
+    and in the final error; a byte that is not UTF-8 was a UnicodeDecodeError."""
+    path = tmp_path / "token"
+    path.write_bytes(content)
+    with ScriptServer([]) as server, \
+            follower(server, path, Sleeps(), policy=RetryPolicy(max_retries=1)) as client, \
+            pytest.raises(TokenError) as caught:
+        client.run()
+    assert server.seen == []
+    assert str(caught.value) == (
+        f"cannot read the bearer token: the token in {path} holds {fault}; a token is one "
+        f"line of visible ASCII characters (resume from session id {FIRST_ID})")
+
+
+def test_a_token_callable_is_checked_too() -> None:
+    with ScriptServer([]) as server, \
+            follower(server, lambda: f"{SECRET}\n", Sleeps(),
+                     policy=RetryPolicy(max_retries=1)) as client, \
+            pytest.raises(TokenError, match="the token holds a line break") as caught:
+        client.run()
+    assert server.seen == []
+    assert "5f3a9c" not in str(caught.value)
+
+
+def test_a_token_the_server_quotes_back_is_blanked_out(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    path.write_text(SECRET)
+    with ScriptServer([Reply(400, echo_authorization=True)]) as server, \
+            follower(server, path, Sleeps()) as client, \
+            pytest.raises(UnexpectedStatusError) as caught:
+        client.run()
+    assert server.seen[0].authorization == f"Bearer {SECRET}"  # it was sent, and echoed
+    assert caught.value.body == "Bearer [token]"
+    assert "5f3a9c" not in str(caught.value)
+
+
+@pytest.mark.parametrize("session_id", [
+    "58070815", "a1b2c3-first", "A.b_c~d-9", "...", "x" * 256])
+def test_a_plain_path_segment_is_a_session_id(session_id: str) -> None:
+    assert check_session_id(session_id, "--session-id") == session_id
+
+
+@pytest.mark.parametrize("session_id", [
+    "", ".", "..", "a/b", "/", "a\\b", "%2e%2e", "a%2Fb", "a b", " x", "x\n", "a\tb",
+    "x\x1b[2J", "\u00e9t\u00e9", "a?b", "a#b", "a;b", "x" * 257])
+def test_anything_else_is_not_a_session_id(session_id: str) -> None:
+    with pytest.raises(SessionIdError) as caught:
+        check_session_id(session_id, "--session-id")
+    assert caught.value.value == session_id
+    assert str(caught.value).startswith("--session-id ")
+    assert str(caught.value).endswith(
+        " is not one plain path segment (1 to 256 of A-Z a-z 0-9 . _ ~ -, and not . or ..)")
+    with pytest.raises(SessionIdError):
+        SessionFollower("http://127.0.0.1:9", session_id, Path("token"))
+
+
+@pytest.mark.parametrize(("rotated", "shown"), [
+    ("..", '".."'),
+    (".", '"."'),
+    ("a/b", '"a/b"'),
+    ("%2e%2e", '"%2e%2e"'),
+    ("x\x1b[2J\r\n", '"x\\x1b[2J\\r\\n"'),
+    ("s" * 300, '"' + "s" * 80 + '..."'),
+])
+def test_a_rotated_session_id_that_is_not_a_path_segment_is_refused(
+        token_file: Path, rotated: str, shown: str) -> None:
+    """``quote`` keeps ``.`` and ``..`` and httpx removes dot segments: a body naming
+    ``..`` sent the next poll, token included, to ``{base}/get-next-event``."""
+    body = {"sessionId": rotated, "events": [h.session_start()]}
+    recorded: list[bytes] = []
+    with ScriptServer([Reply(200, body), Reply(304), Reply(304)]) as server, \
+            follower(server, token_file, Sleeps(), record=recorded.append) as client, \
+            pytest.raises(RotatedSessionIdError) as caught:
+        client.run()
+    assert [s.path for s in server.seen] == [f"/agent-sessions/{FIRST_ID}/get-next-event"]
+    assert str(caught.value) == (
+        f"response 1 gives the session id {shown}, which is not one plain path segment (1 to "
+        f"256 of A-Z a-z 0-9 . _ ~ -, and not . or ..); nothing of it applied, no request "
+        f"made with it (resume from session id {FIRST_ID})")
+    assert client.session.events == 0
+    assert recorded == []
+    assert client.session_id == FIRST_ID
+
+
+def test_printable_escapes_what_a_terminal_would_act_on() -> None:
+    assert printable("plain text, ünïcode") == "plain text, ünïcode"
+    assert printable("a\x1b[2Jb\r\nc\x07\\d\u202ee\x00") == (
+        "a\\x1b[2Jb\\r\\nc\\x07\\\\d\\u202ee\\x00")
+    assert printable("x" * 201) == "x" * 200 + "..."
+    assert printable("\n" * 3, 2) == "\\n\\n..."
+
+
+def test_an_error_body_is_shown_escaped(token_file: Path) -> None:
+    with ScriptServer([Reply(404, b"no\x1b[2J such\r\nsession\x07")]) as server, \
+            follower(server, token_file, Sleeps()) as client, \
+            pytest.raises(UnexpectedStatusError) as caught:
+        client.run()
+    assert caught.value.body == "no\\x1b[2J such\\r\\nsession\\x07"
