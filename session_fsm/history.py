@@ -14,12 +14,15 @@ into frozen values and computes durations, from **server timestamps only**:
 - *ring*: from the first step to the first ``Active``; for a contact that never became
   Active (abandoned, missed), to the status that ended it. Unknown when the contact was
   first seen in a middle status (a join's replay), since its start was not seen.
-- *ACW*: from the contact's ``Disconnected`` with FinalState False (its ACW phase, see
-  ``machines/contacts.py``) to its FinalState True. A contact closed at once (FinalState
-  True on the first Disconnected) has its ACW on the agent's side only: then it is the
-  agent-state intervals linked to it (``AgentInterval.acw_contact_id``).
-- *handle time*: first ``Active`` to FinalState True, ACW included (for a contact closed at
-  once, its linked ACW intervals are added, so both documented paths give the same sum).
+- *ACW*: the agent's ACW intervals linked to the contact (``AgentInterval.acw_contact_id``)
+  when there are any: they tell the truth on every documented path, the one where the
+  contact is closed at once (FinalState True on the first Disconnected) included, and
+  also when the closing event repeats the ``LastStateChangeTimeUTC`` of the Disconnected
+  before it (that field says when the *status* began, and it did not change). Without
+  a linked interval: the contact's own ACW phase, from its ``Disconnected`` with
+  FinalState False (see ``machines/contacts.py``) to its FinalState True.
+- *handle time*: first ``Active`` to the end of ACW: to the voice's end plus the linked
+  ACW when the agent's side tells it, else to FinalState True.
 - *agent time*: each interval's ``end - start``; totals per state, per out reason and ACW.
 
 Statuses are grouped by the machine table's own spelling (``active`` counts as ``Active``);
@@ -343,24 +346,22 @@ def contact_history(record: ContactRecord, timeline: Sequence[AgentInterval] = (
         if answered is not None:
             ring = _seconds(lifecycle[0].at, lifecycle[answered].at)
 
-    acw: float | None = None
-    acw_from_agent = False
     acw_begins = acw_step(record)
-    if acw_begins is not None:
-        acw = _seconds(acw_begins.at, end_of_contact)
-    else:
-        if agent_acw is None:
-            agent_acw = agent_acw_s(timeline, now=now)
-        acw = agent_acw.get(record.contact_id)
-        acw_from_agent = acw is not None
-
-    handle: float | None = None
+    if agent_acw is None:
+        agent_acw = agent_acw_s(timeline, now=now)
     first_active = next((s for s, name in zip(lifecycle, names, strict=True)
                          if name == _ACTIVE), None)
-    if first_active is not None:
-        handle = _seconds(first_active.at, end_of_contact)
-        if handle is not None and acw_from_agent and record.final:
-            handle += acw or 0.0
+    handle: float | None = None
+    if record.contact_id in agent_acw:  # the agent's side tells when ACW ended
+        acw = agent_acw[record.contact_id]
+        voice_end = acw_begins if acw_begins is not None else final_step
+        if first_active is not None and voice_end is not None:
+            talk = _seconds(first_active.at, voice_end.at)
+            handle = None if talk is None or acw is None else talk + acw
+    else:
+        acw = _seconds(acw_begins.at, end_of_contact) if acw_begins is not None else None
+        if first_active is not None:
+            handle = _seconds(first_active.at, end_of_contact)
 
     hold = totals.get(_HOLDING, 0.0) if any(s.duration_s is not None for s in shown) else None
     return ContactHistory(

@@ -2,13 +2,25 @@
 
 Theory of operation. :meth:`Store.ingest` appends every event of its inputs, as the wire
 sent it, keyed by its position: (source, line, position in the line). A *source* is a
-file's real path, or standard input's content (SHA-256; standard input is spooled to a
-temporary file first). ``UNIQUE(source, line, pos)`` with ``INSERT OR IGNORE`` makes a
-re-ingest add nothing, and a file that only grew adds its new lines. Each stored event
-keeps a digest of its bytes: a position whose event differs from the stored one (the file
-changed under the same path) is refused with :class:`StoreConflictError`, never silently
-skipped. Events are committed in batches, each batch one transaction that also marks its
-sessions *dirty*; a ``seq`` number per session keeps the order they were appended in.
+file's real path, or the content (SHA-256) of standard input or of a pipe with no file
+behind it (``/dev/stdin``, ``/dev/fd/N``, ``<(...)``: their path is another on every run);
+these are spooled to a temporary file first. ``UNIQUE(source, line, pos)`` with ``INSERT
+OR IGNORE`` makes a re-ingest add nothing, and a file that only grew adds its new lines.
+Each stored event keeps a digest of its bytes: a position whose event differs from the
+stored one (the file changed under the same path) is refused with
+:class:`StoreConflictError`, never silently skipped. Events are committed in batches, each
+batch one transaction that also marks its sessions *dirty*; a ``seq`` number per session
+keeps the order they were appended in.
+
+One writer at a time: an ingest holds the store's writer lock (``flock`` on
+``<store>.lock``) from its first read to its last rebuild, so two ingests into one store
+run one after the other, never interleaved, and a second one waits at most
+``lock_timeout`` seconds (then :class:`StoreBusyError`). Creating a store takes the lock
+too. Readers take no lock: a ``read_only`` store is opened without writing anything (no
+journal-mode switch, no ``-wal`` or ``-shm`` file), so a store can be queried in a
+directory the reader cannot write. A failure of SQLite itself (disk full, a file-size
+limit, a lock held too long, a damaged page, a read-only file) is a
+:class:`StoreFailedError` naming the store and what failed; what was committed stays.
 
 Histories are then rebuilt for the dirty sessions: the session's stored events are
 replayed in ``seq`` order through a fresh :class:`~session_fsm.engine.AgentSession` (the
@@ -30,14 +42,18 @@ moved to a later state that is not an ACW for it. The rebuild flushes every
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
 import hashlib
 import os
 import sqlite3
 import sys
 import tempfile
+import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar, cast
 
 import attrs
 import cattrs
@@ -52,7 +68,6 @@ from .history import (
     SessionHistory,
     StateFilter,
     StateInterval,
-    acw_step,
     agent_acw_s,
     contact_history,
     history_of,
@@ -66,8 +81,11 @@ __all__ = [
     "VERSION",
     "IngestResult",
     "Store",
+    "StoreBusyError",
     "StoreConflictError",
     "StoreError",
+    "StoreFailedError",
+    "unnamed_stream",
 ]
 
 FORMAT: Final = "session_fsm.store"
@@ -77,7 +95,7 @@ _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (
     id INTEGER PRIMARY KEY,
-    identity TEXT NOT NULL UNIQUE,   -- "file:<real path>" or "stdin:<sha256>"
+    identity TEXT NOT NULL UNIQUE,   -- "file:<real path>", or "stdin:<sha256>" (- or a pipe)
     path TEXT NOT NULL               -- as given when first ingested (quoted in messages)
 );
 CREATE TABLE IF NOT EXISTS sessions (
@@ -130,6 +148,9 @@ DEFAULT_BATCH: Final = 2000
 """Events per ingest transaction."""
 DEFAULT_FLUSH_EVERY: Final = 5000
 """Events between two flushes while a session's history is rebuilt."""
+DEFAULT_LOCK_TIMEOUT: Final = 60.0
+"""Seconds a writer waits for another to finish with the store (and SQLite for a lock)."""
+_LOCK_POLL_S: Final = 0.05
 
 _Pending = tuple[str, Source, int, dict[str, Any]]
 """An event read, not yet stored: (session key, source, position in line, wire object)."""
@@ -141,20 +162,66 @@ _Doc = TypeVar("_Doc", ContactHistory, StateInterval)
 
 
 class StoreError(SessionFsmError):
-    """A store that cannot be used: not a store, a newer format, or not there."""
+    """A store that cannot be used: not a store, a newer format, not there, busy, or
+    SQLite failed; ``path`` is the store's."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class StoreConflictError(StoreError):
     """An input position whose event differs from the one the store holds for it."""
 
-    def __init__(self, source: Source, stored_from: str) -> None:
+    def __init__(self, path: str, source: Source, stored_from: str) -> None:
         self.source = source
         self.stored_from = stored_from
         super().__init__(
+            path,
             f"{source}: the store holds a different event for this position (ingested from "
             f"{stored_from}); the input changed since: ingest it under another name or "
             "into another store"
         )
+
+
+class StoreBusyError(StoreError):
+    """Another process kept the store's writer lock for longer than ``waited_s``."""
+
+    def __init__(self, path: str, waited_s: float) -> None:
+        self.waited_s = waited_s
+        super().__init__(
+            path,
+            f"{path}: another process is writing to this store; gave up after waiting "
+            f"{waited_s:g} s for it (run again once it is done, or wait longer: --lock-timeout)"
+        )
+
+
+class StoreFailedError(StoreError):
+    """SQLite failed while the store was used: disk full, a file-size limit, a lock held
+    too long, a damaged page, a read-only file. ``action`` is what was being done,
+    ``code`` SQLite's name for the error (``SQLITE_FULL``, ``SQLITE_CORRUPT``...). What
+    was committed before stays: the store is consistent, and a run again completes."""
+
+    def __init__(self, path: str, action: str, error: sqlite3.Error) -> None:
+        self.action = action
+        self.code = error.sqlite_errorname
+        super().__init__(path, f"{path}: {action} failed: {error} ({self.code})")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _failing(action: str) -> Callable[[Callable[Concatenate[Store, _P], _R]],
+                                      Callable[Concatenate[Store, _P], _R]]:
+    """A Store method whose SQLite errors become :class:`StoreFailedError` (``action``)."""
+    def wrap(method: Callable[Concatenate[Store, _P], _R]) -> Callable[Concatenate[Store, _P], _R]:
+        def wrapped(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with self._errors(action):
+                return method(self, *args, **kwargs)
+        functools.update_wrapper(wrapped, method)
+        return wrapped
+    return wrap
 
 
 @attrs.frozen(slots=True)
@@ -188,43 +255,117 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 class Store:
-    """One SQLite store. ``Store(path)`` opens (``create=True``: creates) it; close it, or
+    """One SQLite store. ``Store(path)`` opens it, creating it if missing (``create=False``:
+    it must exist); ``read_only=True`` opens an existing one for reading without writing
+    anything. A writer waits at most ``lock_timeout`` seconds for another. Close it, or
     use it as a context manager."""
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 read_only: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.path = os.fspath(path)
-        if not create and not os.path.exists(self.path):
-            raise StoreError(f"{self.path}: no store there (create one with session-fsm ingest)")
-        try:
-            # autocommit off by hand: transactions are begun explicitly (BEGIN IMMEDIATE)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: a committed transaction survives the process being killed
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._check_format(create)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"{self.path}: not a session-fsm store ({error})") from None
+        self.lock_timeout = lock_timeout
+        self._stamp: tuple[int, int, int] | None = None
+        if (read_only or not create) and not os.path.exists(self.path):
+            raise StoreError(self.path, f"{self.path}: no store there (create one with "
+                                        "session-fsm ingest)")
+        with self._errors("opening the store"):
+            self._db = self._connect(read_only)
+            try:
+                self._open(create and not read_only, read_only)
+            except BaseException:
+                self._db.close()
+                raise
         self._session_ids: dict[str, int] = {}
         self._source_ids: dict[str, int] = {}
 
-    def _check_format(self, create: bool) -> None:
+    def _connect(self, read_only: bool) -> sqlite3.Connection:
+        # autocommit off by hand: transactions are begun explicitly (BEGIN IMMEDIATE)
+        if not read_only:
+            return sqlite3.connect(self.path, isolation_level=None, timeout=self.lock_timeout)
+        # mode=ro writes nothing to the store, but reading a WAL store needs its -shm
+        # file: a writer's, if one has the store open (its -wal is there), else SQLite
+        # would create one, which a reader may not (or must not) do. With no writer, the
+        # file is read as it stands (immutable: no -wal, no -shm, no locks); a writer that
+        # starts meanwhile is noticed by written_since_open().
+        self._stamp = None if os.path.exists(self.path + "-wal") else _stamp(self.path)
+        uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro"
+        if self._stamp is not None:
+            uri += "&immutable=1"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=self.lock_timeout)
+
+    def _open(self, create: bool, read_only: bool) -> None:
+        if not read_only:
+            # WAL + NORMAL: a committed transaction survives the process being killed
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         if "meta" not in tables:
             if tables or not create:
-                raise StoreError(f"{self.path}: not a session-fsm store")
-            # one script, one transaction; every statement is idempotent (a second process
-            # creating the same store at the same moment changes nothing)
-            self._db.executescript(
-                f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
-                f"('format', '{FORMAT}'), ('version', '{VERSION}'); COMMIT;")
+                raise StoreError(self.path, f"{self.path}: not a session-fsm store")
+            # Switching to WAL needs the file to itself: two processes doing it at the
+            # same moment fail ("database is locked") rather than wait, so creating a
+            # store is a writer's turn. Every statement is idempotent: the second process
+            # to get here finds the store made and changes nothing.
+            with self._writer_lock():
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE; {_SCHEMA} INSERT OR IGNORE INTO meta VALUES "
+                    f"('format', '{FORMAT}'), ('version', '{VERSION}'); COMMIT;")
             return
         meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
         if meta.get("format") != FORMAT:
-            raise StoreError(f"{self.path}: not a session-fsm store")
+            raise StoreError(self.path, f"{self.path}: not a session-fsm store")
         if meta.get("version") != str(VERSION):
-            raise StoreError(f"{self.path}: store format version {meta.get('version')}; this "
-                             f"session-fsm reads version {VERSION}")
+            raise StoreError(self.path, f"{self.path}: store format version "
+                                        f"{meta.get('version')}; this session-fsm reads "
+                                        f"version {VERSION}")
+
+    def written_since_open(self) -> bool:
+        """Whether a store opened ``read_only`` with no writer on it may have been written
+        since: then what was read may mix two states of the file; open it again. (With a
+        writer on it when opened, each query reads one committed state, and this is False.)"""
+        return self._stamp is not None and (os.path.exists(self.path + "-wal")
+                                            or _stamp(self.path) != self._stamp)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """SQLite's errors as this store's: "not a store" for a file that is not a
+        database, else :class:`StoreFailedError` naming ``action``."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            if error.sqlite_errorcode == sqlite3.SQLITE_NOTADB:
+                raise StoreError(self.path, f"{self.path}: not a session-fsm store "
+                                            f"({error})") from error
+            raise StoreFailedError(self.path, action, error) from error
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """The store's writer lock, held until the block ends; waits at most
+        ``lock_timeout`` seconds for another process's, then :class:`StoreBusyError`.
+
+        ``flock`` on a file of its own: SQLite's locks on the store are POSIX locks,
+        which closing any other descriptor of the store's file would drop.
+        """
+        lock = self.path + ".lock"
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as error:
+            raise StoreError(self.path, f"{self.path}: cannot open its lock file {lock} "
+                                        f"({error.strerror})") from error
+        try:
+            give_up = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= give_up:
+                        raise StoreBusyError(self.path, self.lock_timeout) from None
+                    time.sleep(_LOCK_POLL_S)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def close(self) -> None:
         self._db.close()
@@ -252,6 +393,7 @@ class Store:
 
     # --- ingest ---------------------------------------------------------------------------
 
+    @_failing("ingest")
     def ingest(
         self,
         paths: Sequence[str],
@@ -278,11 +420,14 @@ class Store:
         the end; so ``n`` never runs ahead of the store. ``resume_after=n`` skips the
         first ``n`` items (an earlier run committed them) without storing or reporting
         them again; the store's duplicate check still guards whatever is read.
+
+        The whole run holds the store's writer lock (see the module docstring): waiting
+        longer than ``lock_timeout`` for another writer raises :class:`StoreBusyError`.
         """
         read = added = skipped = 0
         done = 0  # input items handled: their events committed or pending
-        self._source_ids.clear()  # "-" is another input on every call
-        with _spooled(paths) as (real_paths, shown):
+        self._source_ids.clear()  # "-" and pipes are other inputs on every call
+        with _spooled(paths, self.path) as (real_paths, shown), self._writer_lock():
             # errors are raised here, not by the reader: an item an earlier run skipped
             # (with skip_bad) must not stop this one
             items: Iterator[Any] = iter_wire(real_paths, on_error="report")
@@ -396,7 +541,8 @@ class Store:
                 known = stored.get((source_id, line, pos))
                 if known is not None:
                     if known != digest:
-                        raise StoreConflictError(source, self._source_path(source_id))
+                        raise StoreConflictError(self.path, source,
+                                                 self._source_path(source_id))
                     continue
                 seq = next_seq.get(session_id)
                 if seq is None:
@@ -678,50 +824,66 @@ class _ReleasedIds:
 def _settled(contact: ContactRecord, last: AgentInterval | None) -> bool:
     """Whether nothing can change a closed contact's history any more.
 
-    Its ACW is its own (a Disconnected before the final one), or the agent is in a state
-    that began after the contact closed and is not an ACW for it: the engine links a
-    later ACW only to a contact whose voice ended during the state before that ACW. A
-    record without steps (a chat room's text before any contact claimed it) can still
-    grow, so it stays.
+    The agent is in a state that began after the contact closed and is not an ACW for
+    it: the engine links a later ACW only to a contact whose voice ended during the state
+    before that ACW, and a linked ACW is the contact's ACW even when the contact had its
+    own phase (``history``). A record without steps (a chat room's text before any
+    contact claimed it) can still grow, so it stays.
     """
     final = next((s for s in contact.steps if s.final), None)
     if final is None:
         return False
-    if acw_step(contact) is not None:
-        return True
     return last is not None and last.event_index > final.event_index \
         and last.acw_contact_id != contact.contact_id
 
 
-# --- standard input ---------------------------------------------------------------------
+# --- standard input and pipes --------------------------------------------------------------
+
+
+def unnamed_stream(path: str) -> bool:
+    """Whether ``path`` is read once and named by nothing that lasts: ``-``, or a pipe or
+    socket with no file behind it (``/dev/stdin``, ``/dev/fd/N``, ``<(...)``), whose path
+    resolves to ``/proc/PID/fd/pipe:[N]``, another on every run. Such an input is known
+    by its content."""
+    return path == "-" or (os.path.exists(path)
+                           and not os.path.exists(os.path.realpath(path)))
 
 
 @contextlib.contextmanager
-def _spooled(paths: Sequence[str]) -> Iterator[tuple[list[str], dict[str, str]]]:
-    """``paths`` with standard input copied to a temporary file, so it has a content
-    identity (SHA-256) before its first event is stored. ``shown`` maps the temporary
-    path back to ``-`` (keys and sources) and holds each spooled input's identity."""
+def _spooled(paths: Sequence[str], store: str) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """``paths`` with each :func:`unnamed_stream` copied to a temporary file, so it has a
+    content identity (SHA-256) before its first event is stored. ``shown`` maps the
+    temporary path back to the path given (keys and sources) and holds each spooled
+    input's identity."""
     shown: dict[str, str] = {}
     real: list[str] = []
     with contextlib.ExitStack() as stack:
         for path in paths:
-            if path != "-":
+            if not unnamed_stream(path):
                 real.append(path)
                 continue
-            if "-" in shown.values():
-                raise StoreError("standard input (-) given twice")
+            if path in shown.values():
+                name = "standard input (-)" if path == "-" else path
+                raise StoreError(store, f"{name} given twice: it can be read only once")
             spool = stack.enter_context(tempfile.NamedTemporaryFile(
                 prefix="session-fsm-stdin-", suffix=".spool"))
             digest = hashlib.sha256()
-            source = sys.stdin.buffer
+            source = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
             while chunk := source.read(1 << 20):
                 digest.update(chunk)
                 spool.write(chunk)
             spool.flush()
-            shown[spool.name] = "-"
-            shown["identity:-"] = f"stdin:{digest.hexdigest()}"
+            shown[spool.name] = path
+            # "stdin:" for a pipe too: the same content piped either way is one input
+            shown[f"identity:{path}"] = f"stdin:{digest.hexdigest()}"
             real.append(spool.name)
         yield real, shown
+
+
+def _stamp(path: str) -> tuple[int, int, int]:
+    """What a write to the file changes: its inode, size and modification time."""
+    found = os.stat(path)
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _shown_source(source: Source, shown: dict[str, str]) -> Source:

@@ -162,6 +162,45 @@ def test_direct_final_state_takes_its_acw_from_the_agent_either_order() -> None:
         assert contact.ring_s == 25.0
 
 
+def repeated_timestamp_call(*, agent_first: bool) -> list[dict[str, Any]]:
+    """The two-step ACW path whose closing event keeps the Disconnected's own
+    LastStateChangeTimeUTC (the status did not change; ``simulate`` writes exactly this)."""
+    c = "1569817"
+    hangup = call(c, "Disconnected", at=t(5, 6, 17), start=t(5, 0, 40))
+    acw = agent_state("Unavailable", at=t(5, 6, 17), acw=True, acw_timeout=60)
+    return [
+        session_start(),
+        agent_state("Available", at=t(5, 0, 0)),
+        call(c, "Incoming", at=t(5, 0, 40)),
+        agent_state("InboundContact", at=t(5, 0, 41)),
+        call(c, "Active", at=t(5, 1, 5), start=t(5, 0, 40)),
+        *([acw, hangup] if agent_first else [hangup, acw]),
+        call(c, "Disconnected", at=t(5, 6, 17), final=True, start=t(5, 0, 40)),  # repeated
+        agent_state("Available", at=t(5, 6, 47)),
+    ]
+
+
+def test_a_close_that_repeats_the_disconnected_time_takes_the_agents_acw() -> None:
+    for agent_first in (False, True):
+        history = history_of(replay(repeated_timestamp_call(agent_first=agent_first)))
+        contact = only(history)
+        # the agent's ACW interval, 05:06:17 -> 05:06:47, is the contact's ACW
+        assert states(history)[2] == ("Unavailable", "", True, 30.0, "1569817"), agent_first
+        assert contact.acw_s == 30.0, agent_first
+        assert contact.handle_time_s == 342.0  # 05:01:05 -> 05:06:17 talking (312) + 30 ACW
+        # the steps stay what the wire said: the Disconnected lasted 0 s by its own times
+        assert contact.time_in_status_s == {"Incoming": 25.0, "Active": 312.0,
+                                            "Disconnected": 0.0}
+
+
+def test_while_the_agents_acw_lasts_the_contacts_acw_is_not_yet_known() -> None:
+    events = repeated_timestamp_call(agent_first=False)[:-1]  # still in ACW
+    contact = only(history_of(replay(events)))
+    assert (contact.closed, contact.acw_s, contact.handle_time_s) == (True, None, None)
+    live = only(history_of(replay(events), now=t(5, 6, 37)))  # 20 s into it
+    assert (live.acw_s, live.handle_time_s) == (20.0, 332.0)
+
+
 def test_an_acw_is_linked_to_its_own_contact_not_to_an_older_one() -> None:
     # The second call's ACW state arrives before its FinalState: it must not be
     # credited to the first call, whose voice ended long before.
