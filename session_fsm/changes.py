@@ -90,8 +90,9 @@ class Transition(NamedTuple):
 
     @property
     def voice_ended(self) -> bool:
-        """A contact's voice path (or media) ended: Disconnected and the like, final or not.
-        With FinalState False the contact goes on in its ACW phase."""
+        """A contact's voice path (or media) ended: it moved into Disconnected or the like.
+        Fires once; with FinalState False the contact goes on in its ACW phase, and its
+        close is :attr:`contact_ended` (a direct FinalState True makes both, in order)."""
         return (self.machine, self.to_state) in _VOICE_ENDS
 
     @property

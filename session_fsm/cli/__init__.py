@@ -62,9 +62,21 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _register() -> None:
-    from . import demo, diagrams, follow, history, ingest, replay, simulate, snapshot, validate
+    from . import (
+        changes,
+        demo,
+        diagrams,
+        follow,
+        history,
+        ingest,
+        replay,
+        simulate,
+        snapshot,
+        validate,
+    )
 
-    for module in (snapshot, validate, diagrams, demo, follow, simulate, history, ingest, replay):
+    for module in (snapshot, validate, diagrams, demo, follow, simulate, history, ingest, replay,
+                   changes):
         cli.add_command(module.command)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..changes import Change
 from ..engine import SessionEngine
 from ..errors import InputError, OnError
 from ..reader import ReadError, WireItem, iter_wire
@@ -170,7 +171,8 @@ def resume_position(checkpoint: str | None, paths: Sequence[str], *,
 
 def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = False,
                  engine: SessionEngine | None = None, checkpoint: str | None = None,
-                 resume: bool = False, checkpoint_every: int = 10_000) -> Replay:
+                 resume: bool = False, checkpoint_every: int = 10_000,
+                 on_changes: Callable[[tuple[Change, ...]], object] | None = None) -> Replay:
     """Feed every event of ``paths`` into an engine.
 
     An unreadable item stops the run with exit 2 unless ``skip_bad`` (reported on
@@ -180,6 +182,10 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
     With ``checkpoint``, the engine and the number of input items consumed are written
     atomically every ``checkpoint_every`` items and at the end; ``resume`` restores
     them and skips the items already applied.
+
+    ``on_changes`` is handed what each event changed (what ``feed()`` returns), and the
+    end-of-stream checks' violations; unlike an engine subscriber, what it raises stops
+    the run (a closed pipe, a full disk).
     """
     skip = 0
     if resume:
@@ -197,21 +203,28 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
             continue
         if isinstance(item, ReadError):
             if report_bad:
-                result.engine.report_input_error(item.key, item.error, item.source)
+                changes = result.engine.report_input_error(item.key, item.error, item.source)
+                if on_changes is not None:
+                    on_changes(changes)
             else:
                 _skipped(result, item.error)
         else:
             key, wire, source = item
             try:
-                feed(wire, key=key, source=source, batch=source, on_error=on_bad)
+                changes = feed(wire, key=key, source=source, batch=source, on_error=on_bad)
             except InputError as error:
                 if not skip_bad:
                     raise
                 _skipped(result, error)
+            else:
+                if changes and on_changes is not None:
+                    on_changes(changes)
         result.consumed = count
         if checkpoint is not None and count % checkpoint_every == 0:
             write_position(checkpoint, paths, count, engine=result.engine)
-    result.engine.finish()
+    changes = result.engine.finish()
+    if changes and on_changes is not None:
+        on_changes(changes)
     if checkpoint is not None:
         write_position(checkpoint, paths, result.consumed, engine=result.engine)
     return result
