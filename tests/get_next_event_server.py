@@ -7,13 +7,15 @@ when it is really answered, so a retry after a failure gets the same reply again
 server that never delivered it would give it. Nothing here touches anything but the
 loopback interface.
 
-Below the server: a realistic session as get-next-event responses, and its expected
-snapshots, worked out by hand from the events.
+Below the server: how the tests run the follower against it (in this process, or as
+``session-fsm follow`` in a subprocess), then a realistic session as get-next-event
+responses, and its expected snapshots, worked out by hand from the events.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import threading
@@ -28,6 +30,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import helpers as h
 import orjson
+
+from session_fsm.client import SessionFollower
 
 # How long a "slow" reply waits for the client's retry before answering anyway: only a
 # bound so that a broken client cannot hang the suite, never a measured duration.
@@ -216,6 +220,44 @@ def _send(handler: BaseHTTPRequestHandler, status: int, content: bytes,
     handler.end_headers()
     handler.wfile.write(content)
     handler.wfile.flush()
+
+
+# --- running the follower against it ----------------------------------------------------
+
+HTTP_TIMEOUT_S = 0.5
+"""The in-process follower's request deadline: every request a test makes is bounded."""
+
+
+class Sleeps:
+    """The injected sleep: remembers the delays instead of waiting them."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def follower(server: ScriptServer, token: Any, sleeps: Sleeps, **options: Any) -> SessionFollower:
+    """A follower of ``server`` that polls with ``timeout=0``, sleeps with ``sleeps`` and
+    draws 0.5 for every jitter."""
+    options.setdefault("session_id", FIRST_ID)
+    options.setdefault("http_timeout", HTTP_TIMEOUT_S)
+    return SessionFollower(server.url, token=token, timeout=0, sleep=sleeps, rand=lambda: 0.5,
+                           trust_env=False, **options)
+
+
+def loopback_env() -> dict[str, str]:
+    """The test's environment without proxies: every request must go to 127.0.0.1."""
+    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+
+def follow_command(server: ScriptServer, token_file: Path, *extra: str,
+                   session_id: str | None = None) -> list[str]:
+    """``session-fsm follow`` of ``server`` (session FIRST_ID unless given), ``--timeout 0``."""
+    return [sys.executable, "-m", "session_fsm", "follow", "--base-url", server.url,
+            "--session-id", FIRST_ID if session_id is None else session_id,
+            "--token-file", str(token_file), "--timeout", "0", *extra]
 
 
 # --- a realistic session, as the server sends it ------------------------------------------

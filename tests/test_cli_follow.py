@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from get_next_event_server import (
     ROTATED_ID,
     Reply,
     ScriptServer,
+    follow_command,
+    loopback_env,
     replayed_snapshot,
     session_script,
     without_key,
@@ -28,17 +29,6 @@ from session_fsm.cli import cli, main
 from session_fsm.snapshot import CONTRACT_KEYS
 
 BOUND_S = 60  # a bound on each subprocess, so a hang fails instead of blocking the suite
-
-
-def _env() -> dict[str, str]:
-    """The test's environment without proxies: every request must go to 127.0.0.1."""
-    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
-def _follow(server: ScriptServer, token_file: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "session_fsm", "follow", "--base-url", server.url,
-            "--session-id", FIRST_ID, "--token-file", str(token_file), "--timeout", "0",
-            *extra]
 
 
 @pytest.fixture
@@ -51,8 +41,8 @@ def token_file(tmp_path: Path) -> Path:
 def test_follow_json_to_the_409(token_file: Path, tmp_path: Path) -> None:
     record = tmp_path / "live.jsonl"
     with ScriptServer(session_script(failures=False)) as server:
-        done = subprocess.run(_follow(server, token_file, "--json", "--record", str(record)),
-                              capture_output=True, timeout=BOUND_S, env=_env(), check=False)
+        done = subprocess.run(follow_command(server, token_file, "--json", "--record", str(record)),
+                              capture_output=True, timeout=BOUND_S, env=loopback_env(), check=False)
         seen = server.seen
     assert done.returncode == 0, done.stderr
     lines: list[dict[str, Any]] = [orjson.loads(line) for line in done.stdout.splitlines()]
@@ -68,12 +58,12 @@ def test_follow_json_to_the_409(token_file: Path, tmp_path: Path) -> None:
     assert {s.authorization for s in seen} == {"Bearer fresh"}  # "Bearer " in the file is fine
 
     # the recording holds every 200 and the 409's line
-    assert replayed_snapshot(record, env=_env(), timeout=BOUND_S) == FINAL
+    assert replayed_snapshot(record, env=loopback_env(), timeout=BOUND_S) == FINAL
 
     # the 409's line is no violation: 13 events, none reported, exit 0
     validated = subprocess.run(
         [sys.executable, "-m", "session_fsm", "validate", str(record), "--json"],
-        capture_output=True, timeout=BOUND_S, env=_env(), check=False)
+        capture_output=True, timeout=BOUND_S, env=loopback_env(), check=False)
     assert validated.returncode == 0, validated.stderr
     assert orjson.loads(validated.stdout) == {"events": 13, "errors": 0, "warnings": 0,
                                               "violations": []}
@@ -81,8 +71,8 @@ def test_follow_json_to_the_409(token_file: Path, tmp_path: Path) -> None:
 
 def test_follow_human_output_when_piped(token_file: Path) -> None:
     with ScriptServer(session_script(failures=False)) as server:
-        done = subprocess.run(_follow(server, token_file), capture_output=True,
-                              timeout=BOUND_S, env=_env(), check=False)
+        done = subprocess.run(follow_command(server, token_file), capture_output=True,
+                              timeout=BOUND_S, env=loopback_env(), check=False)
     assert done.returncode == 0, done.stderr
     out = done.stdout.decode()
     assert "ended (409)" in out
@@ -95,7 +85,7 @@ def test_ctrl_c_stops_cleanly_and_says_where_to_resume(token_file: Path) -> None
     """A server that only idles (slow 304s) after rotating the id; SIGINT mid-poll."""
     rotate = {"sessionId": ROTATED_ID, "events": [h.session_start()]}
     with ScriptServer([Reply(200, rotate)], then=Reply(304, delay_s=0.3)) as server:
-        process = subprocess.Popen(_follow(server, token_file, "--json"), env=_env(),
+        process = subprocess.Popen(follow_command(server, token_file, "--json"), env=loopback_env(),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             # the rotation applied and two idle polls made: it is following
@@ -115,8 +105,8 @@ def test_ctrl_c_stops_cleanly_and_says_where_to_resume(token_file: Path) -> None
 
 def test_giving_up_exits_2_with_one_line(token_file: Path) -> None:
     with ScriptServer([], then=Reply(404, b"unknown session")) as server:
-        done = subprocess.run(_follow(server, token_file, "--json"), capture_output=True,
-                              timeout=BOUND_S, env=_env(), check=False)
+        done = subprocess.run(follow_command(server, token_file, "--json"), capture_output=True,
+                              timeout=BOUND_S, env=loopback_env(), check=False)
     assert done.returncode == 2
     (line,) = done.stderr.decode().splitlines()
     assert line.startswith("session-fsm: HTTP 404 from ")
@@ -125,8 +115,8 @@ def test_giving_up_exits_2_with_one_line(token_file: Path) -> None:
 
 def test_a_missing_token_file_exits_2_with_one_line(tmp_path: Path) -> None:
     with ScriptServer([]) as server:
-        done = subprocess.run(_follow(server, tmp_path / "nowhere"), capture_output=True,
-                              timeout=BOUND_S, env=_env(), check=False)
+        done = subprocess.run(follow_command(server, tmp_path / "nowhere"), capture_output=True,
+                              timeout=BOUND_S, env=loopback_env(), check=False)
         assert server.seen == []
     assert done.returncode == 2
     (line,) = done.stderr.decode().splitlines()[-1:]
@@ -139,9 +129,9 @@ def test_db_keeps_the_recorded_session_in_the_store(token_file: Path, tmp_path: 
 
     record, db = tmp_path / "live.jsonl", tmp_path / "store.db"
     with ScriptServer(session_script(failures=False)) as server:
-        done = subprocess.run(_follow(server, token_file, "--json", "--record", str(record),
+        done = subprocess.run(follow_command(server, token_file, "--json", "--record", str(record),
                                       "--db", str(db)),
-                              capture_output=True, timeout=BOUND_S, env=_env(), check=False)
+                              capture_output=True, timeout=BOUND_S, env=loopback_env(), check=False)
     assert done.returncode == 0, done.stderr
     with Store(db, create=False) as store:
         assert store.keys() == [str(record)]  # a recording's events are keyed by its path
@@ -177,3 +167,51 @@ def test_help_has_examples() -> None:
     assert result.exit_code == 0
     assert "Examples:" in result.output
     assert "--record" in result.output
+
+
+def test_a_token_file_with_two_lines_exits_2_with_one_line_and_no_request(tmp_path: Path) -> None:
+    """An access and a refresh token in one file: before, httpx refused the header and the
+    whole token was printed on every retry and in the final error."""
+    token_file = tmp_path / "token"
+    token_file.write_text("TOKEN-SECRET-5f3a9c\nREFRESH-SECRET-5f3a9c\n")
+    with ScriptServer([]) as server:
+        done = subprocess.run(follow_command(server, token_file, "--max-retries", "1"),
+                              capture_output=True, timeout=BOUND_S, env=loopback_env(),
+                              check=False)
+        assert server.seen == []
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines()[-1] == (
+        f"session-fsm: cannot read the bearer token: the token in {token_file} holds a line "
+        f"break; a token is one line of visible ASCII characters (resume from session id "
+        f"{FIRST_ID})")
+    assert b"5f3a9c" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(("session_id", "shown"), [
+    ("..", '".."'),
+    ("../../elsewhere", '"../../elsewhere"'),
+    ("x\x1b[31m", '"x\\x1b[31m"'),
+])
+def test_a_session_id_that_is_not_a_path_segment_exits_2_before_any_request(
+        token_file: Path, session_id: str, shown: str) -> None:
+    with ScriptServer([]) as server:
+        done = subprocess.run(follow_command(server, token_file, session_id=session_id),
+                              capture_output=True, timeout=BOUND_S, env=loopback_env(),
+                              check=False)
+        assert server.seen == []
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        f"session-fsm: --session-id {shown} is not one plain path segment (1 to 256 of A-Z "
+        f"a-z 0-9 . _ ~ -, and not . or ..)"]
+
+
+def test_server_text_reaches_the_terminal_escaped(token_file: Path) -> None:
+    """Before: the escape sequence went to the terminal as it was (clearing the screen)."""
+    with ScriptServer([Reply(404, b"no\x1b[2J such\r\nsession\x07")]) as server:
+        done = subprocess.run(follow_command(server, token_file), capture_output=True,
+                              timeout=BOUND_S, env=loopback_env(), check=False)
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines()[-1] == (
+        f"session-fsm: HTTP 404 from {server.url}/agent-sessions/{FIRST_ID}/get-next-event: "
+        f"no\\x1b[2J such\\r\\nsession\\x07 (resume from session id {FIRST_ID})")
+    assert not any(byte in done.stderr for byte in b"\x1b\r\x07")

@@ -2,7 +2,7 @@
 
 Every test runs the real client (httpx, sockets, JSON) against the scripted server of
 ``get_next_event_server``; only the backoff's sleep and random source are replaced, so
-the retries cost no time. Requests are bounded by a 0.5 s client timeout.
+the retries cost no time. Requests are bounded by a 0.5 s request deadline.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from get_next_event_server import (
     EVENT_COUNT,
     FINAL,
     FIRST_ID,
+    HTTP_TIMEOUT_S,
     R1,
     R2,
     R3,
@@ -27,6 +28,8 @@ from get_next_event_server import (
     ROTATED_ID,
     Reply,
     ScriptServer,
+    Sleeps,
+    follower,
     replayed_snapshot,
     session_script,
     without_key,
@@ -47,26 +50,6 @@ from session_fsm.client import (
 )
 from session_fsm.engine import AgentSession
 from session_fsm.snapshot import to_json
-
-HTTP_TIMEOUT_S = 0.5
-
-
-class Sleeps:
-    """The injected sleep: remembers the delays instead of waiting them."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-def follower(server: ScriptServer, token: Any, sleeps: Sleeps, **options: Any) -> SessionFollower:
-    options.setdefault("session_id", FIRST_ID)
-    return SessionFollower(
-        server.url, token=token, timeout=0, http_timeout=HTTP_TIMEOUT_S, sleep=sleeps,
-        rand=lambda: 0.5, trust_env=False, **options,
-    )
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import signal
 import sys
 import time
@@ -22,9 +23,15 @@ import orjson
 from rich.live import Live
 from rich.text import Text
 
-from ..client import DEFAULT_POLL_TIMEOUT, FollowError, RetryPolicy, SessionFollower
+from ..client import (
+    DEFAULT_POLL_TIMEOUT,
+    FollowError,
+    RetryPolicy,
+    SessionFollower,
+    check_session_id,
+)
 from ..engine import AgentSession
-from ..reader import ReadError
+from ..reader import DEFAULT_MAX_LINE_BYTES, ReadError
 from ..snapshot import to_json
 from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout
 from .snapshot import render
@@ -76,21 +83,29 @@ class _StderrHandler(logging.Handler):
               help="Seconds the server holds a poll open when there are no events (0..60).")
 @click.option("--max-retries", type=click.IntRange(min=0), default=RetryPolicy().max_retries,
               show_default=True, metavar="N",
-              help="Failed polls (5xx, timeouts, network errors) retried in a row before "
-                   "giving up.")
+              help="Failed polls (5xx, timeouts, network errors, 200 bodies that are not a "
+                   "response) retried in a row before giving up.")
+@click.option("--http-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="S",
+              help="Seconds one request may take in all, the long-poll wait included "
+                   "(default: --timeout + 10); a request past it is abandoned and retried.")
+@click.option("--max-body", type=click.IntRange(1, DEFAULT_MAX_LINE_BYTES),
+              default=DEFAULT_MAX_LINE_BYTES, show_default=True, metavar="BYTES",
+              help="Largest 200 body (and recorded line) accepted; a larger one stops follow "
+                   "unapplied. The default is the longest line a recording can be read with.")
 def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
-            record: Path | None, db: Path | None, poll_timeout: int, max_retries: int) -> None:
+            record: Path | None, db: Path | None, poll_timeout: int, max_retries: int,
+            http_timeout: float | None, max_body: int) -> None:
     """Long-poll a live agent session's get-next-event and show its state as it changes.
 
     Exits 0 when the session ends (409 or AgentSessionEnd). Failed polls are retried
     with capped exponential backoff and jitter, each retry logged on standard error;
-    past --max-retries it exits 2 naming the session id to resume from. Ctrl-C stops
-    cleanly (exit 130) and prints the session id to resume from.
+    past --max-retries it exits 2 naming the session id to resume from, as every other
+    stop does. Ctrl-C stops cleanly (exit 130) and prints the session id to resume from.
     """
     if db is not None and record is None:
         raise Failure("--db needs --record FILE: the store ingests the recording", EXIT_INPUT)
-    if not session_id.strip():
-        raise Failure("--session-id must not be empty", EXIT_INPUT)
+    check_session_id(session_id, "--session-id")
     display: _JsonLines | _Screen = _JsonLines() if as_json else _Screen()
     recorder = _Recorder(record, _open_store(db) if db is not None else None) \
         if record is not None else None
@@ -103,6 +118,8 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
         base_url, session_id, token_file,
         session=AgentSession(session_id),
         timeout=poll_timeout,
+        http_timeout=http_timeout,
+        max_body=max_body,
         policy=RetryPolicy(max_retries=max_retries),
         record=recorder,
         on_change=display.changed,
@@ -147,25 +164,36 @@ def _open_store(path: Path) -> Store:
 class _Recorder:
     """``--record``: a line per 200 response and one for the ending 409; ``--db`` ingests it.
 
+    The file holds whole lines only: each line goes to the kernel in one ``write`` (a
+    crash of follow cannot lose a response already applied), and a write that fails
+    (a full disk, a file size limit) is cut back to the lines before it, then raises.
+
     The store reads files, and ingesting the same file again adds only its new lines, so
     the recording is ingested every :data:`INGEST_EVERY_S` seconds (not per response: each
-    ingest reads the file) and when follow stops, however it stops.
+    ingest reads the file) and when follow stops, however it stops. A due ingest runs
+    before the next line is written, so a failing store stops follow with the recording
+    holding only what was applied.
     """
 
     def __init__(self, path: Path, store: Store | None) -> None:
         self.path = path
         self.store = store
-        self.file = path.open("ab")
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         self._pending = False
         self._last = time.monotonic()
 
     def __call__(self, line: bytes) -> None:
-        self.file.write(line + b"\n")
-        self.file.flush()  # a crash must not lose responses already applied
-        if self.store is not None:
-            self._pending = True
-            if time.monotonic() - self._last >= INGEST_EVERY_S:
-                self.ingest()
+        if self.store is not None and time.monotonic() - self._last >= INGEST_EVERY_S:
+            self.ingest()
+        whole = os.fstat(self.fd).st_size
+        rest = memoryview(line + b"\n")
+        try:
+            while rest:  # only a write cut short by a full disk loops: the next one says why
+                rest = rest[os.write(self.fd, rest):]
+        except OSError as error:
+            os.ftruncate(self.fd, whole)
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
+        self._pending = self.store is not None
 
     def ingest(self) -> None:
         if self.store is None or not self._pending:
@@ -179,7 +207,7 @@ class _Recorder:
         try:
             self.ingest()
         finally:
-            self.file.close()
+            os.close(self.fd)
             if self.store is not None:
                 self.store.close()
 
