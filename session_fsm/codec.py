@@ -32,7 +32,16 @@ from .events import (
 )
 
 _EXTRA: Final = "\x00extra"  # where extras travel through cattrs; no wire key looks like it
-_INTEGER: Final = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() takes "²"
+MAX_INT_DIGITS: Final = 18
+"""The most digits a wire integer may have. The wire's integers are seconds (AcwTimeout,
+RefusalTimeout, Timeout), a permission level and an HTTP status: a few digits. 18 digits
+always fit a signed 64-bit integer, which orjson writes (checkpoints, digests) and SQLite
+stores; and the bound is checked before ``int()``, whose work grows with the length and
+which refuses strings of over 4,300 digits with a bare ValueError."""
+_INT_LIMIT: Final = 10**MAX_INT_DIGITS
+# ASCII digits only: str.isdigit() takes "²"
+_INTEGER: Final = re.compile(rf"[+-]?[0-9]{{1,{MAX_INT_DIGITS}}}")
+_EXPECTED_INT: Final = f"an integer (a string of at most {MAX_INT_DIGITS} digits)"
 _BOOL_WORDS: Final[dict[Any, bool | None]] = {
     "True": True, "False": False, "true": True, "false": False, "": None,
 }
@@ -72,20 +81,26 @@ def parse_bool(value: Any, _: Any = None) -> bool | None:
 
 
 def parse_int(value: Any, _: Any = None) -> int | None:
-    """``"45"``/``45`` -> 45, ``""``/None -> None."""
-    if type(value) is str and value.isdigit() and value.isascii():  # the usual "45"
+    """``"45"``/``45`` -> 45, ``""``/None -> None; at most :data:`MAX_INT_DIGITS` digits.
+
+    The one place a wire integer becomes an ``int``: decoding and the engine's field
+    reader both call it.
+    """
+    if (type(value) is str and len(value) <= MAX_INT_DIGITS and value.isdigit()
+            and value.isascii()):  # the usual "45"
         return int(value)
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
+        if -_INT_LIMIT < value < _INT_LIMIT:
+            return value
+    elif isinstance(value, str):
         text = value.strip()
         if text == "":
             return None
         if _INTEGER.fullmatch(text):
             return int(text)
-    raise _ExpectedError("an integer (a string of digits)", value)
+    raise _ExpectedError(_EXPECTED_INT, value)
 
 
 def parse_time(value: Any, _: Any = None) -> datetime | None:
@@ -484,19 +499,14 @@ def field_reader(
         for index in wanted_bools:
             value = values[index]
             values[index] = _BOOL_WORDS.get(value, value)
-        # Integers and timestamps inline (no call per field): absent, null and "" are
-        # unset; a digit string or a "...Z" timestamp is the usual value; anything else
-        # (a bare number, an offset, a bad value) is decode()'s.
+        # Integers through decode()'s own parser, so both bound them alike; timestamps
+        # inline (no call per field): absent, null and "" are unset, a "...Z" timestamp
+        # is the usual value, anything else (an offset, a bad value) is decode()'s.
         for key, slot in ints:
-            value = get(key)
-            if value:
-                if type(value) is not str or not (value.isdigit() and value.isascii()):
-                    return None
-                value = int(value)
-            elif value is not None and value != "":
+            try:
+                value = parse_int(get(key))
+            except _ExpectedError:
                 return None
-            else:
-                value = None
             if slot is not None:
                 values[slot] = value
         for key, slot in times:

@@ -601,6 +601,50 @@ def test_not_an_ascii_integer(value: Any) -> None:
     assert info.value.value == value
 
 
+# Every integer field of every event type, written out by hand from events.py.
+INTEGER_FIELDS = [
+    ("AgentSessionStart", "SupervisorPermissionLevel"),
+    ("AgentState", "AcwTimeout"),
+    ("CallContactEvent", "Timeout"),
+    ("SupervisorContact", "Timeout"),
+    ("WorkItemContactEvent", "RefusalTimeout"),
+    ("ChatContactEvent", "RefusalTimeout"),
+    ("session_fsm.HttpSessionEnded", "HttpStatus"),
+]
+
+
+@pytest.mark.parametrize(("type_name", "field"), INTEGER_FIELDS)
+@pytest.mark.parametrize("value", [
+    "9" * 5000, "9" * 19, " " + "9" * 19 + " ", "-" + "9" * 19, "0" * 18 + "1",
+    10**18, -(10**18), 2**64,  # bare numbers, as the Python API may pass them
+], ids=["5000-digits", "19-digits", "19-spaced", "19-negative", "19-leading-zeros",
+        "bare-10^18", "bare--10^18", "bare-2^64"])
+def test_an_integer_over_18_digits_is_a_field_error(type_name: str, field: str,
+                                                    value: Any) -> None:
+    """Past 4,300 digits int() itself refuses (a bare ValueError); past 18 the value would
+    not fit the 64 bits a checkpoint or the store writes. Either way: the field's error."""
+    with pytest.raises(FieldError) as info:
+        decode({"Type": type_name, field: value})
+    assert (info.value.event_type, info.value.field, info.value.value) == (type_name, field, value)
+    assert info.value.expected == "an integer (a string of at most 18 digits)"
+
+
+def test_a_5000_digit_integer_is_named_and_shown_cut_short() -> None:
+    with pytest.raises(FieldError) as info:
+        decode({**seed.AGENT_STATE, "AcwTimeout": "9" * 5000})
+    assert str(info.value) == ("AgentState.AcwTimeout: expected an integer (a string of at "
+                               "most 18 digits), got '" + "9" * 56 + "...")
+
+
+@pytest.mark.parametrize(("spelling", "expected"), [
+    ("9" * 18, 999_999_999_999_999_999), ("-" + "9" * 18, -999_999_999_999_999_999),
+    (" +" + "0" * 17 + "7 ", 7), (10**18 - 1, 999_999_999_999_999_999),
+])
+def test_integers_of_18_digits_are_read(spelling: Any, expected: int) -> None:
+    e = decoded({"Type": "ChatContactEvent", "RefusalTimeout": spelling}, ev.ChatContactEvent)
+    assert e.refusal_timeout == expected
+
+
 @pytest.mark.parametrize("value", ["maybe", "yes", "1", 1, 0.0, []])
 def test_bad_boolean(value: Any) -> None:
     with pytest.raises(FieldError) as info:

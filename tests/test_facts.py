@@ -46,7 +46,7 @@ READ_FROM_WIRE = sorted(FACTS_OF, key=lambda cls: cls.TYPE)
 BAD_VALUES: dict[Any, list[Any]] = {
     str | None: [[], {}, True, 4.5],
     bool | None: ["maybe", "1", 1, 0.0, []],
-    int | None: ["4.5", "x", True, [], 4.5],
+    int | None: ["4.5", "x", True, [], 4.5, "9" * 19, "9" * 5000, 10**18],
     datetime | None: ["yesterday", "2024-13-01T00:00:00Z", 17, []],
 }
 
@@ -126,7 +126,8 @@ def test_call_facts_by_hand() -> None:
     ("change", "why"),
     [
         ({"IsACW": "True", "ISACW": "False"}, "IsAcw spelled three ways: decode's rules"),
-        ({"AcwTimeout": 30}, "a bare integer: decode accepts it, the reader leaves it"),
+        ({"AcwTimeout": "9" * 19}, "19 digits: over the bound, decode says so"),
+        ({"AcwTimeout": "9" * 5000}, "past int()'s own limit: decode says what is wrong"),
         ({"IsAcw": " True"}, "a spaced boolean: decode's general path"),
         ({"StartTimeUTC": "2013-09-10T20:05:37+02:00"}, "an offset: decode converts to UTC"),
         ({"NextStates": "Available"}, "not an array: decode says what is wrong"),

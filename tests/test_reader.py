@@ -415,7 +415,8 @@ def test_bad_line_raises_naming_file_and_line(
     assert named in message
     if isinstance(raised.value, FieldError):
         assert raised.value.field == "AcwTimeout"
-        expected = "AgentState.AcwTimeout: expected an integer (a string of digits), got 'soon'"
+        expected = ("AgentState.AcwTimeout: expected an integer (a string of at most 18 "
+                    "digits), got 'soon'")
         assert message == f"{path}:2: {expected}"
 
 

@@ -31,6 +31,8 @@ ms_datetimes = st.datetimes(timezones=st.just(UTC)).map(
     lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)
 )
 id_strings = st.integers(min_value=0, max_value=2**70).map(str)
+# Wire integers have at most 18 digits (codec.MAX_INT_DIGITS); IDs are strings, unbounded.
+wire_integers = st.integers(min_value=-(10**18 - 1), max_value=10**18 - 1)
 KNOWN_TYPES_FOLDED = frozenset(cls.TYPE.lower() for cls in KNOWN_EVENTS)
 
 
@@ -60,7 +62,7 @@ def typed_values(annotation: Any) -> st.SearchStrategy[Any]:
     if annotation == (bool | None):
         return st.none() | st.booleans()
     if annotation == (int | None):
-        return st.none() | st.integers(min_value=-(2**64), max_value=2**64)
+        return st.none() | wire_integers
     if annotation == (datetime | None):
         return st.none() | ms_datetimes
     if annotation is Any:
@@ -116,8 +118,7 @@ def wire_values(annotation: Any) -> st.SearchStrategy[Any]:
     if annotation == (bool | None):
         return st.sampled_from(BOOL_SPELLINGS)
     if annotation == (int | None):
-        ints = st.integers(min_value=-(2**64), max_value=2**64)
-        return st.none() | st.just("") | ints | ints.map(str)
+        return st.none() | st.just("") | wire_integers | wire_integers.map(str)
     if annotation == (datetime | None):
         return st.none() | st.just("") | st.datetimes(timezones=st.just(UTC)).flatmap(wire_times)
     if annotation is Any:
