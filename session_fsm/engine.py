@@ -75,7 +75,7 @@ from .records import (
     Step,
     TranscriptLine,
 )
-from .rules import RULES, Severity, Violation
+from .rules import RULES, RuleName, Severity, Violation
 from .snapshot import Snapshot, snapshot_of
 
 END_EVENTS = (ev.AgentSessionEnd, ev.RemoteAgentSessionEnd, ev.HttpSessionEnded)
@@ -207,7 +207,7 @@ class AgentSession:
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
         if self.info.saw_end_event and route.cls not in END_EVENTS:
             name = facts.type if isinstance(facts, ev.UnknownEvent) else route.cls.TYPE
-            self._violate("event-after-end", f"{name} after the session ended "
+            self._violate(RuleName.EVENT_AFTER_END, f"{name} after the session ended "
                           f"({self.info.end_reason} at event {self.info.end_index})",
                           machine=SESSION.name, state=self.info.status, trigger=name)
         route.handle(self, facts, batch, digest)
@@ -224,11 +224,11 @@ class AgentSession:
         out = self._out = []
         self._take_index(source or error.source)
         if isinstance(error, FieldError):
-            rule = "bad-field"
+            rule = RuleName.BAD_FIELD
         elif isinstance(error, NotAnEventError):
-            rule = "not-an-event"
+            rule = RuleName.NOT_AN_EVENT
         else:
-            rule = "not-json"
+            rule = RuleName.NOT_JSON
         self._violate(rule, error.detail, strict=False)
         return tuple(out)
 
@@ -259,11 +259,12 @@ class AgentSession:
         # The end-of-stream checks point at an earlier event: its index *and* its source.
         if self.position and not self.info.saw_start:
             self._index, self._source = 0, self.info.first_source
-            self._violate("no-session-start", "the stream has no AgentSessionStart event",
+            self._violate(RuleName.NO_SESSION_START, "the stream has no AgentSessionStart event",
                           strict=False)
         if self.info.remote_end_index is not None and not self.info.saw_end_event:
             self._index, self._source = self.info.remote_end_index, self.info.remote_end_source
-            self._violate("remote-end-without-end", "RemoteAgentSessionEnd was never followed "
+            self._violate(RuleName.REMOTE_END_WITHOUT_END,
+                          "RemoteAgentSessionEnd was never followed "
                           "by AgentSessionEnd or a 409", strict=False)
         self._check_contact_state_left()
         return tuple(out) if out else NO_CHANGES
@@ -288,7 +289,7 @@ class AgentSession:
 
     def _violate(
         self,
-        rule: str,
+        rule: RuleName,
         message: str,
         *,
         contact_id: str | None = None,
@@ -372,7 +373,7 @@ class AgentSession:
         info.end_reason = reason
         info.end_index = self._index
         for contact in self.contacts.values():
-            self._violate("contacts-open-at-end", f"{contact.media} {contact.contact_id} is "
+            self._violate(RuleName.CONTACTS_OPEN_AT_END, f"{contact.media} {contact.contact_id} is "
                           f"still open ({contact.status}) when the session ended",
                           contact_id=contact.contact_id)
 
@@ -382,28 +383,28 @@ class AgentSession:
                         digest: int | None) -> None:
         agent = self.agent
         if digest is not None and digest == agent.last_digest:
-            self._violate("duplicate-event", "the same AgentState event twice in a row",
+            self._violate(RuleName.DUPLICATE_EVENT, "the same AgentState event twice in a row",
                           change=False)
             return
         trigger = AGENT_STATE.trigger_for(event.current_state)
         if len(event.next_states) > 2:
-            self._violate("too-many-next-states", f"NextStates has {len(event.next_states)} "
+            self._violate(RuleName.TOO_MANY_NEXT_STATES, f"NextStates has {len(event.next_states)} "
                           "entries; the protocol has at most two (next, next-next)",
                           machine=AGENT_STATE.name, state=agent.state, trigger=trigger)
         dest = agent.state
         if trigger is None:
-            self._violate("unknown-status", f"unknown agent state {event.current_state!r}",
+            self._violate(RuleName.UNKNOWN_STATUS, f"unknown agent state {event.current_state!r}",
                           machine=AGENT_STATE.name, state=agent.state)
         elif trigger != agent.state:
             found = AGENT_STATE.next_state(agent.state, trigger)
             if found is None:
-                self._violate("agent-state-transition", f"agent state {agent.state} -> "
+                self._violate(RuleName.AGENT_STATE_TRANSITION, f"agent state {agent.state} -> "
                               f"{trigger} is not in the agent-state table",
                               machine=AGENT_STATE.name, state=agent.state, trigger=trigger)
             dest = found or trigger
         is_acw = bool(event.is_acw)
         if is_acw and dest != _STATE_UNAVAILABLE:
-            self._violate("acw-outside-unavailable", f"IsAcw True with CurrentState "
+            self._violate(RuleName.ACW_OUTSIDE_UNAVAILABLE, f"IsAcw True with CurrentState "
                           f"{event.current_state!r}; ACW is an Unavailable state")
         agent.last_digest = digest
         # History keeps a string per step; the wire repeats a few spellings, each parsed
@@ -487,7 +488,8 @@ class AgentSession:
         agent.contact_seen = True
         index, self._index = self._index, agent.entered_index
         source, self._source = self._source, agent.entered_source
-        self._violate("contact-state-without-contact", f"the agent was {agent.state} with no "
+        self._violate(RuleName.CONTACT_STATE_WITHOUT_CONTACT,
+                      f"the agent was {agent.state} with no "
                       "open contact of that direction")
         self._index, self._source = index, source
 
@@ -496,18 +498,18 @@ class AgentSession:
     def _on_agent_leg(self, event: LegFacts, batch: Hashable | None, digest: int | None) -> None:
         leg = self.leg
         if leg is not None and digest is not None and digest == leg.last_digest:
-            self._violate("duplicate-event", "the same AgentLeg event twice in a row",
+            self._violate(RuleName.DUPLICATE_EVENT, "the same AgentLeg event twice in a row",
                           change=False)
             return
         leg_id = event.agent_leg_id
         new_leg = leg is None
         if leg is not None and leg_id != leg.leg_id:
             if not leg.final:
-                self._violate("leg-id-changed", f"AgentLegId changed from {leg.leg_id} to "
+                self._violate(RuleName.LEG_ID_CHANGED, f"AgentLegId changed from {leg.leg_id} to "
                               f"{leg_id} while leg {leg.leg_id} was {leg.status}")
             new_leg = True
         elif leg is not None and leg.final:
-            self._violate("leg-after-final", f"agent leg {leg_id} {event.status} after its "
+            self._violate(RuleName.LEG_AFTER_FINAL, f"agent leg {leg_id} {event.status} after its "
                           "final Disconnected", machine=AGENT_LEG.name, state=leg.state,
                           trigger=event.status)
             leg.steps.append(Step(event.status or "", None, bool(event.final_state), self._index))
@@ -520,17 +522,17 @@ class AgentSession:
         trigger = AGENT_LEG.trigger_for(event.status)
         dest = state
         if trigger is None:
-            self._violate("unknown-status", f"unknown agent leg status {event.status!r}",
+            self._violate(RuleName.UNKNOWN_STATUS, f"unknown agent leg status {event.status!r}",
                           machine=AGENT_LEG.name, state=state)
         elif trigger != state:
             found = AGENT_LEG.next_state(state, trigger)
             if found is None:
-                self._violate("leg-transition", f"agent leg {leg_id}: {state} -> {trigger} "
+                self._violate(RuleName.LEG_TRANSITION, f"agent leg {leg_id}: {state} -> {trigger} "
                               "is not in the leg table (Dialing -> Active -> Disconnected)",
                               machine=AGENT_LEG.name, state=state, trigger=trigger)
             dest = found or trigger
         if event.final_state and AGENT_LEG.next_state(dest, CLOSE) is None:
-            self._violate("leg-transition", f"agent leg {leg_id}: FinalState True on "
+            self._violate(RuleName.LEG_TRANSITION, f"agent leg {leg_id}: FinalState True on "
                           f"{event.status}; only Disconnected ends the leg",
                           machine=AGENT_LEG.name, state=dest, trigger=CLOSE)
         if new_leg:
@@ -559,16 +561,17 @@ class AgentSession:
         spec = CONTACT_MACHINES[media]
         contact_id = event.contact_id
         if not contact_id:
-            self._violate("bad-field", f"{_TYPE_OF_MEDIA[media]} without a ContactID")
+            self._violate(RuleName.BAD_FIELD, f"{_TYPE_OF_MEDIA[media]} without a ContactID")
             return
         contact = self.contacts.get(contact_id)
         known = contact if contact is not None else self.closed.get(contact_id)
         if known is not None and digest is not None and digest == known.last_digest:
-            self._violate("duplicate-event", f"the same {_TYPE_OF_MEDIA[media]} for "
+            self._violate(RuleName.DUPLICATE_EVENT, f"the same {_TYPE_OF_MEDIA[media]} for "
                           f"{contact_id} twice in a row", contact_id=contact_id, change=False)
             return
         if contact is None and known is not None:  # closed, its record still here
-            self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
+            self._violate(RuleName.CONTACT_AFTER_FINAL,
+                          f"{media} {contact_id} {event.status} after "
                           f"its FinalState True at event {known.steps[-1].event_index}",
                           contact_id=contact_id, machine=spec.name, state=known.state,
                           trigger=event.status)
@@ -579,7 +582,8 @@ class AgentSession:
             self._after_final(spec, contact_id, event)
             return
         if contact is None and contact_id in self.released:
-            self._violate("contact-after-final", f"{media} {contact_id} {event.status} after "
+            self._violate(RuleName.CONTACT_AFTER_FINAL,
+                          f"{media} {contact_id} {event.status} after "
                           "its FinalState True (its record was released from memory)",
                           contact_id=contact_id, machine=spec.name, state=spec.closed_state,
                           trigger=event.status)
@@ -589,29 +593,31 @@ class AgentSession:
         trigger = spec.trigger_for(event.status)
         dest = state
         if trigger is None:
-            self._violate("unknown-status", f"unknown {media} status {event.status!r}",
+            self._violate(RuleName.UNKNOWN_STATUS, f"unknown {media} status {event.status!r}",
                           contact_id=contact_id, machine=spec.name, state=state)
         elif trigger != state:
             found = spec.next_state(state, trigger)
             if found is None:
-                self._violate("contact-transition", f"{media} {contact_id}: {state} -> "
+                self._violate(RuleName.CONTACT_TRANSITION, f"{media} {contact_id}: {state} -> "
                               f"{trigger} is not in the {media} table", contact_id=contact_id,
                               machine=spec.name, state=state, trigger=trigger)
             elif contact is None and not spec.is_entry(trigger, event.call_type) \
                     and not self._in_join_batch(batch):
-                self._violate("contact-joined-mid-lifecycle", f"{media} {contact_id} first "
+                self._violate(RuleName.CONTACT_JOINED_MID_LIFECYCLE, f"{media} {contact_id} first "
                               f"seen as {event.status} outside a join batch",
                               contact_id=contact_id)
             dest = found or trigger
         final = bool(event.final_state)
         if final and dest not in spec.closable:
-            self._violate("final-on-open-status", f"{media} {contact_id}: FinalState True on "
+            self._violate(RuleName.FINAL_ON_OPEN_STATUS,
+                          f"{media} {contact_id}: FinalState True on "
                           f"{event.status}, which cannot end a {media}", contact_id=contact_id,
                           machine=spec.name, state=dest, trigger=CLOSE)
         changed = event.last_state_change_time
         if contact is not None and changed is not None and contact.last_change is not None \
                 and changed < contact.last_change:
-            self._violate("time-went-backwards", f"{media} {contact_id}: LastStateChangeTime "
+            self._violate(RuleName.TIME_WENT_BACKWARDS,
+                          f"{media} {contact_id}: LastStateChangeTime "
                           f"{changed.isoformat()} is before {contact.last_change.isoformat()}",
                           contact_id=contact_id)
         if media == "call":
@@ -730,7 +736,8 @@ class AgentSession:
         linked = self.linked_contact_id
         if event.is_linked:
             if linked is not None and linked != contact_id and linked in self.contacts:
-                self._violate("two-linked-calls", f"call {contact_id} IsLinked True while call "
+                self._violate(RuleName.TWO_LINKED_CALLS,
+                              f"call {contact_id} IsLinked True while call "
                               f"{linked} is still linked", contact_id=contact_id)
                 self.contacts[linked].is_linked = False
             if not event.final_state and linked != contact_id:
@@ -749,7 +756,8 @@ class AgentSession:
             # ChatText before its ChatContactEvent: keep it under the room until one claims it
             contact = self._orphan_room(event.room_id or "")
         if not self._add_transcript(contact, (line,)):
-            self._violate("duplicate-event", f"the same ChatText for room {event.room_id} twice",
+            self._violate(RuleName.DUPLICATE_EVENT,
+                          f"the same ChatText for room {event.room_id} twice",
                           contact_id=contact.contact_id, change=False)
 
     def _orphan_room(self, room_id: str) -> ContactRecord:
@@ -822,7 +830,7 @@ class AgentSession:
                     digest: int | None) -> None:
         self._own_map("unknown_types")[event.type] = self.unknown_types.get(event.type, 0) + 1
         self._note(event.type, None, event)
-        self._violate("unknown-event-type", f"unknown event Type {event.type!r} (kept, not "
+        self._violate(RuleName.UNKNOWN_EVENT_TYPE, f"unknown event Type {event.type!r} (kept, not "
                       "interpreted)")
 
 

@@ -110,7 +110,7 @@ class Report:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """``{session: {rule: count}}``, rules in catalogue order: the human summary."""
-        order = {rule.name: i for i, rule in enumerate(CATALOGUE)}
+        order: dict[str, int] = {rule.name: i for i, rule in enumerate(CATALOGUE)}
         result: dict[str, dict[str, int]] = {}
         for key, found in self.by_session().items():
             tally = Counter(v.rule for v in found)

@@ -87,7 +87,7 @@ def show(report: Report) -> None:
     and grep works.
     """
     console = stdout()
-    severity = {rule.name: rule.severity for rule in CATALOGUE}
+    severity: dict[str, Severity] = {rule.name: rule.severity for rule in CATALOGUE}
     counts = report.counts()
     if counts:
         summary = table("Violations by session and rule", "session", "rule", "severity", "count")
