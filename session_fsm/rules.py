@@ -46,6 +46,10 @@ class RuleName(StrEnum):
     REMOTE_END_WITHOUT_END = "remote-end-without-end"
     CONTACTS_OPEN_AT_END = "contacts-open-at-end"
 
+    def __repr__(self) -> str:
+        # shown as the plain name it is to users (in reprs of violations, doctests)
+        return repr(self.value)
+
 
 @attrs.frozen(slots=True)
 class Rule:
