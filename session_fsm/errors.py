@@ -109,3 +109,28 @@ class SequenceError(SessionFsmError):
 class CheckpointError(SessionFsmError):
     """A checkpoint that cannot be restored (foreign, newer, damaged) or taken (state
     that lives outside the engine, such as contacts flushed to a store)."""
+
+
+class CheckpointLoadError(CheckpointError):
+    """A checkpoint refused on load: not JSON, another format or version, or damaged (a
+    field missing, unknown, of the wrong type or out of range). ``field`` is the damaged
+    field's path in the document (``sessions[0].events``), None when the whole document
+    is refused; ``detail`` says what is wrong; ``file`` is the checkpoint file, once known."""
+
+    def __init__(self, detail: str, field: str | None = None, file: str | None = None) -> None:
+        self.detail = detail
+        self.field = field
+        self.file = file
+        super().__init__(str(self))
+
+    def located(self, file: str) -> CheckpointLoadError:
+        """The same error, now knowing the file it was read from."""
+        self.file = file
+        self.args = (str(self),)
+        return self
+
+    def __str__(self) -> str:
+        where = "checkpoint" if self.file is None else f"checkpoint {self.file}"
+        if self.field is None:
+            return f"{where} {self.detail}"
+        return f"{where} is damaged: {self.field}: {self.detail}"
