@@ -205,7 +205,20 @@ class StoreFailedError(StoreError):
     def __init__(self, path: str, action: str, error: sqlite3.Error) -> None:
         self.action = action
         self.code = error.sqlite_errorname
-        super().__init__(path, f"{path}: {action} failed: {error} ({self.code})")
+        # SQLite's own words name the symptom; these, the likely cause
+        cause = next((c for prefix, c in _CAUSES.items() if self.code.startswith(prefix)), "")
+        super().__init__(path, f"{path}: {action} failed: {error} ({self.code})"
+                               + (f": {cause}" if cause else ""))
+
+
+_CAUSES: Final = {
+    "SQLITE_FULL": "the disk is full or a file-size limit was reached",
+    "SQLITE_IOERR": "a full disk, a file-size limit or a failing device",
+    "SQLITE_BUSY": "another process held a lock on the store for longer than the wait allowed",
+    "SQLITE_CORRUPT": "the file is damaged; ingest the inputs into a new store",
+    "SQLITE_READONLY": "the file or its directory cannot be written",
+    "SQLITE_CANTOPEN": "the file or its directory cannot be opened",
+}
 
 
 _P = ParamSpec("_P")
@@ -589,11 +602,13 @@ class Store:
 
     # --- histories ------------------------------------------------------------------------
 
+    @_failing("reading the store")
     def dirty(self) -> list[str]:
         """Keys of the sessions with events not yet in their history."""
         return [k for (k,) in self._db.execute(
             "SELECT key FROM sessions WHERE dirty = 1 ORDER BY id")]
 
+    @_failing("rebuilding histories")
     def rebuild(self, keys: Iterable[str] | None = None, *,
                 flush_every: int = DEFAULT_FLUSH_EVERY) -> list[str]:
         """Rebuild the histories of ``keys`` (default: the dirty sessions) from their events.
@@ -612,6 +627,7 @@ class Store:
                 self._db.execute("UPDATE sessions SET dirty = 0 WHERE id = ?", (session_id,))
         return chosen
 
+    @_failing("replaying a session")
     def replay(self, key: str, *, flush_every: int | None = None) -> AgentSession:
         """A fresh session fed every stored event of ``key`` in order, then finished.
 
@@ -635,6 +651,7 @@ class Store:
         session.finish()
         return session
 
+    @_failing("writing a history")
     def flush(self, session: AgentSession, *, final: bool = False) -> int:
         """Write ``session``'s settled history to the store and drop it from memory.
 
@@ -692,20 +709,23 @@ class Store:
 
     # --- queries --------------------------------------------------------------------------
 
+    @_failing("reading the store")
     def keys(self) -> list[str]:
         """Every session key, in the order first stored."""
         return [k for (k,) in self._db.execute("SELECT key FROM sessions ORDER BY id")]
 
+    @_failing("reading the store")
     def event_count(self) -> int:
         (count,) = self._db.execute("SELECT count(*) FROM events").fetchone()
         return cast(int, count)
 
     def events(self, key: str) -> Iterator[dict[str, Any]]:
         """The stored wire events of session ``key``, in order."""
-        for (wire,) in self._db.execute(
-                "SELECT wire FROM events WHERE session = (SELECT id FROM sessions WHERE key = ?)"
-                " ORDER BY seq", (key,)):
-            yield orjson.loads(wire)
+        with self._errors("reading the store"):
+            for (wire,) in self._db.execute(
+                    "SELECT wire FROM events WHERE session = (SELECT id FROM sessions WHERE "
+                    "key = ?) ORDER BY seq", (key,)):
+                yield orjson.loads(wire)
 
     def history(self, key: str) -> SessionHistory | None:
         """Session ``key``'s stored history (None: no such session)."""
@@ -733,6 +753,7 @@ class Store:
         """Contact ``contact_id`` in every session that has it, as ``(session key, history)``."""
         return self.contacts(ContactFilter(contact_id=contact_id))
 
+    @_failing("reading the store")
     def contacts(self, query: ContactFilter | None = None, *,
                  key: str | None = None) -> list[tuple[str, ContactHistory]]:
         """Contacts matching ``query`` (of session ``key`` only, if given), as
@@ -758,6 +779,7 @@ class Store:
         return self._select("contacts c", "c.first_index", ContactHistory, where, args, key,
                             query.matches)
 
+    @_failing("reading the store")
     def agent_states(self, query: StateFilter | None = None, *,
                      key: str | None = None) -> list[tuple[str, StateInterval]]:
         """Agent-state intervals matching ``query``, as ``(session key, interval)``."""

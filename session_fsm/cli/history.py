@@ -130,18 +130,29 @@ def _from_files(files: Sequence[str], skip_bad: bool, now: datetime | None, skew
     return chosen
 
 
+_READ_TRIES = 3
+"""Reads of a store that a writer kept changing under them before history gives up."""
+
+
 def _from_store(db: str, contacts: ContactFilter, states: StateFilter,
                 contact_id: str | None) -> list[SessionHistory]:
     try:
-        with Store(db, create=False) as store:
-            stale = store.dirty()
-            if stale:
-                click.echo(f"session-fsm: {len(stale)} session(s) have events not yet in "
-                           "their history (an ingest was interrupted): run ingest again",
-                           err=True)
-            stored = list(store.histories(contacts, states))
+        for _ in range(_READ_TRIES):
+            # read-only: nothing written, so a store in a directory the user cannot write
+            # can be read
+            with Store(db, read_only=True) as store:
+                stale = store.dirty()
+                stored = list(store.histories(contacts, states))
+                if not store.written_since_open():
+                    break
+        else:
+            raise Failure(f"{db}: the store was written to while it was read, {_READ_TRIES} "
+                          "times: run history again", EXIT_INPUT)
     except StoreError as error:
         raise Failure(str(error), EXIT_INPUT) from None
+    if stale:
+        click.echo(f"session-fsm: {len(stale)} session(s) have events not yet in their history "
+                   "(an ingest was interrupted): run ingest again", err=True)
     chosen = []
     for history in stored:
         picked = _pick(history.key, history.contacts, history.agent_states, contact_id)

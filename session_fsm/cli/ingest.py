@@ -11,7 +11,7 @@ import click
 
 from ..errors import InputError
 from ..reader import ReadError
-from ..store import DEFAULT_BATCH, Store, StoreError
+from ..store import DEFAULT_BATCH, DEFAULT_LOCK_TIMEOUT, Store, StoreError, unnamed_stream
 from ._common import (
     CHECKPOINT_EVERY,
     EXIT_INPUT,
@@ -53,13 +53,17 @@ CHECKPOINT = click.option(
               help="The store (SQLite); created if missing.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH,
               show_default=True, help="Events per transaction.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=DEFAULT_LOCK_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="How long to wait for another process writing to the store (one writer "
+                   "at a time) before giving up with exit 2.")
 @JSON
 @SKIP_BAD
 @CHECKPOINT
 @RESUME
 @CHECKPOINT_EVERY
-def command(files: tuple[str, ...], db: str, batch_size: int, as_json: bool,
-            skip_bad: bool, checkpoint: str | None, resume: bool,
+def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: float,
+            as_json: bool, skip_bad: bool, checkpoint: str | None, resume: bool,
             checkpoint_every: int) -> None:
     """Append every event of FILE... to the store at PATH and rebuild the histories of
     the sessions they belong to; `history --db PATH` queries it.
@@ -67,8 +71,10 @@ def command(files: tuple[str, ...], db: str, batch_size: int, as_json: bool,
     Safe to repeat and to interrupt: an event already stored (same input, line and
     position in the line) is not added again, a file that grew adds only its new lines,
     and a run killed at any point leaves the store consistent; running it again adds
-    the rest and finishes the histories. With --checkpoint, --resume does not read the
-    input items already committed into the store again: it starts after them.
+    the rest and finishes the histories. Standard input (-) and pipes (/dev/stdin,
+    <(...)) are known by their content. With --checkpoint, --resume does not read the
+    input items already committed into the store again: it starts after them. Two
+    ingests into one store run one after the other (see --lock-timeout).
     """
     def skipped(item: ReadError) -> None:
         click.echo(f"session-fsm: skipped {item.error}", err=True)
@@ -76,10 +82,12 @@ def command(files: tuple[str, ...], db: str, batch_size: int, as_json: bool,
     def progress(items: Iterator[Any]) -> Iterator[Any]:
         return with_progress(items, files)
 
-    if checkpoint is not None and "-" in files:
+    streams = [f for f in files if unnamed_stream(f)]
+    if checkpoint is not None and streams:
         # what was piped before cannot be told from what is piped now
-        raise Failure("--checkpoint cannot follow standard input (-); ingest it again "
-                      "without one: the store adds only the events it lacks", EXIT_INPUT)
+        name = "standard input (-)" if streams[0] == "-" else f"the pipe {streams[0]}"
+        raise Failure(f"--checkpoint cannot follow {name}; ingest it again without one: the "
+                      "store adds only the events it lacks", EXIT_INPUT)
     # the real path: a position counts items committed to this store, and no other
     store_path = os.path.realpath(db)
     resume_after = resume_position(checkpoint, files, store=store_path)[1] if resume else 0
@@ -89,7 +97,7 @@ def command(files: tuple[str, ...], db: str, batch_size: int, as_json: bool,
                  else partial(write_position, checkpoint, files, store=store_path))
 
     try:
-        with Store(db) as store:
+        with Store(db, lock_timeout=lock_timeout) as store:
             result = store.ingest(files, skip_bad=skip_bad, on_skipped=skipped,
                                   batch_size=batch_size, progress=progress,
                                   resume_after=resume_after,
