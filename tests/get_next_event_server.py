@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -131,6 +133,10 @@ class ScriptServer:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop serving and free the port; closing again changes nothing."""
         assert self._server is not None
         assert self._thread is not None
         self._closed.set()
@@ -258,6 +264,23 @@ def follow_command(server: ScriptServer, token_file: Path, *extra: str,
     return [sys.executable, "-m", "session_fsm", "follow", "--base-url", server.url,
             "--session-id", FIRST_ID if session_id is None else session_id,
             "--token-file", str(token_file), "--timeout", "0", *extra]
+
+
+def file_size_limit(limit: int) -> Callable[[], None]:
+    """A ``preexec_fn``: in the child, files stop at ``limit`` bytes and a write past that
+    fails with EFBIG instead of killing it (SIGXFSZ ignored), as on a full disk."""
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    return limit_file_size
+
+
+def padded_response(session_id: str, size: int) -> bytes:
+    """A response with no events, padded with spaces to ``size`` bytes (a body to drip)."""
+    body = b'{"sessionId": "' + session_id.encode() + b'", "events": []}'
+    assert len(body) <= size
+    return body.ljust(size)
 
 
 # --- a realistic session, as the server sends it ------------------------------------------

@@ -9,8 +9,6 @@ that loops where it should stop ends instead of running forever.
 from __future__ import annotations
 
 import logging
-import resource
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -27,9 +25,11 @@ from get_next_event_server import (
     Reply,
     ScriptServer,
     Sleeps,
+    file_size_limit,
     follow_command,
     follower,
     loopback_env,
+    padded_response,
     replayed_snapshot,
     without_key,
 )
@@ -97,8 +97,7 @@ def test_5xx_and_bodies_that_are_not_responses_count_as_one_run_of_failures(
 
 # A response of 100 bytes (padded with spaces), sent one byte every 0.05 s: 5 s in all,
 # though no read waits longer than 0.05 s, far under the 0.5 s per-read timeout.
-DRIPPED = b'{"sessionId": "' + ROTATED_ID.encode() + b'", "events": []}'
-DRIPPED += b" " * (100 - len(DRIPPED))
+DRIPPED = padded_response(ROTATED_ID, 100)
 
 
 def test_a_dripping_body_is_abandoned_at_the_request_deadline(
@@ -216,13 +215,6 @@ def test_max_body_cannot_exceed_what_a_recording_can_be_read_with(
 # --- item 14: the recording runs out of room -----------------------------------------------
 
 
-def _file_size_limit(limit: int) -> None:
-    """In the child, before exec: files it writes stop at ``limit`` bytes, and a write past
-    that fails with EFBIG instead of killing it (SIGXFSZ ignored), as on a full disk."""
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-
 def test_a_full_disk_leaves_whole_lines_and_names_the_id_to_resume_from(
         token_file: Path, tmp_path: Path) -> None:
     """The limit falls 100 bytes into the third line: the recording keeps the first two,
@@ -236,7 +228,7 @@ def test_a_full_disk_leaves_whole_lines_and_names_the_id_to_resume_from(
         done = subprocess.run(
             follow_command(server, token_file, "--json", "--record", str(record)),
             capture_output=True, timeout=BOUND_S, env=env, check=False,
-            preexec_fn=lambda: _file_size_limit(len(line1) + len(line2) + 100))
+            preexec_fn=file_size_limit(len(line1) + len(line2) + 100))
         answered = [s.answered for s in server.seen]
     assert done.returncode == 2, done.stderr
     assert answered == ["200", "200", "200"]  # no poll after the failed write
