@@ -219,9 +219,13 @@ def check_session_id(value: str, where: str) -> str:
     The poll's URL is ``{base}/agent-sessions/{id}/get-next-event``: an id such as
     ``..`` or ``a/b`` would send the poll, and its bearer token, elsewhere.
     """
-    if _SESSION_ID.fullmatch(value) is None or value in (".", ".."):
+    if not _plain_segment(value):
         raise SessionIdError(value, where)
     return value
+
+
+def _plain_segment(value: str) -> bool:
+    return _SESSION_ID.fullmatch(value) is not None and value not in (".", "..")
 
 
 def printable(text: str, limit: int = _BODY_EXCERPT) -> str:
@@ -470,8 +474,7 @@ class SessionFollower:
                                    headers={"Authorization": f"Bearer {token}"}) as response:
                 status = response.status_code
                 reason = response.reason_phrase
-                # an error's body is only shown: its excerpt, and a token echoed in it whole
-                limit = self.max_body if status == 200 else _EXCERPT_BYTES + len(token)
+                limit = self.max_body if status == 200 else self._excerpt_bytes
                 content, more = self._read(response, limit, deadline, url)
         except httpx.TimeoutException as error:
             raise _RetryableError(f"timed out ({type(error).__name__}) on {url}") from None
@@ -493,8 +496,7 @@ class SessionFollower:
             raise AuthError(url, self.session_id)
         if status >= 500 or status in _RETRIED_STATUSES:
             raise _RetryableError(f"HTTP {status} {self._shown(reason)} from {url}")
-        raise UnexpectedStatusError(status, url, self._shown(content.decode("utf-8", "replace")),
-                                    self.session_id)
+        raise UnexpectedStatusError(status, url, self._shown_body(content), self.session_id)
 
     def _read(self, response: httpx.Response, limit: int, deadline: float,
               url: str) -> tuple[bytes, bool]:
@@ -516,6 +518,24 @@ class SessionFollower:
         if self._sent_token:
             text = text.replace(self._sent_token, _HIDDEN_TOKEN)
         return printable(text)
+
+    @property
+    def _excerpt_bytes(self) -> int:
+        """Bytes of a body enough for its excerpt, and for a token echoed in it whole."""
+        return _EXCERPT_BYTES + len(self._sent_token)
+
+    def _shown_body(self, content: bytes) -> str:
+        """The start of a body as it may be printed."""
+        text = content[:self._excerpt_bytes].decode("utf-8", "replace")
+        token = self._sent_token
+        if token and len(content) >= self._excerpt_bytes:
+            # The cut may split an echoed token, and blanking the whole ones before it
+            # can bring the piece into view: drop it.
+            text = text.replace(token, _HIDDEN_TOKEN)
+            piece = next((n for n in range(len(token) - 1, 0, -1)
+                          if text.endswith(token[:n])), 0)
+            text = text[:len(text) - piece]
+        return self._shown(text)
 
     def _token(self) -> str:
         try:
@@ -543,18 +563,15 @@ class SessionFollower:
             body = orjson.loads(content)
         except orjson.JSONDecodeError as error:
             raise _RetryableError(f"200 body from {url} is not JSON ({error}): "
-                                  f"{self._shown(content.decode('utf-8', 'replace'))}") from None
+                                  f"{self._shown_body(content)}") from None
         session_id = body.get("sessionId") if isinstance(body, dict) else None
         if (not isinstance(body, dict) or not isinstance(body.get("events"), list)
                 or not isinstance(session_id, str | None)):
             raise _RetryableError(f'200 body from {url} is not a get-next-event response '
                                   f'{{"sessionId": "...", "events": [...]}}: '
-                                  f"{self._shown(content.decode('utf-8', 'replace'))}")
-        if session_id:
-            try:
-                check_session_id(session_id, "sessionId")
-            except SessionIdError:
-                raise RotatedSessionIdError(session_id, number, self.session_id) from None
+                                  f"{self._shown_body(content)}")
+        if session_id and not _plain_segment(session_id):
+            raise RotatedSessionIdError(session_id, number, self.session_id)
         line = orjson.dumps(body)
         if len(line) > self.max_body:  # a re-encoded number can be longer than it was
             raise BodyTooLargeError(url, self.max_body, len(line), self.session_id)

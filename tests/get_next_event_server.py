@@ -63,9 +63,9 @@ class Reply:
     drip_s: float = 0.0
     """Send the body one byte every this many seconds (its length announced up front),
     until it is sent, the client hangs up or the server closes."""
-    echo_authorization: bool = False
-    """Answer with the request's Authorization header as the body (a server that quotes
-    back what it was sent)."""
+    echo_authorization: int = 0
+    """Answer with the request's Authorization header, this many times over, as the body
+    (a server that quotes back what it was sent)."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class ScriptServer:
             reply.before()
         body = reply.body
         if reply.echo_authorization:
-            content = (authorization or "").encode()
+            content = (authorization or "").encode() * reply.echo_authorization
         elif body is None:
             content = b""
         elif isinstance(body, bytes):

@@ -404,7 +404,7 @@ def test_a_token_callable_is_checked_too() -> None:
 def test_a_token_the_server_quotes_back_is_blanked_out(tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_text(SECRET)
-    with ScriptServer([Reply(400, echo_authorization=True)]) as server, \
+    with ScriptServer([Reply(400, echo_authorization=1)]) as server, \
             follower(server, path, Sleeps()) as client, \
             pytest.raises(UnexpectedStatusError) as caught:
         client.run()
@@ -475,3 +475,18 @@ def test_an_error_body_is_shown_escaped(token_file: Path) -> None:
             pytest.raises(UnexpectedStatusError) as caught:
         client.run()
     assert caught.value.body == "no\\x1b[2J such\\r\\nsession\\x07"
+
+
+def test_a_long_token_quoted_back_twice_leaves_no_piece_in_view(tmp_path: Path) -> None:
+    """The excerpt is cut from the start of the body: 800 bytes and the token's length,
+    1,800 here. The body is "Bearer " and the token, twice (2,014 bytes), so the cut
+    falls 786 bytes into the second token; blanking the first token would bring that
+    piece into the 200 characters shown."""
+    token = ("TOKEN-SECRET-5f3a9c" * 53)[:1000]
+    path = tmp_path / "token"
+    path.write_text(token)
+    with ScriptServer([Reply(400, echo_authorization=2)]) as server, \
+            follower(server, path, Sleeps()) as client, \
+            pytest.raises(UnexpectedStatusError) as caught:
+        client.run()
+    assert caught.value.body == "Bearer [token]Bearer "

@@ -58,11 +58,11 @@ class Ending:
 
 ENDINGS = {
     "the session ends": Ending("session ended (409)", session_script(failures=False)),
-    "401 twice": Ending("401 Unauthorized from", then=Reply(401, echo_authorization=True)),
+    "401 twice": Ending("401 Unauthorized from", then=Reply(401, echo_authorization=1)),
     "5xx past --max-retries": Ending(
-        "gave up after 2 failed attempts", then=Reply(503, echo_authorization=True),
+        "gave up after 2 failed attempts", then=Reply(503, echo_authorization=1),
         args=("--max-retries", "1")),
-    "4xx quoting the token": Ending("HTTP 400 from", [Reply(400, echo_authorization=True)]),
+    "4xx quoting the token": Ending("HTTP 400 from", [Reply(400, echo_authorization=1)]),
     "network error": Ending("network error", args=("--max-retries", "0"), nobody_listens=True),
     "a rotated session id that is no path segment": Ending(
         "not one plain path segment", [Reply(200, {"sessionId": "..", "events": [
@@ -72,7 +72,7 @@ ENDINGS = {
     "a body too large": Ending("over the body limit of 100 bytes", [Reply(200, R1)],
                               args=("--max-body", "100")),
     "a body that is not JSON, quoting the token": Ending(
-        "is not JSON", then=Reply(200, echo_authorization=True), args=("--max-retries", "1")),
+        "is not JSON", then=Reply(200, echo_authorization=1), args=("--max-retries", "1")),
     "a body that drips past the deadline": Ending(
         "request deadline", [Reply(200, DRIPPED, drip_s=0.1)],
         args=("--http-timeout", "1", "--max-retries", "0")),
