@@ -152,7 +152,8 @@ class AgentSession:
         self._source: Source | None = None
         self._index = 0
         self._out: list[Change] = []
-        """The changes the event being applied made so far (see ``changes.py``)."""
+        """The changes the event being applied made so far (see ``changes.py``); empty
+        between events."""
 
     # --- feeding ----------------------------------------------------------------------
 
@@ -201,7 +202,8 @@ class AgentSession:
         if route.repeats:  # the digest of what came: the wire object, if it was one
             digest = wire_digest(wire) if wire is not None else event_digest(event)
 
-        out = self._out = []
+        out = self._out
+        out.clear()  # what a strict-mode raise left half-made
         self._take_index(source)
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
@@ -212,7 +214,7 @@ class AgentSession:
                           machine=SESSION.name, state=self.info.status, trigger=name)
         route.handle(self, facts, batch, digest)
         self.events += 1
-        return tuple(out) if out else NO_CHANGES
+        return _taken(out)
 
     def snapshot(self) -> Snapshot:
         """This session now, as a frozen value."""
@@ -221,7 +223,8 @@ class AgentSession:
     def report_input_error(self, error: InputError,
                            source: Source | None = None) -> tuple[Change, ...]:
         """Account for an input item that could not be read: it takes an index and a violation."""
-        out = self._out = []
+        out = self._out
+        out.clear()  # what a strict-mode raise left half-made
         self._take_index(source or error.source)
         if isinstance(error, FieldError):
             rule = RuleName.BAD_FIELD
@@ -230,7 +233,7 @@ class AgentSession:
         else:
             rule = RuleName.NOT_JSON
         self._violate(rule, error.detail, strict=False)
-        return tuple(out)
+        return _taken(out)
 
     def _take_index(self, source: Source | None) -> None:
         """The next index of this session goes to the item now applied, from ``source``."""
@@ -242,11 +245,12 @@ class AgentSession:
 
     def end(self, reason: str = "409", message: str | None = None) -> tuple[Change, ...]:
         """End the session from outside the stream (HTTP 409): the same end as AgentSessionEnd."""
-        out = self._out = []
+        out = self._out
+        out.clear()  # what a strict-mode raise left half-made
         self._index = self.position
         self._source = None
         self._end(reason, message)
-        return tuple(out) if out else NO_CHANGES
+        return _taken(out)
 
     def finish(self) -> tuple[Change, ...]:
         """The input is over: run the checks that need the whole stream. Idempotent.
@@ -254,7 +258,8 @@ class AgentSession:
         Returns the violations those checks found (they point at earlier events)."""
         if self.finished:
             return NO_CHANGES
-        out = self._out = []
+        out = self._out
+        out.clear()  # what a strict-mode raise left half-made
         self.finished = True
         # The end-of-stream checks point at an earlier event: its index *and* its source.
         if self.position and not self.info.saw_start:
@@ -267,7 +272,7 @@ class AgentSession:
                           "RemoteAgentSessionEnd was never followed "
                           "by AgentSessionEnd or a 409", strict=False)
         self._check_contact_state_left()
-        return tuple(out) if out else NO_CHANGES
+        return _taken(out)
 
     def _own_list(self, name: str) -> list[Any]:
         """The session's own list ``name``, made on first write (see ``__init__``)."""
@@ -832,6 +837,16 @@ class AgentSession:
         self._note(event.type, None, event)
         self._violate(RuleName.UNKNOWN_EVENT_TYPE, f"unknown event Type {event.type!r} (kept, not "
                       "interpreted)")
+
+
+def _taken(out: list[Change]) -> tuple[Change, ...]:
+    """The changes ``out`` gathered, leaving it empty: a live session keeps no change (and
+    reuses its one list) between events."""
+    if not out:
+        return NO_CHANGES
+    changes = tuple(out)
+    out.clear()
+    return changes
 
 
 def _deadline(start: datetime | None, timeout_s: int | None) -> datetime | None:
