@@ -4,9 +4,16 @@ A checkpoint holds every session's machines, records, histories, counters and
 violations, so a restored engine behaves exactly as the original from then on. Events
 kept on records (indicators, monitoring...) travel in their wire form through the codec,
 whose round trip is property-tested; the digest of the last event of each agent, leg and
-contact (how a redelivery is told) travels as the number it is. The document carries
-``format`` and ``version``: anything else (a foreign file, a newer version, a damaged
-document) is refused with :class:`~session_fsm.errors.CheckpointError`, never misread.
+contact (how a redelivery is told) travels as the number it is.
+
+Loading trusts nothing in the file. The document carries ``format`` and ``version``;
+then every field is structured through one cattrs converter that converts nothing (a
+``"5"`` is not a count, a string is not a list) and checks what a type cannot say:
+indexes and counts are not negative, digests are 64-bit, timeouts are wire integers,
+states belong to their machine, a contact id is not given twice. Anything else (a
+foreign file, a newer version, a damaged document) is refused with
+:class:`~session_fsm.errors.CheckpointLoadError`, naming the first damaged field,
+never misread.
 
 :func:`write_atomic` writes a checkpoint as a user's process must: to a temporary file
 in the same directory, fsync, rename over the old one, fsync the directory.
@@ -16,43 +23,110 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Hashable, Mapping, Sized
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sized
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
 import orjson
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_mapping,
+    is_sequence,
+    list_structure_factory,
+    mapping_structure_factory,
+)
+from cattrs.errors import AttributeValidationNote, ClassValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from . import events as ev
-from .codec import decode, encode
+from .codec import EVENT_TYPES, MAX_INT_DIGITS, decode, encode, event_type_of, kind_of
 from .engine import AgentSession, SessionEngine
-from .errors import CheckpointError, InputError, Source
+from .errors import CheckpointError, CheckpointLoadError, InputError, Source
+from .machines.agent_leg import AGENT_LEG
+from .machines.agent_state import AGENT_STATE
+from .machines.contacts import CONTACT_MACHINES
+from .machines.session import END_REASONS, SESSION
 from .records import (
+    AcwPeriod,
     AgentInterval,
     AgentRecord,
     ContactRecord,
     LegRecord,
     NextStateChange,
     SessionInfo,
+    Step,
+    TranscriptLine,
 )
-from .rules import Violation
+from .rules import RULES, Severity, Violation
 
 FORMAT: Final = "session_fsm.checkpoint"
 VERSION: Final = 2  # 2: records keep the digest of their last event, not the event
+_T = TypeVar("_T")
 
-# Every attribute of AgentSession and how it travels. A test compares this with the
-# attributes a live session has, so a new one cannot be forgotten silently.
-_EVENT_MAPS = ("indicators", "page_opens", "pop_urls", "custom_events")
-_OPTIONAL_EVENTS = ("monitoring", "take_over", "skill_list", "hours_of_operation")
-_PLAIN = ("key", "strict", "linked_contact_id", "monitor_contact_id", "muted", "position",
-          "events", "finished", "signals", "unknown_types", "rooms")
+
+# --- the document --------------------------------------------------------------------------
+
+
+@attrs.define(kw_only=True)
+class _SessionState:
+    """One session as a checkpoint holds it: an entry of the document's ``sessions``."""
+
+    key: str
+    strict: bool
+    ignore: list[str]
+    info: SessionInfo
+    agent: AgentRecord
+    leg: LegRecord | None
+    contacts: list[ContactRecord]
+    closed: list[ContactRecord]
+    past_legs: list[LegRecord]
+    linked_contact_id: str | None
+    monitor_contact_id: str | None
+    monitoring: ev.SupervisorMonitor | None
+    take_over: ev.TakeOver | None
+    skill_list: ev.NaturalCallingSkillList | None
+    hours_of_operation: ev.HoursOfOperation | None
+    agent_timeline: list[AgentInterval]
+    next_state_changes: list[NextStateChange]
+    session_errors: list[ev.AgentError]
+    indicators: dict[str, ev.Indicator]
+    page_opens: dict[str, ev.PageOpen]
+    pop_urls: dict[str, ev.PopURL]
+    custom_events: dict[str, ev.CustomEvent]
+    muted: bool | None
+    signals: dict[str, int]
+    unknown_types: dict[str, int]
+    rooms: dict[str, str]
+    violations: list[Violation]
+    position: int
+    events: int
+    finished: bool
+    start_batch: Hashable | None
+    last_ended_contact: tuple[str, int] | None
+
+
+@attrs.define(kw_only=True)
+class _Document:
+    format: str
+    version: int
+    strict: bool
+    ignore: list[str]
+    position: Any  # the caller's input position: the caller checks it
+    sessions: list[_SessionState]
+
+
+# The session attribute of each document field whose name differs.
+_ATTRIBUTE: Final = {"start_batch": "_start_batch", "last_ended_contact": "_last_ended_contact"}
+
 SESSION_FIELDS: Final = frozenset({
-    *_EVENT_MAPS, *_OPTIONAL_EVENTS, *_PLAIN,
-    "ignore", "info", "agent", "leg", "contacts", "closed", "agent_timeline",
-    "next_state_changes", "past_legs", "session_errors", "violations",
-    "_start_batch", "_last_ended_contact", "_source", "_index",
+    *(_ATTRIBUTE.get(field.name, field.name) for field in attrs.fields(_SessionState)),
+    # Not carried: where the event being applied came from and its index, nothing
+    # between events.
+    "_source", "_index",
     # Not carried: `released` is empty until records are released from memory
     # (Store.flush); those records and their ids live elsewhere, so dump_session refuses
     # such a session rather than write a checkpoint that silently forgets them.
@@ -61,43 +135,316 @@ SESSION_FIELDS: Final = frozenset({
     # last event's, which feed() already returned.
     "_out",
 })
-
-_state = cattrs.Converter()
-_state.register_unstructure_hook(datetime, datetime.isoformat)
-_state.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+"""Every attribute of AgentSession. A test compares it with the attributes a live session
+has, so a new one cannot be forgotten silently."""
 
 
-def _event_out(event: Any) -> Any:
-    # `Any` also types plain values (a work item's payload dict holds strings): only
-    # events (attrs classes) go through the codec.
-    return encode(event) if attrs.has(type(event)) else event
+def _values(records: Mapping[str, Any]) -> list[Any]:
+    return list(records.values())
 
 
-def _event_in(value: Any, _: Any = None) -> Any:
-    return decode(value) if isinstance(value, dict) else value
+def _by_id(records: list[ContactRecord]) -> dict[str, ContactRecord]:
+    return {record.contact_id: record for record in records}
 
 
-# Records keep typed events in `Any` fields (a monitoring event; a work item's payload is
-# plain data) and lists of AgentError: both travel in wire form.
-_state.register_unstructure_hook_func(lambda t: t is Any, _event_out)
-_state.register_structure_hook_func(lambda t: t is Any, _event_in)
-for _event_type in (ev.AgentError,):
-    _state.register_unstructure_hook(_event_type, encode)
-    _state.register_structure_hook(_event_type, lambda value, _: decode(value))
+def _shared_empty(values: list[Any]) -> Any:
+    return values or ()  # empty ones stay the shared empties a new session starts with
+
+
+# How the attributes a session does not keep as the document does travel, out and in.
+_OUT: Final[dict[str, Callable[[Any], Any]]] = {
+    "ignore": sorted, "contacts": _values, "closed": _values, "past_legs": list,
+    "session_errors": list, "signals": dict, "unknown_types": dict, "rooms": dict,
+}
+_IN: Final[dict[str, Callable[[Any], Any]]] = {
+    "ignore": frozenset, "contacts": _by_id, "closed": _by_id, "past_legs": _shared_empty,
+    "session_errors": _shared_empty,
+}
+
+
+# --- what each field may hold ------------------------------------------------------------
+
+
+class _ExpectedError(ValueError):
+    """A value that is not what a field of the document holds."""
+
+    def __init__(self, expected: str, value: Any) -> None:
+        self.expected = expected
+        self.value = value
+        scalar = isinstance(value, str | int | float | bool | None)
+        shown = repr(value) if scalar else kind_of(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(f"expected {expected}, got {shown}")
+
+
+Check = Callable[[Any, Any], Any]
+"""A structure hook: the value as it is, or _ExpectedError."""
+
+
+def _exactly(kind: type[Any], expected: str) -> Check:
+    """A JSON scalar as it is: no conversion (cattrs would make "5" an int, 4.5 a 4)."""
+    def structure(value: Any, _: Any = None) -> Any:
+        if type(value) is not kind:
+            raise _ExpectedError(expected, value)
+        return value
+    return structure
+
+
+def _between(low: int, high: int, expected: str) -> Check:
+    def structure(value: Any, _: Any = None) -> int:
+        if type(value) is not int or not low <= value <= high:
+            raise _ExpectedError(expected, value)
+        return value
+    return structure
+
+
+def _one_of(values: Iterable[str], expected: str) -> Check:
+    allowed = frozenset(values)
+
+    def structure(value: Any, _: Any = None) -> str:
+        if type(value) is not str or value not in allowed:
+            raise _ExpectedError(expected, value)
+        return value
+    return structure
+
+
+def _member(cls: type[Enum], value: Any) -> Enum:
+    if type(value) is not str or value not in cls._value2member_map_:
+        raise _ExpectedError(f"one of {', '.join(member.value for member in cls)}", value)
+    return cls(value)
+
+
+def _optional(check: Check) -> Check:
+    def structure(value: Any, _: Any = None) -> Any:
+        return None if value is None else check(value, None)
+    return structure
+
+
+def _time(value: Any, _: Any = None) -> datetime:
+    # A naive time could not be compared with the aware ones the engine keeps.
+    try:
+        parsed = datetime.fromisoformat(value) if type(value) is str else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise _ExpectedError("an ISO 8601 time with its offset", value)
+    return parsed
+
+
+_INDEX = _between(0, 2**63 - 1, "an index or count (an integer >= 0)")
+_DIGEST = _optional(_between(0, 2**64 - 1, "a 64-bit digest (an integer >= 0) or null"))
+_WIRE_INT = _optional(_between(-(10**MAX_INT_DIGITS) + 1, 10**MAX_INT_DIGITS - 1,
+                               f"an integer of at most {MAX_INT_DIGITS} digits or null"))
+# A JSON array, or a tuple: dump_session's own data, loaded as it is (no JSON between).
+_ARRAYS: Final = (list, tuple)
+
+
+def _batch(value: Any, _: Any = None) -> Hashable | None:
+    """A session's start batch: a source (an object), a string, an integer or null."""
+    if value is None or type(value) in (str, int):
+        return value  # type: ignore[no-any-return]
+    if type(value) is dict:
+        source: Source = _document.structure(value, Source)
+        return source
+    raise _ExpectedError("a source, a string, an integer or null", value)
+
+
+def _ended_contact(value: Any, _: Any = None) -> tuple[str, int] | None:
+    """The contact that ended last and the index it ended at, or null."""
+    if value is None:
+        return None
+    if type(value) not in _ARRAYS or len(value) != 2 or type(value[0]) is not str:
+        raise _ExpectedError("[contact id, event index] or null", value)
+    return value[0], _INDEX(value[1], None)
+
+
+def _counts(value: Any, _: Any = None) -> dict[str, int]:
+    counts: dict[str, int] = _document.structure(value, dict[str, int])
+    for count in counts.values():
+        _INDEX(count, None)
+    return counts
+
+
+# What a field holds beyond its declared type, which the converter checks: indexes and
+# counts are never negative, digests are 64-bit, timeouts are wire integers, machine
+# states are states of their machine.
+_RANGES: Final[dict[tuple[type[Any], str], Check]] = {
+    (Source, "line"): _between(1, 2**63 - 1, "a line number (an integer >= 1)"),
+    (Step, "event_index"): _INDEX,
+    (ContactRecord, "first_index"): _INDEX,
+    (ContactRecord, "media"): _one_of(CONTACT_MACHINES, "a media ("
+                                      + ", ".join(CONTACT_MACHINES) + ")"),
+    (ContactRecord, "last_digest"): _DIGEST,
+    (AcwPeriod, "timeout_s"): _WIRE_INT,
+    (AcwPeriod, "event_index"): _INDEX,
+    (AgentInterval, "event_index"): _INDEX,
+    (NextStateChange, "event_index"): _INDEX,
+    (AgentRecord, "state"): _one_of(AGENT_STATE.states, "an agent state"),
+    (AgentRecord, "acw_timeout_s"): _WIRE_INT,
+    (AgentRecord, "entered_index"): _INDEX,
+    (AgentRecord, "last_digest"): _DIGEST,
+    (LegRecord, "state"): _one_of(AGENT_LEG.states, "an agent-leg state"),
+    (LegRecord, "last_digest"): _DIGEST,
+    (SessionInfo, "status"): _one_of(SESSION.states, "a session status"),
+    (SessionInfo, "end_reason"): _optional(_one_of(END_REASONS, "an end reason or null")),
+    (SessionInfo, "end_index"): _optional(_INDEX),
+    (SessionInfo, "remote_end_index"): _optional(_INDEX),
+    (Violation, "rule"): _one_of(RULES, "a rule name"),
+    (Violation, "event_index"): _INDEX,
+    (_SessionState, "position"): _INDEX,
+    (_SessionState, "events"): _INDEX,
+    (_SessionState, "signals"): _counts,
+    (_SessionState, "unknown_types"): _counts,
+    (_SessionState, "start_batch"): _batch,
+    (_SessionState, "last_ended_contact"): _ended_contact,
+}
+
+Problem = tuple[str, str, Any] | None
+"""What is wrong with a structured value: (field, what it must be, its value), or None."""
+
+
+def _contact_problem(record: ContactRecord) -> Problem:
+    if record.state in CONTACT_MACHINES[record.media].states:
+        return None
+    return "state", f"a state of the {record.media} machine", record.state
+
+
+def _session_problem(state: _SessionState) -> Problem:
+    if state.events > state.position:
+        return "events", f"at most position ({state.position}) events", state.events
+    for name in ("contacts", "closed"):
+        seen: set[str] = set()
+        for record in getattr(state, name):
+            if record.contact_id in seen:
+                return name, "contacts of distinct ids", record.contact_id
+            seen.add(record.contact_id)
+    return None
+
+
+# What a value's fields cannot say alone, checked once they are structured.
+_PROBLEMS: Final[dict[type[Any], Callable[[Any], Problem]]] = {
+    ContactRecord: _contact_problem,
+    _SessionState: _session_problem,
+}
+
+
+# --- the converter ---------------------------------------------------------------------------
+
+
+# Unknown keys are refused like wrong values: a document this code did not write is
+# not guessed at.
+_document = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
+for _kind, _expected in ((str, "a string"), (int, "an integer"), (bool, "a boolean")):
+    _document.register_structure_hook(_kind, _exactly(_kind, _expected))
+_document.register_structure_hook(datetime, _time)
+# its own hook, or str's would take it for a plain string (a StrEnum is a str)
+_document.register_structure_hook(Severity, lambda value, _: _member(Severity, value))
+_document.register_unstructure_hook(datetime, datetime.isoformat)
+# plain data (a work item's payload): as JSON gives it
+_document.register_structure_hook_func(lambda t: t is Any, lambda value, _: value)
+
+
+def _json_kind(factory: Any, kinds: tuple[type[Any], ...], expected: str) -> Any:
+    """cattrs' own hook for a container type, for JSON of that kind only (cattrs would
+    read a string as a list of its characters)."""
+    def make(annotation: Any, converter: cattrs.Converter) -> Check:
+        inner = factory(annotation, converter)
+
+        def structure(value: Any, _: Any = None) -> Any:
+            if type(value) not in kinds:
+                raise _ExpectedError(expected, value)
+            return inner(value, annotation)
+        return structure
+    return make
+
+
+def _sequence_factory(annotation: Any, converter: cattrs.Converter) -> Any:
+    if getattr(annotation, "__origin__", None) is tuple:
+        return homogenous_tuple_structure_factory(annotation, converter)
+    return list_structure_factory(annotation, converter)
+
+
+_document.register_structure_hook_factory(
+    is_sequence, _json_kind(_sequence_factory, _ARRAYS, "an array"))
+_document.register_structure_hook_factory(
+    is_mapping, _json_kind(mapping_structure_factory, (dict,), "an object"))
+
+
+def _typed_event(cls: type[Any]) -> Check:
+    """Events travel in wire form through the codec, which checks every field."""
+    def structure(value: Any, _: Any = None) -> Any:
+        if type(value) is not dict:
+            raise _ExpectedError(f"an event object of Type {cls.TYPE}", value)
+        event = decode(value)  # an InputError names the bad field
+        if type(event) is not cls:
+            raise _ExpectedError(f"an event of Type {cls.TYPE}", event_type_of(value))
+        return event
+    return structure
+
+
+for _event_type in set(EVENT_TYPES.values()):
+    _document.register_structure_hook(_event_type, _typed_event(_event_type))
+    _document.register_unstructure_hook(_event_type, encode)
+
+
+def _register(cls: type[Any]) -> None:
+    """cls's structure hook: an object, its fields' types and _RANGES, then its _PROBLEMS."""
+    hooks = {name: override(struct_hook=check)
+             for (owner, name), check in _RANGES.items() if owner is cls}
+    generated = make_dict_structure_fn(cls, _document, **hooks)  # type: ignore[arg-type]
+    problem = _PROBLEMS.get(cls)
+
+    def structure(value: Any, _: Any = None) -> Any:
+        if type(value) is not dict:
+            raise _ExpectedError("an object", value)
+        made = generated(value, cls)
+        found = None if problem is None else problem(made)
+        if found is not None:
+            name, expected, bad = found
+            # told as the field's own error, so that its path names the field
+            error = _ExpectedError(expected, bad)
+            error.__notes__ = [AttributeValidationNote(f"checking {name}", name, Any)]
+            raise ClassValidationError(f"While structuring {cls.__name__}", [error], cls)
+        return made
+
+    _document.register_structure_hook(cls, structure)
+
+
+for _cls in (Source, Step, TranscriptLine, ev.NextState, ContactRecord, AcwPeriod,
+             AgentInterval, NextStateChange, AgentRecord, LegRecord, SessionInfo, Violation,
+             _SessionState):
+    _register(_cls)
 
 
 def _batch_out(batch: Hashable | None) -> Any:
     if isinstance(batch, Source):
-        return {"path": batch.path, "line": batch.line}
+        return _document.unstructure(batch)
     if batch is None or isinstance(batch, str | int):
         return batch
     return repr(batch)  # an opaque caller batch: equal only to itself after restore
 
 
-def _batch_in(value: Any) -> Hashable | None:
-    if isinstance(value, dict):
-        return Source(value["path"], value["line"])
-    return value  # type: ignore[no-any-return]
+_document.register_unstructure_hook(_SessionState, make_dict_unstructure_fn(
+    _SessionState, _document, start_batch=override(unstruct_hook=_batch_out)))
+
+
+def _structured(data: Any, cls: type[_T]) -> _T:
+    """``data`` as ``cls``; or the first damaged field, as a CheckpointLoadError."""
+    try:
+        return _document.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, InputError) as exc:
+        def describe(error: BaseException, annotation: Any) -> str:
+            if isinstance(error, _ExpectedError | InputError):
+                return str(error)
+            return cattrs.v.format_exception(error, annotation)
+
+        first = cattrs.transform_error(exc, path="", format_exception=describe)[0]
+        detail, _, field = first.rpartition(" @ ")
+        raise CheckpointLoadError(detail, field.removeprefix(".") or "(document)") from None
+
+
+# --- sessions and engines ------------------------------------------------------------------
 
 
 def dump_session(session: AgentSession) -> dict[str, Any]:
@@ -114,55 +461,28 @@ def dump_session(session: AgentSession) -> dict[str, Any]:
         raise CheckpointError(
             f"session {session.key} has released {held}: their ids and histories are not in "
             "the engine; checkpoint the store, not the engine")
-    unstructure = _state.unstructure
-    data: dict[str, Any] = {name: getattr(session, name) for name in _PLAIN}
-    data["signals"] = dict(session.signals)
-    data["unknown_types"] = dict(session.unknown_types)
-    data["rooms"] = dict(session.rooms)
-    data["ignore"] = sorted(session.ignore)
-    data["info"] = unstructure(session.info)
-    data["agent"] = unstructure(session.agent)
-    data["leg"] = unstructure(session.leg)
-    data["past_legs"] = unstructure(session.past_legs, list[LegRecord])
-    data["contacts"] = unstructure(list(session.contacts.values()), list[ContactRecord])
-    data["closed"] = unstructure(list(session.closed.values()), list[ContactRecord])
-    data["agent_timeline"] = unstructure(session.agent_timeline)
-    data["next_state_changes"] = unstructure(session.next_state_changes)
-    data["session_errors"] = [encode(e) for e in session.session_errors]
-    data["violations"] = unstructure(session.violations)
-    for name in _EVENT_MAPS:
-        data[name] = {k: encode(v) for k, v in getattr(session, name).items()}
-    for name in _OPTIONAL_EVENTS:
-        data[name] = _event_out(getattr(session, name))
-    data["start_batch"] = _batch_out(session._start_batch)
-    data["last_ended_contact"] = session._last_ended_contact
+    fields: dict[str, Any] = {}
+    for field in attrs.fields(_SessionState):
+        value = getattr(session, _ATTRIBUTE.get(field.name, field.name))
+        convert = _OUT.get(field.name)
+        fields[field.name] = value if convert is None else convert(value)
+    data: dict[str, Any] = _document.unstructure(_SessionState(**fields))
     return data
 
 
-def load_session(data: Mapping[str, Any]) -> AgentSession:
-    """Rebuild a session from :func:`dump_session`'s data."""
-    structure = _state.structure
-    session = AgentSession(data["key"], strict=data["strict"], ignore=data["ignore"])
-    for name in _PLAIN:
-        setattr(session, name, data[name])
-    session.info = structure(data["info"], SessionInfo)
-    session.agent = structure(data["agent"], AgentRecord)
-    session.leg = None if data["leg"] is None else structure(data["leg"], LegRecord)
-    # empty ones stay the shared empties a new session starts with
-    session.past_legs = structure(data["past_legs"], list[LegRecord]) or ()
-    session.contacts = {c.contact_id: c for c in structure(data["contacts"], list[ContactRecord])}
-    session.closed = {c.contact_id: c for c in structure(data["closed"], list[ContactRecord])}
-    session.agent_timeline = structure(data["agent_timeline"], list[AgentInterval])
-    session.next_state_changes = structure(data["next_state_changes"], list[NextStateChange])
-    session.session_errors = [decode(e) for e in data["session_errors"]] or ()  # type: ignore[misc]
-    session.violations = structure(data["violations"], list[Violation])
-    for name in _EVENT_MAPS:
-        setattr(session, name, {k: decode(v) for k, v in data[name].items()})
-    for name in _OPTIONAL_EVENTS:
-        setattr(session, name, _event_in(data[name]))
-    session._start_batch = _batch_in(data["start_batch"])
-    ended = data["last_ended_contact"]
-    session._last_ended_contact = (ended[0], ended[1]) if ended else None
+def load_session(data: Any) -> AgentSession:
+    """Rebuild a session from :func:`dump_session`'s data. Every field is checked: a
+    damaged one is refused with :class:`CheckpointLoadError`, which names it."""
+    return _session_of(_structured(data, _SessionState))
+
+
+def _session_of(state: _SessionState) -> AgentSession:
+    session = AgentSession(state.key)
+    for field in attrs.fields(_SessionState):
+        value = getattr(state, field.name)
+        convert = _IN.get(field.name)
+        setattr(session, _ATTRIBUTE.get(field.name, field.name),
+                value if convert is None else convert(value))
     return session
 
 
@@ -178,22 +498,23 @@ def dump_engine(engine: SessionEngine, *, position: Any = None) -> dict[str, Any
     }
 
 
-def load_engine(document: Mapping[str, Any]) -> SessionEngine:
-    """Rebuild an engine from :func:`dump_engine`'s document; refuse anything else."""
-    if not isinstance(document, Mapping) or document.get("format") != FORMAT:
-        raise CheckpointError("not a session_fsm checkpoint (no 'format' of "
-                              f"{FORMAT!r})")
+def load_engine(document: Any) -> SessionEngine:
+    """Rebuild an engine from :func:`dump_engine`'s document. Anything else is refused
+    with :class:`CheckpointLoadError`: another format or version, or a field missing,
+    unknown, of the wrong type or out of range (named)."""
+    if type(document) is not dict or document.get("format") != FORMAT:
+        raise CheckpointLoadError(f"is not a session_fsm checkpoint (no 'format' of {FORMAT!r})")
     version = document.get("version")
     if version != VERSION:
-        raise CheckpointError(f"checkpoint version {version!r} is not supported "
-                              f"(this session_fsm reads version {VERSION})")
-    try:
-        engine = SessionEngine(strict=document["strict"], ignore=document["ignore"])
-        for data in document["sessions"]:
-            session = load_session(data)
-            engine.sessions[session.key] = session
-    except (KeyError, TypeError, ValueError, InputError, cattrs.BaseValidationError) as exc:
-        raise CheckpointError(f"damaged checkpoint: {exc!r}") from None
+        raise CheckpointLoadError(f"has version {version!r}, which this session_fsm cannot "
+                                  f"read (it reads version {VERSION})")
+    whole = _structured(document, _Document)
+    engine = SessionEngine(strict=whole.strict, ignore=whole.ignore)
+    for i, state in enumerate(whole.sessions):
+        if state.key in engine.sessions:
+            raise CheckpointLoadError(f"a session key given twice ({state.key!r})",
+                                      f"sessions[{i}].key")
+        engine.sessions[state.key] = _session_of(state)
     return engine
 
 
@@ -206,7 +527,7 @@ def from_bytes(data: bytes) -> tuple[SessionEngine, Any]:
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint is not JSON: {exc}") from None
+        raise CheckpointLoadError(f"is not JSON ({exc})") from None
     engine = load_engine(document)
     return engine, document.get("position")
 
@@ -232,10 +553,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> tuple[SessionEngine, Any]:
-    """Load a checkpoint file written by :func:`write_atomic`."""
+    """Load a checkpoint file written by :func:`write_atomic`; a refusal names the file."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror}") from None
-    return from_bytes(data)
+    try:
+        return from_bytes(data)
+    except CheckpointLoadError as exc:
+        raise exc.located(os.fspath(path)) from None
 

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from session_fsm import checkpoint as ck
 from session_fsm.engine import AgentSession, SessionEngine
-from session_fsm.errors import CheckpointError
+from session_fsm.errors import CheckpointLoadError
+from session_fsm.rules import Severity
 
 
 def _t(minute: int, second: int = 0) -> str:
@@ -124,23 +125,186 @@ def test_strict_and_ignore_survive() -> None:
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ({"hello": "world"}, "not a session_fsm checkpoint"),
-        ({"format": "session_fsm.checkpoint", "version": 3, "sessions": []}, "version 3"),
+        ({"hello": "world"},
+         "checkpoint is not a session_fsm checkpoint (no 'format' of 'session_fsm.checkpoint')"),
+        ([1, 2], "checkpoint is not a session_fsm checkpoint (no 'format' of "
+                 "'session_fsm.checkpoint')"),
+        ({"format": "session_fsm.checkpoint", "version": 3, "sessions": []},
+         "checkpoint has version 3, which this session_fsm cannot read (it reads version 2)"),
         # version 1 kept whole events on records, not their digests: refused, not misread
-        ({"format": "session_fsm.checkpoint", "version": 1, "sessions": []}, "version 1"),
-        ({"format": "session_fsm.checkpoint", "version": 2}, "damaged checkpoint"),
+        ({"format": "session_fsm.checkpoint", "version": 1, "sessions": []},
+         "checkpoint has version 1, which this session_fsm cannot read (it reads version 2)"),
+        ({"format": "session_fsm.checkpoint", "version": 2},
+         "checkpoint is damaged: strict: required field missing"),
         ({"format": "session_fsm.checkpoint", "version": 2, "strict": False, "ignore": [],
-          "sessions": [{"key": "k"}]}, "damaged checkpoint"),
+          "position": None, "sessions": [{"key": "k"}]},
+         "checkpoint is damaged: sessions[0].strict: required field missing"),
     ],
 )
 def test_foreign_newer_or_damaged_documents_are_refused(document: Any, message: str) -> None:
-    with pytest.raises(CheckpointError, match=message):
+    with pytest.raises(CheckpointLoadError) as refused:
         ck.from_bytes(orjson.dumps(document))
+    assert str(refused.value) == message
 
 
 def test_not_json_is_refused() -> None:
-    with pytest.raises(CheckpointError, match="not JSON"):
+    with pytest.raises(CheckpointLoadError, match=r"^checkpoint is not JSON \("):
         ck.from_bytes(b"\x00garbage")
+
+
+# --- crafted documents: every field is checked on load -----------------------------------
+
+
+def _document() -> dict[str, Any]:
+    """A real checkpoint of STREAM, as a file holds it: one open chat, one closed call."""
+    document: dict[str, Any] = orjson.loads(ck.to_bytes(_feed_all(STREAM)))
+    return document
+
+
+def _at(*path: str | int) -> Any:
+    """A change that puts a value at ``path`` inside the first session."""
+    def change(document: dict[str, Any], value: Any) -> None:
+        where: Any = document["sessions"][0]
+        for step in path[:-1]:
+            where = where[step]
+        where[path[-1]] = value
+    return change
+
+
+def _appended(name: str) -> Any:
+    """A change that appends a value to a list of the first session."""
+    def change(document: dict[str, Any], value: Any) -> None:
+        document["sessions"][0][name].append(value)
+    return change
+
+
+# (what is changed, the value put there, the field named, what the error says), by hand.
+CRAFTED: list[tuple[Any, Any, str, str]] = [
+    # the issue's cases
+    (_at("events"), -1, "sessions[0].events",
+     "expected an index or count (an integer >= 0), got -1"),
+    (_at("last_ended_contact"), [1], "sessions[0].last_ended_contact",
+     "expected [contact id, event index] or null, got an array"),
+    (_at("last_ended_contact"), ["1569815", -3], "sessions[0].last_ended_contact",
+     "expected an index or count (an integer >= 0), got -3"),
+    (_at("signals"), {"UpdateSkills": "5"}, "sessions[0].signals['UpdateSkills']",
+     "expected an integer, got '5'"),
+    (_at("signals"), {"UpdateSkills": -2}, "sessions[0].signals",
+     "expected an index or count (an integer >= 0), got -2"),
+    (_at("signals"), ["UpdateSkills"], "sessions[0].signals", "expected an object, got an array"),
+    (_at("rooms"), {"2": 1569822}, "sessions[0].rooms['2']", "expected a string, got 1569822"),
+    (_at("unknown_types"), {"PromiseKeeper": True}, "sessions[0].unknown_types['PromiseKeeper']",
+     "expected an integer, got True"),
+    # a wrong type at every level
+    (_at("key"), 7, "sessions[0].key", "expected a string, got 7"),
+    (_at("strict"), "no", "sessions[0].strict", "expected a boolean, got 'no'"),
+    (_at("ignore"), "duplicate-event", "sessions[0].ignore",
+     "expected an array, got 'duplicate-event'"),
+    (_at("position"), 19.0, "sessions[0].position",
+     "expected an index or count (an integer >= 0), got 19.0"),
+    (_at("info"), "ended", "sessions[0].info", "expected an object, got 'ended'"),
+    (_at("info", "status"), "paused", "sessions[0].info.status",
+     "expected a session status, got 'paused'"),
+    (_at("info", "end_reason"), "Tuesday", "sessions[0].info.end_reason",
+     "expected an end reason or null, got 'Tuesday'"),
+    (_at("agent", "state"), "Asleep", "sessions[0].agent.state",
+     "expected an agent state, got 'Asleep'"),
+    (_at("agent", "acw_timeout_s"), "60", "sessions[0].agent.acw_timeout_s",
+     "expected an integer of at most 18 digits or null, got '60'"),
+    (_at("agent", "last_digest"), -1, "sessions[0].agent.last_digest",
+     "expected a 64-bit digest (an integer >= 0) or null, got -1"),
+    (_at("agent", "since"), "2013-09-11T05:06:42", "sessions[0].agent.since",
+     "expected an ISO 8601 time with its offset, got '2013-09-11T05:06:42'"),
+    (_at("agent", "next_states"), [{"state": 5, "out_reason": "", "extra": {}}],
+     "sessions[0].agent.next_states[0].state", "expected a string, got 5"),
+    (_at("leg", "state"), "Ringing", "sessions[0].leg.state",
+     "expected an agent-leg state, got 'Ringing'"),
+    (_at("leg", "steps", 0, "event_index"), -5, "sessions[0].leg.steps[0].event_index",
+     "expected an index or count (an integer >= 0), got -5"),
+    (_at("contacts", 0, "media"), "fax", "sessions[0].contacts[0].media",
+     "expected a media (call, work_item, chat, voicemail, digital, supervisor), got 'fax'"),
+    (_at("contacts", 0, "state"), "Ringing", "sessions[0].contacts[0].state",
+     "expected a state of the chat machine, got 'Ringing'"),
+    (_at("contacts", 0, "transcript"), {"0": "hi"}, "sessions[0].contacts[0].transcript",
+     "expected an array, got an object"),
+    (_at("closed", 0, "steps", 1, "at"), "yesterday", "sessions[0].closed[0].steps[1].at",
+     "expected an ISO 8601 time with its offset, got 'yesterday'"),
+    (_at("violations", 0, "rule"), "made-up", "sessions[0].violations[0].rule",
+     "expected a rule name, got 'made-up'"),
+    (_at("violations", 0, "severity"), "fatal", "sessions[0].violations[0].severity",
+     "expected one of error, warning, got 'fatal'"),
+    (_at("indicators", "IndTest"), {"Type": "AgentState", "CurrentState": "Available"},
+     "sessions[0].indicators['IndTest']", "expected an event of Type Indicator, got 'AgentState'"),
+    (_at("monitoring"), {"Type": "SupervisorMonitor", "FinalState": "maybe"},
+     "sessions[0].monitoring",
+     "SupervisorMonitor.FinalState: expected a boolean (\"True\" or \"False\"), got 'maybe'"),
+    (_at("start_batch"), {"path": "in.jsonl", "line": 0}, "sessions[0].start_batch.line",
+     "expected a line number (an integer >= 1), got 0"),
+    (_at("start_batch"), [3], "sessions[0].start_batch",
+     "expected a source, a string, an integer or null, got an array"),
+    # what no single field says
+    (_at("events"), 20, "sessions[0].events", "expected at most position (19) events, got 20"),
+    (_appended("contacts"), None, "sessions[0].contacts[1]", "expected an object, got None"),
+    (_at("hacked"), 1, "sessions[0]", "extra fields found (hacked)"),
+]
+
+
+@pytest.mark.parametrize(("change", "value", "field", "detail"), CRAFTED,
+                         ids=[f"{case[2]}={case[1]!r}"[:60] for case in CRAFTED])
+def test_a_crafted_field_is_refused_by_name(change: Any, value: Any, field: str,
+                                            detail: str) -> None:
+    document = _document()
+    change(document, value)
+    with pytest.raises(CheckpointLoadError) as refused:
+        ck.from_bytes(orjson.dumps(document))
+    assert (refused.value.field, refused.value.detail) == (field, detail)
+    assert str(refused.value) == f"checkpoint is damaged: {field}: {detail}"
+
+
+def test_the_untouched_document_loads() -> None:
+    # the table above changes one field each: the document around it is good
+    restored, _ = ck.from_bytes(orjson.dumps(_document()))
+    session = restored.sessions["agent-1"]
+    assert session.events == 19
+    assert type(session.violations[0].severity) is Severity  # not the str it is read from
+
+
+def test_nested_extras_of_a_next_state_round_trip() -> None:
+    # They once went through the hook for events and refused the checkpoint as damaged.
+    engine = SessionEngine()
+    entry = {"State": "Available", "OutReason": "", "Why": {"a": [1]}}
+    engine.feed({**_state("Available", _t(0)), "NextStates": [entry]}, key="k")
+    restored, _ = ck.from_bytes(ck.to_bytes(engine))
+    (next_state,) = restored.sessions["k"].agent.next_states
+    assert (next_state.state, next_state.extra) == ("Available", {"Why": {"a": [1]}})
+
+
+def test_a_contact_or_a_session_given_twice_is_refused() -> None:
+    document = _document()
+    closed = document["sessions"][0]["closed"]
+    closed.append(closed[0])
+    with pytest.raises(CheckpointLoadError) as refused:
+        ck.from_bytes(orjson.dumps(document))
+    assert str(refused.value) == ("checkpoint is damaged: sessions[0].closed: expected "
+                                  "contacts of distinct ids, got '1569815'")
+    document = _document()
+    document["sessions"].append(document["sessions"][0])
+    with pytest.raises(CheckpointLoadError) as refused:
+        ck.from_bytes(orjson.dumps(document))
+    assert str(refused.value) == ("checkpoint is damaged: sessions[1].key: a session key "
+                                  "given twice ('agent-1')")
+
+
+def test_a_damaged_checkpoint_file_is_named(tmp_path: Path) -> None:
+    document = _document()
+    document["sessions"][0]["events"] = -1
+    path = tmp_path / "state.ckpt"
+    path.write_bytes(orjson.dumps(document))
+    with pytest.raises(CheckpointLoadError) as refused:
+        ck.read_checkpoint(path)
+    assert refused.value.file == str(path)
+    assert str(refused.value) == (f"checkpoint {path} is damaged: sessions[0].events: expected "
+                                  "an index or count (an integer >= 0), got -1")
 
 
 def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:

@@ -159,3 +159,22 @@ def test_20_mib_without_a_newline_stops_after_the_limit_and_the_next_file_is_rea
     sessions = orjson.loads(done.stdout)["sessions"]
     assert [(s["key"], s["session"]["session_id"]) for s in sessions] == [
         (str(endless), "58070815"), (str(after), "2")]
+
+
+# --- item 10: crafted checkpoints ----------------------------------------------------------
+
+
+def test_resume_from_a_crafted_checkpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    stream = write_lines(tmp_path / "in.jsonl", [session_start(),
+                                                 agent_state("Available", at=at(0))])
+    checkpoint = tmp_path / "state.ckpt"
+    done = cli("snapshot", str(stream), "--checkpoint", str(checkpoint))
+    assert done.returncode == 0, done.stderr
+    document = orjson.loads(checkpoint.read_bytes())
+    document["sessions"][0]["events"] = -1
+    checkpoint.write_bytes(orjson.dumps(document))
+    done = cli("snapshot", str(stream), "--checkpoint", str(checkpoint), "--resume")
+    assert done.returncode == 2
+    assert done.stderr == (f"session-fsm: checkpoint {checkpoint} is damaged: sessions[0].events: "
+                           "expected an index or count (an integer >= 0), got -1\n")
+    assert done.stdout == ""
