@@ -280,7 +280,7 @@ class RetryPolicy:
     The delay before retry ``n`` (1-based) is ``uniform(0, min(max_delay, base_delay *
     2 ** (n - 1)))``: spread out so that many followers do not retry in step. The
     defaults follow the official SDK's patience (60 retries, never more than 10 s apart).
-    A poll that succeeds (200, 304, 409) resets the count.
+    A poll that succeeds (a 200 response, 304, 409) resets the count.
     """
 
     max_retries: int = attrs.field(default=60, validator=attrs.validators.ge(0))
