@@ -16,12 +16,14 @@ foreign file, a newer version, a damaged document) is refused with
 never misread.
 
 :func:`write_atomic` writes a checkpoint as a user's process must: to a temporary file
-in the same directory, fsync, rename over the old one, fsync the directory.
+in the same directory, fsync, rename over the old one, fsync the directory. A temporary
+left by a writer killed mid-write is removed by the next write or read of the checkpoint.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sized
 from datetime import datetime
@@ -533,9 +535,15 @@ def from_bytes(data: bytes) -> tuple[SessionEngine, Any]:
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a crash leaves the old file or the new, never half."""
+    """Replace ``path`` with ``data`` so a crash leaves the old file or the new, never half.
+
+    The temporary file is ``.NAME.PID.XXXXXXXX.tmp`` beside ``path``; one left by a
+    writer that was killed mid-write is removed by the next write (or read) of ``path``.
+    """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    remove_stale_temporaries(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -545,15 +553,51 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    directory = os.open(target.parent or ".", os.O_RDONLY)
+    directory = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
 
 
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries of :func:`write_atomic` for ``path`` whose writer process is
+    gone (killed mid-write: SIGKILL, out of memory, power); those removed.
+
+    A writer is known by the process id in the name, on this machine: a temporary of a
+    live process (or of this one) is left alone, and so is any other file.
+    """
+    target = Path(path)
+    name = re.compile(rf"\.{re.escape(target.name)}\.([1-9][0-9]{{0,9}})\.[a-z0-9_]+\.tmp")
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return []  # the write or read that follows says what is wrong with the folder
+    removed = []
+    for candidate in names:
+        found = name.fullmatch(candidate)
+        if found is not None and not _alive(int(found[1])):
+            stale = target.parent / candidate
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):  # OverflowError: past any process id
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> tuple[SessionEngine, Any]:
     """Load a checkpoint file written by :func:`write_atomic`; a refusal names the file."""
+    remove_stale_temporaries(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:

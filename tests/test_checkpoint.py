@@ -315,6 +315,64 @@ def test_write_atomic_replaces_whole_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["state.ckpt"]  # no temporary left
 
 
+def _dead_pid() -> int:
+    """The id of a process that has ended and been reaped."""
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait(timeout=60)
+    return done.pid
+
+
+def test_only_temporaries_of_dead_writers_of_this_checkpoint_are_removed(tmp_path: Path) -> None:
+    dead, live = _dead_pid(), os.getppid()
+    names = [
+        f".state.ckpt.{dead}.k2j_9xq0.tmp",  # this checkpoint's, its writer gone: removed
+        f".state.ckpt.{live}.aaaaaaaa.tmp",  # a live writer's: kept
+        f".state.ckpt.{os.getpid()}.bbbbbbbb.tmp",  # this process's own: kept
+        f".state.ckpt.5.{dead}.cccccccc.tmp",  # checkpoint "state.ckpt.5"'s: kept
+        f".other.ckpt.{dead}.dddddddd.tmp",  # another checkpoint's: kept
+        ".state.ckpt.x1y2z3w4",  # not a name write_atomic gives: kept
+        "state.ckpt",
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"half")
+    removed = ck.remove_stale_temporaries(tmp_path / "state.ckpt")
+    assert removed == [tmp_path / names[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+
+
+# Writes a checkpoint through the real command line, but its fsync never returns: the
+# temporary file is there, not yet renamed, when the parent kills the process.
+_STUCK_WRITER = """
+import os, sys, time
+from session_fsm.cli import main
+os.fsync = lambda fd: time.sleep(600)
+main(["snapshot", sys.argv[1], "--checkpoint", sys.argv[2]])
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
+    stream = tmp_path / "in.jsonl"
+    stream.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in STREAM[:4]))
+    checkpoint = tmp_path / "state.ckpt"
+    writer = subprocess.Popen([sys.executable, "-c", _STUCK_WRITER, str(stream),
+                               str(checkpoint)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".state.ckpt.*")) and time.monotonic() < deadline:
+            assert writer.poll() is None, writer.stderr.read() if writer.stderr else ""
+            time.sleep(0.01)
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=30)
+    assert len(list(tmp_path.glob(".state.ckpt.*"))) == 1  # the killed write's temporary
+    assert not checkpoint.exists()
+
+    again = subprocess.run(_snapshot_cmd(str(stream), "--checkpoint", str(checkpoint)),
+                           capture_output=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "state.ckpt"]
+
+
 _EVENT = st.sampled_from(STREAM)
 
 
