@@ -65,6 +65,7 @@ import attrs
 import httpx
 import orjson
 
+from .changes import Change
 from .codec import decode, encode
 from .engine import AgentSession
 from .errors import InputError, SessionFsmError, Source
@@ -336,8 +337,11 @@ class SessionFollower:
     ``token`` is read for every request. ``record`` receives each 200 response as one
     JSON Lines line (bytes without the newline) before it is applied, and for a 409 the
     line of its :class:`~session_fsm.events.HttpSessionEnded` event; an :class:`OSError`
-    it raises stops following with :class:`RecordError`. ``on_change`` is called with
-    the session after each applied response and after the end. ``sleep`` and ``rand``
+    it raises stops following with :class:`RecordError`. ``on_changes`` is handed the
+    changes (``session_fsm.changes``) of each applied response, in order, once the whole
+    response is applied (the end's checks with the response that ends the session); a
+    response that changed nothing (a redelivery) hands nothing. What it raises stops
+    following, after the response it was handed is applied and recorded. ``sleep`` and ``rand``
     drive the backoff. ``http_timeout`` is one request's overall deadline, the long-poll
     wait included (by default ``timeout`` plus 10 s); it also bounds each connect and
     read, so a request is abandoned at most one read past it. ``max_body`` caps a 200
@@ -357,7 +361,7 @@ class SessionFollower:
         max_body: int = DEFAULT_MAX_LINE_BYTES,
         policy: RetryPolicy | None = None,
         record: Callable[[bytes], None] | None = None,
-        on_change: Callable[[AgentSession], None] | None = None,
+        on_changes: Callable[[tuple[Change, ...]], object] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = _random.random,
         trust_env: bool = True,
@@ -378,7 +382,7 @@ class SessionFollower:
         self.max_body = max_body
         self.policy = policy or RetryPolicy()
         self.record = record
-        self.on_change = on_change
+        self.on_changes = on_changes
         self.sleep = sleep
         self.rand = rand
         self._read_token = token if callable(token) else token_reader(token)
@@ -602,13 +606,14 @@ class SessionFollower:
             source = Source(RESPONSE_SOURCE, self.responses)
             batch = ("get-next-event", self.responses)
             session = self.session
+            changes: list[Change] = []
             for item in body.items:
                 if isinstance(item, InputError):
                     log.warning("unreadable item in response %d of session %s: %s",
                                 self.responses, self.session_id, item.detail)
-                    session.report_input_error(item, source)
+                    changes.extend(session.report_input_error(item, source))
                 else:
-                    session.feed(item, source=source, batch=batch)
+                    changes.extend(session.feed(item, source=source, batch=batch))
             if body.session_id is not None and body.session_id != self.session_id:
                 log.info("session id %s -> %s", self.session_id, body.session_id)
                 self.session_id = body.session_id
@@ -616,10 +621,9 @@ class SessionFollower:
             # alone does not: its AgentSessionEnd or the 409 is still to come.
             ended = session.info.saw_end_event
             if ended:
-                self._finish()
-            elif self.on_change is not None and body.items:
-                self.on_change(session)
-            return session.info.end_reason if ended else None
+                changes.extend(session.finish())
+        self._deliver(changes)
+        return session.info.end_reason if ended else None
 
     def _apply_end(self, status: int) -> str:
         """Record and apply the end a bodiless answer means; the session's end reason.
@@ -634,9 +638,10 @@ class SessionFollower:
         number = self.responses + 1
         with self._critical():
             self._record(line, number)
-            self.session.feed(event, source=Source(RESPONSE_SOURCE, number),
-                              batch=("get-next-event", number))
-            self._finish()
+            changes = [*self.session.feed(event, source=Source(RESPONSE_SOURCE, number),
+                                          batch=("get-next-event", number)),
+                       *self.session.finish()]
+        self._deliver(changes)
         return self.session.info.end_reason or "409"
 
     @contextlib.contextmanager
@@ -648,10 +653,9 @@ class SessionFollower:
         finally:
             self._applying = False
 
-    def _finish(self) -> None:
-        self.session.finish()
-        if self.on_change is not None:
-            self.on_change(self.session)
+    def _deliver(self, changes: list[Change]) -> None:
+        if changes and self.on_changes is not None:
+            self.on_changes(tuple(changes))
 
     def _result(self, outcome: Literal["ended", "stopped"], reason: str | None) -> FollowResult:
         return FollowResult(outcome, reason, self.session_id, self.responses, self.polls)

@@ -35,6 +35,7 @@ from get_next_event_server import (
     without_key,
 )
 
+from session_fsm.changes import Change, Transition
 from session_fsm.client import (
     AuthError,
     FollowResult,
@@ -48,7 +49,8 @@ from session_fsm.client import (
     check_session_id,
     printable,
 )
-from session_fsm.engine import AgentSession
+from session_fsm.engine import SessionEngine
+from session_fsm.reader import iter_wire
 from session_fsm.snapshot import to_json
 
 
@@ -64,7 +66,12 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
     """304s, a rotating id, 401 + refreshed token, 503s, a drop, a slow response, 409."""
     record = tmp_path / "record.jsonl"
     changes: list[dict[str, Any]] = []
+    delivered: list[tuple[Change, ...]] = []
     sleeps = Sleeps()
+
+    def on_changes(these: tuple[Change, ...]) -> None:
+        delivered.append(these)
+        changes.append(to_json(client.session.snapshot()))
 
     def refresh() -> None:  # the token refresher, running when the server says 401
         token_file.write_text("fresh")
@@ -76,7 +83,7 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
             out.write(line + b"\n")
 
         with follower(server, token_file, sleeps, record=append,
-                      on_change=lambda s: changes.append(to_json(s.snapshot()))) as client:
+                      on_changes=on_changes) as client:
             result = client.run()
         seen = server.seen
         assert server.exhausted
@@ -115,7 +122,8 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
     assert [(s.status, s.final, s.event_index) for s in call.steps] == [
         ("Incoming", False, 5), ("Active", False, 7), ("Disconnected", False, 8),
         ("Disconnected", True, 10)]
-    # one change per response, then the end; the line before the end is the state after R6
+    # one delivery per response (each changed something), then the end's; the snapshot
+    # before the end is the state after R6
     assert len(changes) == 7
     assert without_key(changes[-2]) == BEFORE_END
     assert without_key(changes[-1]) == FINAL
@@ -130,6 +138,22 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
         {"Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409", "SessionId": ROTATED_ID}]}
     assert len(lines) == 7
     assert replayed_snapshot(record) == FINAL
+    # the hook handed every change once, in order: the very transitions the recording
+    # replays to
+    offline = SessionEngine()
+    replayed: list[Change] = []
+    for item in iter_wire([str(record)]):
+        key, wire, source = item  # type: ignore[misc]
+        replayed.extend(offline.feed(wire, key=key, source=source, batch=source))
+    replayed.extend(offline.finish())
+
+    def moves(stream: list[Change]) -> list[tuple[Any, ...]]:
+        return [(c.machine, c.subject, c.from_state, c.to_state, c.trigger, c.event_index)
+                for c in stream if isinstance(c, Transition)]
+
+    live = [c for these in delivered for c in these]
+    assert moves(live) == moves(replayed)
+    assert len(moves(live)) > EVENT_COUNT // 2
 
 
 def test_no_failures_means_no_sleep(token_file: Path) -> None:
@@ -332,11 +356,11 @@ def test_a_refused_connection_is_retried(token_file: Path) -> None:
 def test_request_stop_finishes_the_response_then_stops(token_file: Path) -> None:
     stopper: list[Callable[[], None]] = []
 
-    def on_change(session: AgentSession) -> None:
+    def on_changes(changes: tuple[Change, ...]) -> None:
         stopper[0]()
 
     with ScriptServer([Reply(200, R1), Reply(304)]) as server, \
-            follower(server, token_file, Sleeps(), on_change=on_change) as client:
+            follower(server, token_file, Sleeps(), on_changes=on_changes) as client:
         stopper.append(client.request_stop)
         result = client.run()
     assert result.outcome == "stopped"

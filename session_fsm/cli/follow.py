@@ -114,15 +114,17 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
     logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > handler.level:
         logger.setLevel(handler.level)
+    session = AgentSession(session_id)
     follower = SessionFollower(
         base_url, session_id, token_file,
-        session=AgentSession(session_id),
+        session=session,
         timeout=poll_timeout,
         http_timeout=http_timeout,
         max_body=max_body,
         policy=RetryPolicy(max_retries=max_retries),
         record=recorder,
-        on_change=display.changed,
+        # a response that changed something: show the session as it now is
+        on_changes=lambda changes: display.changed(session),
     )
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -220,17 +222,11 @@ def _skipped(item: ReadError) -> None:
 
 
 class _JsonLines:
-    """One JSON line per change: a full snapshot entry, as in ``snapshot --json``."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, Any] | None = None
+    """One JSON line per response that changed the session: a full snapshot entry, as in
+    ``snapshot --json``; the last one is the final state."""
 
     def changed(self, session: AgentSession) -> None:
-        entry = to_json(session.snapshot())
-        if entry == self._last:
-            return
-        self._last = entry
-        sys.stdout.buffer.write(orjson.dumps(entry) + b"\n")
+        sys.stdout.buffer.write(orjson.dumps(to_json(session.snapshot())) + b"\n")
         sys.stdout.flush()
 
     def running(self, base_url: str, session_id: str) -> AbstractContextManager[None]:
