@@ -37,6 +37,7 @@ scalars = st.one_of(
     st.sampled_from(STATUSES),
     st.text(max_size=20),
     st.just("x" * 100_000),  # huge string
+    st.sampled_from(["9" * 19, "9" * 5000]),  # integers past the codec's 18 digits, past int()'s
 )
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
@@ -111,7 +112,8 @@ lines = st.one_of(
     st.sampled_from([b"{", b"[", b"[]", b"{}", b'{"Type": 1}', b'{"session": 3}',
                      b'{"session": "k", "events": 5}', b'{"events": [1, {"Type": "X"}]}',
                      b"[" * 2000 + b"]" * 2000, b'"just a string"', b"\xef\xbb\xbf{}",
-                     b'{"Type":"AgentState","AcwTimeout":"soon"}']),
+                     b'{"Type":"AgentState","AcwTimeout":"soon"}',
+                     b'{"Type":"AgentState","AcwTimeout":"' + b"9" * 5000 + b'"}']),
 )
 
 
