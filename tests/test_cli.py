@@ -151,3 +151,20 @@ def test_console_script_and_module_are_the_same_program(tmp_path: Path) -> None:
     via_script = subprocess.run([str(script), "snapshot", str(stream), "--json"],
                                 capture_output=True, timeout=60)
     assert via_script.stdout == run("snapshot", str(stream), "--json").stdout
+
+
+def test_snapshot_human_output_shows_text_from_the_stream_escaped(tmp_path: Path) -> None:
+    # a status and an out reason that a terminal would act on, and rich markup
+    hostile = [session_start(),
+               agent_state("Unavailable", at="2013-09-11T05:00:00.000Z",
+                           out_reason="\x1b]0;pwned\x07Lunch"),
+               call("[bold]1569815", "\x1b[2JActive", at="2013-09-11T05:01:00.000Z")]
+    stream = write_stream(tmp_path / "hostile.jsonl", hostile)
+    done = run("snapshot", str(stream))
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\\x1b]0;pwned\\x07Lunch" in text
+    assert "\\x1b[2JActive" in text
+    assert "[bold]1569815" in text  # shown as it is, not taken as markup

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import click
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.text import Text
 
+from ..client import printable
 from ..codec import format_time
 from ..errors import InputError
 from ..snapshot import Snapshot, snapshots_json
@@ -66,14 +67,15 @@ def command(files: tuple[str, ...], as_json: bool, skip_bad: bool, checkpoint: s
 
 
 def cell(value: object) -> str:
-    """One value as a table cell: timestamps in the wire's form, "-" for nothing."""
+    """One value as a table cell: timestamps in the wire's form, "-" for nothing; text
+    from the stream escaped, so no escape sequence reaches the terminal as it is."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return printable(str(value), sys.maxsize)
 
 
 def render(snap: Snapshot) -> RenderableType:
@@ -83,24 +85,25 @@ def render(snap: Snapshot) -> RenderableType:
     """
     info = snap.session
     end = f" ({info.end_reason})" if info.end_reason else ""
-    parts: list[RenderableType] = [Text.from_markup(
-        f"[bold]{escape(snap.key)}[/bold]  session {cell(info.session_id)}  agent "
-        f"{cell(info.agent_id)}  {info.status}{end}  {snap.events} events, "
-        f"{snap.violations} violations")]
+    # Text, not markup: a key or id from the stream could hold "[...]"
+    parts: list[RenderableType] = [Text.assemble(
+        (cell(snap.key), "bold"),
+        f"  session {cell(info.session_id)}  agent {cell(info.agent_id)}  {info.status}"
+        f"{cell(end) if end else ''}  {snap.events} events, {snap.violations} violations")]
     agent = snap.agent_state
     if agent is not None:
-        nexts = ", ".join(n.state + (f"/{n.out_reason}" if n.out_reason else "")
-                          for n in agent.next_states) or "-"
+        nexts = cell(", ".join(n.state + (f"/{n.out_reason}" if n.out_reason else "")
+                               for n in agent.next_states) or "-")
         acw = ""
         if agent.is_acw:
             follows = agent.acw.contact_id if agent.acw else None
             acw = f"  ACW for {cell(follows)} until {cell(agent.acw_deadline)}"
-        reason = f" ({agent.out_reason})" if agent.out_reason else ""
-        parts.append(Text(f"  agent: {agent.state}{reason} since {cell(agent.since)}{acw}  "
+        reason = f" ({cell(agent.out_reason)})" if agent.out_reason else ""
+        parts.append(Text(f"  agent: {cell(agent.state)}{reason} since {cell(agent.since)}{acw}  "
                           f"next: {nexts}"))
     if snap.agent_leg is not None:
         leg = snap.agent_leg
-        parts.append(Text(f"  agent leg {cell(leg.id)}: {leg.status}"
+        parts.append(Text(f"  agent leg {cell(leg.id)}: {cell(leg.status)}"
                           f"{' (final)' if leg.final else ''}"))
     if snap.monitoring is not None:
         mon = snap.monitoring
@@ -110,9 +113,9 @@ def render(snap: Snapshot) -> RenderableType:
         contacts = table("  open contacts", "contact", "media", "status", "ACW", "linked",
                          "inbound", "skill", "last change")
         for c in snap.contacts:
-            contacts.add_row(c.contact_id, c.media, c.status, cell(c.in_acw),
-                             cell(c.is_linked), cell(c.is_inbound), cell(c.skill),
-                             cell(c.last_change))
+            contacts.add_row(*(Text(cell(value)) for value in (
+                c.contact_id, c.media, c.status, c.in_acw, c.is_linked, c.is_inbound, c.skill,
+                c.last_change)))
         parts.append(contacts)
     else:
         parts.append(Text("  no open contacts"))
