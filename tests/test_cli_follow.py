@@ -149,6 +149,27 @@ def test_db_keeps_the_recorded_session_in_the_store(token_file: Path, tmp_path: 
             ("Disconnected", True, 10)]
 
 
+def test_a_store_that_fails_stops_follow_naming_the_id_to_resume_from(
+        token_file: Path, tmp_path: Path) -> None:
+    from session_fsm.store import Store
+
+    record, db = tmp_path / "live.jsonl", tmp_path / "store.db"
+    Store(db).close()
+    lock = tmp_path / "store.db.lock"
+    lock.unlink()
+    lock.mkdir()  # the store's writer lock cannot be taken
+    with ScriptServer(session_script(failures=False)) as server:
+        done = subprocess.run(follow_command(server, token_file, "--json", "--record",
+                                             str(record), "--db", str(db)),
+                              capture_output=True, timeout=BOUND_S, env=loopback_env(),
+                              check=False)
+    assert done.returncode == 2
+    (line,) = done.stderr.decode().splitlines()
+    assert "store.db.lock" in line
+    assert line.endswith(f"; resume with --session-id {ROTATED_ID}")
+    assert len(record.read_bytes().splitlines()) == 7  # the recording holds it all
+
+
 def test_db_needs_record(token_file: Path, tmp_path: Path,
                          capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:

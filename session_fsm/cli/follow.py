@@ -31,6 +31,7 @@ from ..client import (
     check_session_id,
 )
 from ..engine import AgentSession
+from ..errors import SessionFsmError
 from ..reader import DEFAULT_MAX_LINE_BYTES, ReadError
 from ..snapshot import to_json
 from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout
@@ -140,11 +141,16 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
         result = None
     except FollowError as error:
         raise Failure(str(error), EXIT_INPUT) from None
+    except SessionFsmError as error:  # --db: the store failed (busy, full disk...)
+        raise _stopped_by(error, follower) from None
     finally:
         signal.signal(signal.SIGINT, previous)
         logger.removeHandler(handler)
         if recorder is not None:
-            recorder.close()
+            try:
+                recorder.close()
+            except SessionFsmError as error:  # the last ingest into --db failed
+                raise _stopped_by(error, follower) from None
     if result is None or result.outcome == "stopped":
         raise Failure(f"interrupted; resume with --session-id {follower.session_id}",
                       EXIT_INTERRUPTED)
@@ -216,6 +222,12 @@ class _Recorder:
 
 def _skipped(item: ReadError) -> None:
     logging.getLogger(_LOGGER).warning("not stored: %s", item.error)
+
+
+def _stopped_by(error: SessionFsmError, follower: SessionFollower) -> Failure:
+    """A stop that did not come from the follower: still one line naming the id to resume
+    from (the recording holds what was applied; the store catches up on the next run)."""
+    return Failure(f"{error}; resume with --session-id {follower.session_id}", EXIT_INPUT)
 
 
 # --- displays ------------------------------------------------------------------------------
