@@ -852,7 +852,10 @@ def _taken(out: list[Change]) -> tuple[Change, ...]:
 def _deadline(start: datetime | None, timeout_s: int | None) -> datetime | None:
     if start is None or not timeout_s:
         return None
-    return start + timedelta(seconds=timeout_s)
+    try:
+        return start + timedelta(seconds=timeout_s)
+    except OverflowError:  # past the year 9999: a deadline no clock reaches
+        return None
 
 
 def _matches_direction(state: str, contact: ContactRecord) -> bool:

@@ -113,6 +113,23 @@ def test_the_engine_api_reports_or_raises_a_5000_digit_integer(event: dict[str, 
     assert str(raised.value).startswith(f"in.jsonl:3: {field}: expected an integer")
 
 
+@pytest.mark.parametrize(("timeout", "start"), [
+    ("999999999999", "2013-09-11T05:00:00.000Z"),  # 12 digits: past the year 9999
+    ("999999999999999999", "2013-09-11T05:00:00.000Z"),  # 18: past timedelta's own range
+    ("5", "9999-12-31T23:59:59.000Z"),  # a few seconds, from the last one there is
+], ids=["12-digits", "18-digits", "year-9999"])
+def test_an_acw_deadline_past_the_year_9999_is_none(tmp_path: Path, timeout: str,
+                                                    start: str) -> None:
+    acw = {"Type": "AgentState", "CurrentState": "Unavailable", "CurrentOutReason": "",
+           "IsAcw": "True", "AcwTimeout": timeout, "StartTimeUTC": start, "NextStates": []}
+    path = write_lines(tmp_path / "acw.jsonl", [session_start(), acw])
+    done = cli("snapshot", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    (session,) = orjson.loads(done.stdout)["sessions"]
+    assert session["agent_state"]["acw_timeout_s"] == int(timeout)
+    assert session["agent_state"]["acw_deadline"] is None
+
+
 # --- item 15: a line that never ends -------------------------------------------------------
 
 
@@ -178,3 +195,21 @@ def test_resume_from_a_crafted_checkpoint_is_one_line_and_exit_2(tmp_path: Path)
     assert done.stderr == (f"session-fsm: checkpoint {checkpoint} is damaged: sessions[0].events: "
                            "expected an index or count (an integer >= 0), got -1\n")
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["snapshot", "ingest"])
+def test_a_checkpoint_past_the_end_of_the_input_is_refused(tmp_path: Path, command: str) -> None:
+    stream = write_lines(tmp_path / "in.jsonl", [session_start(),
+                                                 agent_state("Available", at=at(0))])
+    checkpoint = tmp_path / "state.ckpt"
+    store = ["--db", str(tmp_path / "store.sqlite")] if command == "ingest" else []
+    done = cli(command, str(stream), *store, "--checkpoint", str(checkpoint))
+    assert done.returncode == 0, done.stderr
+    document = orjson.loads(checkpoint.read_bytes())
+    assert document["position"]["items"] == 2
+    document["position"]["items"] = 5  # the input holds 2
+    checkpoint.write_bytes(orjson.dumps(document))
+    done = cli(command, str(stream), *store, "--checkpoint", str(checkpoint), "--resume")
+    assert done.returncode == 2
+    assert done.stderr == (f"session-fsm: checkpoint {checkpoint} is past the end of the input: "
+                           "it was taken after 5 input item(s), and these files hold 2\n")

@@ -198,6 +198,7 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
     # the codec rejects is raised by feed() before it takes an index, like a bad line.
     on_bad: OnError = "report" if report_bad else "raise"
     items = iter_wire(paths, on_error="report" if skip_bad or report_bad else "raise")
+    count = 0
     for count, item in enumerate(with_progress(items, paths), 1):
         if count <= skip:
             continue
@@ -222,12 +223,21 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
         result.consumed = count
         if checkpoint is not None and count % checkpoint_every == 0:
             write_position(checkpoint, paths, count, engine=result.engine)
+    if count < skip:
+        raise past_the_end(checkpoint, skip, count)
     changes = result.engine.finish()
     if changes and on_changes is not None:
         on_changes(changes)
     if checkpoint is not None:
         write_position(checkpoint, paths, result.consumed, engine=result.engine)
     return result
+
+
+def past_the_end(checkpoint: str | None, position: int, items: int) -> Failure:
+    """A resumed run whose checkpoint counts more input items than its input holds: the
+    checkpoint was taken over other content, or is damaged."""
+    return Failure(f"checkpoint {checkpoint} is past the end of the input: it was taken "
+                   f"after {position} input item(s), and these files hold {items}")
 
 
 def _skipped(result: Replay, error: InputError) -> None:

@@ -22,6 +22,7 @@ from ._common import (
     Failure,
     emit_json,
     input_failure,
+    past_the_end,
     resume_position,
     stdout,
     with_progress,
@@ -108,6 +109,8 @@ def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: floa
         raise input_failure(error) from None
     except StoreError as error:
         raise Failure(str(error), EXIT_INPUT) from None
+    if result.resumed < resume_after:
+        raise past_the_end(checkpoint, resume_after, result.resumed)
     if as_json:
         emit_json({"db": db, "read": result.read, "added": result.added,
                    "skipped": result.skipped, "resumed": result.resumed,
