@@ -37,7 +37,7 @@ import pytest
 from session_fsm.engine import SessionEngine
 from session_fsm.history import histories
 from session_fsm.reader import WireItem, iter_wire
-from session_fsm.simulate import INTENDED_WARNINGS, simulate
+from session_fsm.sim import INTENDED_WARNINGS, simulate
 from session_fsm.validation import validate
 
 Wire = dict[str, Any]

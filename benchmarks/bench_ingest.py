@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from session_fsm.simulate import simulate
+from session_fsm.sim import simulate
 from session_fsm.store import Store
 
 ROUNDS = 3

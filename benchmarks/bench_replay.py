@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from session_fsm.replay import replay_local
-from session_fsm.simulate import Simulation
+from session_fsm.sim import Simulation
 
 AGENTS = int(os.environ.get("REPLAY_BENCH_AGENTS", "40"))
 MINUTES = float(os.environ.get("REPLAY_BENCH_MINUTES", "20"))

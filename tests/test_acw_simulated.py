@@ -20,7 +20,7 @@ from session_fsm.engine import SessionEngine
 from session_fsm.history import ContactHistory, StepHistory, histories
 from session_fsm.machines.contacts import CONTACT_MACHINES
 from session_fsm.reader import iter_wire
-from session_fsm.simulate import simulate
+from session_fsm.sim import simulate
 
 
 def _voice_ends(contact: ContactHistory) -> list[StepHistory]:

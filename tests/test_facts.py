@@ -37,7 +37,7 @@ from session_fsm.facts import (
 )
 from session_fsm.history import histories, histories_json
 from session_fsm.reader import iter_wire
-from session_fsm.simulate import simulate
+from session_fsm.sim import simulate
 from session_fsm.snapshot import to_json
 
 READ_FROM_WIRE = sorted(FACTS_OF, key=lambda cls: cls.TYPE)

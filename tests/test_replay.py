@@ -25,7 +25,7 @@ pa = pytest.importorskip("pyarrow", reason="replay needs pyarrow (the test extra
 
 from session_fsm.engine import AgentSession  # noqa: E402
 from session_fsm.replay import TABLES, ReplayError, read_table, replay_local  # noqa: E402
-from session_fsm.simulate import Simulation  # noqa: E402
+from session_fsm.sim import Simulation  # noqa: E402
 from session_fsm.snapshot import to_json  # noqa: E402
 
 AGENTS, SEED, MINUTES, RECORDERS = 2000, 11, 4.0, 3

@@ -29,7 +29,7 @@ from session_fsm.cli import main
 from session_fsm.engine import SessionEngine
 from session_fsm.reader import ReadItem, read
 from session_fsm.rules import Severity
-from session_fsm.simulate import INTENDED_WARNINGS, ExpectedSession, Simulation, simulate
+from session_fsm.sim import INTENDED_WARNINGS, ExpectedSession, Simulation, simulate
 from session_fsm.snapshot import Snapshot
 
 # A run big enough for every kind of session and every event type (the cast repeats

@@ -1,6 +1,6 @@
 """``session-fsm simulate``: write a realistic, seeded agent event stream as JSON Lines.
 
-The stream itself is :class:`session_fsm.simulate.Simulation`'s; this module chooses
+The stream itself is :class:`session_fsm.sim.Simulation`'s; this module chooses
 where it goes (standard output, a file, a ``.gz`` file) and reports what was written.
 A file is written under a temporary name and renamed when complete, so an interrupted
 run never leaves a file that looks whole.
@@ -19,7 +19,7 @@ from typing import IO, cast
 import click
 
 from ..codec import format_time
-from ..simulate import DEFAULT_START, Simulation, Summary
+from ..sim import DEFAULT_START, Simulation, Summary
 from ._common import EXIT_INPUT, JSON, Failure, emit_json, stdout, table
 
 EXAMPLES = """\b
