@@ -25,11 +25,16 @@ import pytest
 from seed_events import ALL_EXAMPLES
 
 from session_fsm import events as ev
+from session_fsm import sim
+from session_fsm import simulate as compatibility
 from session_fsm.cli import main
+from session_fsm.codec import decode
 from session_fsm.engine import SessionEngine
 from session_fsm.reader import ReadItem, read
 from session_fsm.rules import Severity
 from session_fsm.sim import INTENDED_WARNINGS, ExpectedSession, Simulation, simulate
+from session_fsm.sim.session import SessionWriter
+from session_fsm.sim.spelling import PLAIN, QUIRKS, spelled
 from session_fsm.snapshot import Snapshot
 
 # A run big enough for every kind of session and every event type (the cast repeats
@@ -336,6 +341,66 @@ def test_calls_hold_mask_conference_and_consult(run: tuple[bytes, Simulation]) -
     for state in (b"InboundConsult", b"OutboundConsult", b"Refused", b"DialerPending",
                   b"LoggedIn", b"LoggedOut"):
         assert b'"CurrentState":"' + state + b'"' in data, state
+
+
+# --- built as typed events, written by the codec -------------------------------------------
+
+
+def _meaning(event: Any) -> Any:
+    """What an event says: an unknown type's raw object without its tag, whose key the
+    live stream spells either way; any other event as it is."""
+    if isinstance(event, ev.UnknownEvent):
+        return event.type, {k: v for k, v in event.raw.items() if k not in ("Type", "type")}
+    return event
+
+
+def test_each_event_written_decodes_to_the_typed_event_it_was_built_as(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spelling an event as the live stream does (``type``, ``"true"``, ``IsACW``, the
+    documentation's empty values, undocumented extras) never changes what it says."""
+    built: dict[str, list[Any]] = collections.defaultdict(list)
+    emit = SessionWriter.emit
+
+    def recording(self: SessionWriter, event: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.cut:  # what emit writes
+            built[self.key].append(event)
+        emit(self, event, *args, **kwargs)
+
+    monkeypatch.setattr(SessionWriter, "emit", recording)
+    data, simulation = _run(AGENTS, SEED, MINUTES)
+    written: dict[str, list[Any]] = collections.defaultdict(list)
+    for line in map(orjson.loads, data.splitlines()):
+        written[line["session"]].extend(line.get("events", [line.get("event")]))
+    assert sum(map(len, built.values())) == simulation.summary.events
+    assert written.keys() == built.keys()
+    for key, events in written.items():
+        assert [_meaning(decode(e)) for e in events] == [_meaning(e) for e in built[key]], key
+
+
+@pytest.mark.parametrize("name", sorted(ALL_EXAMPLES))
+def test_the_documentations_examples_are_written_key_for_key(name: str) -> None:
+    """The documentation's form, empty values in their place (``"Timeout": ""``), and
+    the live stream's: the tag and the booleans respelled where they stand."""
+    example = ALL_EXAMPLES[name]
+    event = decode(example)
+    renames = {"Data": "data"} if "data" in example else None  # CustomEvent's casing
+    assert list(spelled(event, PLAIN, renames=renames).items()) == list(example.items())
+    for spelling in QUIRKS:
+        quirky = spelled(event, spelling, renames=renames)
+        respelled = {spelling.tag if key == "Type" else key:
+                     spelling.true if value == "True" else
+                     spelling.false if value == "False" else value
+                     for key, value in example.items()}
+        assert list(quirky.items()) == list(respelled.items()), spelling
+        assert decode(quirky) == event
+
+
+def test_the_old_module_name_still_exports_the_simulator() -> None:
+    assert compatibility.__all__ == sim.__all__
+    assert {"simulate", "Simulation", "INTENDED_WARNINGS", "ExpectedSession",
+            "DEFAULT_START", "Summary"} <= set(compatibility.__all__)
+    for name in compatibility.__all__:
+        assert getattr(compatibility, name) is getattr(sim, name), name
 
 
 # --- the engine's reading of it -------------------------------------------------------------

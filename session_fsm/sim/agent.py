@@ -218,7 +218,7 @@ class Agent(SessionWriter):
         code = "NA"
         if rng.random() < 0.1:
             self.wait(5, 30)
-            spelling = self.style()
+            spelling = self.style()  # drawn before the value: the seed's order
             self.emit(HoursOfOperation(show_continue_reskill=rng.choice((True, False))),
                       values=spelling)
             self.wait(2, 10)

@@ -150,9 +150,13 @@ class SessionWriter:
 
     def emit(self, event: Event, spelling: Spelling | None = None, *,
              values: Spelling | None = None, renames: Mapping[str, str] | None = None) -> None:
-        """Write ``event``, spelled as drawn here (or as ``spelling``, drawn by a caller
-        that must draw other things after it); ``values`` and ``renames`` as
-        :func:`~.spelling.spelled` takes them."""
+        """Write ``event``, spelled as drawn here, or as ``spelling`` when the caller drew
+        it earlier (draws happen in a fixed order: the seed's stream depends on it).
+
+        ``values`` spells the booleans when their spelling was drawn apart from the tag's:
+        the events that carry one boolean value (Mute, Empty, ShowContinueReskill) draw
+        it first. ``renames`` gives keys another casing (``{"IsAcw": "IsACW"}``).
+        """
         if self.cut:
             return
         wire = spelled(event, spelling or self.style(), values=values, renames=renames)
