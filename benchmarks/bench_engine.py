@@ -35,10 +35,10 @@ import orjson
 import pytest
 
 from session_fsm.engine import SessionEngine
-from session_fsm.history import histories
-from session_fsm.reader import WireItem, iter_wire
 from session_fsm.sim import INTENDED_WARNINGS, simulate
-from session_fsm.validation import validate
+from session_fsm.views.history import histories
+from session_fsm.views.validation import validate
+from session_fsm.wire.reader import WireItem, iter_wire
 
 Wire = dict[str, Any]
 

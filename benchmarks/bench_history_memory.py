@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from session_fsm.engine import AgentSession
-from session_fsm.store import Store
+from session_fsm.io.store import Store
 
 CYCLES = (300, 1200, 4800, 19200)
 """Contact cycles per run (``--benchmark-enable``): the stream grows 64x."""

@@ -23,8 +23,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from session_fsm.io.store import Store
 from session_fsm.sim import simulate
-from session_fsm.store import Store
 
 ROUNDS = 3
 """Timed rounds per benchmark when enabled (each into a fresh store)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from session_fsm.replay import replay_local
+from session_fsm.io.replay import replay_local
 from session_fsm.sim import Simulation
 
 AGENTS = int(os.environ.get("REPLAY_BENCH_AGENTS", "40"))
@@ -60,7 +60,7 @@ def test_replay_local(benchmark, archive: list[str], tmp_path: Path) -> None:  #
 def test_replay_dask(benchmark, archive: list[str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Replay the archive on a local Dask cluster of two workers (cluster start included)."""
     pytest.importorskip("distributed", reason="the dask extra is not installed")
-    from session_fsm.replay_dask import replay_dask
+    from session_fsm.io.replay_dask import replay_dask
 
     summary = benchmark(replay_dask, archive, str(tmp_path / "out"), workers=2)
     assert summary.fold.sessions == AGENTS

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import helpers as h
 import orjson
 
-from session_fsm.client import SessionFollower
+from session_fsm.io.client import SessionFollower
 
 # How long a "slow" reply waits for the client's retry before answering anyway: only a
 # bound so that a broken client cannot hang the suite, never a measured duration.

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from helpers import agent_state, call, chat, chat_text, session_start, utc
 
-from session_fsm.store import Store
+from session_fsm.io.store import Store
 
 # --- a generated stream --------------------------------------------------------------------
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from session_fsm.engine import SessionEngine
-from session_fsm.history import ContactHistory, StepHistory, histories
 from session_fsm.machines.contacts import CONTACT_MACHINES
-from session_fsm.reader import iter_wire
 from session_fsm.sim import simulate
+from session_fsm.views.history import ContactHistory, StepHistory, histories
+from session_fsm.wire.reader import iter_wire
 
 
 def _voice_ends(contact: ContactHistory) -> list[StepHistory]:

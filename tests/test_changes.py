@@ -23,7 +23,8 @@ from helpers import (
     utc,
 )
 
-from session_fsm.changes import (
+from session_fsm.engine import SessionEngine
+from session_fsm.engine.changes import (
     NO_CHANGES,
     AcwLinked,
     AgentStatus,
@@ -35,8 +36,7 @@ from session_fsm.changes import (
     Transition,
     as_json,
 )
-from session_fsm.engine import SessionEngine
-from session_fsm.rules import Severity, Violation
+from session_fsm.engine.rules import Severity, Violation
 
 KEY = "agent-1"
 CALL = "1569815"

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from session_fsm import checkpoint as ck
 from session_fsm.engine import AgentSession, SessionEngine
+from session_fsm.engine.rules import Severity
 from session_fsm.errors import CheckpointLoadError
-from session_fsm.rules import Severity
+from session_fsm.io import checkpoint as ck
 
 
 def _t(minute: int, second: int = 0) -> str:
@@ -126,17 +126,17 @@ def test_strict_and_ignore_survive() -> None:
     ("document", "message"),
     [
         ({"hello": "world"},
-         "checkpoint is not a session_fsm checkpoint (no 'format' of 'session_fsm.checkpoint')"),
+         "checkpoint is not a session_fsm checkpoint (no 'format' of 'session_fsm.io.checkpoint')"),
         ([1, 2], "checkpoint is not a session_fsm checkpoint (no 'format' of "
-                 "'session_fsm.checkpoint')"),
-        ({"format": "session_fsm.checkpoint", "version": 3, "sessions": []},
+                 "'session_fsm.io.checkpoint')"),
+        ({"format": "session_fsm.io.checkpoint", "version": 3, "sessions": []},
          "checkpoint has version 3, which this session_fsm cannot read (it reads version 2)"),
         # version 1 kept whole events on records, not their digests: refused, not misread
-        ({"format": "session_fsm.checkpoint", "version": 1, "sessions": []},
+        ({"format": "session_fsm.io.checkpoint", "version": 1, "sessions": []},
          "checkpoint has version 1, which this session_fsm cannot read (it reads version 2)"),
-        ({"format": "session_fsm.checkpoint", "version": 2},
+        ({"format": "session_fsm.io.checkpoint", "version": 2},
          "checkpoint is damaged: strict: required field missing"),
-        ({"format": "session_fsm.checkpoint", "version": 2, "strict": False, "ignore": [],
+        ({"format": "session_fsm.io.checkpoint", "version": 2, "strict": False, "ignore": [],
           "position": None, "sessions": [{"key": "k"}]},
          "checkpoint is damaged: sessions[0].strict: required field missing"),
     ],

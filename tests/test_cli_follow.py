@@ -26,7 +26,7 @@ from get_next_event_server import (
 )
 
 from session_fsm.cli import cli, main
-from session_fsm.snapshot import CONTRACT_KEYS
+from session_fsm.engine.snapshot import CONTRACT_KEYS
 
 BOUND_S = 60  # a bound on each subprocess, so a hang fails instead of blocking the suite
 
@@ -125,7 +125,7 @@ def test_a_missing_token_file_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_db_keeps_the_recorded_session_in_the_store(token_file: Path, tmp_path: Path) -> None:
-    from session_fsm.store import Store
+    from session_fsm.io.store import Store
 
     record, db = tmp_path / "live.jsonl", tmp_path / "store.db"
     with ScriptServer(session_script(failures=False)) as server:
@@ -151,7 +151,7 @@ def test_db_keeps_the_recorded_session_in_the_store(token_file: Path, tmp_path: 
 
 def test_a_store_that_fails_stops_follow_naming_the_id_to_resume_from(
         token_file: Path, tmp_path: Path) -> None:
-    from session_fsm.store import Store
+    from session_fsm.io.store import Store
 
     record, db = tmp_path / "live.jsonl", tmp_path / "store.db"
     Store(db).close()

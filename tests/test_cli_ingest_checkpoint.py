@@ -21,10 +21,10 @@ import pytest
 from helpers import agent_state, call, run, session_start, utc
 from store_helpers import agent_events, assert_same_store, stored_rows, write_stream
 
-from session_fsm import checkpoint as ck
 from session_fsm.engine import AgentSession, SessionEngine
 from session_fsm.errors import CheckpointError
-from session_fsm.store import Store
+from session_fsm.io import checkpoint as ck
+from session_fsm.io.store import Store
 
 
 def _ingest_cmd(*args: str) -> list[str]:

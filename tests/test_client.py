@@ -35,8 +35,10 @@ from get_next_event_server import (
     without_key,
 )
 
-from session_fsm.changes import Change, Transition
-from session_fsm.client import (
+from session_fsm.engine import SessionEngine
+from session_fsm.engine.changes import Change, Transition
+from session_fsm.engine.snapshot import to_json
+from session_fsm.io.client import (
     AuthError,
     FollowResult,
     GaveUpError,
@@ -49,9 +51,7 @@ from session_fsm.client import (
     check_session_id,
     printable,
 )
-from session_fsm.engine import SessionEngine
-from session_fsm.reader import iter_wire
-from session_fsm.snapshot import to_json
+from session_fsm.wire.reader import iter_wire
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
         token_file.write_text("fresh")
 
     script = session_script(failures=True, refresh_token=refresh)
-    caplog.set_level(logging.WARNING, logger="session_fsm.client")
+    caplog.set_level(logging.WARNING, logger="session_fsm.io.client")
     with ScriptServer(script) as server, record.open("ab") as out:
         def append(line: bytes) -> None:
             out.write(line + b"\n")
@@ -101,7 +101,7 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
     # five failures in a row (3 x 503, drop, timeout): full jitter at rand 0.5 of
     # min(10, 1 * 2**(n-1)) = 1, 2, 4, 8, 10 -> 0.5, 1, 2, 4, 5
     assert sleeps.delays == [0.5, 1.0, 2.0, 4.0, 5.0]
-    retries = [r.getMessage() for r in caplog.records if r.name == "session_fsm.client"
+    retries = [r.getMessage() for r in caplog.records if r.name == "session_fsm.io.client"
                and r.levelno == logging.WARNING]
     assert len(retries) == 5
     for attempt, (message, delay) in enumerate(zip(retries, sleeps.delays, strict=True), 1):
@@ -194,7 +194,7 @@ def test_a_body_that_is_not_a_response_is_retried_and_nothing_applied_or_recorde
         token_file: Path, content: bytes, why: str, caplog: pytest.LogCaptureFixture) -> None:
     """A 200 that is not a response is a failed poll, as a 5xx is: logged, backed off,
     neither applied nor recorded (a server stuck on one would fill the recording)."""
-    caplog.set_level(logging.WARNING, logger="session_fsm.client")
+    caplog.set_level(logging.WARNING, logger="session_fsm.io.client")
     recorded: list[bytes] = []
     sleeps = Sleeps()
     leg = {"sessionId": ROTATED_ID, "events": [h.leg()]}
@@ -207,7 +207,7 @@ def test_a_body_that_is_not_a_response_is_retried_and_nothing_applied_or_recorde
     assert session.events == 2  # the leg and the 409's HttpSessionEnded
     assert [s.session_id for s in server.seen] == [FIRST_ID, FIRST_ID, ROTATED_ID]
     assert sleeps.delays == [0.5]
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "session_fsm.client"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "session_fsm.io.client"]
     assert f"attempt 1 of 61): 200 body from {server.url}/agent-sessions/{FIRST_ID}/" \
            f"get-next-event {why}" in warning
     assert [orjson.loads(line) for line in recorded] == [leg, {
@@ -319,7 +319,7 @@ def test_an_unreadable_token_fails_clearly(tmp_path: Path, content: str | None,
 
 def test_giving_up_after_the_limit(token_file: Path, caplog: pytest.LogCaptureFixture) -> None:
     sleeps = Sleeps()
-    caplog.set_level(logging.WARNING, logger="session_fsm.client")
+    caplog.set_level(logging.WARNING, logger="session_fsm.io.client")
     with ScriptServer([], then=Reply(503, b"down")) as server, \
             follower(server, token_file, sleeps, policy=RetryPolicy(max_retries=3)) as client, \
             pytest.raises(GaveUpError) as caught:
@@ -328,7 +328,7 @@ def test_giving_up_after_the_limit(token_file: Path, caplog: pytest.LogCaptureFi
     assert caught.value.attempts == 4
     assert "HTTP 503" in caught.value.cause
     assert sleeps.delays == [0.5, 1.0, 2.0]
-    assert len([r for r in caplog.records if r.name == "session_fsm.client"]) == 3
+    assert len([r for r in caplog.records if r.name == "session_fsm.io.client"]) == 3
 
 
 def test_429_is_retried_and_404_is_not(token_file: Path) -> None:

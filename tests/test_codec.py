@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wire_strategies import instances, unknown_events, wire_objects
 
-from session_fsm import events as ev
-from session_fsm.codec import decode, encode
 from session_fsm.errors import FieldError, InputError, NotAnEventError
-from session_fsm.events import KNOWN_EVENTS, UnknownEvent
+from session_fsm.wire import events as ev
+from session_fsm.wire.codec import decode, encode
+from session_fsm.wire.events import KNOWN_EVENTS, UnknownEvent
 
 
 def utc(

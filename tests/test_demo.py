@@ -19,8 +19,8 @@ import pytest
 
 from session_fsm.cli.demo import duration
 from session_fsm.engine import SessionEngine
-from session_fsm.reader import read
-from session_fsm.validation import validate_files
+from session_fsm.views.validation import validate_files
+from session_fsm.wire.reader import read
 
 REPO = Path(__file__).resolve().parent.parent
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

@@ -31,8 +31,8 @@ from helpers import (
 )
 
 from session_fsm.engine import AgentSession
-from session_fsm.rules import Severity
-from session_fsm.snapshot import Snapshot
+from session_fsm.engine.rules import Severity
+from session_fsm.engine.snapshot import Snapshot
 
 
 def t(hour: int, minute: int, second: int, millisecond: int = 0) -> datetime:

@@ -22,12 +22,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wire_strategies import casings, declared, extras, wire_values
 
-from session_fsm import events as ev
-from session_fsm.codec import decode, encode
 from session_fsm.engine import AgentSession, SessionEngine
+from session_fsm.engine.snapshot import to_json
 from session_fsm.errors import FieldError, InputError, Source
-from session_fsm.events import wire_name
-from session_fsm.facts import (
+from session_fsm.sim import simulate
+from session_fsm.views.history import histories, histories_json
+from session_fsm.wire import events as ev
+from session_fsm.wire.codec import decode, encode
+from session_fsm.wire.events import wire_name
+from session_fsm.wire.facts import (
     FACTS_OF,
     ContactFacts,
     StateFacts,
@@ -35,10 +38,7 @@ from session_fsm.facts import (
     wire_digest,
     wire_reader,
 )
-from session_fsm.history import histories, histories_json
-from session_fsm.reader import iter_wire
-from session_fsm.sim import simulate
-from session_fsm.snapshot import to_json
+from session_fsm.wire.reader import iter_wire
 
 READ_FROM_WIRE = sorted(FACTS_OF, key=lambda cls: cls.TYPE)
 
@@ -177,7 +177,7 @@ def test_a_redelivered_event_is_a_duplicate_but_a_changed_unread_field_is_not() 
 def test_the_digest_is_the_same_in_another_process() -> None:
     """A checkpoint carries digests: they must not depend on the process (hash salting)."""
     obj = _state(NextStates=[{"State": "Unavailable", "OutReason": "Lunch"}])
-    code = ("import sys, orjson; from session_fsm.facts import wire_digest; "
+    code = ("import sys, orjson; from session_fsm.wire.facts import wire_digest; "
             "print(wire_digest(orjson.loads(sys.argv[1])))")
     out = subprocess.run([sys.executable, "-c", code, orjson.dumps(obj).decode()],
                          capture_output=True, text=True, check=True,

@@ -35,7 +35,7 @@ from get_next_event_server import (
 )
 
 from session_fsm.cli import main
-from session_fsm.client import BodyTooLargeError, GaveUpError, RetryPolicy
+from session_fsm.io.client import BodyTooLargeError, GaveUpError, RetryPolicy
 
 BOUND_S = 60  # a bound on each subprocess, so a hang fails instead of blocking the suite
 MIB_16 = 16 * 1024 * 1024  # the reader's line limit, and so follow's default --max-body
@@ -50,7 +50,7 @@ def token_file(tmp_path: Path) -> Path:
 
 def _retry_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "session_fsm.client" and r.levelno == logging.WARNING]
+            if r.name == "session_fsm.io.client" and r.levelno == logging.WARNING]
 
 
 # --- item 11: a 200 that is never a response ---------------------------------------------
@@ -60,7 +60,7 @@ def test_a_200_that_is_never_json_backs_off_counts_and_gives_up(
         token_file: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Before: 221 requests in 10 s, each body recorded. Now each is a failed poll: backed
     off as a 5xx is, counted toward max_retries, and neither applied nor recorded."""
-    caplog.set_level(logging.WARNING, logger="session_fsm.client")
+    caplog.set_level(logging.WARNING, logger="session_fsm.io.client")
     recorded: list[bytes] = []
     sleeps = Sleeps()
     script = [Reply(200, b"<html>busy</html>")] * 10  # then 409: a bound for a follower that spins
@@ -103,7 +103,7 @@ DRIPPED = padded_response(ROTATED_ID, 100)
 def test_a_dripping_body_is_abandoned_at_the_request_deadline(
         token_file: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Before: the per-read timeout never passed, and follow waited out the whole drip."""
-    caplog.set_level(logging.WARNING, logger="session_fsm.client")
+    caplog.set_level(logging.WARNING, logger="session_fsm.io.client")
     sleeps = Sleeps()
     with ScriptServer([Reply(200, DRIPPED, drip_s=0.05)]) as server, \
             follower(server, token_file, sleeps, policy=RetryPolicy(max_retries=1)) as client:

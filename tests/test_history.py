@@ -26,7 +26,7 @@ from helpers import (
 )
 
 from session_fsm.engine import AgentSession
-from session_fsm.history import (
+from session_fsm.views.history import (
     ContactFilter,
     ContactHistory,
     SessionHistory,

@@ -82,7 +82,7 @@ def test_a_5000_digit_integer_is_skipped_with_skip_bad(tmp_path: Path, command: 
 
 
 def test_replay_makes_a_5000_digit_integer_a_bad_field_row(tmp_path: Path) -> None:
-    from session_fsm.replay import read_table
+    from session_fsm.io.replay import read_table
 
     path = write_lines(tmp_path / "big.jsonl", big_integer_stream())
     done = cli("replay", str(path), "--out", str(tmp_path / "tables"))

@@ -46,15 +46,15 @@ from helpers import (
 )
 from transitions.core import MachineError
 
-from session_fsm.changes import Transition
 from session_fsm.engine import AgentSession
+from session_fsm.engine.changes import Transition
+from session_fsm.engine.rules import RULES, Severity
 from session_fsm.errors import SequenceError
 from session_fsm.machines import MachineSpec, spec_registry
 from session_fsm.machines.agent_leg import AGENT_LEG
 from session_fsm.machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET
 from session_fsm.machines.contacts import CLOSE, CONTACT_MACHINES, ContactSpec
 from session_fsm.machines.session import SESSION
-from session_fsm.rules import RULES, Severity
 
 SPECS: dict[str, MachineSpec] = spec_registry()
 CONTACT_ID = "1569815"

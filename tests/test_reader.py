@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 import pytest
 
-from session_fsm import reader
 from session_fsm.errors import (
     FieldError,
     InputError,
@@ -24,8 +23,9 @@ from session_fsm.errors import (
     NotJsonError,
     Source,
 )
-from session_fsm.events import AgentSessionStart, AgentState, Mute, UnknownEvent
-from session_fsm.reader import ReadError, ReadItem, iter_wire, read, read_one
+from session_fsm.wire import reader
+from session_fsm.wire.events import AgentSessionStart, AgentState, Mute, UnknownEvent
+from session_fsm.wire.reader import ReadError, ReadItem, iter_wire, read, read_one
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -232,7 +232,7 @@ def test_damaged_gzip_is_an_input_error_with_a_source(tmp_path: Path) -> None:
 def test_standard_input_in_a_real_process(tmp_path: Path) -> None:
     code = (
         "import json, sys\n"
-        "from session_fsm.reader import read\n"
+        "from session_fsm.wire.reader import read\n"
         "print(json.dumps([[i.key, type(i.event).__name__, str(i.source)] for i in read(['-'])]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -24,9 +24,9 @@ import pytest
 pa = pytest.importorskip("pyarrow", reason="replay needs pyarrow (the test extra has it)")
 
 from session_fsm.engine import AgentSession  # noqa: E402
-from session_fsm.replay import TABLES, ReplayError, read_table, replay_local  # noqa: E402
+from session_fsm.engine.snapshot import to_json  # noqa: E402
+from session_fsm.io.replay import TABLES, ReplayError, read_table, replay_local  # noqa: E402
 from session_fsm.sim import Simulation  # noqa: E402
-from session_fsm.snapshot import to_json  # noqa: E402
 
 AGENTS, SEED, MINUTES, RECORDERS = 2000, 11, 4.0, 3
 
@@ -324,7 +324,7 @@ def test_a_chunk_that_failed_half_way_is_run_again_from_the_same_checkpoints(
     """The second chunk dies after writing two of its three partitions (tables and carried
     checkpoints half written); running it again, partitioned otherwise, gives the tables
     of one whole replay: nothing of the failed run is left to count twice."""
-    from session_fsm import replay
+    from session_fsm.io import replay
 
     day1, day2, ckpt = tmp_path / "day1", tmp_path / "day2", str(tmp_path / "ckpt")
     replay_local(archive.chunks[0], str(day1), checkpoint_dir=ckpt)
@@ -383,7 +383,7 @@ def cluster() -> Iterator[str]:
 
 def test_dask_writes_the_same_tables_row_for_row(archive: Archive, whole: Path, cluster: str,
                                                   tmp_path: Path) -> None:
-    from session_fsm.replay_dask import replay_dask
+    from session_fsm.io.replay_dask import replay_dask
 
     out = tmp_path / "dask"
     summary = replay_dask(archive.archives, str(out), scheduler=cluster, partitions=5)
@@ -395,7 +395,7 @@ def test_dask_writes_the_same_tables_row_for_row(archive: Archive, whole: Path, 
 
 def test_dask_chunks_with_a_checkpoint_equal_one_whole_replay(
         archive: Archive, whole: Path, cluster: str, tmp_path: Path) -> None:
-    from session_fsm.replay_dask import replay_dask
+    from session_fsm.io.replay_dask import replay_dask
 
     day1, day2, ckpt = tmp_path / "day1", tmp_path / "day2", str(tmp_path / "ckpt")
     replay_dask(archive.chunks[0], str(day1), scheduler=cluster, checkpoint_dir=ckpt)

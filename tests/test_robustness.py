@@ -17,11 +17,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from session_fsm.codec import decode
 from session_fsm.engine import AgentSession
 from session_fsm.errors import InputError, SequenceError
-from session_fsm.events import KNOWN_EVENTS, wire_name
-from session_fsm.reader import ReadError, ReadItem, read
+from session_fsm.wire.codec import decode
+from session_fsm.wire.events import KNOWN_EVENTS, wire_name
+from session_fsm.wire.reader import ReadError, ReadItem, read
 
 TYPES = [cls.TYPE for cls in KNOWN_EVENTS] + ["PromiseKeeper", "", "agentstate"]
 WIRE_KEYS = sorted({wire_name(f) for cls in KNOWN_EVENTS for f in attrs.fields(cls)

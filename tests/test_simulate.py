@@ -24,18 +24,16 @@ import orjson
 import pytest
 from seed_events import ALL_EXAMPLES
 
-from session_fsm import events as ev
-from session_fsm import sim
-from session_fsm import simulate as compatibility
 from session_fsm.cli import main
-from session_fsm.codec import decode
 from session_fsm.engine import SessionEngine
-from session_fsm.reader import ReadItem, read
-from session_fsm.rules import Severity
+from session_fsm.engine.rules import Severity
+from session_fsm.engine.snapshot import Snapshot
 from session_fsm.sim import INTENDED_WARNINGS, ExpectedSession, Simulation, simulate
 from session_fsm.sim.session import SessionWriter
 from session_fsm.sim.spelling import PLAIN, QUIRKS, spelled
-from session_fsm.snapshot import Snapshot
+from session_fsm.wire import events as ev
+from session_fsm.wire.codec import decode
+from session_fsm.wire.reader import ReadItem, read
 
 # A run big enough for every kind of session and every event type (the cast repeats
 # every 12 agents), small enough to replay in a fraction of a second.
@@ -393,14 +391,6 @@ def test_the_documentations_examples_are_written_key_for_key(name: str) -> None:
                      for key, value in example.items()}
         assert list(quirky.items()) == list(respelled.items()), spelling
         assert decode(quirky) == event
-
-
-def test_the_old_module_name_still_exports_the_simulator() -> None:
-    assert compatibility.__all__ == sim.__all__
-    assert {"simulate", "Simulation", "INTENDED_WARNINGS", "ExpectedSession",
-            "DEFAULT_START", "Summary"} <= set(compatibility.__all__)
-    for name in compatibility.__all__:
-        assert getattr(compatibility, name) is getattr(sim, name), name
 
 
 # --- the engine's reading of it -------------------------------------------------------------

@@ -23,7 +23,7 @@ from helpers import (
     utc,
 )
 
-from session_fsm.snapshot import snapshots_json, to_json
+from session_fsm.engine.snapshot import snapshots_json, to_json
 
 TOP_KEYS = {"key", "session", "agent_state", "agent_leg", "contacts", "linked_contact_id",
             "monitoring", "events", "violations"}

@@ -31,8 +31,8 @@ from store_helpers import agent_events, assert_same_store, write_stream
 from session_fsm.cli._common import replay_files
 from session_fsm.engine import AgentSession
 from session_fsm.errors import NotJsonError
-from session_fsm.history import ContactFilter, StateFilter, histories, history_of
-from session_fsm.store import Store, StoreConflictError, StoreError
+from session_fsm.io.store import Store, StoreConflictError, StoreError
+from session_fsm.views.history import ContactFilter, StateFilter, histories, history_of
 
 # --- ingest ---------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import orjson
 from helpers import run, session_start
 from store_helpers import assert_same_store, stored_rows, write_stream
 
-from session_fsm.store import Store
+from session_fsm.io.store import Store
 
 _TIMEOUT = 120
 """Seconds any one child may take before the test fails."""

@@ -27,17 +27,17 @@ from helpers import (
     utc,
 )
 
-from session_fsm import events as ev
+from session_fsm.engine.rules import CATALOGUE, Severity
 from session_fsm.errors import NotJsonError, Source
-from session_fsm.reader import ReadError, read
-from session_fsm.rules import CATALOGUE, Severity
-from session_fsm.validation import (
+from session_fsm.views.validation import (
     Report,
     UnknownRuleError,
     rule_table_markdown,
     validate,
     validate_files,
 )
+from session_fsm.wire import events as ev
+from session_fsm.wire.reader import ReadError, read
 
 Line = dict[str, Any] | list[dict[str, Any]] | str
 
@@ -592,7 +592,7 @@ def readme_rule_table() -> str:
 def test_readme_rule_table_is_the_catalogue() -> None:
     assert readme_rule_table() == rule_table_markdown(), (
         "README.md's 'Validation rules' table differs from session_fsm/rules.py; paste "
-        "the output of: python -c 'from session_fsm.validation import rule_table_markdown "
+        "the output of: python -c 'from session_fsm.views.validation import rule_table_markdown "
         "as t; print(t())'")
 
 

@@ -11,7 +11,7 @@ from typing import Any, get_args, get_origin
 import attrs
 from hypothesis import strategies as st
 
-from session_fsm.events import KNOWN_EVENTS, UnknownEvent, wire_name
+from session_fsm.wire.events import KNOWN_EVENTS, UnknownEvent, wire_name
 
 json_scalars = (
     st.none()

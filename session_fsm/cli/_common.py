@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..changes import Change
 from ..engine import SessionEngine
+from ..engine.changes import Change
 from ..errors import InputError, OnError
-from ..reader import ReadError, WireItem, iter_wire
+from ..wire.reader import ReadError, WireItem, iter_wire
 
 EXIT_OK = 0
 EXIT_FINDING = 1
@@ -128,7 +128,7 @@ def write_position(checkpoint: str, paths: Sequence[str], consumed: int, *,
     """Write a checkpoint: ``engine`` (an empty one when the caller keeps no engine state)
     and the number of input items of ``paths`` consumed; ``store`` is the real path of
     the store an ingest committed them to."""
-    from .. import checkpoint as ck
+    from ..io import checkpoint as ck
 
     ck.write_atomic(checkpoint, ck.to_bytes(engine or SessionEngine(),
                                             position=_position(paths, consumed, store)))
@@ -143,7 +143,7 @@ def resume_position(checkpoint: str | None, paths: Sequence[str], *,
     another store, or a snapshot when ``store`` is given, and the reverse), is refused:
     its count of items would skip input this run has not seen.
     """
-    from .. import checkpoint as ck
+    from ..io import checkpoint as ck
 
     if checkpoint is None:
         raise Failure("--resume needs --checkpoint FILE", EXIT_INPUT)

@@ -8,7 +8,7 @@ from datetime import datetime
 import click
 import orjson
 
-from ..changes import (
+from ..engine.changes import (
     AcwLinked,
     AgentStatus,
     Change,
@@ -19,13 +19,13 @@ from ..changes import (
     Transition,
     kind_of,
 )
-from ..changes import (
+from ..engine.changes import (
     as_json as change_json,
 )
-from ..client import printable
-from ..codec import format_time
+from ..engine.rules import Violation
 from ..errors import InputError
-from ..rules import Violation
+from ..io.client import printable
+from ..wire.codec import format_time
 from ._common import FILES, JSON, input_failure, replay_files
 
 EXAMPLES = """\b

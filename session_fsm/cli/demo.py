@@ -18,13 +18,13 @@ from pathlib import Path
 
 import click
 
-from ..codec import format_time
 from ..engine import SessionEngine
+from ..engine.rules import RULES, Violation
+from ..engine.snapshot import snapshots_json
 from ..errors import InputError
-from ..history import ContactHistory, SessionHistory, StateInterval, histories, histories_json
-from ..rules import RULES, Violation
-from ..snapshot import snapshots_json
-from ..validation import Report, report_of
+from ..views.history import ContactHistory, SessionHistory, StateInterval, histories, histories_json
+from ..views.validation import Report, report_of
+from ..wire.codec import format_time
 from ._common import JSON, Failure, emit_json, replay_files, stdout, table
 from .history import duration as history_duration
 from .snapshot import show

@@ -1,6 +1,6 @@
 """``session-fsm follow``: long-poll a live session and show its state as it changes.
 
-The poll protocol, retries and feeding live in :mod:`session_fsm.client`; this module
+The poll protocol, retries and feeding live in :mod:`session_fsm.io.client`; this module
 is the terminal around it: the display (rich.live on a terminal, one JSON snapshot per
 change with ``--json``), the ``--record`` file, logging to standard error and Ctrl-C.
 """
@@ -23,22 +23,22 @@ import orjson
 from rich.live import Live
 from rich.text import Text
 
-from ..client import (
+from ..engine import AgentSession
+from ..engine.snapshot import to_json
+from ..errors import SessionFsmError
+from ..io.client import (
     DEFAULT_POLL_TIMEOUT,
     FollowError,
     RetryPolicy,
     SessionFollower,
     check_session_id,
 )
-from ..engine import AgentSession
-from ..errors import SessionFsmError
-from ..reader import DEFAULT_MAX_LINE_BYTES, ReadError
-from ..snapshot import to_json
+from ..wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError
 from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout
 from .snapshot import render
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..io.store import Store
 
 EXAMPLES = """\b
 Examples:
@@ -48,7 +48,7 @@ Examples:
   session-fsm follow ... --record today.jsonl && session-fsm snapshot today.jsonl
 """
 
-_LOGGER = "session_fsm.client"
+_LOGGER = "session_fsm.io.client"
 INGEST_EVERY_S: Final = 5.0
 
 
@@ -161,10 +161,10 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
 
 def _open_store(path: Path) -> Store:
     """The store at ``path``; if the store module is missing, say so rather than pretend."""
-    if importlib.util.find_spec("session_fsm.store") is None:  # pragma: no cover
+    if importlib.util.find_spec("session_fsm.io.store") is None:  # pragma: no cover
         raise Failure("--db is not available: this install has no store "
-                      "(session_fsm.store); use --record FILE", EXIT_INPUT)
-    from ..store import Store
+                      "(session_fsm.io.store); use --record FILE", EXIT_INPUT)
+    from ..io.store import Store
 
     return Store(path)
 

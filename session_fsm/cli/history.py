@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import click
 
-from ..codec import format_time, parse_time
 from ..errors import InputError
-from ..history import (
+from ..io.store import Store, StoreError
+from ..views.history import (
     ContactFilter,
     ContactHistory,
     SessionHistory,
@@ -18,7 +18,7 @@ from ..history import (
     histories,
     histories_json,
 )
-from ..store import Store, StoreError
+from ..wire.codec import format_time, parse_time
 from ._common import (
     EXIT_FINDING,
     EXIT_INPUT,

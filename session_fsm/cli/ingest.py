@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from ..reader import ReadError
-from ..store import DEFAULT_BATCH, DEFAULT_LOCK_TIMEOUT, Store, StoreError, unnamed_stream
+from ..io.store import DEFAULT_BATCH, DEFAULT_LOCK_TIMEOUT, Store, StoreError, unnamed_stream
+from ..wire.reader import ReadError
 from ._common import (
     CHECKPOINT_EVERY,
     EXIT_INPUT,

@@ -1,6 +1,6 @@
 """``session-fsm replay``: replay archives into Parquet tables, in one process or on Dask.
 
-The replay itself is :mod:`session_fsm.replay` (and :mod:`session_fsm.replay_dask`,
+The replay itself is :mod:`session_fsm.io.replay` (and :mod:`session_fsm.io.replay_dask`,
 imported only for ``--engine dask``); this module checks the options, shows progress on
 standard error, reports unreadable lines and prints the summary. Nothing heavy is
 imported until the command runs, so the other commands start as fast without it.
@@ -17,7 +17,7 @@ import click
 from ._common import EXIT_INPUT, JSON, Failure, emit_json, stderr, stdout, table
 
 if TYPE_CHECKING:
-    from ..replay import ReplaySummary
+    from ..io.replay import ReplaySummary
 
 EXAMPLES = """\b
 Examples:
@@ -78,7 +78,7 @@ def command(archives: tuple[str, ...], out_dir: str, engine: str, scheduler: str
     if last_chunk and checkpoint_dir is None:
         raise Failure("--last-chunk needs --checkpoint-dir", EXIT_INPUT)
     try:
-        from .. import replay
+        from ..io import replay
     except ImportError as error:
         raise Failure(f"replay writes Parquet and needs pyarrow ({error.msg}): "
                       "pip install 'session-fsm[dask]'", EXIT_INPUT) from None
@@ -91,7 +91,7 @@ def command(archives: tuple[str, ...], out_dir: str, engine: str, scheduler: str
     try:
         if engine == "dask":
             try:
-                from ..replay_dask import replay_dask
+                from ..io.replay_dask import replay_dask
             except ImportError as error:
                 raise Failure(f"--engine dask needs Dask ({error.msg}): "
                               "pip install 'session-fsm[dask]'", EXIT_INPUT) from None

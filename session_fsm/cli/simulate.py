@@ -18,8 +18,8 @@ from typing import IO, cast
 
 import click
 
-from ..codec import format_time
 from ..sim import DEFAULT_START, Simulation, Summary
+from ..wire.codec import format_time
 from ._common import EXIT_INPUT, JSON, Failure, emit_json, stdout, table
 
 EXAMPLES = """\b

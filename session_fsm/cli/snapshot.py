@@ -9,10 +9,10 @@ import click
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from ..client import printable
-from ..codec import format_time
+from ..engine.snapshot import Snapshot, snapshots_json
 from ..errors import InputError
-from ..snapshot import Snapshot, snapshots_json
+from ..io.client import printable
+from ..wire.codec import format_time
 from ._common import (
     CHECKPOINT,
     CHECKPOINT_EVERY,

@@ -1,6 +1,6 @@
 """``session-fsm validate``: check event sequences against the documented protocol.
 
-The checking is :func:`session_fsm.validation.validate` (the engine's own violations);
+The checking is :func:`session_fsm.views.validation.validate` (the engine's own violations);
 this module reads the files, prints the report and chooses the exit code: 0 no error,
 1 errors (with ``--strict``, warnings too), 2 input that cannot be opened, or bad usage.
 """
@@ -12,9 +12,9 @@ import sys
 import click
 from rich.text import Text
 
-from ..reader import iter_wire
-from ..rules import CATALOGUE, Severity
-from ..validation import Report, UnknownRuleError, validate
+from ..engine.rules import CATALOGUE, Severity
+from ..views.validation import Report, UnknownRuleError, validate
+from ..wire.reader import iter_wire
 from ._common import (
     EXIT_FINDING,
     EXIT_INPUT,

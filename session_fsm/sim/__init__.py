@@ -7,7 +7,7 @@ buffer. :meth:`Simulation.lines` merges the agents' buffers by server time (ties
 agent number), as a live recorder polling every session would write them, so memory
 stays at one episode per agent however long the run is.
 
-An event is built as the project's typed event (:mod:`session_fsm.events`), encoded by
+An event is built as the project's typed event (:mod:`session_fsm.wire.events`), encoded by
 the codec, and spelled as the session's habits have it (:mod:`.spelling`), so no wire
 key is spelled here a second time. The generator knows what it did: the writing methods
 of :class:`.session.SessionWriter` update the agent's *model* (agent state, leg, open

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..events import (
+from ..wire.events import (
     ChatMessage,
     CustomEvent,
     HoursOfOperation,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from itertools import accumulate
 from typing import Any, Final
 
-from ..events import SIGNAL_EVENTS
+from ..wire.events import SIGNAL_EVENTS
 
 BREAKS: Final = ("Break", "Lunch", "Meeting", "Training", "Coaching")
 # skill -> ACW timeout: None = no ACW skill, 0 = ACW ended only by a disposition

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import attrs
 
-from ..events import (
+from ..wire.events import (
     CallContactEvent,
     ChatContactEvent,
     ChatMessage,

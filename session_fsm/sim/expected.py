@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import attrs
 
-from ..codec import format_time
+from ..wire.codec import format_time
 from .clock import datetime_of, ms_of
 
 INTENDED_WARNINGS: Final = frozenset({"unknown-event-type", "remote-end-without-end"})

@@ -2,7 +2,7 @@
 output buffer, and the *model* of what the events written so far say.
 
 Every event goes through :meth:`SessionWriter.emit`: a typed event from
-:mod:`session_fsm.events`, encoded by the codec and spelled as this session's habits
+:mod:`session_fsm.wire.events`, encoded by the codec and spelled as this session's habits
 have it (:mod:`.spelling`). The writing methods (:meth:`~SessionWriter.state`,
 :meth:`~SessionWriter.contact`...) update the model exactly as far as the event they
 write says, so a session cut off by the end of the window is known in the state its last
@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ..events import (
+from ..wire.events import (
     AgentError,
     AgentLeg,
     AgentSessionEnd,

@@ -1,6 +1,6 @@
 """How the simulator spells an event on the wire, beyond what the codec writes.
 
-:func:`session_fsm.codec.encode` writes one canonical form: ``Type``, ``"True"`` /
+:func:`session_fsm.wire.codec.encode` writes one canonical form: ``Type``, ``"True"`` /
 ``"False"``, each key as documented, unset fields left out. The live stream is not that
 tidy (stream-facts.md, "Values and casing"), and the simulator copies it on purpose:
 the tag spelled ``type``, booleans lower-case or as JSON booleans, another casing of a
@@ -18,8 +18,8 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
-from ..codec import encode
-from ..events import (
+from ..wire.codec import encode
+from ..wire.events import (
     KNOWN_EVENTS,
     AgentSessionStart,
     AgentState,

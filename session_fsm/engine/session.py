@@ -9,7 +9,7 @@ dispatched on its type to one handler. A handler first looks up what the event m
 the protocol; only then does it change records. So in strict mode a forbidden event
 raises :class:`SequenceError` before anything moves, and in the default lenient mode the
 engine mirrors the platform: every event is applied, and each deviation is recorded as a
-:class:`~session_fsm.rules.Violation` named after the rule catalogue.
+:class:`~session_fsm.engine.rules.Violation` named after the rule catalogue.
 
 Events that change nothing (a repeated status, a redelivered event: one whose digest
 equals the last one applied to the same subject) fire no transition, so the engine is
@@ -32,7 +32,26 @@ from sys import intern
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from . import events as ev
+from ..errors import FieldError, InputError, NotAnEventError, OnError, SequenceError, Source
+from ..machines import CLOSE
+from ..machines.agent_leg import AGENT_LEG, LegStatus
+from ..machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET, ON_CONTACT, AgentStateName
+from ..machines.contacts import CONTACT_MACHINES, ContactSpec
+from ..machines.session import SESSION, START
+from ..wire import events as ev
+from ..wire.codec import decode
+from ..wire.facts import (
+    FACTS_OF,
+    ChatTextFacts,
+    ContactFacts,
+    LegFacts,
+    MuteFacts,
+    StateFacts,
+    event_digest,
+    facts_of_event,
+    wire_digest,
+    wire_reader,
+)
 from .changes import (
     NO_CHANGES,
     AcwLinked,
@@ -45,25 +64,6 @@ from .changes import (
     TranscriptAdded,
     Transition,
 )
-from .codec import decode
-from .errors import FieldError, InputError, NotAnEventError, OnError, SequenceError, Source
-from .facts import (
-    FACTS_OF,
-    ChatTextFacts,
-    ContactFacts,
-    LegFacts,
-    MuteFacts,
-    StateFacts,
-    event_digest,
-    facts_of_event,
-    wire_digest,
-    wire_reader,
-)
-from .machines import CLOSE
-from .machines.agent_leg import AGENT_LEG, LegStatus
-from .machines.agent_state import AGENT_STATE, NEXT_CLEARED, NEXT_SET, ON_CONTACT, AgentStateName
-from .machines.contacts import CONTACT_MACHINES, ContactSpec
-from .machines.session import SESSION, START
 from .records import (
     AcwPeriod,
     AgentInterval,
@@ -175,7 +175,7 @@ class AgentSession:
         a violation at its index.
 
         Returns the changes in the order the handler made them (``changes.py``), or
-        :data:`~session_fsm.changes.NO_CHANGES` when the event changed nothing.
+        :data:`~session_fsm.engine.changes.NO_CHANGES` when the event changed nothing.
         """
         # The frequent types are read straight from the wire (see facts.py); anything
         # else, or a wire object that needs the codec's general path, is decoded.
@@ -937,7 +937,7 @@ class SessionEngine:
         """Call ``callback(change)`` for every change from now on, in order; returns a
         callable that unsubscribes (calling it twice is harmless).
 
-        A subscriber that raises has its exception logged (logger ``session_fsm.engine``,
+        A subscriber that raises has its exception logged (logger ``session_fsm.engine.session``,
         with the traceback) and stays subscribed: the change is already applied, the
         other subscribers still get it, and ``feed()`` returns as usual.
         """

@@ -16,7 +16,7 @@ The kinds:
   session's own lifecycle. ``from_state``/``to_state`` are the table's state names,
   ``status`` the wire's spelling. The engine follows the platform, so a move the table
   lacks is still a transition, after the violation that reports it.
-- :class:`~session_fsm.rules.Violation`: a deviation from the protocol (see ``rules.py``).
+- :class:`~session_fsm.engine.rules.Violation`: a deviation from the protocol (see ``rules.py``).
 - What is not a table row but users watch for: :class:`AgentStatus` (a new stretch of
   the agent timeline: state, out reason, ACW), :class:`AcwLinked`, :class:`LinkMoved`,
   :class:`TranscriptLine` added to a chat, :class:`StatusAfterFinal` (recorded, not
@@ -34,9 +34,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple, TypeAlias
 
-from .codec import format_time
-from .machines.agent_state import NEXT_CLEARED, NEXT_SET
-from .machines.contacts import CONTACT_MACHINES
+from ..machines.agent_state import NEXT_CLEARED, NEXT_SET
+from ..machines.contacts import CONTACT_MACHINES
+from ..wire.codec import format_time
 from .rules import Violation
 
 __all__ = [

@@ -44,15 +44,8 @@ from cattrs.cols import (
 from cattrs.errors import AttributeValidationNote, ClassValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from . import events as ev
-from .codec import EVENT_TYPES, MAX_INT_DIGITS, decode, encode, event_type_of, kind_of
-from .engine import AgentSession, SessionEngine
-from .errors import CheckpointError, CheckpointLoadError, InputError, Source
-from .machines.agent_leg import AGENT_LEG
-from .machines.agent_state import AGENT_STATE
-from .machines.contacts import CONTACT_MACHINES
-from .machines.session import END_REASONS, SESSION
-from .records import (
+from ..engine import AgentSession, SessionEngine
+from ..engine.records import (
     AcwPeriod,
     AgentInterval,
     AgentRecord,
@@ -63,9 +56,16 @@ from .records import (
     Step,
     TranscriptLine,
 )
-from .rules import RULES, Severity, Violation
+from ..engine.rules import RULES, Severity, Violation
+from ..errors import CheckpointError, CheckpointLoadError, InputError, Source
+from ..machines.agent_leg import AGENT_LEG
+from ..machines.agent_state import AGENT_STATE
+from ..machines.contacts import CONTACT_MACHINES
+from ..machines.session import END_REASONS, SESSION
+from ..wire import events as ev
+from ..wire.codec import EVENT_TYPES, MAX_INT_DIGITS, decode, encode, event_type_of, kind_of
 
-FORMAT: Final = "session_fsm.checkpoint"
+FORMAT: Final = "session_fsm.io.checkpoint"
 VERSION: Final = 2  # 2: records keep the digest of their last event, not the event
 _T = TypeVar("_T")
 

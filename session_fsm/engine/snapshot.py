@@ -1,6 +1,6 @@
 """Frozen snapshot values: what an agent session looks like at one moment.
 
-:func:`snapshot_of` reads an :class:`~session_fsm.engine.AgentSession`'s records into
+:func:`snapshot_of` reads an :class:`~session_fsm.engine.session.AgentSession`'s records into
 immutable values (it changes nothing), and :func:`to_json` turns them into the JSON of
 ``contract.md``: exactly its keys, ISO 8601 UTC timestamps with milliseconds and ``Z``.
 The Python values carry more than the contract's JSON (indicators, pages, errors...).
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import events as ev
-from .codec import format_time
+from ..wire import events as ev
+from ..wire.codec import format_time
 
 if TYPE_CHECKING:
-    from .engine import AgentSession
     from .records import ContactRecord
+    from .session import AgentSession
 
 
 @attrs.frozen(slots=True)

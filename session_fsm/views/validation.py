@@ -2,7 +2,7 @@
 
 This is not a second implementation of the protocol. The engine already applies every
 event in lenient mode and records each deviation under a name from the rule catalogue
-(:mod:`session_fsm.rules`); validation feeds it, asks for the whole-stream checks
+(:mod:`session_fsm.engine.rules`); validation feeds it, asks for the whole-stream checks
 (:meth:`~session_fsm.engine.SessionEngine.finish`), and turns what the engine recorded
 into a :class:`Report`. Selecting and silencing rules is the engine's own ``ignore``: a
 silenced rule is never recorded, so it counts nowhere.
@@ -22,11 +22,11 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from . import events as ev
-from .engine import SessionEngine
-from .errors import NotAnEventError, SessionFsmError
-from .reader import ReadError, ReadItem, WireItem, iter_wire
-from .rules import CATALOGUE, RULES, Severity, Violation
+from ..engine import SessionEngine
+from ..engine.rules import CATALOGUE, RULES, Severity, Violation
+from ..errors import NotAnEventError, SessionFsmError
+from ..wire import events as ev
+from ..wire.reader import ReadError, ReadItem, WireItem, iter_wire
 
 __all__ = [
     "Report",
@@ -172,8 +172,8 @@ def validate(
     - a get-next-event response ``{"events": [...]}`` or a list of events: one batch of
       session ``key`` (a join's replay is recognised by its batch); a keyed envelope
       ``{"session": K, "events": [...]}`` (or ``"event": {...}``): one batch of session K;
-    - the reader's items (:func:`session_fsm.reader.iter_wire` or
-      :func:`~session_fsm.reader.read`, with ``on_error="report"``): a ``(key, wire
+    - the reader's items (:func:`session_fsm.wire.reader.iter_wire` or
+      :func:`~session_fsm.wire.reader.read`, with ``on_error="report"``): a ``(key, wire
       object, source)`` tuple or a :class:`ReadItem` goes to its session with its source
       (its input line is its batch), :class:`ReadError` becomes an error violation at its
       index. ``iter_wire``'s are the faster: the engine reads them straight from the wire.
@@ -181,7 +181,7 @@ def validate(
     A value that is no event object (a number, a string...) is a ``not-an-event``
     violation at its index, as it would be in a file.
 
-    ``ignore`` and ``select`` take rule names (see :data:`session_fsm.rules.CATALOGUE`).
+    ``ignore`` and ``select`` take rule names (see :data:`session_fsm.engine.rules.CATALOGUE`).
     """
     engine = SessionEngine(ignore=frozenset(RULES) - selected_rules(ignore=ignore,
                                                                     select=select))

@@ -20,14 +20,14 @@ Theory of operation. One poll has one outcome:
 - ``409``: the session has ended. The real ``AgentSessionEnd`` can be purged with the
   queue, so this ends the session exactly as that event would (as ``end("409")``). A
   ``409`` has no body, so the follower makes one: a response-shaped line holding one
-  :class:`~session_fsm.events.HttpSessionEnded` event is recorded, and that same event
+  :class:`~session_fsm.wire.events.HttpSessionEnded` event is recorded, and that same event
   applied, so a recording replays to the same end.
 - ``401``: the token is read again (it is read for every request anyway, so a refreshed
   file or callable is picked up) and the poll repeated once at once; a second ``401`` in
   a row raises :class:`AuthError`.
 - ``5xx``, ``408``, ``429``, timeouts and network errors: retried with capped
   exponential backoff and full jitter (:class:`RetryPolicy`), each attempt logged on the
-  ``session_fsm.client`` logger; after ``max_retries`` failed retries in a row
+  ``session_fsm.io.client`` logger; after ``max_retries`` failed retries in a row
   :class:`GaveUpError` is raised. Any other status raises :class:`UnexpectedStatusError`.
 
 Hostile answers. Every request has an overall deadline (``http_timeout``): its body is
@@ -65,12 +65,12 @@ import attrs
 import httpx
 import orjson
 
-from .changes import Change
-from .codec import decode, encode
-from .engine import AgentSession
-from .errors import InputError, SessionFsmError, Source
-from .events import Event, HttpSessionEnded
-from .reader import DEFAULT_MAX_LINE_BYTES
+from ..engine import AgentSession
+from ..engine.changes import Change
+from ..errors import InputError, SessionFsmError, Source
+from ..wire.codec import decode, encode
+from ..wire.events import Event, HttpSessionEnded
+from ..wire.reader import DEFAULT_MAX_LINE_BYTES
 
 __all__ = [
     "DEFAULT_POLL_TIMEOUT",
@@ -92,7 +92,7 @@ __all__ = [
     "token_reader",
 ]
 
-log = logging.getLogger("session_fsm.client")
+log = logging.getLogger("session_fsm.io.client")
 
 DEFAULT_POLL_TIMEOUT: Final = 30
 """Seconds the server holds a poll open when it has no events (the API allows 0..60)."""
@@ -336,9 +336,9 @@ class SessionFollower:
     ``base_url`` is the API's base (``https://api-{area}.{domain}/incontactapi/services/v{N}``).
     ``token`` is read for every request. ``record`` receives each 200 response as one
     JSON Lines line (bytes without the newline) before it is applied, and for a 409 the
-    line of its :class:`~session_fsm.events.HttpSessionEnded` event; an :class:`OSError`
+    line of its :class:`~session_fsm.wire.events.HttpSessionEnded` event; an :class:`OSError`
     it raises stops following with :class:`RecordError`. ``on_changes`` is handed the
-    changes (``session_fsm.changes``) of each applied response, in order, once the whole
+    changes (``session_fsm.engine.changes``) of each applied response, in order, once the whole
     response is applied (the end's checks with the response that ends the session); a
     response that changed nothing (a redelivery) hands nothing. What it raises stops
     following, after the response it was handed is applied and recorded. ``sleep`` and ``rand``

@@ -3,7 +3,7 @@
 A call event has twenty-odd fields and the engine's transitions read about ten. Building
 a typed, frozen event for every line costs several times what parsing the line does, so
 for the frequent types the engine reads the fields it needs straight from the wire object
-(:func:`session_fsm.codec.field_reader`, which still checks every field as decoding
+(:func:`session_fsm.wire.codec.field_reader`, which still checks every field as decoding
 would) into a small tuple: the facts. Typed events, fed by API users or decoded when the
 wire takes the general path, give the very same facts (:func:`facts_of_event`), so the
 engine has one handler per type whatever it was fed.
@@ -97,7 +97,7 @@ FACTS_OF: dict[type[Any], type[Any]] = {
 
 def wire_reader(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
     """The facts of a wire object of ``cls`` (``FACTS_OF[cls]``), or None when the object
-    must be decoded first (see :func:`session_fsm.codec.field_reader`)."""
+    must be decoded first (see :func:`session_fsm.wire.codec.field_reader`)."""
     facts_type = FACTS_OF[cls]
     return field_reader(cls, facts_type._fields, facts_type._make)
 

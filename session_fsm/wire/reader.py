@@ -64,8 +64,7 @@ from typing import IO, Any, Final, TypeAlias, cast
 import attrs
 import orjson
 
-from .codec import decode, kind_of
-from .errors import (
+from ..errors import (
     InputError,
     InputTooLargeError,
     NotAnEventError,
@@ -73,6 +72,7 @@ from .errors import (
     OnError,
     Source,
 )
+from .codec import decode, kind_of
 from .events import Event
 
 __all__ = [

@@ -24,7 +24,7 @@ limit, a lock held too long, a damaged page, a read-only file) is a
 
 Histories are then rebuilt for the dirty sessions: the session's stored events are
 replayed in ``seq`` order through a fresh :class:`~session_fsm.engine.AgentSession` (the
-engine is the only place that fires transitions) and :mod:`session_fsm.history` reads
+engine is the only place that fires transitions) and :mod:`session_fsm.views.history` reads
 the records. One session's rebuild is one transaction that replaces its history rows and
 clears its dirty mark. So a process killed at any moment leaves the store consistent:
 committed batches stay, a half-written batch or rebuild rolls back, and the next run
@@ -59,10 +59,10 @@ import attrs
 import cattrs
 import orjson
 
-from .codec import decode, format_time
-from .engine import AgentSession
-from .errors import InputError, SessionFsmError, Source
-from .history import (
+from ..engine import AgentSession
+from ..engine.records import AgentInterval, ContactRecord
+from ..errors import InputError, SessionFsmError, Source
+from ..views.history import (
     ContactFilter,
     ContactHistory,
     SessionHistory,
@@ -73,8 +73,8 @@ from .history import (
     history_of,
     state_intervals,
 )
-from .reader import ReadError, iter_wire
-from .records import AgentInterval, ContactRecord
+from ..wire.codec import decode, format_time
+from ..wire.reader import ReadError, iter_wire
 
 __all__ = [
     "FORMAT",
@@ -88,7 +88,7 @@ __all__ = [
     "unnamed_stream",
 ]
 
-FORMAT: Final = "session_fsm.store"
+FORMAT: Final = "session_fsm.io.store"
 VERSION: Final = 1
 
 _SCHEMA: Final = """

@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from .errors import Source
-from .events import AgentError, NextState
+from ..errors import Source
+from ..wire.events import AgentError, NextState
 
 
 @attrs.frozen(slots=True, weakref_slot=False)

@@ -1,8 +1,8 @@
 """Contact lifecycles and agent-state timelines with durations, read from the engine's records.
 
 The engine already keeps, append-only, every applied status of a contact
-(:class:`~session_fsm.records.Step`) and the agent-state timeline
-(:class:`~session_fsm.records.AgentInterval`). This module reads them (it changes nothing)
+(:class:`~session_fsm.engine.records.Step`) and the agent-state timeline
+(:class:`~session_fsm.engine.records.AgentInterval`). This module reads them (it changes nothing)
 into frozen values and computes durations, from **server timestamps only**:
 
 - *time in status*: from a step's timestamp to the next step's. Steps after the first
@@ -38,12 +38,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .codec import format_time
-from .machines.contacts import CONTACT_MACHINES
-from .records import AgentInterval, ContactRecord, Step, TranscriptLine
+from ..engine.records import AgentInterval, ContactRecord, Step, TranscriptLine
+from ..machines.contacts import CONTACT_MACHINES
+from ..wire.codec import format_time
 
 if TYPE_CHECKING:
-    from .engine import AgentSession, SessionEngine
+    from ..engine import AgentSession, SessionEngine
 
 __all__ = [
     "ContactFilter",

@@ -20,7 +20,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from .errors import FieldError, NotAnEventError
+from ..errors import FieldError, NotAnEventError
 from .events import (
     KNOWN_EVENTS,
     RECORDER_EVENTS,

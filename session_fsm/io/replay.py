@@ -1,7 +1,7 @@
 """Replaying archives: stage events, order each session's, fold them through the engine into rows.
 
 This module is the engine-agnostic core of ``session-fsm replay``; the local run
-(:func:`replay_local`) and the Dask run (:mod:`session_fsm.replay_dask`) call the same
+(:func:`replay_local`) and the Dask run (:mod:`session_fsm.io.replay_dask`) call the same
 three functions, so both write identical tables:
 
 1. :func:`stage_archive` reads one archive with the reader (one parsing path for every
@@ -14,7 +14,7 @@ three functions, so both write identical tables:
 3. :func:`fold_table` folds each session's rows, in that order, through
    :class:`~session_fsm.engine.AgentSession` (the only place that fires transitions) and
    writes four tables: ``snapshots``, ``contact_steps``, ``agent_states`` and
-   ``violations``. Durations come from :mod:`session_fsm.history`.
+   ``violations``. Durations come from :mod:`session_fsm.views.history`.
 
 The ordering clock. The stream has no per-event delivery time, and the timestamps it
 does carry (:data:`TIME_FIELDS`) say when a *state began*: an ``AgentState`` repeated
@@ -32,7 +32,7 @@ whenever an event has no newer time) are broken by the archive offset: the archi
 position on the command line, the line, the position within the line.
 
 Time-chunked replay. With a checkpoint directory, a session still open at the end of a
-chunk is not finished: its engine state (:func:`~session_fsm.checkpoint.dump_session`)
+chunk is not finished: its engine state (:func:`~session_fsm.io.checkpoint.dump_session`)
 goes into the next chunk's input as a row that sorts before its events, and only the
 rows that can no longer change are written (see :func:`fold_table`); the last chunk
 (``last_chunk``) finishes and writes everything. So the chunks' tables, put together,
@@ -56,9 +56,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .checkpoint import dump_session, load_session, write_atomic
-from .engine import AgentSession
-from .errors import (
+from ..engine import AgentSession
+from ..engine.snapshot import to_json
+from ..errors import (
     InputError,
     InputTooLargeError,
     NotAnEventError,
@@ -66,9 +66,9 @@ from .errors import (
     SessionFsmError,
     Source,
 )
-from .history import agent_acw_s, contact_history, state_intervals
-from .reader import ReadError, iter_wire
-from .snapshot import to_json
+from ..views.history import agent_acw_s, contact_history, state_intervals
+from ..wire.reader import ReadError, iter_wire
+from .checkpoint import dump_session, load_session, write_atomic
 
 __all__ = [
     "EVENT_SCHEMA",
@@ -240,7 +240,7 @@ def stage_archive(path: str, file_no: int, out_dir: str, *,
                   rows_per_part: int = _STAGE_ROWS) -> StageResult:
     """Read one archive into Parquet parts of :data:`EVENT_SCHEMA` under ``out_dir``.
 
-    Reads with :func:`~session_fsm.reader.iter_wire` in report mode: every unreadable
+    Reads with :func:`~session_fsm.wire.reader.iter_wire` in report mode: every unreadable
     item becomes a ``KIND_UNREADABLE`` row at its place. Raises :class:`OSError` when the
     archive cannot be opened. Memory: one part's rows, plus any rows that come before
     the archive's first timestamp (they wait for it).
@@ -647,7 +647,7 @@ def read_table(out_dir: str, name: str) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=keys))
 
 
-_STATE_FORMAT: Final = "session_fsm.replay-checkpoints"
+_STATE_FORMAT: Final = "session_fsm.io.replay-checkpoints"
 
 
 class CheckpointStore:

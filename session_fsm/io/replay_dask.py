@@ -1,10 +1,10 @@
 """The Dask run of ``session-fsm replay``: the same stages as the local run, spread over a cluster.
 
 Imported only for ``--engine dask``, so the default install never needs Dask. Each
-archive is staged by one task (:func:`~session_fsm.replay.stage_archive`); the staged
+archive is staged by one task (:func:`~session_fsm.io.replay.stage_archive`); the staged
 Parquet parts, with the previous chunk's open sessions, are read as one Dask DataFrame,
 ``shuffle``\\ d by session key so that every session lands whole in one partition, and
-``map_partitions`` folds each partition with :func:`~session_fsm.replay.fold_table`,
+``map_partitions`` folds each partition with :func:`~session_fsm.io.replay.fold_table`,
 which sorts its rows and writes that partition's part of every table. Folding needs a
 session's events in order, one after the other: a per-partition sort after a shuffle
 moves each row once, where ``groupby().apply`` would build a frame per session.

@@ -1,0 +1,66 @@
+"""The package's layers stay honest: the data's way is wire -> engine -> changes -> views
+and edges, so the core never imports what is built on it.
+
+Every import of every module (relative ones resolved, those under ``TYPE_CHECKING`` and
+inside functions included) is read with ``ast``, not by running the code.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "session_fsm"
+
+# what each layer must never import (the CLI and the simulator are the outermost)
+FORBIDDEN = {
+    "wire": ("engine", "views", "io", "cli", "sim"),
+    "machines": ("wire", "engine", "views", "io", "cli", "sim"),
+    "engine": ("views", "io", "cli", "sim"),
+    "views": ("io", "cli", "sim"),
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    """The absolute names of every module ``path`` imports from session_fsm."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    package = package.removesuffix(".__init__")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("session_fsm")}
+
+
+def _layer_modules() -> list[tuple[str, Path]]:
+    return [(layer, path) for layer in FORBIDDEN
+            for path in sorted((PACKAGE / layer).rglob("*.py"))]
+
+
+@pytest.mark.parametrize(("layer", "path"), _layer_modules(),
+                         ids=[str(p.relative_to(PACKAGE)) for _, p in _layer_modules()])
+def test_a_layer_imports_nothing_built_on_it(layer: str, path: Path) -> None:
+    outer = tuple(f"session_fsm.{name}" for name in FORBIDDEN[layer])
+    wrong = sorted(name for name in imports_of(path)
+                   if any(name == o or name.startswith(o + ".") for o in outer))
+    assert wrong == [], f"{path.relative_to(PACKAGE)} imports {wrong}"
+
+
+def test_the_layers_exist_and_the_check_sees_imports() -> None:
+    assert {p.name for p in PACKAGE.iterdir() if p.is_dir()} >= {*FORBIDDEN, "io", "cli"}
+    # the resolver at work on a module known to import the wire and the machines
+    seen = imports_of(PACKAGE / "engine" / "session.py")
+    assert "session_fsm.wire.codec" in seen
+    assert "session_fsm.machines.session" in seen
+    assert not any(name.startswith("session_fsm.views") for name in seen)
