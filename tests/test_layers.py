@@ -64,3 +64,14 @@ def test_the_layers_exist_and_the_check_sees_imports() -> None:
     assert "session_fsm.wire.codec" in seen
     assert "session_fsm.machines.session" in seen
     assert not any(name.startswith("session_fsm.views") for name in seen)
+
+
+def test_commands_share_renderers_and_never_import_each_other() -> None:
+    cli = PACKAGE / "cli"
+    shared = {"session_fsm.cli._common", "session_fsm.cli.render", "session_fsm.cli"}
+    commands = {f"session_fsm.cli.{p.stem}" for p in cli.glob("*.py")} - shared
+    for path in sorted(cli.glob("*.py")):
+        if path.stem in ("__init__", "_common", "render"):
+            continue
+        wrong = sorted(name for name in imports_of(path) if name in commands)
+        assert wrong == [], f"cli/{path.name} imports {wrong}"

@@ -26,9 +26,8 @@ from ..views.history import ContactHistory, SessionHistory, StateInterval, histo
 from ..views.validation import Report, report_of
 from ..wire.codec import format_time
 from ._common import JSON, Failure, emit_json, replay_files, stdout, table
-from .history import duration as history_duration
-from .snapshot import show
-from .validate import show as show_report
+from .render import duration as history_duration
+from .render import show_report, show_snapshot
 
 EXAMPLES = """\b
 Examples:
@@ -85,7 +84,7 @@ def command(as_json: bool) -> None:
     console.print()
     console.rule("Snapshot: each session now", align="left")
     for snap in snapshots:
-        show(snap)
+        show_snapshot(snap)
     console.rule("History: every contact's lifecycle, from server timestamps", align="left")
     for session in history:
         _show_history(session)

@@ -35,7 +35,7 @@ from ..io.client import (
 )
 from ..wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError
 from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout
-from .snapshot import render
+from .render import snapshot_view
 
 if TYPE_CHECKING:
     from ..io.store import Store
@@ -261,7 +261,7 @@ class _Screen:
         return self.live
 
     def changed(self, session: AgentSession) -> None:
-        view = render(session.snapshot())
+        view = snapshot_view(session.snapshot())
         if self.live is not None:
             self.live.update(view)
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import click
@@ -18,7 +18,7 @@ from ..views.history import (
     histories,
     histories_json,
 )
-from ..wire.codec import format_time, parse_time
+from ..wire.codec import parse_time
 from ._common import (
     EXIT_FINDING,
     EXIT_INPUT,
@@ -28,9 +28,8 @@ from ._common import (
     emit_json,
     input_failure,
     replay_files,
-    stdout,
-    table,
 )
+from .render import show_history
 
 EXAMPLES = """\b
 Examples:
@@ -109,7 +108,7 @@ def command(files: tuple[str, ...], db: str | None, contact_id: str | None, medi
         emit_json(histories_json(found))
         return
     for history in found:
-        show(history)
+        show_history(history)
 
 
 def _from_files(files: Sequence[str], skip_bad: bool, now: datetime | None, skew: float,
@@ -179,84 +178,3 @@ def _pick(key: str, contacts: tuple[ContactHistory, ...],
 # --- human output -------------------------------------------------------------------------
 
 
-class _Clock:
-    """Timestamps for a table: time of day when they all share one date (named once in
-    the title), the full ISO form otherwise, so the tables fit a terminal."""
-
-    def __init__(self, values: Iterable[datetime | None]) -> None:
-        dates = {format_time(v)[:10] for v in values if v is not None}
-        self.date = dates.pop() if len(dates) == 1 else None
-
-    def __call__(self, value: datetime | None) -> str:
-        if value is None:
-            return "-"
-        text = format_time(value)
-        return text[11:-1] if self.date else text
-
-    def title(self, title: str) -> str:
-        return f"{title} ({self.date}, UTC)" if self.date else title
-
-
-def duration(seconds: float | None, *, sep: str = " ") -> str:
-    """``25.0`` -> ``25s``, ``312.0`` -> ``5m 12s``, ``3725.5`` -> ``1h 02m 05.5s``
-    (``sep=""``: ``5m12s``)."""
-    if seconds is None:
-        return "-"
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    fraction = seconds - whole
-    tail = f"{fraction:.3f}".rstrip("0").rstrip(".")[1:] if fraction else ""
-    if hours:
-        return f"{hours}h{sep}{minutes:02d}m{sep}{secs:02d}{tail}s"
-    if minutes:
-        return f"{minutes}m{sep}{secs:02d}{tail}s"
-    return f"{secs}{tail}s"
-
-
-def _figures(pairs: Iterable[tuple[str, float | None]]) -> str:
-    return "  ".join(f"{name} {duration(value)}" for name, value in pairs if value is not None)
-
-
-def show(history: SessionHistory) -> None:
-    """A session's history as tables, for people."""
-    console = stdout()
-    console.print(f"[bold]{history.key}[/bold]  {len(history.contacts)} contact(s), "
-                  f"{len(history.agent_states)} agent state(s)")
-    for contact in history.contacts:
-        state = "closed" if contact.closed else "open"
-        extra = "  ".join(part for part in (
-            f"skill {contact.skill}" if contact.skill else "",
-            f"disconnect {contact.disconnect_code}" if contact.disconnect_code else "",
-        ) if part)
-        console.print(f"  {contact.media} [bold]{contact.contact_id}[/bold]  {state}  {extra}")
-        figures = _figures((("ring", contact.ring_s), ("hold", contact.hold_s or None),
-                            ("ACW", contact.acw_s), ("handle", contact.handle_time_s)))
-        if figures:
-            console.print(f"    {figures}")
-        clock = _Clock([*(s.at for s in contact.steps), *(t.at for t in contact.transcript)])
-        steps = table(clock.title("    steps"), "event", "status", "at", "final", "duration")
-        for step in contact.steps:
-            steps.add_row(str(step.event_index), step.status, clock(step.at),
-                          "yes" if step.final else "", duration(step.duration_s))
-        console.print(steps)
-        for line in contact.transcript:
-            console.print(f"    {clock(line.at)}  {line.party or '-'}: {line.text or ''}",
-                          markup=False)
-    if history.agent_states:
-        clock = _Clock([*(i.start for i in history.agent_states),
-                        *(i.end for i in history.agent_states)])
-        timeline = table(clock.title("  agent states"), "state", "out reason", "ACW for",
-                         "start", "end", "duration")
-        for interval in history.agent_states:
-            acw = (interval.acw_contact_id or "?") if interval.is_acw else ""
-            timeline.add_row(interval.state, interval.out_reason or "", acw, clock(interval.start),
-                             clock(interval.end), duration(interval.duration_s))
-        console.print(timeline)
-        totals = _figures(sorted(history.time_in_state_s.items()))
-        reasons = _figures(sorted(history.time_by_out_reason_s.items()))
-        if totals:
-            console.print(f"  time per state: {totals}")
-        if reasons:
-            console.print(f"  time per out reason: {reasons}")
-    console.print()

@@ -10,10 +10,8 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.text import Text
 
-from ..engine.rules import CATALOGUE, Severity
-from ..views.validation import Report, UnknownRuleError, validate
+from ..views.validation import UnknownRuleError, validate
 from ..wire.reader import iter_wire
 from ._common import (
     EXIT_FINDING,
@@ -22,10 +20,9 @@ from ._common import (
     JSON,
     Failure,
     emit_json,
-    stdout,
-    table,
     with_progress,
 )
+from .render import show_report
 
 EXAMPLES = """\b
 Examples:
@@ -70,59 +67,8 @@ def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[s
     if as_json:
         emit_json(report.to_json())
     else:
-        show(report)
+        show_report(report)
     if report.failed:
         sys.exit(EXIT_FINDING)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def show(report: Report) -> None:
-    """The report for people: per-session rule counts, then every violation.
-
-    On a terminal the violations are a table; piped, one line each (``file:line:
-    severity: rule: message (...)``, as compilers print), so long messages stay whole
-    and grep works.
-    """
-    console = stdout()
-    severity: dict[str, Severity] = {rule.name: rule.severity for rule in CATALOGUE}
-    counts = report.counts()
-    if counts:
-        summary = table("Violations by session and rule", "session", "rule", "severity", "count")
-        for key, rules in counts.items():
-            for i, (rule, n) in enumerate(rules.items()):
-                summary.add_row(Text(key) if i == 0 else "", rule,
-                                _severity(severity[rule].value, severity[rule]), str(n))
-        console.print(summary)
-        console.print()
-        if sys.stdout.isatty():
-            for key, found in report.by_session().items():
-                detail = table(f"{key}: violations", "event", "source", "rule", "contact",
-                               "message")
-                for column in detail.columns[:4]:
-                    column.no_wrap = True
-                for v in found:
-                    # Text(), not markup: sources, contacts and messages quote input data.
-                    detail.add_row(str(v.event_index), Text(v.source or "-"),
-                                   _severity(v.rule, v.severity), Text(v.contact_id or "-"),
-                                   Text(v.message))
-                console.print(detail)
-                console.print()
-        else:
-            for v in report.violations:
-                contact = f", contact {v.contact_id}" if v.contact_id else ""
-                click.echo(f"{v.source or v.session}: {v.severity.value}: {v.rule}: "
-                           f"{v.message} (session {v.session}, event {v.event_index}{contact})")
-            click.echo()
-    verdict = "FAILED" if report.failed else "ok"
-    strict = " (--strict: warnings fail too)" if report.strict_warnings else ""
-    click.echo(f"{_plural(len(report.sessions), 'session')}, "
-               f"{_plural(report.events, 'event')}: {_plural(report.errors, 'error')}, "
-               f"{_plural(report.warnings, 'warning')}: {verdict}{strict}")
-
-
-def _severity(text: str, severity: Severity) -> Text:
-    """``text`` coloured by severity: red errors, yellow warnings."""
-    return Text(text, style="red" if severity is Severity.ERROR else "yellow")

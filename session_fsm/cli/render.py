@@ -1,0 +1,222 @@
+"""Human output shared by the commands: snapshots, histories, validation reports.
+
+Commands print through these and never import each other. Text that comes from the stream
+(ids, statuses, messages) is shown escaped and never taken as markup.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+
+import click
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from ..engine.rules import CATALOGUE, Severity
+from ..engine.snapshot import Snapshot
+from ..io.client import printable
+from ..views.history import SessionHistory
+from ..views.validation import Report
+from ..wire.codec import format_time
+from ._common import stdout, table
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def show_report(report: Report) -> None:
+    """The report for people: per-session rule counts, then every violation.
+
+    On a terminal the violations are a table; piped, one line each (``file:line:
+    severity: rule: message (...)``, as compilers print), so long messages stay whole
+    and grep works.
+    """
+    console = stdout()
+    severity: dict[str, Severity] = {rule.name: rule.severity for rule in CATALOGUE}
+    counts = report.counts()
+    if counts:
+        summary = table("Violations by session and rule", "session", "rule", "severity", "count")
+        for key, rules in counts.items():
+            for i, (rule, n) in enumerate(rules.items()):
+                summary.add_row(Text(key) if i == 0 else "", rule,
+                                _severity(severity[rule].value, severity[rule]), str(n))
+        console.print(summary)
+        console.print()
+        if sys.stdout.isatty():
+            for key, found in report.by_session().items():
+                detail = table(f"{key}: violations", "event", "source", "rule", "contact",
+                               "message")
+                for column in detail.columns[:4]:
+                    column.no_wrap = True
+                for v in found:
+                    # Text(), not markup: sources, contacts and messages quote input data.
+                    detail.add_row(str(v.event_index), Text(v.source or "-"),
+                                   _severity(v.rule, v.severity), Text(v.contact_id or "-"),
+                                   Text(v.message))
+                console.print(detail)
+                console.print()
+        else:
+            for v in report.violations:
+                contact = f", contact {v.contact_id}" if v.contact_id else ""
+                click.echo(f"{v.source or v.session}: {v.severity.value}: {v.rule}: "
+                           f"{v.message} (session {v.session}, event {v.event_index}{contact})")
+            click.echo()
+    verdict = "FAILED" if report.failed else "ok"
+    strict = " (--strict: warnings fail too)" if report.strict_warnings else ""
+    click.echo(f"{plural(len(report.sessions), 'session')}, "
+               f"{plural(report.events, 'event')}: {plural(report.errors, 'error')}, "
+               f"{plural(report.warnings, 'warning')}: {verdict}{strict}")
+
+
+def _severity(text: str, severity: Severity) -> Text:
+    """``text`` coloured by severity: red errors, yellow warnings."""
+    return Text(text, style="red" if severity is Severity.ERROR else "yellow")
+
+
+class _Clock:
+    """Timestamps for a table: time of day when they all share one date (named once in
+    the title), the full ISO form otherwise, so the tables fit a terminal."""
+
+    def __init__(self, values: Iterable[datetime | None]) -> None:
+        dates = {format_time(v)[:10] for v in values if v is not None}
+        self.date = dates.pop() if len(dates) == 1 else None
+
+    def __call__(self, value: datetime | None) -> str:
+        if value is None:
+            return "-"
+        text = format_time(value)
+        return text[11:-1] if self.date else text
+
+    def title(self, title: str) -> str:
+        return f"{title} ({self.date}, UTC)" if self.date else title
+
+
+def duration(seconds: float | None, *, sep: str = " ") -> str:
+    """``25.0`` -> ``25s``, ``312.0`` -> ``5m 12s``, ``3725.5`` -> ``1h 02m 05.5s``
+    (``sep=""``: ``5m12s``)."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    fraction = seconds - whole
+    tail = f"{fraction:.3f}".rstrip("0").rstrip(".")[1:] if fraction else ""
+    if hours:
+        return f"{hours}h{sep}{minutes:02d}m{sep}{secs:02d}{tail}s"
+    if minutes:
+        return f"{minutes}m{sep}{secs:02d}{tail}s"
+    return f"{secs}{tail}s"
+
+
+def _figures(pairs: Iterable[tuple[str, float | None]]) -> str:
+    return "  ".join(f"{name} {duration(value)}" for name, value in pairs if value is not None)
+
+
+def show_history(history: SessionHistory) -> None:
+    """A session's history as tables, for people."""
+    console = stdout()
+    console.print(f"[bold]{history.key}[/bold]  {len(history.contacts)} contact(s), "
+                  f"{len(history.agent_states)} agent state(s)")
+    for contact in history.contacts:
+        state = "closed" if contact.closed else "open"
+        extra = "  ".join(part for part in (
+            f"skill {contact.skill}" if contact.skill else "",
+            f"disconnect {contact.disconnect_code}" if contact.disconnect_code else "",
+        ) if part)
+        console.print(f"  {contact.media} [bold]{contact.contact_id}[/bold]  {state}  {extra}")
+        figures = _figures((("ring", contact.ring_s), ("hold", contact.hold_s or None),
+                            ("ACW", contact.acw_s), ("handle", contact.handle_time_s)))
+        if figures:
+            console.print(f"    {figures}")
+        clock = _Clock([*(s.at for s in contact.steps), *(t.at for t in contact.transcript)])
+        steps = table(clock.title("    steps"), "event", "status", "at", "final", "duration")
+        for step in contact.steps:
+            steps.add_row(str(step.event_index), step.status, clock(step.at),
+                          "yes" if step.final else "", duration(step.duration_s))
+        console.print(steps)
+        for line in contact.transcript:
+            console.print(f"    {clock(line.at)}  {line.party or '-'}: {line.text or ''}",
+                          markup=False)
+    if history.agent_states:
+        clock = _Clock([*(i.start for i in history.agent_states),
+                        *(i.end for i in history.agent_states)])
+        timeline = table(clock.title("  agent states"), "state", "out reason", "ACW for",
+                         "start", "end", "duration")
+        for interval in history.agent_states:
+            acw = (interval.acw_contact_id or "?") if interval.is_acw else ""
+            timeline.add_row(interval.state, interval.out_reason or "", acw, clock(interval.start),
+                             clock(interval.end), duration(interval.duration_s))
+        console.print(timeline)
+        totals = _figures(sorted(history.time_in_state_s.items()))
+        reasons = _figures(sorted(history.time_by_out_reason_s.items()))
+        if totals:
+            console.print(f"  time per state: {totals}")
+        if reasons:
+            console.print(f"  time per out reason: {reasons}")
+    console.print()
+
+
+def cell(value: object) -> str:
+    """One value as a table cell: timestamps in the wire's form, "-" for nothing; text
+    from the stream escaped, so no escape sequence reaches the terminal as it is."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return printable(str(value), sys.maxsize)
+
+
+def snapshot_view(snap: Snapshot) -> RenderableType:
+    """A session's snapshot for people: header, agent, leg, monitoring, open contacts.
+
+    One renderable, so ``snapshot`` prints it and ``follow`` redraws it in place.
+    """
+    info = snap.session
+    end = f" ({info.end_reason})" if info.end_reason else ""
+    # Text, not markup: a key or id from the stream could hold "[...]"
+    parts: list[RenderableType] = [Text.assemble(
+        (cell(snap.key), "bold"),
+        f"  session {cell(info.session_id)}  agent {cell(info.agent_id)}  {info.status}"
+        f"{cell(end) if end else ''}  {snap.events} events, {snap.violations} violations")]
+    agent = snap.agent_state
+    if agent is not None:
+        nexts = cell(", ".join(n.state + (f"/{n.out_reason}" if n.out_reason else "")
+                               for n in agent.next_states) or "-")
+        acw = ""
+        if agent.is_acw:
+            follows = agent.acw.contact_id if agent.acw else None
+            acw = f"  ACW for {cell(follows)} until {cell(agent.acw_deadline)}"
+        reason = f" ({cell(agent.out_reason)})" if agent.out_reason else ""
+        parts.append(Text(f"  agent: {cell(agent.state)}{reason} since {cell(agent.since)}{acw}  "
+                          f"next: {nexts}"))
+    if snap.agent_leg is not None:
+        leg = snap.agent_leg
+        parts.append(Text(f"  agent leg {cell(leg.id)}: {cell(leg.status)}"
+                          f"{' (final)' if leg.final else ''}"))
+    if snap.monitoring is not None:
+        mon = snap.monitoring
+        parts.append(Text(f"  monitoring agent {cell(mon.target_agent_id)} since "
+                          f"{cell(mon.since)}"))
+    if snap.contacts:
+        contacts = table("  open contacts", "contact", "media", "status", "ACW", "linked",
+                         "inbound", "skill", "last change")
+        for c in snap.contacts:
+            contacts.add_row(*(Text(cell(value)) for value in (
+                c.contact_id, c.media, c.status, c.in_acw, c.is_linked, c.is_inbound, c.skill,
+                c.last_change)))
+        parts.append(contacts)
+    else:
+        parts.append(Text("  no open contacts"))
+    return Group(*parts)
+
+
+def show_snapshot(snap: Snapshot) -> None:
+    """Print a session's snapshot, for people."""
+    console = stdout()
+    console.print(snapshot_view(snap))
+    console.print()
