@@ -6,9 +6,13 @@ event index) as attributes, so callers can act on it without parsing the message
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import attrs
+
+if TYPE_CHECKING:
+    import sqlite3
 
 OnError: TypeAlias = Literal["raise", "report"]
 """What to do with bad input: raise its error, or report it (as an item or a violation)
@@ -134,3 +138,200 @@ class CheckpointLoadError(CheckpointError):
         if self.field is None:
             return f"{where} {self.detail}"
         return f"{where} is damaged: {self.field}: {self.detail}"
+
+
+# --- following a live session (io/client.py) -----------------------------------------------
+
+
+EXCERPT_CHARS: Final = 200
+
+
+_SESSION_ID_RULE: Final = "1 to 256 of A-Z a-z 0-9 . _ ~ -, and not . or .."
+
+
+class FollowError(SessionFsmError):
+    """Following stopped on a failure; ``session_id`` is the one to resume from."""
+
+    def __init__(self, message: str, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(f"{message} (resume from session id {session_id})")
+
+
+class TokenError(FollowError):
+    """The bearer token could not be read (missing or empty file, failing callable)."""
+
+    def __init__(self, detail: str, session_id: str) -> None:
+        self.detail = detail
+        super().__init__(f"cannot read the bearer token: {detail}", session_id)
+
+
+class AuthError(FollowError):
+    """``401`` again after the token was read afresh: the token is not accepted."""
+
+    def __init__(self, url: str, session_id: str) -> None:
+        self.url = url
+        super().__init__(f"401 Unauthorized from {url}, also with a freshly read token",
+                         session_id)
+
+
+class UnexpectedStatusError(FollowError):
+    """A status the poll protocol does not retry (e.g. ``400``, ``403``, ``404``)."""
+
+    def __init__(self, status: int, url: str, body: str, session_id: str) -> None:
+        self.status = status
+        self.url = url
+        self.body = body
+        shown = f": {body}" if body else ""
+        super().__init__(f"HTTP {status} from {url}{shown}", session_id)
+
+
+class GaveUpError(FollowError):
+    """The retry limit was reached; ``cause`` describes the last failure."""
+
+    def __init__(self, attempts: int, cause: str, session_id: str) -> None:
+        self.attempts = attempts
+        self.cause = cause
+        super().__init__(f"gave up after {attempts} failed attempts in a row; last: {cause}",
+                         session_id)
+
+
+class RotatedSessionIdError(FollowError):
+    """A 200 body's ``sessionId`` that is not one plain path segment: no poll uses it."""
+
+    def __init__(self, value: str, response: int, session_id: str) -> None:
+        self.value = value
+        self.response = response
+        super().__init__(f'response {response} gives the session id "{printable(value, 80)}", '
+                         f"which is not one plain path segment ({_SESSION_ID_RULE}); "
+                         "nothing of it applied, no request made with it", session_id)
+
+
+class BodyTooLargeError(FollowError):
+    """A 200 body over ``max_body`` bytes, or whose recorded line would be: not applied.
+
+    ``line_bytes`` is the size of that line; None when the body itself was over (it is
+    not read further, so its size is not known).
+    """
+
+    def __init__(self, url: str, limit: int, line_bytes: int | None, session_id: str) -> None:
+        self.url = url
+        self.limit = limit
+        self.line_bytes = line_bytes
+        what = "is" if line_bytes is None else f"would be recorded as {line_bytes} bytes,"
+        super().__init__(f"a 200 body from {url} {what} over the body limit of {limit} bytes; "
+                         "nothing of it applied or recorded", session_id)
+
+
+class RecordError(FollowError):
+    """``record`` failed on a response (``response`` is its number): nothing of it applied."""
+
+    def __init__(self, detail: str, response: int, session_id: str) -> None:
+        self.detail = detail
+        self.response = response
+        super().__init__(f"cannot record response {response}: {detail}; nothing of it "
+                         "applied", session_id)
+
+
+class SessionIdError(SessionFsmError, ValueError):
+    """A session id given to follow that is not one plain path segment."""
+
+    def __init__(self, value: str, where: str) -> None:
+        self.value = value
+        self.where = where
+        super().__init__(f'{where} "{printable(value, 80)}" is not one plain path segment '
+                         f"({_SESSION_ID_RULE})")
+
+
+def printable(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` as it may reach a terminal or a log: its first ``limit`` characters, with
+    backslashes and every character that is not printable (escape sequences, CR, LF,
+    bidirectional controls) escaped as :func:`repr` escapes them."""
+    cut = text[:limit]
+    if not cut.isprintable() or "\\" in cut:
+        cut = "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in cut)
+    return cut + "..." if len(text) > limit else cut
+
+
+# --- the store (io/store.py) ---------------------------------------------------------------
+
+
+class StoreError(SessionFsmError):
+    """A store that cannot be used: not a store, a newer format, not there, busy, or
+    SQLite failed; ``path`` is the store's."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class StoreConflictError(StoreError):
+    """An input position whose event differs from the one the store holds for it."""
+
+    def __init__(self, path: str, source: Source, stored_from: str) -> None:
+        self.source = source
+        self.stored_from = stored_from
+        super().__init__(
+            path,
+            f"{source}: the store holds a different event for this position (ingested from "
+            f"{stored_from}); the input changed since: ingest it under another name or "
+            "into another store"
+        )
+
+
+class StoreBusyError(StoreError):
+    """Another process kept the store's writer lock for longer than ``waited_s``."""
+
+    def __init__(self, path: str, waited_s: float) -> None:
+        self.waited_s = waited_s
+        super().__init__(
+            path,
+            f"{path}: another process is writing to this store; gave up after waiting "
+            f"{waited_s:g} s for it (run again once it is done, or wait longer: --lock-timeout)"
+        )
+
+
+class StoreFailedError(StoreError):
+    """SQLite failed while the store was used: disk full, a file-size limit, a lock held
+    too long, a damaged page, a read-only file. ``action`` is what was being done,
+    ``code`` SQLite's name for the error (``SQLITE_FULL``, ``SQLITE_CORRUPT``...). What
+    was committed before stays: the store is consistent, and a run again completes."""
+
+    def __init__(self, path: str, action: str, error: sqlite3.Error) -> None:
+        self.action = action
+        self.code = error.sqlite_errorname
+        # SQLite's own words name the symptom; these, the likely cause
+        cause = next((c for prefix, c in _CAUSES.items() if self.code.startswith(prefix)), "")
+        super().__init__(path, f"{path}: {action} failed: {error} ({self.code})"
+                               + (f": {cause}" if cause else ""))
+
+
+_CAUSES: Final = {
+    "SQLITE_FULL": "the disk is full or a file-size limit was reached",
+    "SQLITE_IOERR": "a full disk, a file-size limit or a failing device",
+    "SQLITE_BUSY": "another process held a lock on the store for longer than the wait allowed",
+    "SQLITE_CORRUPT": "the file is damaged; ingest the inputs into a new store",
+    "SQLITE_READONLY": "the file or its directory cannot be written",
+    "SQLITE_CANTOPEN": "the file or its directory cannot be opened",
+}
+
+
+# --- validation (views/validation.py) ------------------------------------------------------
+
+
+class UnknownRuleError(SessionFsmError, ValueError):
+    """A rule name that is not in the catalogue; ``names`` are the unknown ones."""
+
+    def __init__(self, names: Iterable[str], valid: Iterable[str],
+                 option: str = "rule") -> None:
+        self.names = tuple(names)
+        self.option = option
+        self.valid = tuple(valid)
+        unknown = ", ".join(repr(name) for name in self.names)
+        super().__init__(f"unknown {option} {unknown}; valid rules: {', '.join(self.valid)}")
+
+
+# --- archive replays (io/replay.py) --------------------------------------------------------
+
+
+class ReplayError(SessionFsmError):
+    """A replay that cannot go on (a checkpoint directory in the wrong state...)."""

@@ -75,3 +75,19 @@ def test_commands_share_renderers_and_never_import_each_other() -> None:
             continue
         wrong = sorted(name for name in imports_of(path) if name in commands)
         assert wrong == [], f"cli/{path.name} imports {wrong}"
+
+
+def test_every_exception_lives_in_errors() -> None:
+    """Public exception classes are declared in errors.py, with their context as attributes
+    (private helpers, and the CLI's own Failure outcome, stay where they are used)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")
+                         for b in node.bases}
+                if any(b.endswith(("Error", "Exception")) for b in bases):
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.name}")
+    assert found == ["cli/_common.py:Failure"]

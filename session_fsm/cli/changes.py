@@ -23,8 +23,7 @@ from ..engine.changes import (
     as_json as change_json,
 )
 from ..engine.rules import Violation
-from ..errors import InputError
-from ..io.client import printable
+from ..errors import InputError, printable
 from ..wire.codec import format_time
 from ._common import FILES, JSON, input_failure, replay_files
 

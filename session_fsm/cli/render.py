@@ -16,7 +16,7 @@ from rich.text import Text
 
 from ..engine.rules import CATALOGUE, Severity
 from ..engine.snapshot import Snapshot
-from ..io.client import printable
+from ..errors import printable
 from ..views.history import SessionHistory
 from ..views.validation import Report
 from ..wire.codec import format_time

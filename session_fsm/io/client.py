@@ -67,7 +67,22 @@ import orjson
 
 from ..engine import AgentSession
 from ..engine.changes import Change
-from ..errors import InputError, SessionFsmError, Source
+from ..errors import (
+    EXCERPT_CHARS,
+    AuthError,
+    BodyTooLargeError,
+    FollowError,
+    GaveUpError,
+    InputError,
+    RecordError,
+    RotatedSessionIdError,
+    SessionFsmError,
+    SessionIdError,
+    Source,
+    TokenError,
+    UnexpectedStatusError,
+    printable,
+)
 from ..wire.codec import decode, encode
 from ..wire.events import Event, HttpSessionEnded
 from ..wire.reader import DEFAULT_MAX_LINE_BYTES
@@ -102,15 +117,13 @@ RESPONSE_SOURCE: Final = "get-next-event"
 
 # Statuses that say "not now" rather than "never": asked again after a backoff.
 _RETRIED_STATUSES: Final = frozenset({408, 429})
-_BODY_EXCERPT: Final = 200
 # Bytes read of a body that is only shown (an error's): enough for the excerpt's characters.
-_EXCERPT_BYTES: Final = 4 * _BODY_EXCERPT
+_EXCERPT_BYTES: Final = 4 * EXCERPT_CHARS
 _HIDDEN_TOKEN: Final = "[token]"
 
 # A session id is a path segment that needs no escaping and is no dot segment: RFC 3986's
 # unreserved characters (real ids are letters and digits), bounded.
 _SESSION_ID: Final = re.compile(r"[A-Za-z0-9._~-]{1,256}")
-_SESSION_ID_RULE: Final = "1 to 256 of A-Z a-z 0-9 . _ ~ -, and not . or .."
 # What a bearer token may hold: visible ASCII, so it is one valid header value.
 _NOT_IN_TOKEN: Final = re.compile(r"[^\x21-\x7e]")
 
@@ -119,99 +132,6 @@ TokenSource: TypeAlias = "Callable[[], str] | os.PathLike[str]"
 
 
 # --- errors ------------------------------------------------------------------------------
-
-
-class FollowError(SessionFsmError):
-    """Following stopped on a failure; ``session_id`` is the one to resume from."""
-
-    def __init__(self, message: str, session_id: str) -> None:
-        self.session_id = session_id
-        super().__init__(f"{message} (resume from session id {session_id})")
-
-
-class TokenError(FollowError):
-    """The bearer token could not be read (missing or empty file, failing callable)."""
-
-    def __init__(self, detail: str, session_id: str) -> None:
-        self.detail = detail
-        super().__init__(f"cannot read the bearer token: {detail}", session_id)
-
-
-class AuthError(FollowError):
-    """``401`` again after the token was read afresh: the token is not accepted."""
-
-    def __init__(self, url: str, session_id: str) -> None:
-        self.url = url
-        super().__init__(f"401 Unauthorized from {url}, also with a freshly read token",
-                         session_id)
-
-
-class UnexpectedStatusError(FollowError):
-    """A status the poll protocol does not retry (e.g. ``400``, ``403``, ``404``)."""
-
-    def __init__(self, status: int, url: str, body: str, session_id: str) -> None:
-        self.status = status
-        self.url = url
-        self.body = body
-        shown = f": {body}" if body else ""
-        super().__init__(f"HTTP {status} from {url}{shown}", session_id)
-
-
-class GaveUpError(FollowError):
-    """The retry limit was reached; ``cause`` describes the last failure."""
-
-    def __init__(self, attempts: int, cause: str, session_id: str) -> None:
-        self.attempts = attempts
-        self.cause = cause
-        super().__init__(f"gave up after {attempts} failed attempts in a row; last: {cause}",
-                         session_id)
-
-
-class RotatedSessionIdError(FollowError):
-    """A 200 body's ``sessionId`` that is not one plain path segment: no poll uses it."""
-
-    def __init__(self, value: str, response: int, session_id: str) -> None:
-        self.value = value
-        self.response = response
-        super().__init__(f'response {response} gives the session id "{printable(value, 80)}", '
-                         f"which is not one plain path segment ({_SESSION_ID_RULE}); "
-                         "nothing of it applied, no request made with it", session_id)
-
-
-class BodyTooLargeError(FollowError):
-    """A 200 body over ``max_body`` bytes, or whose recorded line would be: not applied.
-
-    ``line_bytes`` is the size of that line; None when the body itself was over (it is
-    not read further, so its size is not known).
-    """
-
-    def __init__(self, url: str, limit: int, line_bytes: int | None, session_id: str) -> None:
-        self.url = url
-        self.limit = limit
-        self.line_bytes = line_bytes
-        what = "is" if line_bytes is None else f"would be recorded as {line_bytes} bytes,"
-        super().__init__(f"a 200 body from {url} {what} over the body limit of {limit} bytes; "
-                         "nothing of it applied or recorded", session_id)
-
-
-class RecordError(FollowError):
-    """``record`` failed on a response (``response`` is its number): nothing of it applied."""
-
-    def __init__(self, detail: str, response: int, session_id: str) -> None:
-        self.detail = detail
-        self.response = response
-        super().__init__(f"cannot record response {response}: {detail}; nothing of it "
-                         "applied", session_id)
-
-
-class SessionIdError(SessionFsmError, ValueError):
-    """A session id given to follow that is not one plain path segment."""
-
-    def __init__(self, value: str, where: str) -> None:
-        self.value = value
-        self.where = where
-        super().__init__(f'{where} "{printable(value, 80)}" is not one plain path segment '
-                         f"({_SESSION_ID_RULE})")
 
 
 def check_session_id(value: str, where: str) -> str:
@@ -227,16 +147,6 @@ def check_session_id(value: str, where: str) -> str:
 
 def _plain_segment(value: str) -> bool:
     return _SESSION_ID.fullmatch(value) is not None and value not in (".", "..")
-
-
-def printable(text: str, limit: int = _BODY_EXCERPT) -> str:
-    """``text`` as it may reach a terminal or a log: its first ``limit`` characters, with
-    backslashes and every character that is not printable (escape sequences, CR, LF,
-    bidirectional controls) escaped as :func:`repr` escapes them."""
-    cut = text[:limit]
-    if not cut.isprintable() or "\\" in cut:
-        cut = "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in cut)
-    return cut + "..." if len(text) > limit else cut
 
 
 # --- token -------------------------------------------------------------------------------

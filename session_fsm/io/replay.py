@@ -63,7 +63,7 @@ from ..errors import (
     InputTooLargeError,
     NotAnEventError,
     NotJsonError,
-    SessionFsmError,
+    ReplayError,
     Source,
 )
 from ..views.history import agent_acw_s, contact_history, state_intervals
@@ -142,10 +142,6 @@ TIME_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 _TIME_FIELDS_FOLDED: Final = {name.lower(): fields for name, fields in TIME_FIELDS.items()}
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class ReplayError(SessionFsmError):
-    """A replay that cannot go on (a checkpoint directory in the wrong state...)."""
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -61,7 +61,14 @@ import orjson
 
 from ..engine import AgentSession
 from ..engine.records import AgentInterval, ContactRecord
-from ..errors import InputError, SessionFsmError, Source
+from ..errors import (
+    InputError,
+    Source,
+    StoreBusyError,
+    StoreConflictError,
+    StoreError,
+    StoreFailedError,
+)
 from ..views.history import (
     ContactFilter,
     ContactHistory,
@@ -159,66 +166,6 @@ _Row = tuple[int, int, int, int, bytes, bytes, Source]
 
 _Doc = TypeVar("_Doc", ContactHistory, StateInterval)
 """A document the store keeps in a table of its own."""
-
-
-class StoreError(SessionFsmError):
-    """A store that cannot be used: not a store, a newer format, not there, busy, or
-    SQLite failed; ``path`` is the store's."""
-
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        super().__init__(message)
-
-
-class StoreConflictError(StoreError):
-    """An input position whose event differs from the one the store holds for it."""
-
-    def __init__(self, path: str, source: Source, stored_from: str) -> None:
-        self.source = source
-        self.stored_from = stored_from
-        super().__init__(
-            path,
-            f"{source}: the store holds a different event for this position (ingested from "
-            f"{stored_from}); the input changed since: ingest it under another name or "
-            "into another store"
-        )
-
-
-class StoreBusyError(StoreError):
-    """Another process kept the store's writer lock for longer than ``waited_s``."""
-
-    def __init__(self, path: str, waited_s: float) -> None:
-        self.waited_s = waited_s
-        super().__init__(
-            path,
-            f"{path}: another process is writing to this store; gave up after waiting "
-            f"{waited_s:g} s for it (run again once it is done, or wait longer: --lock-timeout)"
-        )
-
-
-class StoreFailedError(StoreError):
-    """SQLite failed while the store was used: disk full, a file-size limit, a lock held
-    too long, a damaged page, a read-only file. ``action`` is what was being done,
-    ``code`` SQLite's name for the error (``SQLITE_FULL``, ``SQLITE_CORRUPT``...). What
-    was committed before stays: the store is consistent, and a run again completes."""
-
-    def __init__(self, path: str, action: str, error: sqlite3.Error) -> None:
-        self.action = action
-        self.code = error.sqlite_errorname
-        # SQLite's own words name the symptom; these, the likely cause
-        cause = next((c for prefix, c in _CAUSES.items() if self.code.startswith(prefix)), "")
-        super().__init__(path, f"{path}: {action} failed: {error} ({self.code})"
-                               + (f": {cause}" if cause else ""))
-
-
-_CAUSES: Final = {
-    "SQLITE_FULL": "the disk is full or a file-size limit was reached",
-    "SQLITE_IOERR": "a full disk, a file-size limit or a failing device",
-    "SQLITE_BUSY": "another process held a lock on the store for longer than the wait allowed",
-    "SQLITE_CORRUPT": "the file is damaged; ingest the inputs into a new store",
-    "SQLITE_READONLY": "the file or its directory cannot be written",
-    "SQLITE_CANTOPEN": "the file or its directory cannot be opened",
-}
 
 
 _P = ParamSpec("_P")

@@ -24,7 +24,7 @@ import attrs
 
 from ..engine import SessionEngine
 from ..engine.rules import CATALOGUE, RULES, Severity, Violation
-from ..errors import NotAnEventError, SessionFsmError
+from ..errors import NotAnEventError, UnknownRuleError
 from ..wire import events as ev
 from ..wire.reader import ReadError, ReadItem, WireItem, iter_wire
 
@@ -47,17 +47,6 @@ ValidationInput: TypeAlias = (
 
 DEFAULT_KEY = "-"
 """The session key of events given without one (as standard input's events get)."""
-
-
-class UnknownRuleError(SessionFsmError, ValueError):
-    """A rule name that is not in the catalogue; ``names`` are the unknown ones."""
-
-    def __init__(self, names: Iterable[str], option: str = "rule") -> None:
-        self.names = tuple(names)
-        self.option = option
-        self.valid = tuple(rule.name for rule in CATALOGUE)
-        unknown = ", ".join(repr(name) for name in self.names)
-        super().__init__(f"unknown {option} {unknown}; valid rules: {', '.join(self.valid)}")
 
 
 @attrs.frozen(slots=True)
@@ -151,7 +140,7 @@ def selected_rules(
     for option, names in (("--ignore rule", ignore), ("--select rule", chosen or ())):
         unknown = [name for name in names if name not in RULES]
         if unknown:
-            raise UnknownRuleError(dict.fromkeys(unknown), option)
+            raise UnknownRuleError(dict.fromkeys(unknown), RULES, option)
     on = frozenset(RULES) if chosen is None else frozenset(chosen)
     return on - frozenset(ignore)
 
