@@ -38,6 +38,8 @@ from session_fsm.io.client import SessionFollower
 # How long a "slow" reply waits for the client's retry before answering anyway: only a
 # bound so that a broken client cannot hang the suite, never a measured duration.
 _SLOW_BOUND_S = 10.0
+BOUND_S = 60
+"""A bound on each follow subprocess, so a hang fails instead of blocking the suite."""
 _PATH_PREFIX = "/agent-sessions/"
 _PATH_SUFFIX = "/get-next-event"
 
@@ -256,6 +258,22 @@ def follower(server: ScriptServer, token: Any, sleeps: Sleeps, **options: Any) -
 def loopback_env() -> dict[str, str]:
     """The test's environment without proxies: every request must go to 127.0.0.1."""
     return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+
+def interrupted(command: list[str], server: ScriptServer, *, after_requests: int,
+                env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """Run ``command``, send it SIGINT once ``server`` has had ``after_requests`` requests
+    (it is following), and return its exit code, stdout and stderr; bounded in time."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert server.wait_for_requests(after_requests, bound_s=BOUND_S)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=BOUND_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, out, err
 
 
 def follow_command(server: ScriptServer, token_file: Path, *extra: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +12,14 @@ import orjson
 import pytest
 from get_next_event_server import (
     BEFORE_END,
+    BOUND_S,
     FINAL,
     FIRST_ID,
     ROTATED_ID,
     Reply,
     ScriptServer,
     follow_command,
+    interrupted,
     loopback_env,
     replayed_snapshot,
     session_script,
@@ -27,8 +28,6 @@ from get_next_event_server import (
 
 from session_fsm.cli import cli, main
 from session_fsm.engine.snapshot import CONTRACT_KEYS
-
-BOUND_S = 60  # a bound on each subprocess, so a hang fails instead of blocking the suite
 
 
 @pytest.fixture
@@ -85,18 +84,10 @@ def test_ctrl_c_stops_cleanly_and_says_where_to_resume(token_file: Path) -> None
     """A server that only idles (slow 304s) after rotating the id; SIGINT mid-poll."""
     rotate = {"sessionId": ROTATED_ID, "events": [h.session_start()]}
     with ScriptServer([Reply(200, rotate)], then=Reply(304, delay_s=0.3)) as server:
-        process = subprocess.Popen(follow_command(server, token_file, "--json"), env=loopback_env(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            # the rotation applied and two idle polls made: it is following
-            assert server.wait_for_requests(3, bound_s=BOUND_S)
-            process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=BOUND_S)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    assert process.returncode == 130
+        # the rotation applied and two idle polls made: it is following
+        code, out, err = interrupted(follow_command(server, token_file, "--json"), server,
+                                     after_requests=3, env=loopback_env())
+    assert code == 130
     assert f"resume with --session-id {ROTATED_ID}" in err.decode()
     assert b"Traceback" not in err
     (line,) = out.splitlines()

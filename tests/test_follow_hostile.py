@@ -17,6 +17,7 @@ import helpers as h
 import orjson
 import pytest
 from get_next_event_server import (
+    BOUND_S,
     FIRST_ID,
     R1,
     R2,
@@ -37,7 +38,6 @@ from get_next_event_server import (
 from session_fsm.cli import main
 from session_fsm.io.client import BodyTooLargeError, GaveUpError, RetryPolicy
 
-BOUND_S = 60  # a bound on each subprocess, so a hang fails instead of blocking the suite
 MIB_16 = 16 * 1024 * 1024  # the reader's line limit, and so follow's default --max-body
 
 

@@ -8,7 +8,6 @@ more, the client's debug and info logs and, for a failure, the traceback.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,18 +16,19 @@ from pathlib import Path
 import helpers as h
 import pytest
 from get_next_event_server import (
+    BOUND_S,
     FIRST_ID,
     R1,
     Reply,
     ScriptServer,
     file_size_limit,
     follow_command,
+    interrupted,
     loopback_env,
     padded_response,
     session_script,
 )
 
-BOUND_S = 60  # a bound on each subprocess, so a hang fails instead of blocking the suite
 TOKEN = "TOKEN-SECRET-5f3a9c"
 MARKS = (b"5f3a9c", b"TOKEN-SECRET")
 """What must appear nowhere: the token's own bytes (its refresh token too, below)."""
@@ -97,16 +97,7 @@ def _run(ending: Ending, command: list[str], server: ScriptServer) -> tuple[int,
         done = subprocess.run(command, capture_output=True, timeout=BOUND_S, env=env,
                               preexec_fn=ending.preexec, check=False)
         return done.returncode, done.stdout, done.stderr
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert server.wait_for_requests(2, bound_s=BOUND_S)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=BOUND_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return process.returncode, out, err
+    return interrupted(command, server, after_requests=2, env=env)
 
 
 @pytest.mark.parametrize("name", list(ENDINGS))
