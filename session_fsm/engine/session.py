@@ -84,6 +84,7 @@ _OUTBOUND_STATES = frozenset({AgentStateName.OUTBOUND_CONTACT})
 _CONSULT_STATES = frozenset({AgentStateName.INBOUND_CONSULT, AgentStateName.OUTBOUND_CONSULT})
 _CONTACT_STATES = frozenset(ON_CONTACT)
 _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
+_AGENT_STATE_MACHINE = AGENT_STATE.name
 
 _NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
 
@@ -214,7 +215,11 @@ class AgentSession:
                           machine=SESSION.name, state=self.info.status, trigger=name)
         route.handle(self, facts, batch, digest)
         self.events += 1
-        return _taken(out)
+        if not out:  # _taken(out), inlined: this is every event's way out
+            return NO_CHANGES
+        changes = tuple(out)
+        out.clear()
+        return changes
 
     def snapshot(self) -> Snapshot:
         """This session now, as a frozen value."""
@@ -418,8 +423,10 @@ class AgentSession:
         state_changed = dest != agent.state
         if state_changed:
             self._check_contact_state_left()
-            self._moved(AGENT_STATE.name, None, agent.state, dest, trigger or dest,
-                        event.current_state, event.start_time, False)
+            # _moved(), inlined on the hot path (as in _on_contact)
+            self._out.append(Transition(self.key, self._index, _AGENT_STATE_MACHINE, None,
+                                        agent.state, dest, trigger or dest,
+                                        event.current_state, event.start_time, False))
             agent.state = dest
             agent.entered_index = self._index
             agent.entered_source = self._source
@@ -638,8 +645,10 @@ class AgentSession:
             contact.steps.append(Step(contact.status, at, final, self._index,
                                       contact.disconnect_code))
         if dest != contact.state:
-            self._moved(spec.name, contact_id, contact.state, dest, trigger or dest,
-                        contact.status, at, False)
+            # _moved(), inlined: the hot path makes one of these for most contact events
+            self._out.append(Transition(self.key, self._index, spec.name, contact_id,
+                                        contact.state, dest, trigger or dest, contact.status,
+                                        at, False))
             if dest in spec.closable:
                 self._last_ended_contact = (contact_id, self._index)  # the voice ended
         contact.state = dest
