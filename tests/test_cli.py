@@ -168,3 +168,18 @@ def test_snapshot_human_output_shows_text_from_the_stream_escaped(tmp_path: Path
     assert "\\x1b]0;pwned\\x07Lunch" in text
     assert "\\x1b[2JActive" in text
     assert "[bold]1569815" in text  # shown as it is, not taken as markup
+
+
+def test_history_human_output_shows_text_from_the_stream_escaped(tmp_path: Path) -> None:
+    hostile = [session_start(),
+               agent_state("Unavailable", at="2013-09-11T05:00:00.000Z",
+                           out_reason="\x1b]0;pwned\x07Lunch"),
+               call("[bold]1569815", "Active", at="2013-09-11T05:01:00.000Z")]
+    stream = write_stream(tmp_path / "hostile.jsonl", hostile)
+    done = run("history", str(stream))
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "\\x1b]0;pwned\\x07Lunch" in text
+    assert "[bold]1569815" in text  # shown as it is, not taken as markup

@@ -116,17 +116,18 @@ def _figures(pairs: Iterable[tuple[str, float | None]]) -> str:
 
 
 def show_history(history: SessionHistory) -> None:
-    """A session's history as tables, for people."""
+    """A session's history as tables, for people (stream text as Text: escaped, no markup)."""
     console = stdout()
-    console.print(f"[bold]{history.key}[/bold]  {len(history.contacts)} contact(s), "
-                  f"{len(history.agent_states)} agent state(s)")
+    console.print(Text.assemble((cell(history.key), "bold"), f"  {len(history.contacts)} "
+                                f"contact(s), {len(history.agent_states)} agent state(s)"))
     for contact in history.contacts:
         state = "closed" if contact.closed else "open"
         extra = "  ".join(part for part in (
             f"skill {contact.skill}" if contact.skill else "",
             f"disconnect {contact.disconnect_code}" if contact.disconnect_code else "",
         ) if part)
-        console.print(f"  {contact.media} [bold]{contact.contact_id}[/bold]  {state}  {extra}")
+        console.print(Text.assemble(f"  {contact.media} ", (cell(contact.contact_id), "bold"),
+                                    f"  {state}  {cell(extra)}"))
         figures = _figures((("ring", contact.ring_s), ("hold", contact.hold_s or None),
                             ("ACW", contact.acw_s), ("handle", contact.handle_time_s)))
         if figures:
@@ -134,12 +135,12 @@ def show_history(history: SessionHistory) -> None:
         clock = _Clock([*(s.at for s in contact.steps), *(t.at for t in contact.transcript)])
         steps = table(clock.title("    steps"), "event", "status", "at", "final", "duration")
         for step in contact.steps:
-            steps.add_row(str(step.event_index), step.status, clock(step.at),
+            steps.add_row(str(step.event_index), Text(cell(step.status)), clock(step.at),
                           "yes" if step.final else "", duration(step.duration_s))
         console.print(steps)
         for line in contact.transcript:
-            console.print(f"    {clock(line.at)}  {line.party or '-'}: {line.text or ''}",
-                          markup=False)
+            console.print(Text(f"    {clock(line.at)}  {cell(line.party)}: "
+                               f"{cell(line.text or '')}"))
     if history.agent_states:
         clock = _Clock([*(i.start for i in history.agent_states),
                         *(i.end for i in history.agent_states)])
@@ -147,15 +148,16 @@ def show_history(history: SessionHistory) -> None:
                          "start", "end", "duration")
         for interval in history.agent_states:
             acw = (interval.acw_contact_id or "?") if interval.is_acw else ""
-            timeline.add_row(interval.state, interval.out_reason or "", acw, clock(interval.start),
-                             clock(interval.end), duration(interval.duration_s))
+            timeline.add_row(Text(cell(interval.state)), Text(cell(interval.out_reason)),
+                             Text(cell(acw)), clock(interval.start), clock(interval.end),
+                             duration(interval.duration_s))
         console.print(timeline)
         totals = _figures(sorted(history.time_in_state_s.items()))
         reasons = _figures(sorted(history.time_by_out_reason_s.items()))
         if totals:
-            console.print(f"  time per state: {totals}")
+            console.print(Text(f"  time per state: {cell(totals)}"))
         if reasons:
-            console.print(f"  time per out reason: {reasons}")
+            console.print(Text(f"  time per out reason: {cell(reasons)}"))
     console.print()
 
 
