@@ -153,33 +153,23 @@ def test_console_script_and_module_are_the_same_program(tmp_path: Path) -> None:
     assert via_script.stdout == run("snapshot", str(stream), "--json").stdout
 
 
-def test_snapshot_human_output_shows_text_from_the_stream_escaped(tmp_path: Path) -> None:
-    # a status and an out reason that a terminal would act on, and rich markup
+@pytest.mark.parametrize(("command", "status"), [
+    ("snapshot", "\x1b[2JActive"),  # an unknown status is shown as the record keeps it
+    ("history", "Active"),  # history lists only the statuses a table knows
+])
+def test_human_output_shows_text_from_the_stream_escaped(tmp_path: Path, command: str,
+                                                         status: str) -> None:
+    # an out reason and a status a terminal would act on, and a contact id in rich markup
     hostile = [session_start(),
                agent_state("Unavailable", at="2013-09-11T05:00:00.000Z",
                            out_reason="\x1b]0;pwned\x07Lunch"),
-               call("[bold]1569815", "\x1b[2JActive", at="2013-09-11T05:01:00.000Z")]
+               call("[bold]1569815", status, at="2013-09-11T05:01:00.000Z")]
     stream = write_stream(tmp_path / "hostile.jsonl", hostile)
-    done = run("snapshot", str(stream))
-    assert done.returncode == 0, done.stderr
-    text = done.stdout.decode()
-    assert "\x1b" not in text
-    assert "\x07" not in text
-    assert "\\x1b]0;pwned\\x07Lunch" in text
-    assert "\\x1b[2JActive" in text
-    assert "[bold]1569815" in text  # shown as it is, not taken as markup
-
-
-def test_history_human_output_shows_text_from_the_stream_escaped(tmp_path: Path) -> None:
-    hostile = [session_start(),
-               agent_state("Unavailable", at="2013-09-11T05:00:00.000Z",
-                           out_reason="\x1b]0;pwned\x07Lunch"),
-               call("[bold]1569815", "Active", at="2013-09-11T05:01:00.000Z")]
-    stream = write_stream(tmp_path / "hostile.jsonl", hostile)
-    done = run("history", str(stream))
+    done = run(command, str(stream))
     assert done.returncode == 0, done.stderr
     text = done.stdout.decode()
     assert "\x1b" not in text
     assert "\x07" not in text
     assert "\\x1b]0;pwned\\x07Lunch" in text
     assert "[bold]1569815" in text  # shown as it is, not taken as markup
+    assert status.replace("\x1b", "\\x1b") in text
