@@ -126,6 +126,7 @@ def test_call_facts_by_hand() -> None:
     ("change", "why"),
     [
         ({"IsACW": "True", "ISACW": "False"}, "IsAcw spelled three ways: decode's rules"),
+        ({"AcwTimeout": 30}, "a bare integer: decode accepts it, the reader leaves it"),
         ({"AcwTimeout": "9" * 19}, "19 digits: over the bound, decode says so"),
         ({"AcwTimeout": "9" * 5000}, "past int()'s own limit: decode says what is wrong"),
         ({"IsAcw": " True"}, "a spaced boolean: decode's general path"),

@@ -499,14 +499,21 @@ def field_reader(
         for index in wanted_bools:
             value = values[index]
             values[index] = _BOOL_WORDS.get(value, value)
-        # Integers through decode()'s own parser, so both bound them alike; timestamps
-        # inline (no call per field): absent, null and "" are unset, a "...Z" timestamp
-        # is the usual value, anything else (an offset, a bad value) is decode()'s.
+        # Integers and timestamps inline (no call per field, every event pays it):
+        # absent, null and "" are unset; a digit string within parse_int()'s bound or a
+        # "...Z" timestamp is the usual value; anything else (a bare number, more digits,
+        # an offset, a bad value) is decode()'s, which bounds and names it.
         for key, slot in ints:
-            try:
-                value = parse_int(get(key))
-            except _ExpectedError:
+            value = get(key)
+            if value:
+                if type(value) is not str or len(value) > MAX_INT_DIGITS \
+                        or not (value.isdigit() and value.isascii()):
+                    return None
+                value = int(value)
+            elif value is not None and value != "":
                 return None
+            else:
+                value = None
             if slot is not None:
                 values[slot] = value
         for key, slot in times:
