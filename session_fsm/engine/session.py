@@ -204,7 +204,8 @@ class AgentSession:
             digest = wire_digest(wire) if wire is not None else event_digest(event)
 
         out = self._out
-        out.clear()  # what a strict-mode raise left half-made
+        if out:  # what a strict-mode raise left half-made
+            out.clear()
         self._take_index(source)
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
@@ -229,7 +230,8 @@ class AgentSession:
                            source: Source | None = None) -> tuple[Change, ...]:
         """Account for an input item that could not be read: it takes an index and a violation."""
         out = self._out
-        out.clear()  # what a strict-mode raise left half-made
+        if out:  # what a strict-mode raise left half-made
+            out.clear()
         self._take_index(source or error.source)
         if isinstance(error, FieldError):
             rule = RuleName.BAD_FIELD
@@ -251,7 +253,8 @@ class AgentSession:
     def end(self, reason: str = "409", message: str | None = None) -> tuple[Change, ...]:
         """End the session from outside the stream (HTTP 409): the same end as AgentSessionEnd."""
         out = self._out
-        out.clear()  # what a strict-mode raise left half-made
+        if out:  # what a strict-mode raise left half-made
+            out.clear()
         self._index = self.position
         self._source = None
         self._end(reason, message)
@@ -264,7 +267,8 @@ class AgentSession:
         if self.finished:
             return NO_CHANGES
         out = self._out
-        out.clear()  # what a strict-mode raise left half-made
+        if out:  # what a strict-mode raise left half-made
+            out.clear()
         self.finished = True
         # The end-of-stream checks point at an earlier event: its index *and* its source.
         if self.position and not self.info.saw_start:
