@@ -339,3 +339,18 @@ def test_every_change_kind_has_its_json_keys() -> None:
         "disconnect_code": None}
     assert as_json(Noted(KEY, 6, "PopURL", CALL, object())) == {
         "session": KEY, "event_index": 6, "kind": "noted", "type": "PopURL", "subject": CALL}
+
+
+def test_a_strict_raise_leaves_no_change_behind_for_the_next_event() -> None:
+    from session_fsm.errors import SequenceError
+
+    engine = SessionEngine(strict=True)
+    engine.feed(call("1", "Active", at=TALK, linked=True, inbound=False), key=KEY)
+    engine.feed(call("2", "Active", at=HANGUP, inbound=False), key=KEY)
+    # call 2 goes back in time (a warning, recorded first) and takes the link while call 1
+    # holds it (an error: strict mode raises before anything moves)
+    with pytest.raises(SequenceError):
+        engine.feed(call("2", "Holding", at=TALK, linked=True, inbound=False), key=KEY)
+    after = engine.feed(call("1", "Holding", at=DONE, linked=True, inbound=False), key=KEY)
+    assert [type(c) for c in after] == [Transition]
+    assert after[0].event_index == 3  # type: ignore[union-attr]
