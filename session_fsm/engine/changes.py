@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, TypeAlias
 
 from ..machines.agent_state import NEXT_CLEARED, NEXT_SET
 from ..machines.contacts import CONTACT_MACHINES
-from ..wire.codec import format_time
+from ..wire.codec import format_optional_time as _time
 from .rules import Violation
 
 __all__ = [
@@ -219,9 +219,6 @@ def kind_of(change: Change) -> str:
     """The ``kind`` of a change as ``changes --json`` names it."""
     return _KIND[type(change)]
 
-
-def _time(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
 
 
 def as_json(change: Change) -> dict[str, Any]:

@@ -40,7 +40,7 @@ import attrs
 
 from ..engine.records import AgentInterval, ContactRecord, Step, TranscriptLine
 from ..machines.contacts import CONTACT_MACHINES
-from ..wire.codec import format_time
+from ..wire.codec import format_optional_time as _time
 
 if TYPE_CHECKING:
     from ..engine import AgentSession, SessionEngine
@@ -401,9 +401,6 @@ def acw_step(record: ContactRecord) -> Step | None:
 
 # --- JSON -------------------------------------------------------------------------------
 
-
-def _time(value: datetime | None) -> str | None:
-    return format_time(value) if value is not None else None
 
 
 def contact_json(contact: ContactHistory) -> dict[str, Any]:

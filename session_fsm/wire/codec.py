@@ -195,7 +195,8 @@ def _format_int(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _format_optional_time(value: datetime | None) -> str | None:
+def format_optional_time(value: datetime | None) -> str | None:
+    """The wire's timestamp form, or None for no time (JSON ``null``)."""
     return None if value is None else format_time(value)
 
 
@@ -208,7 +209,7 @@ def _as_list(value: tuple[Any, ...]) -> list[Any]:
 _FORMATTERS: list[tuple[Any, Callable[[Any], Any]]] = [
     (bool | None, _format_bool),
     (int | None, _format_int),
-    (datetime | None, _format_optional_time),
+    (datetime | None, format_optional_time),
     (Any, _passthrough),
     (Mapping[str, Any], _passthrough),
     (tuple[Mapping[str, Any], ...], _as_list),
