@@ -964,8 +964,11 @@ class SessionEngine:
         return unsubscribe
 
     def _publish(self, changes: tuple[Change, ...]) -> tuple[Change, ...]:
+        # copied once per event, not per change: a subscriber may unsubscribe while called
+        # (it then still gets the rest of this event's changes)
+        callbacks = tuple(self._subscribers)
         for change in changes:
-            for callback in tuple(self._subscribers):  # one may unsubscribe while called
+            for callback in callbacks:
                 try:
                     callback(change)
                 except Exception:
