@@ -206,7 +206,7 @@ class _Recorder:
     def ingest(self) -> None:
         if self.store is None or not self._pending:
             return
-        # a body that was not a response is on its line; the follower reported it already
+        # an event the codec could not decode is on its line; the follower reported it already
         self.store.ingest([str(self.path)], skip_bad=True, on_skipped=_skipped)
         self._pending = False
         self._last = time.monotonic()
