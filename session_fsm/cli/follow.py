@@ -141,8 +141,6 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
         result = None
     except FollowError as error:
         raise Failure(str(error), EXIT_INPUT) from None
-    except SessionFsmError as error:  # --db: the store failed (busy, full disk...)
-        raise _stopped_by(error, follower) from None
     finally:
         signal.signal(signal.SIGINT, previous)
         logger.removeHandler(handler)
