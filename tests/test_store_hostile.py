@@ -384,10 +384,10 @@ def test_history_reads_a_store_in_a_directory_it_cannot_write(tmp_path: Path) ->
 def test_a_read_only_store_sees_a_writers_commits_and_notices_a_late_writer(
         tmp_path: Path) -> None:
     first, second, total = _halves(tmp_path, agents=2, cycles=6)
-    with Store(tmp_path / "s.sqlite") as store:
+    db = tmp_path / "s.sqlite"
+    with Store(db) as store:
         store.ingest([str(first)])
         kept = store.event_count()
-    db = tmp_path / "s.sqlite"
     # no writer: the file is read as it stands, and a writer starting later is noticed
     with Store(db, read_only=True) as reader:
         assert reader.event_count() == kept
