@@ -4,6 +4,7 @@ test_cli_ingest_checkpoint.py)."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -112,3 +113,8 @@ def assert_same_store(db: Path, whole: Path, total: int) -> None:
     with Store(db) as a, Store(whole) as b:
         assert a.dirty() == []
         assert list(a.histories()) == list(b.histories())
+
+
+def ingest_command(*args: str) -> list[str]:
+    """``session-fsm ingest ARGS`` as a subprocess command line."""
+    return [sys.executable, "-m", "session_fsm", "ingest", *args]

@@ -12,23 +12,18 @@ import errno
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import orjson
 import pytest
 from helpers import agent_state, call, run, session_start, utc
-from store_helpers import agent_events, assert_same_store, stored_rows, write_stream
+from store_helpers import agent_events, assert_same_store, ingest_command, stored_rows, write_stream
 
 from session_fsm.engine import AgentSession, SessionEngine
 from session_fsm.errors import CheckpointError
 from session_fsm.io import checkpoint as ck
 from session_fsm.io.store import Store
-
-
-def _ingest_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "session_fsm", "ingest", *args]
 
 
 def _items(line: bytes) -> int:
@@ -81,7 +76,7 @@ def test_a_killed_ingest_resumes_from_its_checkpoint_to_the_uninterrupted_store(
     stream, db, checkpoint = tmp_path / "day.jsonl", tmp_path / "s.sqlite", tmp_path / "i.ckpt"
     os.mkfifo(stream)
     process = subprocess.Popen(
-        _ingest_cmd(str(stream), "--db", str(db), "--checkpoint", str(checkpoint),
+        ingest_command(str(stream), "--db", str(db), "--checkpoint", str(checkpoint),
                     "--checkpoint-every", "200"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     fd = _open_writer(stream, process)
@@ -112,7 +107,7 @@ def test_a_killed_ingest_resumes_from_its_checkpoint_to_the_uninterrupted_store(
     stream.unlink()
     stream.write_bytes(b"".join(lines))
     resumed = subprocess.run(
-        _ingest_cmd(str(stream), "--db", str(db), "--checkpoint", str(checkpoint), "--resume",
+        ingest_command(str(stream), "--db", str(db), "--checkpoint", str(checkpoint), "--resume",
                     "--json"), capture_output=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     report = orjson.loads(resumed.stdout)
@@ -139,7 +134,7 @@ def test_resume_over_other_files_is_refused_in_one_line(tmp_path: Path) -> None:
                "--checkpoint-every", "5").exit_code == 0
 
     refused = subprocess.run(
-        _ingest_cmd(str(other), "--db", str(db), "--checkpoint", str(checkpoint), "--resume"),
+        ingest_command(str(other), "--db", str(db), "--checkpoint", str(checkpoint), "--resume"),
         capture_output=True, timeout=120)
     assert refused.returncode == 2
     (message,) = refused.stderr.decode().splitlines()

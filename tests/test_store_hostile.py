@@ -23,16 +23,12 @@ from pathlib import Path
 
 import orjson
 from helpers import run, session_start
-from store_helpers import assert_same_store, stored_rows, write_stream
+from store_helpers import assert_same_store, ingest_command, stored_rows, write_stream
 
 from session_fsm.io.store import Store
 
 _TIMEOUT = 120
 """Seconds any one child may take before the test fails."""
-
-
-def _ingest_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "session_fsm", "ingest", *args]
 
 
 def _one_line_error(result: subprocess.CompletedProcess[bytes], prefix: str) -> str:
@@ -201,7 +197,7 @@ def test_a_writer_waits_for_the_other_and_gives_up_after_lock_timeout(tmp_path: 
     db, fifo = tmp_path / "s.sqlite", tmp_path / "live.jsonl"
     os.mkfifo(fifo)
     # the first ingest reads a FIFO the test keeps open: it holds the store until then
-    holder = subprocess.Popen(_ingest_cmd(str(fifo), "--db", str(db)),
+    holder = subprocess.Popen(ingest_command(str(fifo), "--db", str(db)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     waiter: subprocess.Popen[bytes] | None = None
     try:
@@ -209,11 +205,11 @@ def test_a_writer_waits_for_the_other_and_gives_up_after_lock_timeout(tmp_path: 
         try:
             data = first.read_bytes()
             os.write(fd, data[:len(data) // 2])
-            waiter = subprocess.Popen(_ingest_cmd(str(second), "--db", str(db)),
+            waiter = subprocess.Popen(ingest_command(str(second), "--db", str(db)),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             started = time.monotonic()
             gave_up = subprocess.run(
-                _ingest_cmd(str(second), "--db", str(db), "--lock-timeout", "0.5"),
+                ingest_command(str(second), "--db", str(db), "--lock-timeout", "0.5"),
                 capture_output=True, timeout=_TIMEOUT)
             assert time.monotonic() - started >= 0.5
             assert gave_up.stderr.decode() == (
@@ -265,7 +261,7 @@ def test_a_file_size_limit_is_one_line_and_a_rerun_completes(tmp_path: Path) -> 
     stream = tmp_path / "day.jsonl"
     total = write_stream(stream, agents=4, cycles=40)
     db = tmp_path / "s.sqlite"
-    limited = subprocess.run(_ingest_cmd(str(stream), "--db", str(db), "--batch-size", "100"),
+    limited = subprocess.run(ingest_command(str(stream), "--db", str(db), "--batch-size", "100"),
                              capture_output=True, timeout=_TIMEOUT,
                              preexec_fn=_file_size_limit(300_000))
     line = _one_line_error(limited, f"session-fsm: {db}: ingest failed: ")
@@ -285,7 +281,7 @@ def test_a_lock_held_too_long_is_one_line_and_a_rerun_completes(tmp_path: Path) 
     try:
         other.execute("BEGIN IMMEDIATE")  # holds the store's write lock
         started = time.monotonic()
-        held = subprocess.run(_ingest_cmd(str(second), "--db", str(db), "--lock-timeout", "0.5"),
+        held = subprocess.run(ingest_command(str(second), "--db", str(db), "--lock-timeout", "0.5"),
                               capture_output=True, timeout=_TIMEOUT)
         assert time.monotonic() - started >= 0.5
         line = _one_line_error(held, f"session-fsm: {db}: ingest failed: database is locked "
@@ -319,7 +315,7 @@ def test_a_damaged_page_is_one_line(tmp_path: Path) -> None:
     read = subprocess.run([sys.executable, "-m", "session_fsm", "history", "--db", str(db)],
                           capture_output=True, timeout=_TIMEOUT)
     assert damaged in _one_line_error(read, f"session-fsm: {db}: reading the store failed: ")
-    again = subprocess.run(_ingest_cmd(str(stream), "--db", str(db)), capture_output=True,
+    again = subprocess.run(ingest_command(str(stream), "--db", str(db)), capture_output=True,
                            timeout=_TIMEOUT)
     assert damaged in _one_line_error(again, f"session-fsm: {db}: ingest failed: ")
 
@@ -328,7 +324,7 @@ def test_a_read_only_store_file_is_one_line_and_a_rerun_completes(tmp_path: Path
     first, second, total = _halves(tmp_path, agents=2, cycles=6)
     db = _ingested(tmp_path / "s.sqlite", first)
     db.chmod(0o444)  # its directory stays writable: SQLite's -wal and -shm may be made
-    refused = subprocess.run(_ingest_cmd(str(second), "--db", str(db)), capture_output=True,
+    refused = subprocess.run(ingest_command(str(second), "--db", str(db)), capture_output=True,
                              timeout=_TIMEOUT, preexec_fn=_bound_by_permissions)
     line = _one_line_error(refused, f"session-fsm: {db}: ingest failed: attempt to write a "
                                     "readonly database (SQLITE_READONLY")
