@@ -22,6 +22,8 @@ from click.testing import CliRunner
 
 from session_fsm.cli import main
 from session_fsm.engine import AgentSession
+from session_fsm.engine.changes import Change
+from session_fsm.views.history import HistoryFold, SessionHistory
 
 Wire = dict[str, Any]
 When = datetime | str
@@ -298,6 +300,38 @@ def replay(
     for index, event in enumerate(events):
         session.feed(event, batch=index if batch_of is None else batch_of[index])
     return session
+
+
+class Replayed:
+    """A session and the history folded from what its ``feed()`` returned."""
+
+    def __init__(self, key: str = "s", *, strict: bool = False) -> None:
+        self.session = AgentSession(key, strict=strict)
+        self.fold = HistoryFold()
+        self.said: list[Change] = []
+        """Every change ``feed()`` returned, in order."""
+
+    def feed(self, event: Wire, *, batch: Hashable | None = None) -> None:
+        changes = self.session.feed(event, batch=batch)
+        self.said.extend(changes)
+        self.fold.apply_all(changes)
+
+    def history(self, *, now: datetime | None = None, skew_s: float = 0.0) -> SessionHistory:
+        return self.fold.history(self.session.key, now=now, skew_s=skew_s)
+
+
+def replay_history(
+    events: Iterable[Wire],
+    *,
+    key: str = "s",
+    batch_of: Sequence[Hashable] | None = None,
+    strict: bool = False,
+) -> Replayed:
+    """:func:`replay`, with the history folded from the changes as they came."""
+    replayed = Replayed(key, strict=strict)
+    for index, event in enumerate(events):
+        replayed.feed(event, batch=index if batch_of is None else batch_of[index])
+    return replayed
 
 
 # --- the command line, in this process ------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from session_fsm.engine import SessionEngine
 from session_fsm.machines.contacts import CONTACT_MACHINES
 from session_fsm.sim import simulate
-from session_fsm.views.history import ContactHistory, StepHistory, histories
+from session_fsm.views.history import ContactHistory, HistoryFold, SessionHistory, StepHistory
 from session_fsm.wire.reader import iter_wire
 
 
@@ -30,22 +30,23 @@ def _voice_ends(contact: ContactHistory) -> list[StepHistory]:
     return [s for s in contact.steps if (spec.trigger_for(s.status) or "") in spec.closable]
 
 
-def _engine(path: Path, seed: int) -> SessionEngine:
+def _histories(path: Path, seed: int) -> tuple[SessionHistory, ...]:
+    """A simulated day's histories, folded from the changes the engine returned."""
     with path.open("wb") as out:
         simulate(out, agents=12, seed=seed, minutes=90)
     engine = SessionEngine()
+    fold = HistoryFold()
     for key, wire, source in iter_wire([str(path)]):  # type: ignore[misc]
-        engine.feed(wire, key=key, source=source, batch=source)
-    engine.finish()
-    return engine
+        fold.apply_all(engine.feed(wire, key=key, source=source, batch=source))
+    fold.apply_all(engine.finish())
+    return fold.histories(engine.sessions)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_a_contacts_acw_is_its_linked_agent_acw_on_every_path(tmp_path: Path, seed: int) -> None:
-    engine = _engine(tmp_path / "day.jsonl", seed)
     paths: Counter[str] = Counter()
     media: set[str] = set()
-    for history in histories(engine):
+    for history in _histories(tmp_path / "day.jsonl", seed):
         linked: dict[str, float] = {}
         for interval in history.agent_states:
             if interval.is_acw and interval.acw_contact_id and interval.end is not None:

@@ -29,6 +29,7 @@ from session_fsm.engine.changes import (
     AcwLinked,
     AgentStatus,
     Change,
+    ContactDetails,
     LinkMoved,
     Noted,
     StatusAfterFinal,
@@ -73,8 +74,11 @@ def test_a_call_through_acw_says_each_step_as_it_happens() -> None:
         Transition(KEY, 1, "agent_state", None, "Unknown", "Available", "Available",
                    "Available", T0, False),
         AgentStatus(KEY, 1, "Available", "", False, T0, 0, None))
-    assert incoming == (Transition(KEY, 2, "contact_call", CALL, "New", "Incoming", "Incoming",
-                                   "Incoming", RING, False),)
+    # first seen: what the contact is (the event's Skill, IsInbound, CallType and
+    # DisconnectCode), then its move
+    assert incoming == (ContactDetails(KEY, 2, CALL, "call", "1507", True, "Regular", "NA", None),
+                        Transition(KEY, 2, "contact_call", CALL, "New", "Incoming", "Incoming",
+                                   "Incoming", RING, False))
     assert moves(busy) == [("agent_state", None, "Available", "InboundContact", "InboundContact")]
     assert active == (Transition(KEY, 4, "contact_call", CALL, "Incoming", "Active", "Active",
                                  "Active", TALK, False),)
@@ -116,7 +120,7 @@ def test_a_redelivered_event_changes_nothing_and_returns_the_shared_empty_tuple(
     event = call(CALL, "Active", at=TALK)
     first = engine.feed(event, key=KEY)
     again = engine.feed(dict(event), key=KEY)
-    assert len(first) == 1
+    assert [type(c) for c in first] == [ContactDetails, Transition]
     assert again is NO_CHANGES
     # validation still hears of it: the warning is the session's, not a change
     assert [v.rule for v in engine.sessions[KEY].violations] == ["duplicate-event"]
@@ -157,7 +161,7 @@ def test_a_chat_adds_only_the_transcript_lines_it_did_not_have() -> None:
     engine = SessionEngine()
     hello = ("Client", "hello", RING)
     first = engine.feed(chat("77", "Active", at=RING, messages=[hello]), key=KEY)
-    assert first[1:] == (TranscriptAdded(KEY, 0, "77", "Client", "hello", RING),)
+    assert first[2:] == (TranscriptAdded(KEY, 0, "77", "Client", "hello", RING),)
     # the next event repeats the transcript so far and adds one line
     second = engine.feed(chat("77", "Active", at=RING, messages=[
         hello, ("Agent", "hi", TALK)]), key=KEY)
@@ -239,11 +243,11 @@ def test_subscribers_get_every_change_in_order_and_can_leave() -> None:
     returned = [c for e in (session_start(), agent_state("Available", at=T0),
                             call(CALL, "Incoming", at=RING)) for c in engine.feed(e, key=KEY)]
     assert seen == returned
-    assert len(seen) == 4
+    assert len(seen) == 5  # session, agent state and its status, contact details and move
     unsubscribe()
     unsubscribe()  # harmless twice
     engine.feed(call(CALL, "Active", at=TALK), key=KEY)
-    assert len(seen) == 4
+    assert len(seen) == 5
 
 
 def test_a_subscriber_that_raises_is_logged_and_harms_nothing(
@@ -262,7 +266,7 @@ def test_a_subscriber_that_raises_is_logged_and_harms_nothing(
     assert engine.sessions[KEY].contacts[CALL].status == "Incoming"  # applied
     assert "the desktop crashed" in caplog.text
     engine.feed(call(CALL, "Active", at=TALK), key=KEY)  # still subscribed, still applied
-    assert len(seen) == 2
+    assert len(seen) == 3  # details and Incoming, then Active
 
 
 # --- session-fsm changes --------------------------------------------------------------------
@@ -285,13 +289,16 @@ def test_changes_json_lines_have_the_contract_keys(tmp_path: Path) -> None:
         {"session": path, "event_index": 0, "kind": "transition", "machine": "session",
          "subject": None, "from": "not_started", "to": "active", "trigger": "AgentSessionStart",
          "status": None, "at": None, "final": False},
+        {"session": path, "event_index": 1, "kind": "contact_details", "contact_id": CALL,
+         "media": "call", "skill": "1507", "is_inbound": True, "call_type": "Regular",
+         "disconnect_code": "NA", "payload": None},
         {"session": path, "event_index": 1, "kind": "transition", "machine": "contact_call",
          "subject": CALL, "from": "New", "to": "Incoming", "trigger": "Incoming",
          "status": "Incoming", "at": "2013-09-10T20:06:00.000Z", "final": False},
         # the redelivered line 3 adds no line; the unreadable line 4 is a violation
         {"session": path, "event_index": 3, "kind": "violation", "rule": "not-json",
          "severity": "error", "contact_id": None, "source": f"{path}:4",
-         "message": lines[2]["message"]},
+         "message": lines[3]["message"]},
         {"session": path, "event_index": 4, "kind": "transition", "machine": "contact_call",
          "subject": CALL, "from": "Incoming", "to": "Disconnected", "trigger": "Disconnected",
          "status": "Disconnected", "at": "2013-09-10T20:10:25.000Z", "final": False},
@@ -299,7 +306,7 @@ def test_changes_json_lines_have_the_contract_keys(tmp_path: Path) -> None:
          "subject": CALL, "from": "Disconnected", "to": "Closed", "trigger": "close",
          "status": "Disconnected", "at": "2013-09-10T20:10:25.000Z", "final": True},
     ]
-    assert lines[2]["message"]
+    assert lines[3]["message"]
 
 
 def test_changes_for_people_escape_what_the_input_says(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from wire_strategies import casings, declared, extras, wire_values
 
 from session_fsm.engine import AgentSession, SessionEngine
+from session_fsm.engine.changes import Change
 from session_fsm.engine.snapshot import to_json
 from session_fsm.errors import FieldError, InputError, Source
 from session_fsm.sim import simulate
@@ -247,18 +248,21 @@ def test_wire_objects_and_typed_events_give_the_same_engine(seed: int, tmp_path:
     with path.open("wb") as out:
         simulate(out, agents=20, seed=seed, minutes=60.0)
     as_wire, as_typed = SessionEngine(), SessionEngine()
+    said_wire: list[Change] = []
+    said_typed: list[Change] = []
     fed = 0
     for n, item in enumerate(iter_wire(path)):
         key, wire, source = item  # type: ignore[misc]
         for _ in range(2 if n % 97 == 0 else 1):  # now and then a redelivery
-            as_wire.feed(wire, key=key, source=source, batch=source)
-            as_typed.feed(decode(wire), key=key, source=source, batch=source)
+            said_wire.extend(as_wire.feed(wire, key=key, source=source, batch=source))
+            said_typed.extend(as_typed.feed(decode(wire), key=key, source=source, batch=source))
             fed += 1
-    for engine in (as_wire, as_typed):
-        engine.finish()
+    said_wire.extend(as_wire.finish())
+    said_typed.extend(as_typed.finish())
     assert fed > 1000
+    assert said_wire == said_typed  # the same changes, in the same order
     assert [to_json(s) for s in as_wire.snapshot()] == [to_json(s) for s in as_typed.snapshot()]
-    assert histories_json(histories(as_wire)) == histories_json(histories(as_typed))
+    assert histories_json(histories(said_wire)) == histories_json(histories(said_typed))
     assert list(as_wire.violations()) == list(as_typed.violations())
     duplicates = [v for v in as_wire.violations() if v.rule == "duplicate-event"]
     assert len(duplicates) >= 10  # the redeliveries of AgentState, AgentLeg and contacts

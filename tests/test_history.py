@@ -13,11 +13,12 @@ from typing import Any
 
 import orjson
 from helpers import (
+    Replayed,
     agent_state,
     call,
     chat,
     chat_text,
-    replay,
+    replay_history,
     run,
     session_end,
     session_start,
@@ -25,13 +26,11 @@ from helpers import (
     work_item,
 )
 
-from session_fsm.engine import AgentSession
 from session_fsm.views.history import (
     ContactFilter,
     ContactHistory,
     SessionHistory,
     StateFilter,
-    history_of,
     to_json,
 )
 
@@ -103,7 +102,7 @@ def direct_final_call(*, agent_first: bool) -> list[dict[str, Any]]:
 
 
 def test_inbound_call_with_hold_and_two_step_acw() -> None:
-    history = history_of(replay(two_step_acw_call()))
+    history = replay_history(two_step_acw_call()).history()
     contact = only(history)
     assert contact.contact_id == "1569815"
     assert contact.media == "call"
@@ -132,7 +131,7 @@ def test_inbound_call_with_hold_and_two_step_acw() -> None:
 
 
 def test_the_agent_timeline_of_that_call() -> None:
-    history = history_of(replay(two_step_acw_call()))
+    history = replay_history(two_step_acw_call()).history()
     assert states(history) == [
         ("Available", "", False, 41.0, None),           # 05:00:00 -> 05:00:41
         ("InboundContact", "", False, 336.0, None),     # 05:00:41 -> 05:06:17
@@ -150,7 +149,7 @@ def test_the_agent_timeline_of_that_call() -> None:
 
 def test_direct_final_state_takes_its_acw_from_the_agent_either_order() -> None:
     for agent_first, final_index in ((False, 5), (True, 6)):
-        contact = only(history_of(replay(direct_final_call(agent_first=agent_first))))
+        contact = only(replay_history(direct_final_call(agent_first=agent_first)).history())
         assert steps(contact) == [
             ("Incoming", t(5, 0, 40), False, 2),
             ("Active", t(5, 1, 5), False, 4),
@@ -182,7 +181,7 @@ def repeated_timestamp_call(*, agent_first: bool) -> list[dict[str, Any]]:
 
 def test_a_close_that_repeats_the_disconnected_time_takes_the_agents_acw() -> None:
     for agent_first in (False, True):
-        history = history_of(replay(repeated_timestamp_call(agent_first=agent_first)))
+        history = replay_history(repeated_timestamp_call(agent_first=agent_first)).history()
         contact = only(history)
         # the agent's ACW interval, 05:06:17 -> 05:06:47, is the contact's ACW
         assert states(history)[2] == ("Unavailable", "", True, 30.0, "1569817"), agent_first
@@ -195,9 +194,9 @@ def test_a_close_that_repeats_the_disconnected_time_takes_the_agents_acw() -> No
 
 def test_while_the_agents_acw_lasts_the_contacts_acw_is_not_yet_known() -> None:
     events = repeated_timestamp_call(agent_first=False)[:-1]  # still in ACW
-    contact = only(history_of(replay(events)))
+    contact = only(replay_history(events).history())
     assert (contact.closed, contact.acw_s, contact.handle_time_s) == (True, None, None)
-    live = only(history_of(replay(events), now=t(5, 6, 37)))  # 20 s into it
+    live = only(replay_history(events).history(now=t(5, 6, 37)))  # 20 s into it
     assert (live.acw_s, live.handle_time_s) == (20.0, 332.0)
 
 
@@ -213,7 +212,7 @@ def test_an_acw_is_linked_to_its_own_contact_not_to_an_older_one() -> None:
         call("1569900", "Disconnected", at=t(5, 12, 0), final=True, start=t(5, 10, 0)),
         agent_state("Available", at=t(5, 12, 30)),
     ]
-    history = history_of(replay(events))
+    history = replay_history(events).history()
     first, second = history.contacts
     assert (first.contact_id, first.acw_s, first.handle_time_s) == ("1569816", 25.0, 337.0)
     # 05:10:05 -> 05:12:00 is 115 s talking, ACW 05:12:00 -> 05:12:30 is 30 s
@@ -230,7 +229,7 @@ def test_abandoned_call() -> None:
         call("1569817", "Disconnected", at=t(5, 20, 21), final=True, disconnect="CallAbandoned",
              start=t(5, 20, 3)),
     ]
-    contact = only(history_of(replay(events)))
+    contact = only(replay_history(events).history())
     assert steps(contact) == [("Incoming", t(5, 20, 3), False, 2),
                               ("Disconnected", t(5, 20, 21), True, 3)]
     assert contact.time_in_status_s == {"Incoming": 18.0}
@@ -262,7 +261,7 @@ def chat_events() -> list[dict[str, Any]]:
 
 
 def test_chat_with_its_transcript() -> None:
-    contact = only(history_of(replay(chat_events())))
+    contact = only(replay_history(chat_events()).history())
     assert contact.media == "chat"
     assert steps(contact) == [("Incoming", t(5, 30, 39), False, 2),
                               ("Active", t(5, 30, 50), False, 4),
@@ -277,7 +276,7 @@ def test_chat_with_its_transcript() -> None:
         ("Client", "Test Test Test", t(5, 32, 36)),
         ("System", "$Localized:ChatSessionEnded", t(5, 33, 9)),
     ]
-    assert to_json(history_of(replay(chat_events())))["contacts"][0]["transcript"][0] == {
+    assert to_json(replay_history(chat_events()).history())["contacts"][0]["transcript"][0] == {
         "party": "Client", "text": "asdf", "at": "2013-09-11T05:30:40.750Z"}
 
 
@@ -288,7 +287,7 @@ def test_work_item_keeps_its_payload() -> None:
         work_item("1569819", "Active", at=t(5, 16, 0), start=t(5, 15, 44)),
         work_item("1569819", "Disconnected", at=t(5, 20, 0), final=True, start=t(5, 15, 44)),
     ]
-    contact = only(history_of(replay(events)))
+    contact = only(replay_history(events).history())
     assert contact.media == "work_item"
     assert contact.skill == "1528"
     assert contact.time_in_status_s == {"Incoming": 16.0, "Active": 240.0}
@@ -309,7 +308,7 @@ def test_agent_unavailable_with_out_reasons() -> None:
         agent_state("Unavailable", at=t(7, 30, 0), out_reason="Lunch"),
         agent_state("Available", at=t(7, 40, 0)),
     ]
-    history = history_of(replay(events))
+    history = replay_history(events).history()
     assert states(history) == [
         ("Available", "", False, 2400.0, None),      # 05:00 -> 05:40
         ("Unavailable", "Lunch", False, 1800.0, None),  # 05:40 -> 06:10
@@ -330,10 +329,10 @@ def test_agent_unavailable_with_out_reasons() -> None:
 
 
 def test_live_figures_use_now_plus_the_clock_skew() -> None:
-    session = replay(two_step_acw_call()[:6])  # on hold since 05:03:00, server time
-    assert only(history_of(session)).steps[-1].duration_s is None  # no end without a now
+    session = replay_history(two_step_acw_call()[:6])  # on hold since 05:03:00, server time
+    assert only(session.history()).steps[-1].duration_s is None  # no end without a now
     # the client's clock reads 05:03:30 and is 2.5 s ahead of the server's
-    history = history_of(session, now=t(5, 3, 30), skew_s=-2.5)
+    history = session.history(now=t(5, 3, 30), skew_s=-2.5)
     contact = only(history)
     assert durations(contact) == [25.0, 115.0, 27.5]
     assert contact.time_in_status_s == {"Incoming": 25.0, "Active": 115.0, "Holding": 27.5}
@@ -347,16 +346,16 @@ def test_live_figures_use_now_plus_the_clock_skew() -> None:
 
 
 def test_live_acw_of_an_open_contact() -> None:
-    session = replay(two_step_acw_call()[:9])  # in ACW since 05:06:17
-    contact = only(history_of(session, now=t(5, 6, 27)))
+    session = replay_history(two_step_acw_call()[:9])  # in ACW since 05:06:17
+    contact = only(session.history(now=t(5, 6, 27)))
     assert contact.acw_s == 10.0
     assert contact.handle_time_s == 322.0  # 05:01:05 -> 05:06:27
-    assert only(history_of(session)).acw_s is None
+    assert only(session.history()).acw_s is None
 
 
 def test_now_does_not_apply_to_an_ended_session() -> None:
-    session = replay([*two_step_acw_call(), session_end()])
-    history = history_of(session, now=t(9, 0, 0))
+    session = replay_history([*two_step_acw_call(), session_end()])
+    history = session.history(now=t(9, 0, 0))
     assert history.agent_states[-1].duration_s is None
 
 
@@ -367,13 +366,13 @@ def test_steps_after_the_final_one_are_listed_without_durations() -> None:
         call("1569817", "Disconnected", at=t(5, 20, 21), final=True, start=t(5, 20, 3)),
         call("1569817", "Active", at=t(5, 20, 30), start=t(5, 20, 3)),  # contact-after-final
     ]
-    session = replay(events)
-    contact = only(history_of(session))
+    session = replay_history(events)
+    contact = only(session.history())
     assert [(s.status, s.duration_s) for s in contact.steps] == [
         ("Incoming", 18.0), ("Disconnected", None), ("Active", None)]
     assert contact.time_in_status_s == {"Incoming": 18.0}
     assert contact.handle_time_s is None
-    assert [v.rule for v in session.violations] == ["contact-after-final"]
+    assert [v.rule for v in session.session.violations] == ["contact-after-final"]
 
 
 def test_time_running_backwards_is_unknown_not_negative() -> None:
@@ -384,7 +383,7 @@ def test_time_running_backwards_is_unknown_not_negative() -> None:
         call("1", "Holding", at=t(5, 1, 0), start=t(5, 0, 40)),  # 5 s before Active
         call("1", "Active", at=t(5, 1, 30), start=t(5, 0, 40)),
     ]
-    contact = only(history_of(replay(events)))
+    contact = only(replay_history(events).history())
     assert durations(contact) == [25.0, None, 30.0, None]
     assert contact.time_in_status_s == {"Incoming": 25.0, "Holding": 30.0}
 
@@ -398,7 +397,7 @@ def test_statuses_are_grouped_by_the_tables_spelling() -> None:
         call("1", "active", at=t(5, 2, 30), start=t(5, 0, 40)),
         call("1", "Disconnected", at=t(5, 3, 0), final=True, start=t(5, 0, 40)),
     ]
-    contact = only(history_of(replay(events)))
+    contact = only(replay_history(events).history())
     assert [s.status for s in contact.steps] == ["Incoming", "Active", "Holding", "active",
                                                  "Disconnected"]
     assert contact.time_in_status_s == {"Incoming": 20.0, "Active": 90.0, "Holding": 30.0}
@@ -406,12 +405,12 @@ def test_statuses_are_grouped_by_the_tables_spelling() -> None:
 
 def test_a_contact_first_seen_mid_lifecycle_has_no_ring_time() -> None:
     # a join: the replay batch shows the call already Active (no Incoming was seen)
-    session = AgentSession("s")
+    session = Replayed("s")
     session.feed(call("7", "Active", at=t(5, 1, 5), start=t(5, 0, 40)), batch="join")
     session.feed(session_start(), batch="join")
     session.feed(call("7", "Disconnected", at=t(5, 2, 5), final=True, start=t(5, 0, 40)),
                  batch=1)
-    contact = only(history_of(session))
+    contact = only(session.history())
     assert contact.ring_s is None
     assert contact.handle_time_s == 60.0
     assert contact.time_in_status_s == {"Active": 60.0}
@@ -442,7 +441,7 @@ def ids(found: tuple[ContactHistory, ...]) -> list[str]:
 
 
 def test_queries_over_contacts() -> None:
-    history = history_of(replay(day()))
+    history = replay_history(day()).history()
     assert ids(history.contacts) == ["1569815", "1569819", "1569817", "1569822", "1569830"]
     assert history.contact("1569822") is not None
     assert history.contact("1569822").media == "chat"  # type: ignore[union-attr]
@@ -465,7 +464,7 @@ def test_queries_over_contacts() -> None:
 
 
 def test_json_has_exactly_the_contract_keys() -> None:
-    document = to_json(history_of(replay(day())))
+    document = to_json(replay_history(day()).history())
     assert set(document) == {"key", "contacts", "agent_states"}
     for contact in document["contacts"]:
         assert set(contact) == {"contact_id", "media", "closed", "steps", "time_in_status_s",

@@ -11,6 +11,7 @@ import orjson
 from ..engine.changes import (
     AcwLinked,
     AgentStatus,
+    ContactDetails,
     Change,
     LinkMoved,
     Noted,
@@ -89,6 +90,13 @@ def describe(change: Change) -> str:
         acw = " ACW" if change.is_acw else ""
         deadline = f" until {format_time(change.acw_deadline)}" if change.acw_deadline else ""
         return f"agent {change.state}{reason}{acw}{deadline}{_at(change.at)}"
+    if isinstance(change, ContactDetails):
+        direction = None if change.is_inbound is None else \
+            ("inbound" if change.is_inbound else "outbound")
+        parts = (f"skill {change.skill}" if change.skill else None, direction,
+                 f"type {change.call_type}" if change.call_type else None,
+                 f"disconnect code {change.disconnect_code}" if change.disconnect_code else None)
+        return f"{change.media} {change.contact_id}: " + ", ".join(p for p in parts if p)
     if isinstance(change, AcwLinked):
         return f"ACW for contact {change.contact_id}{_at(change.started)}"
     if isinstance(change, LinkMoved):

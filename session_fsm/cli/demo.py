@@ -22,7 +22,13 @@ from ..engine import SessionEngine
 from ..engine.rules import RULES, Violation
 from ..engine.snapshot import snapshots_json
 from ..errors import InputError
-from ..views.history import ContactHistory, SessionHistory, StateInterval, histories, histories_json
+from ..views.history import (
+    ContactHistory,
+    HistoryFold,
+    SessionHistory,
+    StateInterval,
+    histories_json,
+)
 from ..views.validation import Report, report_of
 from ..wire.codec import format_time
 from ._common import JSON, Failure, emit_json, replay_files, stdout, table
@@ -48,16 +54,19 @@ def demo_stream() -> Iterator[Path]:
         yield path
 
 
-def replay_demo() -> tuple[SessionEngine, Report]:
-    """Feed the bundled stream to one engine; its violations make the validation report."""
+def replay_demo() -> tuple[SessionEngine, Report, HistoryFold]:
+    """Feed the bundled stream to one engine; its violations make the validation report,
+    its changes the histories."""
+    fold = HistoryFold()
     with demo_stream() as path:
         if not path.is_file():
             raise Failure(f"the bundled demo stream is missing: {path} (a broken install?)")
         try:
-            engine = replay_files([str(path)], skip_bad=False, report_bad=True).engine
+            engine = replay_files([str(path)], skip_bad=False, report_bad=True,
+                                  on_changes=fold.apply_all).engine
         except InputError as error:  # the bundled file is ours: unreadable means a bad build
             raise Failure(f"the bundled demo stream is damaged: {error}") from None
-    return engine, report_of(engine)
+    return engine, report_of(engine), fold
 
 
 @click.command("demo", epilog=EXAMPLES)
@@ -69,9 +78,9 @@ def command(as_json: bool) -> None:
     No input needed: the stream ships inside the package (see `session_fsm/data/demo.jsonl`,
     one keyed {"session", "event(s)"} envelope per line, as `snapshot` reads them).
     """
-    engine, report = replay_demo()
+    engine, report, fold = replay_demo()
     snapshots = engine.snapshot()
-    history = histories(engine)
+    history = fold.histories(engine.sessions)
     if as_json:
         emit_json({"snapshot": snapshots_json(snapshots),
                    "violations": report.to_json()["violations"],

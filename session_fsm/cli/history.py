@@ -12,10 +12,10 @@ from ..io.store import Store, StoreError
 from ..views.history import (
     ContactFilter,
     ContactHistory,
+    HistoryFold,
     SessionHistory,
     StateFilter,
     StateInterval,
-    histories,
     histories_json,
 )
 from ..wire.codec import parse_time
@@ -114,14 +114,15 @@ def command(files: tuple[str, ...], db: str | None, contact_id: str | None, medi
 def _from_files(files: Sequence[str], skip_bad: bool, now: datetime | None, skew: float,
                 contacts: ContactFilter, states: StateFilter,
                 contact_id: str | None) -> list[SessionHistory]:
+    fold = HistoryFold()
     try:
-        replay = replay_files(files, skip_bad=skip_bad)
+        replay = replay_files(files, skip_bad=skip_bad, on_changes=fold.apply_all)
     except InputError as error:
         raise input_failure(error) from None
     if replay.skipped:
         click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
     chosen = []
-    for history in histories(replay.engine, now=now, skew_s=skew):
+    for history in fold.histories(replay.engine.sessions, now=now, skew_s=skew):
         picked = _pick(history.key, history.find_contacts(contacts),
                        history.find_states(states), contact_id)
         if picked is not None:

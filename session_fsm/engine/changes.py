@@ -18,7 +18,8 @@ The kinds:
   lacks is still a transition, after the violation that reports it.
 - :class:`~session_fsm.engine.rules.Violation`: a deviation from the protocol (see ``rules.py``).
 - What is not a table row but users watch for: :class:`AgentStatus` (a new stretch of
-  the agent timeline: state, out reason, ACW), :class:`AcwLinked`, :class:`LinkMoved`,
+  the agent timeline: state, out reason, ACW), :class:`ContactDetails` (media, skill,
+  direction, disconnect code...), :class:`AcwLinked`, :class:`LinkMoved`,
   :class:`TranscriptLine` added to a chat, :class:`StatusAfterFinal` (recorded, not
   applied) and :class:`Noted` (indicators, page opens, pop URLs, custom events, signals...).
 
@@ -44,6 +45,7 @@ __all__ = [
     "AcwLinked",
     "AgentStatus",
     "Change",
+    "ContactDetails",
     "LinkMoved",
     "Noted",
     "StatusAfterFinal",
@@ -134,6 +136,23 @@ class AgentStatus(NamedTuple):
         return self.is_acw
 
 
+class ContactDetails(NamedTuple):
+    """What a contact is, beyond its status: made when the contact is first seen and again
+    whenever one of these fields changes (a skill learned late, the disconnect code)."""
+
+    session: str
+    event_index: int
+    contact_id: str
+    media: str
+    """``call``, ``chat``, ``work_item``, ``voicemail``, ``digital`` or ``supervisor``."""
+    skill: str | None
+    is_inbound: bool | None
+    call_type: str | None
+    disconnect_code: str | None
+    payload: dict[str, Any] | None
+    """A work item's id, type and payload; a voicemail's file name (else None)."""
+
+
 class AcwLinked(NamedTuple):
     """The agent's ACW in progress belongs to this contact (whichever came first)."""
 
@@ -193,8 +212,8 @@ class Noted(NamedTuple):
     value: Any
 
 
-Change: TypeAlias = (Transition | AgentStatus | AcwLinked | LinkMoved | TranscriptAdded
-                     | StatusAfterFinal | Noted | Violation)
+Change: TypeAlias = (Transition | AgentStatus | ContactDetails | AcwLinked | LinkMoved
+                     | TranscriptAdded | StatusAfterFinal | Noted | Violation)
 """Every kind of change ``feed()`` returns."""
 
 Subscriber: TypeAlias = Callable[[Change], object]
@@ -206,6 +225,7 @@ NO_CHANGES: tuple[Change, ...] = ()
 _KIND: dict[type[Any], str] = {
     Transition: "transition",
     AgentStatus: "agent_status",
+    ContactDetails: "contact_details",
     AcwLinked: "acw_linked",
     LinkMoved: "link_moved",
     TranscriptAdded: "transcript",
@@ -239,6 +259,11 @@ def as_json(change: Change) -> dict[str, Any]:
                        "is_acw": change.is_acw, "at": _time(change.at),
                        "acw_timeout_s": change.acw_timeout_s,
                        "acw_deadline": _time(change.acw_deadline)}
+    if isinstance(change, ContactDetails):
+        return head | {"contact_id": change.contact_id, "media": change.media,
+                       "skill": change.skill, "is_inbound": change.is_inbound,
+                       "call_type": change.call_type,
+                       "disconnect_code": change.disconnect_code, "payload": change.payload}
     if isinstance(change, AcwLinked):
         return head | {"contact_id": change.contact_id, "started": _time(change.started),
                        "deadline": _time(change.deadline)}

@@ -34,16 +34,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from ..engine.records import AgentInterval, ContactRecord, Step, TranscriptLine
+from ..engine.changes import (
+    AcwLinked,
+    AgentStatus,
+    Change,
+    ContactDetails,
+    StatusAfterFinal,
+    TranscriptAdded,
+    Transition,
+)
+from ..engine.records import TranscriptLine
 from ..machines.contacts import CONTACT_MACHINES
 from ..wire.codec import format_optional_time as _time
-
-if TYPE_CHECKING:
-    from ..engine import AgentSession, SessionEngine
 
 __all__ = [
     "ContactFilter",
@@ -238,33 +244,267 @@ class SessionHistory:
         return sum(i.duration_s or 0.0 for i in self.agent_states if i.is_acw)
 
 
-# --- building ---------------------------------------------------------------------------
+# --- the fold ---------------------------------------------------------------------------
 
 
-def history_of(session: AgentSession, *, now: datetime | None = None,
+@attrs.frozen(slots=True, weakref_slot=False)
+class Step:
+    """One applied status of a contact: what, when (server time), and where."""
+
+    status: str
+    at: datetime | None
+    final: bool
+    event_index: int
+    disconnect_code: str | None = None
+
+
+@attrs.define(slots=True, weakref_slot=False)
+class AgentInterval:
+    """One stretch of the agent-state timeline as folded; ``end`` is None while it lasts."""
+
+    state: str
+    out_reason: str
+    is_acw: bool
+    start: datetime | None
+    event_index: int
+    end: datetime | None = None
+    acw_contact_id: str | None = None
+
+
+@attrs.define(slots=True, weakref_slot=False)
+class ContactLog:
+    """One contact as folded from the change stream: its steps, details and transcript."""
+
+    contact_id: str
+    media: str
+    first_index: int
+    final: bool = False
+    steps: list[Step] = attrs.Factory(list)
+    transcript: list[TranscriptLine] = attrs.Factory(list)
+    skill: str | None = None
+    is_inbound: bool | None = None
+    call_type: str | None = None
+    disconnect_code: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+@attrs.define(slots=True, weakref_slot=False)
+class SessionLog:
+    """One session as folded: its contacts (first-seen order) and agent timeline."""
+
+    key: str
+    contacts: dict[str, ContactLog] = attrs.Factory(dict)
+    timeline: list[AgentInterval] = attrs.Factory(list)
+    ended: bool = False
+    touched: set[str] = attrs.Factory(set)
+    """Contacts whose history changed since :meth:`HistoryFold.take_updates` last ran."""
+    touched_from: int = 0
+    """The first interval of ``timeline`` that changed since then."""
+
+    def touch_interval(self) -> None:
+        """The last interval changed (it ended, or an ACW got linked to it)."""
+        last = len(self.timeline) - 1
+        if last >= 0:
+            self.touched_from = min(self.touched_from, last)
+            linked = self.timeline[last].acw_contact_id
+            if linked is not None:  # its ACW time is that contact's
+                self.touched.add(linked)
+
+
+_MEDIA_OF_MACHINE = {spec.name: media for media, spec in CONTACT_MACHINES.items()}
+
+
+class HistoryFold:
+    """Folds the engine's change stream into contact histories and agent timelines.
+
+    Subscribe it to an engine (``engine.subscribe(fold.apply)``), or hand it the changes
+    ``feed()`` returned (:meth:`apply_all`); then :meth:`history` reads one session. It
+    keeps what a history needs and nothing else: every contact's steps (a status lasts
+    until the next transition of the same contact), details and transcript, and the
+    agent's timeline (a stretch lasts until the next :class:`AgentStatus`).
+    """
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, SessionLog] = {}
+
+    def _session(self, key: str) -> SessionLog:
+        found = self.sessions.get(key)
+        if found is None:
+            found = self.sessions[key] = SessionLog(key)
+        return found
+
+    def _contact(self, log: SessionLog, contact_id: str, media: str,
+                 index: int) -> ContactLog:
+        found = log.contacts.get(contact_id)
+        if found is None:
+            found = log.contacts[contact_id] = ContactLog(contact_id, media, index)
+        return found
+
+    def apply_all(self, changes: Iterable[Change]) -> None:
+        """Fold changes, in order."""
+        for change in changes:
+            self.apply(change)
+
+    def apply(self, change: Change) -> None:
+        """Fold one change (a :data:`~session_fsm.engine.changes.Subscriber`)."""
+        kind = type(change)
+        if change.session not in self.sessions:  # every session, in first-seen order
+            self.sessions[change.session] = SessionLog(change.session)
+        if kind is Transition:
+            assert isinstance(change, Transition)
+            self._transition(change)
+        elif kind is AgentStatus:
+            assert isinstance(change, AgentStatus)
+            log = self._session(change.session)
+            timeline = log.timeline
+            if timeline:
+                timeline[-1].end = change.at
+                log.touch_interval()
+            timeline.append(AgentInterval(change.state, change.out_reason, change.is_acw,
+                                          change.at, change.event_index))
+        elif kind is AcwLinked:
+            assert isinstance(change, AcwLinked)
+            log = self._session(change.session)
+            timeline = log.timeline
+            # the ACW in progress: its interval is the last one
+            if timeline and timeline[-1].is_acw and timeline[-1].acw_contact_id is None:
+                timeline[-1].acw_contact_id = change.contact_id
+                log.touch_interval()
+        elif kind is ContactDetails:
+            assert isinstance(change, ContactDetails)
+            log = self._session(change.session)
+            contact = self._contact(log, change.contact_id, change.media, change.event_index)
+            log.touched.add(change.contact_id)
+            contact.skill = change.skill
+            contact.is_inbound = change.is_inbound
+            contact.call_type = change.call_type
+            contact.disconnect_code = change.disconnect_code
+            contact.payload = change.payload
+        elif kind is TranscriptAdded:
+            assert isinstance(change, TranscriptAdded)
+            log = self._session(change.session)
+            contact = log.contacts.get(change.contact_id)
+            if contact is None:  # a chat room's text before any ChatContactEvent claimed it
+                contact = self._contact(log, change.contact_id, "chat", change.event_index)
+                contact.final = True
+            log.touched.add(change.contact_id)
+            contact.transcript.append(TranscriptLine(change.party, change.text, change.at))
+        elif kind is StatusAfterFinal:
+            assert isinstance(change, StatusAfterFinal)
+            log = self._session(change.session)
+            contact = log.contacts.get(change.subject or "")
+            # a contact taken out by take_updates() keeps the history it had
+            if contact is not None:
+                log.touched.add(contact.contact_id)
+                contact.steps.append(Step(change.status, change.at, change.final,
+                                          change.event_index, change.disconnect_code))
+
+    def _transition(self, change: Transition) -> None:
+        media = _MEDIA_OF_MACHINE.get(change.machine)
+        if media is None:
+            if change.machine == "session" and change.final:
+                self._session(change.session).ended = True
+            return
+        assert change.subject is not None  # a contact machine's subject is its id
+        log = self._session(change.session)
+        contact = self._contact(log, change.subject, media, change.event_index)
+        log.touched.add(change.subject)
+        steps = contact.steps
+        if change.final:
+            contact.final = True
+            last = steps[-1] if steps else None
+            # the close of a status this same event moved into: that step is the final one
+            if last is not None and last.event_index == change.event_index and not last.final:
+                steps[-1] = attrs.evolve(last, final=True)
+                return
+        steps.append(Step(change.status or "", change.at, change.final, change.event_index,
+                          contact.disconnect_code))
+
+    def take_updates(self, key: str) -> SessionHistory:
+        """What changed in session ``key`` since the last call, as history to write
+        elsewhere (a store): the contacts whose history changed and the agent intervals
+        that began, ended or got an ACW linked. Then what can no longer change is taken
+        out of the fold, so a long session folds in bounded memory: closed contacts
+        that are *settled* (the agent is in a state that began after the contact closed
+        and is not an ACW for it: a later ACW is linked only to a contact whose voice
+        ended in the state just before it) and ended intervals no contact still here
+        links to. A contact taken out keeps the history written for it: a status after
+        its FinalState True no longer changes it (the engine still reports the violation).
+        """
+        log = self.sessions.get(key)
+        if log is None:
+            return SessionHistory(key, (), ())
+        timeline = log.timeline
+        acw = agent_acw_s(timeline)
+        touched = sorted((log.contacts[c] for c in log.touched if c in log.contacts),
+                         key=lambda c: c.first_index)
+        updates = SessionHistory(
+            key=key,
+            contacts=tuple(contact_history(c, agent_acw=acw) for c in touched),
+            agent_states=state_intervals(timeline)[log.touched_from:],
+        )
+        last = timeline[-1] if timeline else None
+        for contact in [c for c in log.contacts.values() if _settled(c, last)]:
+            del log.contacts[contact.contact_id]
+        kept = log.contacts
+        log.timeline = [i for i in timeline[:-1] if i.acw_contact_id in kept] + timeline[-1:]
+        log.touched.clear()
+        log.touched_from = len(log.timeline)
+        return updates
+
+    def keys(self) -> list[str]:
+        """The sessions folded so far, in first-seen order."""
+        return list(self.sessions)
+
+    def history(self, key: str, *, now: datetime | None = None,
+                skew_s: float = 0.0) -> SessionHistory:
+        """Session ``key``'s history (an empty one for a key never seen)."""
+        return history_of(self.sessions.get(key) or SessionLog(key), now=now, skew_s=skew_s)
+
+    def histories(self, keys: Iterable[str] | None = None, *, now: datetime | None = None,
+                  skew_s: float = 0.0) -> tuple[SessionHistory, ...]:
+        """Every session's history in first-seen order (or those of ``keys``, in their
+        order: an engine's ``sessions`` give the order events were first fed)."""
+        chosen = self.sessions if keys is None else keys
+        return tuple(self.history(key, now=now, skew_s=skew_s) for key in chosen)
+
+
+def _settled(contact: ContactLog, last: AgentInterval | None) -> bool:
+    """Whether nothing can change a closed contact's history any more (see
+    :meth:`HistoryFold.take_updates`). A contact without steps (a chat room's text before
+    any contact claimed it) can still grow, so it stays."""
+    final = next((s for s in contact.steps if s.final), None)
+    if final is None:
+        return False
+    return last is not None and last.event_index > final.event_index \
+        and last.acw_contact_id != contact.contact_id
+
+
+def history_of(log: SessionLog, *, now: datetime | None = None,
                skew_s: float = 0.0) -> SessionHistory:
-    """Read a session's records into a :class:`SessionHistory`.
+    """A folded session's :class:`SessionHistory`.
 
     ``now`` (the client's clock) plus ``skew_s`` (server minus client, seconds) gives live
     durations for what is still going on; without it, open things have no duration. A
     session that has ended has nothing going on, so ``now`` does not apply to it.
     """
-    server_now = _server_now(now, skew_s) if session.info.status != "ended" else None
-    timeline = session.agent_timeline
-    records = sorted([*session.contacts.values(), *session.closed.values()],
-                     key=lambda c: c.first_index)
+    server_now = _server_now(now, skew_s) if not log.ended else None
+    timeline = log.timeline
+    records = sorted(log.contacts.values(), key=lambda c: c.first_index)
     acw = agent_acw_s(timeline, now=server_now)
     return SessionHistory(
-        key=session.key,
+        key=log.key,
         contacts=tuple(contact_history(c, agent_acw=acw, now=server_now) for c in records),
         agent_states=state_intervals(timeline, now=server_now),
     )
 
 
-def histories(engine: SessionEngine, *, now: datetime | None = None,
+def histories(changes: Iterable[Change], *, now: datetime | None = None,
               skew_s: float = 0.0) -> tuple[SessionHistory, ...]:
-    """Every session's history, in first-seen order."""
-    return tuple(history_of(s, now=now, skew_s=skew_s) for s in engine.sessions.values())
+    """Every session's history folded from ``changes``, in first-seen order."""
+    fold = HistoryFold()
+    fold.apply_all(changes)
+    return fold.histories(now=now, skew_s=skew_s)
 
 
 def state_intervals(timeline: Sequence[AgentInterval], *,
@@ -296,7 +536,7 @@ def agent_acw_s(timeline: Sequence[AgentInterval], *,
     return found
 
 
-def contact_history(record: ContactRecord, timeline: Sequence[AgentInterval] = (), *,
+def contact_history(record: ContactLog, timeline: Sequence[AgentInterval] = (), *,
                     now: datetime | None = None,
                     agent_acw: Mapping[str, float | None] | None = None) -> ContactHistory:
     """One contact's history; the agent's ACW linked to it (from ``timeline``, or
@@ -384,7 +624,7 @@ def contact_history(record: ContactRecord, timeline: Sequence[AgentInterval] = (
     )
 
 
-def acw_step(record: ContactRecord) -> Step | None:
+def acw_step(record: ContactLog) -> Step | None:
     """The step where a contact's own ACW phase began: a status that ends the voice (the
     table's closable ones, ``Disconnected``) with FinalState False, before any final step.
     None when the contact had none (closed at once, or not ended yet)."""

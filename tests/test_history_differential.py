@@ -1,0 +1,72 @@
+"""History folded from the change stream against the history the engine's records gave.
+
+Until the change stream, the history was read from the engine's own records (every
+contact's steps and the agent timeline, kept in the engine). It is now a fold over what
+``feed()`` returns (``views/history.py``). The golden files in ``tests/data/differential``
+were written by the records-based history of commit 0c2c667 (the last one that had it,
+the ACW and handle-time fix included) from the simulated streams beside them: six agents
+over 90 minutes each, seeds 3, 5 and 8, every media (calls with both ACW paths and the
+repeated-timestamp close, chats with ChatText, work items, voicemails, digital,
+supervisor monitoring). Before that code was deleted, the same comparison ran on
+fifteen more seeds of 8 and 60 agents, all equal. The fold must give the same contacts,
+steps, durations, ACW, handle time, transcripts and agent timeline, in the same order.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from session_fsm.engine import SessionEngine
+from session_fsm.views.history import HistoryFold, to_json
+from session_fsm.wire.codec import format_optional_time
+from session_fsm.wire.reader import iter_wire
+
+DATA = Path(__file__).parent / "data" / "differential"
+
+
+def _folded(stream: Path) -> list[dict[str, Any]]:
+    engine = SessionEngine()
+    fold = HistoryFold()
+    engine.subscribe(fold.apply)
+    for key, wire, source in iter_wire([str(stream)]):  # type: ignore[misc]
+        engine.feed(wire, key=key, source=source, batch=source)
+    engine.finish()
+    found = []
+    for history in fold.histories(engine.sessions):
+        entry = to_json(history)
+        for contact, shown in zip(history.contacts, entry["contacts"], strict=True):
+            shown["beyond"] = {
+                "ring_s": contact.ring_s, "hold_s": contact.hold_s, "skill": contact.skill,
+                "payload": contact.payload, "is_inbound": contact.is_inbound,
+                "call_type": contact.call_type, "first_index": contact.first_index,
+                "step_disconnect_codes": [s.disconnect_code for s in contact.steps],
+                "step_ends": [format_optional_time(s.end) for s in contact.steps],
+                "step_durations": [s.duration_s for s in contact.steps],
+            }
+        for interval, shown in zip(history.agent_states, entry["agent_states"], strict=True):
+            shown["acw_contact_id"] = interval.acw_contact_id
+            shown["event_index"] = interval.event_index
+        found.append(entry)
+    return found
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_the_folded_history_equals_the_records_based_one(seed: int) -> None:
+    expected = orjson.loads(gzip.decompress((DATA / f"seed-{seed}.history.json.gz").read_bytes()))
+    found = orjson.loads(orjson.dumps(_folded(DATA / f"seed-{seed}.jsonl.gz")))
+    assert [s["key"] for s in found] == [s["key"] for s in expected]
+    media = set()
+    for got, want in zip(found, expected, strict=True):
+        assert got["agent_states"] == want["agent_states"], got["key"]
+        assert [c["contact_id"] for c in got["contacts"]] == \
+            [c["contact_id"] for c in want["contacts"]], got["key"]
+        for contact, wanted in zip(got["contacts"], want["contacts"], strict=True):
+            assert contact == wanted, (got["key"], contact["contact_id"])
+            media.add(contact["media"])
+    # the streams hold every media the engine has a machine for
+    assert media == {"call", "chat", "work_item", "voicemail", "digital", "supervisor"}
