@@ -36,7 +36,7 @@ import pytest
 
 from session_fsm.engine import SessionEngine
 from session_fsm.sim import INTENDED_WARNINGS, simulate
-from session_fsm.views.history import histories
+from session_fsm.views.history import HistoryFold
 from session_fsm.views.validation import validate
 from session_fsm.wire.reader import WireItem, iter_wire
 
@@ -160,10 +160,13 @@ def report(benchmark: Any, name: str, **figures: float | int | str) -> None:
 # --- 1. end to end ---------------------------------------------------------------------------
 
 
-def replay(path: Path) -> tuple[SessionEngine, int]:
-    """Bytes to final snapshots with full history kept, as ``session-fsm snapshot`` does:
-    the reader's wire objects into the engine, which reads what it needs of each."""
+def replay(path: Path, fold: HistoryFold | None = None) -> tuple[SessionEngine, int]:
+    """Bytes to final snapshots, as ``session-fsm snapshot`` does: the reader's wire
+    objects into the engine, which reads what it needs of each. With ``fold``, the history
+    is folded from the changes as they come, as ``session-fsm history`` does."""
     engine = SessionEngine()
+    if fold is not None:
+        engine.subscribe(fold.apply)
     feed = engine.feed
     for item in iter_wire(path):  # on_error="raise": a bad line would raise instead
         key, wire, source = cast(WireItem, item)
@@ -181,6 +184,18 @@ def test_end_to_end(benchmark: Any, stream: Stream, full: bool) -> None:
     assert snapshots == len(engine.sessions) == sessions  # one per simulated session
     report(benchmark, "end-to-end", events=events, events_per_s=events / engine_s,
            us_per_event=engine_s / events * 1e6, floor_us_per_event=floor_s / events * 1e6,
+           ratio_to_floor=engine_s / floor_s)
+
+
+def test_end_to_end_with_history(benchmark: Any, stream: Stream, full: bool) -> None:
+    """The same, with every session's history folded from the change stream as it comes
+    (what the engine itself did before the change stream: it kept every step)."""
+    path, events, sessions = stream
+    engine_s, floor_s, (engine, snapshots) = against_floor(
+        benchmark, lambda: replay(path, HistoryFold()), lambda: parse_floor(path), full)
+    assert snapshots == len(engine.sessions) == sessions
+    report(benchmark, "end-to-end-with-history", events=events,
+           events_per_s=events / engine_s, us_per_event=engine_s / events * 1e6,
            ratio_to_floor=engine_s / floor_s)
 
 
@@ -345,8 +360,17 @@ def _feed_bytes(lines: list[tuple[str, bytes]], engine: SessionEngine | None = N
     return engine
 
 
+def _fold_bytes(lines: list[tuple[str, bytes]]) -> HistoryFold:
+    """The history folded from ``lines``' changes (the engine is dropped at the end)."""
+    engine, fold = SessionEngine(), HistoryFold()
+    for key, line in lines:
+        fold.apply_all(engine.feed(orjson.loads(line), key=key))
+    return fold
+
+
 def test_memory(benchmark: Any, sessions: int, full: bool) -> None:
-    """Bytes per live session with one open call, and per retained history step."""
+    """Bytes per live session with one open call, per closed contact the engine keeps (for
+    the after-final and redelivery checks), and per history step a fold keeps."""
     # live sessions: logged in, InboundContact, one Active call each
     live: list[tuple[str, bytes]] = []
     for n in range(sessions):
@@ -359,21 +383,24 @@ def test_memory(benchmark: Any, sessions: int, full: bool) -> None:
     assert all(len(s.contacts) == 1 for s in engine.sessions.values())
     per_session = live_bytes / sessions
 
-    # history: the marginal cost of closed calls in 100 sessions (fixed costs cancel out)
+    # the marginal cost of closed calls in 100 sessions (fixed costs cancel out): in the
+    # engine, and in a fold of the history
     agents, short, long = 100, 2, (20 if full else 6)
-    steps = {}
-    retained = {}
+    closed, steps = {}, {}
+    engine_bytes, fold_bytes = {}, {}
     for cycles in (short, long):
         lines = interleaved(agents, cycles)
-        retained[cycles], fed = _retained(lambda lines=lines: _feed_bytes(lines))
-        steps[cycles] = sum(
-            len(s.agent_timeline) + sum(len(c.steps) for c in s.closed.values())
-            for s in fed.sessions.values()
-        )
+        engine_bytes[cycles], fed = _retained(lambda lines=lines: _feed_bytes(lines))
+        closed[cycles] = sum(len(s.closed) for s in fed.sessions.values())
         del fed
-    per_step = (retained[long] - retained[short]) / (steps[long] - steps[short])
+        fold_bytes[cycles], fold = _retained(lambda lines=lines: _fold_bytes(lines))
+        steps[cycles] = sum(len(log.timeline) + sum(len(c.steps) for c in log.contacts.values())
+                            for log in fold.sessions.values())
+        del fold
+    per_closed = (engine_bytes[long] - engine_bytes[short]) / (closed[long] - closed[short])
+    per_step = (fold_bytes[long] - fold_bytes[short]) / (steps[long] - steps[short])
     report(benchmark, "memory", sessions=sessions, bytes_per_live_session=per_session,
-           bytes_per_history_step=per_step)
+           engine_bytes_per_closed_contact=per_closed, fold_bytes_per_history_step=per_step)
 
 
 # --- 5. validation and history queries -------------------------------------------------------
@@ -395,12 +422,13 @@ def test_validation(benchmark: Any, stream: Stream, full: bool) -> None:
 def test_history_queries(benchmark: Any, stream: Stream, full: bool) -> None:
     """Every session's history with durations, then a query over contacts and states."""
     path, events, _ = stream
-    engine, _ = replay(path)
+    fold = HistoryFold()
+    replay(path, fold)
     calls: list[int] = []
 
     def query() -> int:
         found = 0
-        for history in histories(engine):
+        for history in fold.histories():
             found += len(history.find_contacts(media="call", closed=True))
             found += len(history.find_states(is_acw=True))
             found += len(history.time_in_state_s)

@@ -16,9 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from session_fsm.engine import AgentSession, SessionEngine
+from session_fsm.engine.changes import Change
 from session_fsm.engine.rules import Severity
 from session_fsm.errors import CheckpointLoadError
 from session_fsm.io import checkpoint as ck
+from session_fsm.views.history import HistoryFold, SessionLog
 
 
 def _t(minute: int, second: int = 0) -> str:
@@ -70,29 +72,47 @@ STREAM: list[dict[str, Any]] = [
 
 
 def _observable(session: AgentSession) -> tuple[Any, ...]:
-    """Everything a user can see of a session: snapshot, history and violations."""
-    return (session.snapshot(), session.violations, session.agent_timeline, session.closed,
-            session.contacts, session.past_legs, session.leg, session.next_state_changes,
-            session.position, session.events)
+    """Everything a user can see of a session: snapshot, records and violations."""
+    return (session.snapshot(), session.violations, session.closed, session.contacts,
+            session.past_legs, session.leg, session.position, session.events)
 
 
-def _feed_all(events: list[dict[str, Any]], engine: SessionEngine | None = None) -> SessionEngine:
+def _feed_all(events: list[dict[str, Any]], engine: SessionEngine | None = None,
+              changes: list[Change] | None = None) -> SessionEngine:
     engine = engine or SessionEngine()
     for event in events:
-        engine.feed(event, key="agent-1")
+        found = engine.feed(event, key="agent-1")
+        if changes is not None:
+            changes.extend(found)
     return engine
 
 
 @pytest.mark.parametrize("split", range(len(STREAM) + 1))
 def test_restore_at_every_split_point_equals_feeding_all(split: int) -> None:
-    whole = _feed_all(STREAM)
-    before = _feed_all(STREAM[:split])
+    said: list[Change] = []
+    whole = _feed_all(STREAM, changes=said)
+    said.extend(whole.finish())
+    # a consumer folds the history up to the split, and checkpoints it with the engine
+    early: list[Change] = []
+    before = _feed_all(STREAM[:split], changes=early)
+    fold = HistoryFold()
+    fold.apply_all(early)
     restored, position = ck.from_bytes(ck.to_bytes(before, position={"items": split}))
+    folded = fold.sessions.get("agent-1") or SessionLog("agent-1")  # nothing fed yet at 0
+    log = ck.load_history(orjson.loads(orjson.dumps(ck.dump_history(folded))))
     assert position == {"items": split}
-    _feed_all(STREAM[split:], restored)
-    whole.finish()
-    restored.finish()
+    late: list[Change] = []
+    _feed_all(STREAM[split:], restored, changes=late)
+    late.extend(restored.finish())
     assert _observable(restored.sessions["agent-1"]) == _observable(whole.sessions["agent-1"])
+    # the restored engine says exactly what the whole one said from the split on
+    assert early + late == said
+    resumed = HistoryFold()
+    resumed.sessions["agent-1"] = log
+    resumed.apply_all(late)
+    everything = HistoryFold()
+    everything.apply_all(said)
+    assert resumed.history("agent-1") == everything.history("agent-1")
 
 
 def test_the_stream_really_exercises_the_state_a_checkpoint_must_carry() -> None:
@@ -102,7 +122,7 @@ def test_the_stream_really_exercises_the_state_a_checkpoint_must_carry() -> None
     # the chat still open at AgentSessionEnd
     assert rules == ["contact-after-final", "contacts-open-at-end", "duplicate-event",
                      "unknown-event-type"]
-    assert session.closed["1569815"].steps[-1].status == "Active"
+    assert session.closed["1569815"].final_index == 15
     assert session.monitoring is not None
     assert session.info.status == "ended"
 
@@ -129,14 +149,17 @@ def test_strict_and_ignore_survive() -> None:
          "checkpoint is not a session_fsm checkpoint (no 'format' of 'session_fsm.io.checkpoint')"),
         ([1, 2], "checkpoint is not a session_fsm checkpoint (no 'format' of "
                  "'session_fsm.io.checkpoint')"),
-        ({"format": "session_fsm.io.checkpoint", "version": 3, "sessions": []},
-         "checkpoint has version 3, which this session_fsm cannot read (it reads version 2)"),
-        # version 1 kept whole events on records, not their digests: refused, not misread
+        ({"format": "session_fsm.io.checkpoint", "version": 4, "sessions": []},
+         "checkpoint has version 4, which this session_fsm cannot read (it reads version 3)"),
+        # version 1 kept whole events on records, not their digests; version 2 kept the
+        # history in the engine: refused, not misread
         ({"format": "session_fsm.io.checkpoint", "version": 1, "sessions": []},
-         "checkpoint has version 1, which this session_fsm cannot read (it reads version 2)"),
-        ({"format": "session_fsm.io.checkpoint", "version": 2},
+         "checkpoint has version 1, which this session_fsm cannot read (it reads version 3)"),
+        ({"format": "session_fsm.io.checkpoint", "version": 2, "sessions": []},
+         "checkpoint has version 2, which this session_fsm cannot read (it reads version 3)"),
+        ({"format": "session_fsm.io.checkpoint", "version": 3},
          "checkpoint is damaged: strict: required field missing"),
-        ({"format": "session_fsm.io.checkpoint", "version": 2, "strict": False, "ignore": [],
+        ({"format": "session_fsm.io.checkpoint", "version": 3, "strict": False, "ignore": [],
           "position": None, "sessions": [{"key": "k"}]},
          "checkpoint is damaged: sessions[0].strict: required field missing"),
     ],
@@ -219,7 +242,7 @@ CRAFTED: list[tuple[Any, Any, str, str]] = [
      "sessions[0].agent.next_states[0].state", "expected a string, got 5"),
     (_at("leg", "state"), "Ringing", "sessions[0].leg.state",
      "expected an agent-leg state, got 'Ringing'"),
-    (_at("leg", "steps", 0, "event_index"), -5, "sessions[0].leg.steps[0].event_index",
+    (_at("agent", "interval_index"), -5, "sessions[0].agent.interval_index",
      "expected an index or count (an integer >= 0), got -5"),
     (_at("contacts", 0, "media"), "fax", "sessions[0].contacts[0].media",
      "expected a media (call, work_item, chat, voicemail, digital, supervisor), got 'fax'"),
@@ -227,7 +250,7 @@ CRAFTED: list[tuple[Any, Any, str, str]] = [
      "expected a state of the chat machine, got 'Ringing'"),
     (_at("contacts", 0, "transcript"), {"0": "hi"}, "sessions[0].contacts[0].transcript",
      "expected an array, got an object"),
-    (_at("closed", 0, "steps", 1, "at"), "yesterday", "sessions[0].closed[0].steps[1].at",
+    (_at("closed", 0, "last_change"), "yesterday", "sessions[0].closed[0].last_change",
      "expected an ISO 8601 time with its offset, got 'yesterday'"),
     (_at("violations", 0, "rule"), "made-up", "sessions[0].violations[0].rule",
      "expected a rule name, got 'made-up'"),
@@ -455,3 +478,33 @@ def test_resume_refuses_a_checkpoint_of_other_files(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert b"other input files" in refused.stderr
     assert b"Traceback" not in refused.stderr
+
+
+def _folded_history() -> dict[str, Any]:
+    fold = HistoryFold()
+    engine = SessionEngine()
+    engine.subscribe(fold.apply)
+    _feed_all(STREAM, engine)
+    return ck.dump_history(fold.sessions["agent-1"])
+
+
+@pytest.mark.parametrize(("path", "value", "field", "expected"), [
+    (("contacts", 0, "media"), "fax", "contacts[0].media",
+     "expected a media (call, work_item, chat, voicemail, digital, supervisor), got 'fax'"),
+    (("timeline", 1, "event_index"), -1, "timeline[1].event_index",
+     "expected an index or count (an integer >= 0), got -1"),
+    (("contacts", 0, "steps", 0, "at"), "noon", "contacts[0].steps[0].at",
+     "expected an ISO 8601 time with its offset, got 'noon'"),
+    (("touched_from",), 99, "touched_from", "expected at most the timeline's length (4), got 99"),
+])
+def test_a_damaged_history_state_is_refused_by_name(path: tuple[Any, ...], value: Any,
+                                                    field: str, expected: str) -> None:
+    data = _folded_history()
+    assert ck.load_history(orjson.loads(orjson.dumps(data))).key == "agent-1"  # as written
+    target = data
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    with pytest.raises(CheckpointLoadError) as raised:
+        ck.load_history(orjson.loads(orjson.dumps(data)))
+    assert (raised.value.field, raised.value.detail) == (field, expected)

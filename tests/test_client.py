@@ -51,6 +51,7 @@ from session_fsm.io.client import (
     check_session_id,
     printable,
 )
+from session_fsm.views.history import HistoryFold
 from session_fsm.wire.reader import iter_wire
 
 
@@ -118,7 +119,11 @@ def test_a_whole_session_through_every_failure(token_file: Path, tmp_path: Path,
     assert session.events == EVENT_COUNT + 1
     assert session.position == EVENT_COUNT + 1
     assert session.info.end_index == EVENT_COUNT
-    call = session.closed["1569815"]
+    fold = HistoryFold()
+    for these in delivered:
+        fold.apply_all(these)
+    call = fold.history(session.key).contact("1569815")
+    assert call is not None
     assert [(s.status, s.final, s.event_index) for s in call.steps] == [
         ("Incoming", False, 5), ("Active", False, 7), ("Disconnected", False, 8),
         ("Disconnected", True, 10)]

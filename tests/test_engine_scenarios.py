@@ -21,6 +21,7 @@ from helpers import (
     page_open,
     remote_end,
     replay,
+    replay_history,
     session_end,
     session_start,
     supervisor_contact,
@@ -31,8 +32,10 @@ from helpers import (
 )
 
 from session_fsm.engine import AgentSession
+from session_fsm.engine.changes import Change, Transition
 from session_fsm.engine.rules import Severity
 from session_fsm.engine.snapshot import Snapshot
+from session_fsm.views.history import AgentInterval, ContactLog, HistoryFold
 
 
 def t(hour: int, minute: int, second: int, millisecond: int = 0) -> datetime:
@@ -80,6 +83,9 @@ class Walk:
 
     def __init__(self, key: str = "s") -> None:
         self.session = AgentSession(key)
+        self.said: list[Change] = []
+        """Every change ``feed()`` returned, in order."""
+        self.fold = HistoryFold()
         self.batch = 0
         self.expected: dict[str, Any] = {
             "state": None, "out_reason": None, "is_acw": None, "acw_deadline": None,
@@ -92,7 +98,9 @@ class Walk:
              **changes: Any) -> Snapshot:
         """Feed ``event`` (in a batch of its own unless told), then check the view."""
         self.batch += 1
-        self.session.feed(event, batch=f"b{self.batch}" if batch is None else batch)
+        said = self.session.feed(event, batch=f"b{self.batch}" if batch is None else batch)
+        self.said.extend(said)
+        self.fold.apply_all(said)
         self.expected["events"] += 1  # contract.md: every event applied counts
         return self.check(**changes)
 
@@ -103,9 +111,21 @@ class Walk:
         assert view(snap) == self.expected
         return snap
 
+    def finish(self) -> None:
+        changes = self.session.finish()
+        self.said.extend(changes)
+        self.fold.apply_all(changes)
+
+    def contact_log(self, contact_id: str) -> ContactLog:
+        """The contact as the history folds it from the changes ``feed()`` returned."""
+        return self.fold.sessions[self.session.key].contacts[contact_id]
+
     def steps_of(self, contact_id: str) -> list[tuple[str, bool]]:
-        record = self.session.closed.get(contact_id) or self.session.contacts[contact_id]
-        return [(s.status, s.final) for s in record.steps]
+        return [(s.status, s.final) for s in self.contact_log(contact_id).steps]
+
+    def timeline(self) -> list[AgentInterval]:
+        """The agent timeline as the history folds it from the changes."""
+        return self.fold.sessions[self.session.key].timeline
 
     def errors(self) -> list[str]:
         return [v.rule for v in self.session.violations if v.severity is Severity.ERROR]
@@ -155,7 +175,7 @@ def test_inbound_call_with_two_step_acw() -> None:
            leg=("2200339882", "Disconnected", True))
     w.step(agent_state("LoggedOut", at=t(5, 10, 0)), state="LoggedOut")
     w.step(session_end(), session=("ended", "AgentSessionEnd"))
-    w.session.finish()
+    w.finish()
     w.check(events=14, violations=0)
 
     assert w.steps_of(c) == [("Incoming", False), ("Active", False), ("Disconnected", False),
@@ -163,12 +183,12 @@ def test_inbound_call_with_two_step_acw() -> None:
     closed = w.session.closed[c]
     assert closed.final is True
     assert closed.in_acw is False
-    acw = [i for i in w.session.agent_timeline if i.is_acw]
+    acw = [i for i in w.timeline() if i.is_acw]
     assert [(i.state, i.start, i.end, i.acw_contact_id) for i in acw] == [
         ("Unavailable", datetime(2013, 9, 11, 5, 6, 17, tzinfo=UTC),
          datetime(2013, 9, 11, 5, 7, 2, tzinfo=UTC), c),
     ]
-    assert [i.state for i in w.session.agent_timeline] == [
+    assert [i.state for i in w.timeline()] == [
         "Available", "InboundContact", "Unavailable", "Available", "LoggedOut"]
 
 
@@ -194,7 +214,7 @@ def test_inbound_call_with_direct_final_state() -> None:
     assert snap.agent_state.acw is not None
     assert snap.agent_state.acw.contact_id == c
     w.step(available(t(6, 2, 30)), **AGENT_IDLE)
-    w.session.finish()
+    w.finish()
     w.check(events=8, violations=0)
     assert w.steps_of(c) == [("Incoming", False), ("Active", False), ("Disconnected", True)]
 
@@ -222,7 +242,7 @@ def test_acw_without_a_timeout_has_no_deadline() -> None:
     assert snap.agent_state.acw.contact_id == c
     w.step(call(c, "Disconnected", at=t(6, 9, 0), start=t(6, 0, 10), final=True), contacts=())
     w.step(available(t(6, 9, 0)), **AGENT_IDLE)
-    w.session.finish()
+    w.finish()
     w.check(events=8, violations=0)
 
 
@@ -239,12 +259,12 @@ def test_abandoned_call() -> None:
     w.step(call(c, "Disconnected", at=t(7, 0, 9), start=t(7, 0, 5), final=True,
                 disconnect="CallAbandoned"), contacts=())
     w.step(available(t(7, 0, 9)), **AGENT_IDLE)
-    w.session.finish()
+    w.finish()
     w.check(events=6, violations=0)
     closed = w.session.closed[c]
     assert closed.disconnect_code == "CallAbandoned"
     assert w.steps_of(c) == [("Incoming", False), ("Disconnected", True)]
-    assert [s.disconnect_code for s in closed.steps] == ["NA", "CallAbandoned"]
+    assert [s.disconnect_code for s in w.contact_log(c).steps] == ["NA", "CallAbandoned"]
 
 
 def test_manual_outbound_no_answer() -> None:
@@ -260,7 +280,7 @@ def test_manual_outbound_no_answer() -> None:
                 final=True, disconnect="NoAnswer"), contacts=())
     w.step(agent_state("Unavailable", at=t(5, 4, 0), out_reason="Break"),
            state="Unavailable", out_reason="Break", next=None)
-    w.session.finish()
+    w.finish()
     w.check(events=6, violations=0)
     closed = w.session.closed[c]
     assert closed.disconnect_code == "NoAnswer"
@@ -311,7 +331,7 @@ def test_personal_connection_linked_call_and_the_link_moving() -> None:
     w.step(pc(c, "Disconnected", t(9, 3, 0), start=t(9, 0, 31), final=True, linked=True,
               disconnect="Succeeded"), contacts=(), linked=None)
     w.step(agent_state("Dialer", at=t(9, 3, 0)), state="Dialer", next=None)
-    w.session.finish()
+    w.finish()
     w.check(events=15, violations=0)
     assert w.session.closed[b].disconnect_code == "NoAnswer"
     assert w.session.closed[a].disconnect_code == "NoAnswer"
@@ -347,7 +367,7 @@ def test_consult_then_transfer() -> None:
     w.step(call(y, "Disconnected", at=t(10, 2, 0), start=t(10, 1, 1), inbound=False,
                 call_type="Consult", final=True), contacts=())
     w.step(available(t(10, 2, 0)), **AGENT_IDLE)
-    w.session.finish()
+    w.finish()
     w.check(events=12, violations=0)
     assert w.session.closed[x].disconnect_code == "TransferComplete"
     assert w.session.closed[y].call_type == "Consult"
@@ -389,7 +409,7 @@ def test_supervisor_monitor_then_take_over() -> None:
     w.step(call(taken, "Disconnected", at=t(7, 40, 0), start=t(7, 33, 57),
                 call_type="TakeOver", skill="50883", final=True), contacts=())
     w.step(available(t(7, 40, 0)), **AGENT_IDLE)
-    w.session.finish()
+    w.finish()
     w.check(events=11, violations=0)
 
 
@@ -423,7 +443,7 @@ def test_chat_with_transcript() -> None:
     w.step(chat(c, "Disconnected", at=t(5, 33, 20), start=t(5, 30, 39), room=room,
                 messages=[first], final=True), contacts=())
     w.step(available(t(5, 33, 20)), **AGENT_IDLE)
-    w.session.finish()
+    w.finish()
     w.check(events=11, violations=0)
 
     closed = w.session.closed[c]
@@ -461,7 +481,7 @@ def test_work_item_with_page_open() -> None:
     w.step(work_item(c, "Disconnected", at=t(5, 20, 0), start=t(5, 15, 44), final=True),
            contacts=())
     w.step(available(t(5, 20, 0)), **AGENT_IDLE)
-    w.session.finish()
+    w.finish()
     w.check(events=8, violations=0)
     closed = w.session.closed[c]
     assert closed.payload is not None
@@ -488,7 +508,7 @@ def test_join_in_the_middle_of_a_call() -> None:
     # then the live stream
     w.step(call(c, "Disconnected", at=t(5, 6, 17), start=t(5, 5, 0), final=True), contacts=())
     w.step(available(t(5, 6, 17)), **AGENT_IDLE)
-    w.session.finish()
+    w.finish()
     w.check(events=6, violations=0)
 
 
@@ -520,7 +540,7 @@ def test_remote_logoff() -> None:
     w.step(remote_end("RemoteLogoff"), session=("ended", "RemoteAgentSessionEnd"))
     # documented to follow: the same end, not a second one
     w.step(session_end(), session=("ended", "RemoteAgentSessionEnd"))
-    w.session.finish()
+    w.finish()
     snap = w.check(events=4, violations=0)
     assert snap.session.end_message == "RemoteLogoff"
     assert w.session.info.end_index == 2
@@ -551,7 +571,7 @@ def test_409_after_a_lost_session_end() -> None:
     # the AgentSessionEnd that was thought lost turns up late: still one end
     w.step(session_end(), session=("ended", "409"))
     w.session.end("409")
-    w.session.finish()
+    w.finish()
     w.check(events=3, violations=0)
     assert w.session.info.end_index == 2
 
@@ -569,17 +589,23 @@ def test_the_same_event_fed_twice_creates_no_second_step() -> None:
         call(c, "Active", at=t(5, 5, 4), start=t(5, 5, 0)),
         leg("2200339882", "Active"),
     ]
-    once = replay(events)
-    twice = replay([e for e in events for _ in (0, 1)])
-    assert [(s.status, s.final) for s in once.contacts[c].steps] == [
+    replayed_once = replay_history(events)
+    replayed_twice = replay_history([e for e in events for _ in (0, 1)])
+    once, twice = replayed_once.session, replayed_twice.session
+    contact_once, = replayed_once.history().contacts
+    contact_twice, = replayed_twice.history().contacts
+    assert [(s.status, s.final) for s in contact_once.steps] == [
         ("Incoming", False), ("Active", False)]
-    assert [(s.status, s.final) for s in twice.contacts[c].steps] == [
+    assert [(s.status, s.final) for s in contact_twice.steps] == [
         ("Incoming", False), ("Active", False)]
-    assert [s.event_index for s in twice.contacts[c].steps] == [4, 8]
-    assert [i.state for i in twice.agent_timeline] == ["Available", "InboundContact"]
-    assert twice.leg is not None
-    assert [(s.status, s.final) for s in twice.leg.steps] == [("Active", False)]
-    assert twice.next_state_changes == []
+    assert [s.event_index for s in contact_twice.steps] == [4, 8]
+    assert [i.state for i in replayed_twice.history().agent_states] == [
+        "Available", "InboundContact"]
+    # the leg moved once (New -> Active), and no next state was set apart from a move
+    said = [c for c in replayed_twice.said if isinstance(c, Transition)]
+    assert [(c.machine, c.from_state, c.to_state) for c in said
+            if c.machine == "agent_leg"] == [("agent_leg", "New", "Active")]
+    assert [c for c in said if c.next_state_set or c.next_state_cleared] == []
     # each redelivery is reported once, as a warning, and is otherwise a no-op
     assert [(v.rule, v.severity) for v in twice.violations] == [
         ("duplicate-event", Severity.WARNING)] * 5
@@ -592,13 +618,15 @@ def test_the_same_event_fed_twice_creates_no_second_step() -> None:
 def test_a_redelivered_final_event_creates_no_second_step() -> None:
     c = "1569815"
     final = call(c, "Disconnected", at=t(5, 6, 17), start=t(5, 5, 0), final=True)
-    session = replay([
+    replayed = replay_history([
         session_start(),
         call(c, "Incoming", at=t(5, 5, 0)),
         final,
         final,  # the same event delivered again
     ])
-    assert [(s.status, s.final) for s in session.closed[c].steps] == [
+    session = replayed.session
+    contact, = replayed.history().contacts
+    assert [(s.status, s.final) for s in contact.steps] == [
         ("Incoming", False), ("Disconnected", True)]
     # a redelivery is a duplicate (a warning), not a status after FinalState (an error)
     assert [(v.rule, v.severity) for v in session.violations] == [
@@ -620,15 +648,16 @@ def test_next_state_set_and_cleared_during_a_call() -> None:
     assert snap.agent_state is not None
     assert snap.agent_state.since == datetime(2013, 9, 11, 5, 5, 0, tzinfo=UTC)
     w.step(agent_state("InboundContact", at=t(5, 5, 0)), next=None, next_next=None)
-    changes = w.session.next_state_changes
-    assert [(n.trigger, n.event_index, n.at) for n in changes] == [
-        ("next_set", 4, datetime(2013, 9, 11, 5, 5, 0, tzinfo=UTC)),
-        ("next_cleared", 5, datetime(2013, 9, 11, 5, 5, 0, tzinfo=UTC)),
+    # each change of next states alone is a transition of its own, reflexive in the table
+    changes = [c for c in w.said if isinstance(c, Transition)
+               and (c.next_state_set or c.next_state_cleared)]
+    assert [(n.trigger, n.event_index, n.from_state, n.to_state, n.at) for n in changes] == [
+        ("next_set", 4, "InboundContact", "InboundContact",
+         datetime(2013, 9, 11, 5, 5, 0, tzinfo=UTC)),
+        ("next_cleared", 5, "InboundContact", "InboundContact",
+         datetime(2013, 9, 11, 5, 5, 0, tzinfo=UTC)),
     ]
-    assert [(n.state, n.out_reason) for n in changes[0].next_states] == [
-        ("Unavailable", ""), ("Unavailable", "Lunch")]
-    assert changes[1].next_states == ()
     # no new interval on the agent's timeline: the current state never changed
-    assert [i.state for i in w.session.agent_timeline] == ["Available", "InboundContact"]
+    assert [i.state for i in w.timeline()] == ["Available", "InboundContact"]
     assert w.errors() == []
     w.check(violations=0)

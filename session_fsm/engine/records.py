@@ -1,9 +1,10 @@
 """The mutable records the engine drives: one per agent state, agent leg and contact.
 
 Records hold a machine ``state`` (the value the tables use) next to the wire's own
-spelling, the data the snapshot shows and the append-only steps the history reads.
-Only the engine mutates them. They are slotted attrs classes without a weakref slot
-(nothing refers to them weakly; 8 bytes each, on every step of every history): a session
+spelling and the data the snapshot shows: where things stand, not how they got there
+(that is the change stream ``feed()`` returns, which the history folds). Only the
+engine mutates them. They are slotted attrs classes without a weakref slot
+(nothing refers to them weakly; 8 bytes each): a session
 with one open call must stay small when tens of thousands are live.
 """
 
@@ -16,17 +17,6 @@ import attrs
 
 from ..errors import Source
 from ..wire.events import AgentError, NextState
-
-
-@attrs.frozen(slots=True, weakref_slot=False)
-class Step:
-    """One applied status of a contact or leg: what, when (server time), and where."""
-
-    status: str
-    at: datetime | None
-    final: bool
-    event_index: int
-    disconnect_code: str | None = None
 
 
 @attrs.frozen(slots=True, weakref_slot=False)
@@ -53,7 +43,8 @@ class ContactRecord:
     started: datetime | None = None
     last_change: datetime | None = None
     disconnect_code: str | None = None
-    steps: list[Step] = attrs.Factory(list)
+    final_index: int | None = None
+    """The index of the event that closed it (FinalState True), once closed."""
     # media-specific, allocated only where the media has them
     room_id: str | None = None
     transcript: list[TranscriptLine] | None = None
@@ -83,33 +74,6 @@ class AcwPeriod:
 
 
 @attrs.define(slots=True, weakref_slot=False)
-class AgentInterval:
-    """One stretch of the agent-state timeline; ``end`` is None while it lasts.
-
-    Mutable like the other records: the engine closes the last interval (``end``) and
-    links an ACW interval to its contact when that contact ends after it began.
-    """
-
-    state: str
-    out_reason: str
-    is_acw: bool
-    start: datetime | None
-    event_index: int
-    end: datetime | None = None
-    acw_contact_id: str | None = None
-
-
-@attrs.frozen(slots=True, weakref_slot=False)
-class NextStateChange:
-    """A change of next states with no change of current state (its own transition)."""
-
-    trigger: str
-    event_index: int
-    at: datetime | None
-    next_states: tuple[NextState, ...]
-
-
-@attrs.define(slots=True, weakref_slot=False)
 class AgentRecord:
     """The agent-state machine's record."""
 
@@ -123,6 +87,9 @@ class AgentRecord:
     acw: AcwPeriod | None = None
     entered_index: int = 0
     entered_source: Source | None = None
+    interval_index: int | None = None
+    """The index of the event that began the current stretch of the agent timeline (a
+    new state, out reason or ACW: an ``AgentStatus`` change); None before the first."""
     # whether a contact of the state's direction was open at some point during it
     contact_seen: bool = True
     last_digest: int | None = None
@@ -131,13 +98,12 @@ class AgentRecord:
 
 @attrs.define(slots=True, weakref_slot=False)
 class LegRecord:
-    """One agent leg (one AgentLegId): its machine state and steps."""
+    """One agent leg (one AgentLegId): its machine state."""
 
     leg_id: str | None
     state: str
     status: str = ""
     final: bool = False
-    steps: list[Step] = attrs.Factory(list)
     errors: list[AgentError] | None = None
     last_digest: int | None = None
     """The digest of the last event applied (``facts.digest``): tells a redelivery."""

@@ -25,7 +25,7 @@ AgentSessionStart plus the events of the same batch (same input line or response
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from sys import intern
@@ -57,6 +57,7 @@ from .changes import (
     AcwLinked,
     AgentStatus,
     Change,
+    ContactDetails,
     LinkMoved,
     Noted,
     StatusAfterFinal,
@@ -66,13 +67,10 @@ from .changes import (
 )
 from .records import (
     AcwPeriod,
-    AgentInterval,
     AgentRecord,
     ContactRecord,
     LegRecord,
-    NextStateChange,
     SessionInfo,
-    Step,
     TranscriptLine,
 )
 from .rules import RULES, RuleName, Severity, Violation
@@ -97,9 +95,9 @@ class AgentSession:
     # Slots: with tens of thousands of live sessions, a per-instance __dict__ (CPython
     # stops sharing dict keys past 29 attributes) costs ~1.3 KB each.
     __slots__ = (  # noqa: RUF023 - grouped as __init__ assigns them
-        "key", "strict", "ignore", "info", "agent", "leg", "contacts", "closed", "released",
+        "key", "strict", "ignore", "info", "agent", "leg", "contacts", "closed",
         "linked_contact_id", "monitoring", "monitor_contact_id", "take_over",
-        "agent_timeline", "next_state_changes", "past_legs", "session_errors", "indicators",
+        "past_legs", "session_errors", "indicators",
         "page_opens", "pop_urls", "custom_events", "skill_list", "hours_of_operation",
         "muted", "signals", "unknown_types", "rooms", "violations", "position", "events",
         "finished", "_start_batch", "_last_ended_contact", "_source", "_index", "_out",
@@ -117,17 +115,12 @@ class AgentSession:
         self.contacts: dict[str, ContactRecord] = {}
         """Open contacts, in order of first appearance."""
         self.closed: dict[str, ContactRecord] = {}
-        """Closed contacts (FinalState True), kept for history and after-final checks."""
-        self.released: Container[str] = frozenset()
-        """Ids of closed contacts released from ``closed`` (their history saved elsewhere,
-        e.g. by ``store.Store.flush``): still closed for the contact-after-final check.
-        Whoever releases records sets it (a store's lookup keeps memory flat)."""
+        """Closed contacts (FinalState True), kept for the after-final and redelivery
+        checks (their history is the change stream's, folded by ``views.history``)."""
         self.linked_contact_id: str | None = None
         self.monitoring: ev.SupervisorMonitor | None = None
         self.monitor_contact_id: str | None = None
         self.take_over: ev.TakeOver | None = None
-        self.agent_timeline: list[AgentInterval] = []
-        self.next_state_changes: list[NextStateChange] = []
         # Containers most sessions never fill start as shared empty ones and get their own
         # on first write (_own_list, _own_map): ~500 bytes less per session.
         self.past_legs: Sequence[LegRecord] = ()
@@ -442,12 +435,13 @@ class AgentSession:
             if AGENT_STATE.next_state(agent.state, change) is not None:
                 self._moved(AGENT_STATE.name, None, agent.state, agent.state, change,
                             event.current_state, event.start_time, False)
-                self.next_state_changes.append(
-                    NextStateChange(change, self._index, event.start_time, event.next_states))
         agent.label = event.current_state or agent.label
-        new_interval = state_changed or out_reason != agent.out_reason or is_acw != agent.is_acw
+        new_interval = state_changed or out_reason != agent.out_reason or \
+            is_acw != agent.is_acw or agent.interval_index is None
         since = event.start_time if new_interval or agent.since is None else agent.since
-        self._timeline(dest, out_reason, is_acw, since, event.acw_timeout)
+        acw_contact = None
+        if new_interval:
+            acw_contact = self._new_interval(dest, out_reason, is_acw, since, event.acw_timeout)
         agent.out_reason = out_reason
         agent.since = since
         agent.next_states = event.next_states
@@ -455,7 +449,7 @@ class AgentSession:
         if is_acw and dest == _STATE_UNAVAILABLE:
             if agent.acw is None:
                 # the interval just opened knows which contact this ACW follows
-                agent.acw = AcwPeriod(self.agent_timeline[-1].acw_contact_id, since,
+                agent.acw = AcwPeriod(acw_contact, since,
                                       event.acw_timeout, _deadline(since, event.acw_timeout),
                                       self._index)
             else:
@@ -465,24 +459,22 @@ class AgentSession:
             agent.acw = None
         agent.is_acw = is_acw
 
-    def _timeline(self, state: str, out_reason: str, is_acw: bool, since: datetime | None,
-                  acw_timeout: int | None) -> None:
-        timeline = self.agent_timeline
-        last = timeline[-1] if timeline else None
-        if last and (last.state, last.out_reason, last.is_acw) == (state, out_reason, is_acw):
-            return
-        if last is not None:
-            last.end = since
-        acw_contact = self.agent.acw.contact_id if is_acw and self.agent.acw else None
+    def _new_interval(self, state: str, out_reason: str, is_acw: bool,
+                      since: datetime | None, acw_timeout: int | None) -> str | None:
+        """A new stretch of the agent timeline begins: say so, and which contact its ACW
+        follows (returned too) when that is known already."""
+        agent = self.agent
+        acw_contact = agent.acw.contact_id if is_acw and agent.acw else None
         if is_acw and acw_contact is None:
-            acw_contact = self._acw_contact(last.event_index if last else 0)
-        timeline.append(AgentInterval(state, out_reason, is_acw, since, self._index,
-                                      acw_contact_id=acw_contact))
+            previous = agent.interval_index
+            acw_contact = self._acw_contact(previous if previous is not None else 0)
+        agent.interval_index = self._index
         deadline = _deadline(since, acw_timeout) if is_acw else None
         self._out.append(AgentStatus(self.key, self._index, state, out_reason, is_acw, since,
                                      acw_timeout, deadline))
         if acw_contact is not None:
             self._out.append(AcwLinked(self.key, self._index, acw_contact, since, deadline))
+        return acw_contact
 
     def _acw_contact(self, since_index: int) -> str | None:
         """The contact an ACW period follows: the last one whose voice ended during the
@@ -528,7 +520,6 @@ class AgentSession:
             self._violate(RuleName.LEG_AFTER_FINAL, f"agent leg {leg_id} {event.status} after its "
                           "final Disconnected", machine=AGENT_LEG.name, state=leg.state,
                           trigger=event.status)
-            leg.steps.append(Step(event.status or "", None, bool(event.final_state), self._index))
             leg.last_digest = digest
             self._out.append(StatusAfterFinal(self.key, self._index, AGENT_LEG.name, leg_id,
                                               event.status or "", None,
@@ -559,8 +550,6 @@ class AgentSession:
         leg.last_digest = digest
         leg.status = intern(event.status) if event.status else leg.status
         final = bool(event.final_state)
-        if dest != leg.state or final:
-            leg.steps.append(Step(leg.status, None, final, self._index))
         if dest != leg.state:
             self._moved(AGENT_LEG.name, leg_id, leg.state, dest, trigger or dest, leg.status,
                         None, False)
@@ -588,21 +577,10 @@ class AgentSession:
         if contact is None and known is not None:  # closed, its record still here
             self._violate(RuleName.CONTACT_AFTER_FINAL,
                           f"{media} {contact_id} {event.status} after "
-                          f"its FinalState True at event {known.steps[-1].event_index}",
+                          f"its FinalState True at event {known.final_index}",
                           contact_id=contact_id, machine=spec.name, state=known.state,
                           trigger=event.status)
-            known.steps.append(Step(event.status or "", event.last_state_change_time,
-                                    bool(event.final_state), self._index,
-                                    event.disconnect_code))
             known.last_digest = digest
-            self._after_final(spec, contact_id, event)
-            return
-        if contact is None and contact_id in self.released:
-            self._violate(RuleName.CONTACT_AFTER_FINAL,
-                          f"{media} {contact_id} {event.status} after "
-                          "its FinalState True (its record was released from memory)",
-                          contact_id=contact_id, machine=spec.name, state=spec.closed_state,
-                          trigger=event.status)
             self._after_final(spec, contact_id, event)
             return
         state = contact.state if contact else spec.initial
@@ -643,11 +621,16 @@ class AgentSession:
         if contact is None:
             contact = ContactRecord(contact_id, media, spec.initial, "", self._index)
             self.contacts[contact_id] = contact
+            before = None
+        else:
+            before = (contact.skill, contact.is_inbound, contact.call_type,
+                      contact.disconnect_code, contact.payload)
         self._update_contact(contact, event, digest)
+        details = (contact.skill, contact.is_inbound, contact.call_type,
+                   contact.disconnect_code, contact.payload)
+        if details != before:
+            self._out.append(ContactDetails(self.key, self._index, contact_id, media, *details))
         at = changed or event.start_time
-        if dest != contact.state or final:
-            contact.steps.append(Step(contact.status, at, final, self._index,
-                                      contact.disconnect_code))
         if dest != contact.state:
             # _moved(), inlined: the hot path makes one of these for most contact events
             self._out.append(Transition(self.key, self._index, spec.name, contact_id,
@@ -673,9 +656,6 @@ class AgentSession:
         acw = agent.acw
         if acw is not None and acw.contact_id is None and (contact.in_acw or final):
             acw.contact_id = contact_id
-            current = self.agent_timeline[-1]  # the ACW interval in progress: link it too
-            if current.is_acw and current.acw_contact_id is None:
-                current.acw_contact_id = contact_id
             self._out.append(AcwLinked(self.key, self._index, contact_id, acw.started,
                                        acw.deadline))
 
@@ -739,6 +719,7 @@ class AgentSession:
 
     def _close(self, contact: ContactRecord, spec: ContactSpec) -> None:
         contact.final = True
+        contact.final_index = self._index
         contact.state = spec.closed_state
         del self.contacts[contact.contact_id]
         self.closed[contact.contact_id] = contact

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sized
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -47,13 +47,10 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ..engine import AgentSession, SessionEngine
 from ..engine.records import (
     AcwPeriod,
-    AgentInterval,
     AgentRecord,
     ContactRecord,
     LegRecord,
-    NextStateChange,
     SessionInfo,
-    Step,
     TranscriptLine,
 )
 from ..engine.rules import RULES, Severity, Violation
@@ -62,11 +59,15 @@ from ..machines.agent_leg import AGENT_LEG
 from ..machines.agent_state import AGENT_STATE
 from ..machines.contacts import CONTACT_MACHINES
 from ..machines.session import END_REASONS, SESSION
+from ..views.history import AgentInterval, ContactLog, SessionLog, Step
 from ..wire import events as ev
 from ..wire.codec import EVENT_TYPES, MAX_INT_DIGITS, decode, encode, event_type_of, kind_of
 
 FORMAT: Final = "session_fsm.io.checkpoint"
-VERSION: Final = 2  # 2: records keep the digest of their last event, not the event
+VERSION: Final = 3
+"""2: records keep the digest of their last event, not the event. 3: the engine keeps no
+history (steps, agent timeline, next-state changes): that is the change stream's, and a
+:class:`~session_fsm.views.history.SessionLog` travels on its own (:func:`dump_history`)."""
 _T = TypeVar("_T")
 
 
@@ -92,8 +93,6 @@ class _SessionState:
     take_over: ev.TakeOver | None
     skill_list: ev.NaturalCallingSkillList | None
     hours_of_operation: ev.HoursOfOperation | None
-    agent_timeline: list[AgentInterval]
-    next_state_changes: list[NextStateChange]
     session_errors: list[ev.AgentError]
     indicators: dict[str, ev.Indicator]
     page_opens: dict[str, ev.PageOpen]
@@ -121,6 +120,18 @@ class _Document:
     sessions: list[_SessionState]
 
 
+@attrs.define(kw_only=True)
+class _HistoryState:
+    """A folded session's history state (:class:`SessionLog`) as a document holds it."""
+
+    key: str
+    contacts: list[ContactLog]
+    timeline: list[AgentInterval]
+    ended: bool
+    touched: list[str]
+    touched_from: int
+
+
 # The session attribute of each document field whose name differs.
 _ATTRIBUTE: Final = {"start_batch": "_start_batch", "last_ended_contact": "_last_ended_contact"}
 
@@ -129,10 +140,6 @@ SESSION_FIELDS: Final = frozenset({
     # Not carried: where the event being applied came from and its index, nothing
     # between events.
     "_source", "_index",
-    # Not carried: `released` is empty until records are released from memory
-    # (Store.flush); those records and their ids live elsewhere, so dump_session refuses
-    # such a session rather than write a checkpoint that silently forgets them.
-    "released",
     # Not carried: the changes of the event being applied; between events it holds the
     # last event's, which feed() already returned.
     "_out",
@@ -281,7 +288,12 @@ _RANGES: Final[dict[tuple[type[Any], str], Check]] = {
     (AcwPeriod, "timeout_s"): _WIRE_INT,
     (AcwPeriod, "event_index"): _INDEX,
     (AgentInterval, "event_index"): _INDEX,
-    (NextStateChange, "event_index"): _INDEX,
+    (ContactRecord, "final_index"): _optional(_INDEX),
+    (AgentRecord, "interval_index"): _optional(_INDEX),
+    (ContactLog, "first_index"): _INDEX,
+    (ContactLog, "media"): _one_of(CONTACT_MACHINES, "a media ("
+                                   + ", ".join(CONTACT_MACHINES) + ")"),
+    (_HistoryState, "touched_from"): _INDEX,
     (AgentRecord, "state"): _one_of(AGENT_STATE.states, "an agent state"),
     (AgentRecord, "acw_timeout_s"): _WIRE_INT,
     (AgentRecord, "entered_index"): _INDEX,
@@ -324,10 +336,23 @@ def _session_problem(state: _SessionState) -> Problem:
     return None
 
 
+def _history_problem(state: _HistoryState) -> Problem:
+    seen: set[str] = set()
+    for contact in state.contacts:
+        if contact.contact_id in seen:
+            return "contacts", "contacts of distinct ids", contact.contact_id
+        seen.add(contact.contact_id)
+    if state.touched_from > len(state.timeline):
+        return ("touched_from", f"at most the timeline's length ({len(state.timeline)})",
+                state.touched_from)
+    return None
+
+
 # What a value's fields cannot say alone, checked once they are structured.
 _PROBLEMS: Final[dict[type[Any], Callable[[Any], Problem]]] = {
     ContactRecord: _contact_problem,
     _SessionState: _session_problem,
+    _HistoryState: _history_problem,
 }
 
 
@@ -414,8 +439,8 @@ def _register(cls: type[Any]) -> None:
 
 
 for _cls in (Source, Step, TranscriptLine, ev.NextState, ContactRecord, AcwPeriod,
-             AgentInterval, NextStateChange, AgentRecord, LegRecord, SessionInfo, Violation,
-             _SessionState):
+             AgentInterval, AgentRecord, LegRecord, SessionInfo, Violation, _SessionState,
+             ContactLog, _HistoryState):
     _register(_cls)
 
 
@@ -451,18 +476,7 @@ def _structured(data: Any, cls: type[_T]) -> _T:
 
 def dump_session(session: AgentSession) -> dict[str, Any]:
     """One session's complete state as JSON-ready data.
-
-    A session that has released closed contacts from memory (``released``, e.g. after
-    ``Store.flush``) is refused with :class:`CheckpointError`: its checkpoint would
-    lose them.
     """
-    released = session.released
-    if not (isinstance(released, Sized) and len(released) == 0):
-        held = (f"{len(released)} closed contact(s) from memory" if isinstance(released, Sized)
-                else "closed contacts to a store")  # Store.flush: a lookup, not a set
-        raise CheckpointError(
-            f"session {session.key} has released {held}: their ids and histories are not in "
-            "the engine; checkpoint the store, not the engine")
     fields: dict[str, Any] = {}
     for field in attrs.fields(_SessionState):
         value = getattr(session, _ATTRIBUTE.get(field.name, field.name))
@@ -486,6 +500,25 @@ def _session_of(state: _SessionState) -> AgentSession:
         setattr(session, _ATTRIBUTE.get(field.name, field.name),
                 value if convert is None else convert(value))
     return session
+
+
+def dump_history(log: SessionLog) -> dict[str, Any]:
+    """A folded session's history state (:class:`~session_fsm.views.history.SessionLog`)
+    as JSON-ready data: what a consumer that folds the change stream carries across runs
+    next to :func:`dump_session`."""
+    state = _HistoryState(key=log.key, contacts=list(log.contacts.values()),
+                          timeline=list(log.timeline), ended=log.ended,
+                          touched=sorted(log.touched), touched_from=log.touched_from)
+    data: dict[str, Any] = _document.unstructure(state)
+    return data
+
+
+def load_history(data: Any) -> SessionLog:
+    """Rebuild a :class:`~session_fsm.views.history.SessionLog` from :func:`dump_history`'s
+    data; a damaged field is refused with :class:`CheckpointLoadError`, which names it."""
+    state = _structured(data, _HistoryState)
+    return SessionLog(state.key, {c.contact_id: c for c in state.contacts}, state.timeline,
+                      state.ended, set(state.touched), state.touched_from)
 
 
 def dump_engine(engine: SessionEngine, *, position: Any = None) -> dict[str, Any]:
