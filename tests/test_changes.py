@@ -331,6 +331,12 @@ def test_every_change_kind_has_its_json_keys() -> None:
         "session": KEY, "event_index": 1, "kind": "agent_status", "state": "Unavailable",
         "out_reason": "Lunch", "is_acw": False, "at": at, "acw_timeout_s": None,
         "acw_deadline": None}
+    work = {"work_item_id": "W1", "work_item_type": "Email", "payload": "{}"}
+    assert as_json(ContactDetails(KEY, 1, "55", "work_item", "1528", None, None, None,
+                                  work)) == {
+        "session": KEY, "event_index": 1, "kind": "contact_details", "contact_id": "55",
+        "media": "work_item", "skill": "1528", "is_inbound": None, "call_type": None,
+        "disconnect_code": None, "payload": work}
     assert as_json(AcwLinked(KEY, 2, CALL, RING, None)) == {
         "session": KEY, "event_index": 2, "kind": "acw_linked", "contact_id": CALL,
         "started": at, "deadline": None}

@@ -70,3 +70,40 @@ def test_the_folded_history_equals_the_records_based_one(seed: int) -> None:
             media.add(contact["media"])
     # the streams hold every media the engine has a machine for
     assert media == {"call", "chat", "work_item", "voicemail", "digital", "supervisor"}
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_updates_taken_as_they_come_add_up_to_the_whole_history(seed: int) -> None:
+    """take_updates() after every event, kept as a store keeps rows (the latest per
+    contact id and per interval), gives the whole history, while the fold forgets what
+    can no longer change (memory stays bounded however long the day)."""
+    engine = SessionEngine()
+    whole, part = HistoryFold(), HistoryFold()
+    engine.subscribe(whole.apply)
+    engine.subscribe(part.apply)
+    rows: dict[str, tuple[dict[str, Any], dict[int, Any]]] = {}
+
+    def take(key: str) -> None:
+        contacts, intervals = rows.setdefault(key, ({}, {}))
+        updates = part.take_updates(key)
+        for contact in updates.contacts:
+            contacts[contact.contact_id] = contact
+        for interval in updates.agent_states:
+            intervals[interval.event_index] = interval
+
+    held = 0
+    for key, wire, source in iter_wire([str(DATA / f"seed-{seed}.jsonl.gz")]):  # type: ignore[misc]
+        engine.feed(wire, key=key, source=source, batch=source)
+        take(key)
+        held = max(held, sum(len(log.contacts) for log in part.sessions.values()))
+    engine.finish()
+    for key in part.keys():
+        take(key)
+    total = 0
+    for history in whole.histories(engine.sessions):
+        contacts, intervals = rows[history.key]
+        assert sorted(contacts.values(), key=lambda c: c.first_index) == list(history.contacts)
+        assert [intervals[i] for i in sorted(intervals)] == list(history.agent_states)
+        total += len(history.contacts)
+    assert total > 80
+    assert held <= total // 4  # settled contacts were let go as the day went on

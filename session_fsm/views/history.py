@@ -1,9 +1,14 @@
-"""Contact lifecycles and agent-state timelines with durations, read from the engine's records.
+"""Contact lifecycles and agent-state timelines with durations, folded from the change stream.
 
-The engine already keeps, append-only, every applied status of a contact
-(:class:`~session_fsm.engine.records.Step`) and the agent-state timeline
-(:class:`~session_fsm.engine.records.AgentInterval`). This module reads them (it changes nothing)
-into frozen values and computes durations, from **server timestamps only**:
+The engine keeps where things stand, not how they got there: that is what ``feed()``
+returns (``engine/changes.py``). :class:`HistoryFold` folds those changes into each
+session's :class:`SessionLog`: every contact's steps (a status lasts until the next
+transition of the same contact; a :class:`~session_fsm.engine.changes.StatusAfterFinal`
+is listed too), its details (:class:`~session_fsm.engine.changes.ContactDetails`) and
+transcript, and the agent's timeline (a stretch lasts until the next
+:class:`~session_fsm.engine.changes.AgentStatus`; an
+:class:`~session_fsm.engine.changes.AcwLinked` ties an ACW stretch to its contact).
+Reading a log into frozen values computes durations, from **server timestamps only**:
 
 - *time in status*: from a step's timestamp to the next step's. Steps after the first
   FinalState True step (a contact-after-final violation) are listed but get no duration.
@@ -32,7 +37,7 @@ exactly its keys; the Python values carry more (ring, hold, skill, payload, step
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,11 +57,16 @@ from ..machines.contacts import CONTACT_MACHINES
 from ..wire.codec import format_optional_time as _time
 
 __all__ = [
+    "AgentInterval",
     "ContactFilter",
     "ContactHistory",
+    "ContactLog",
+    "HistoryFold",
     "SessionHistory",
+    "SessionLog",
     "StateFilter",
     "StateInterval",
+    "Step",
     "StepHistory",
     "acw_step",
     "agent_acw_s",
@@ -347,66 +357,18 @@ class HistoryFold:
 
     def apply(self, change: Change) -> None:
         """Fold one change (a :data:`~session_fsm.engine.changes.Subscriber`)."""
-        kind = type(change)
-        if change.session not in self.sessions:  # every session, in first-seen order
-            self.sessions[change.session] = SessionLog(change.session)
-        if kind is Transition:
-            assert isinstance(change, Transition)
-            self._transition(change)
-        elif kind is AgentStatus:
-            assert isinstance(change, AgentStatus)
-            log = self._session(change.session)
-            timeline = log.timeline
-            if timeline:
-                timeline[-1].end = change.at
-                log.touch_interval()
-            timeline.append(AgentInterval(change.state, change.out_reason, change.is_acw,
-                                          change.at, change.event_index))
-        elif kind is AcwLinked:
-            assert isinstance(change, AcwLinked)
-            log = self._session(change.session)
-            timeline = log.timeline
-            # the ACW in progress: its interval is the last one
-            if timeline and timeline[-1].is_acw and timeline[-1].acw_contact_id is None:
-                timeline[-1].acw_contact_id = change.contact_id
-                log.touch_interval()
-        elif kind is ContactDetails:
-            assert isinstance(change, ContactDetails)
-            log = self._session(change.session)
-            contact = self._contact(log, change.contact_id, change.media, change.event_index)
-            log.touched.add(change.contact_id)
-            contact.skill = change.skill
-            contact.is_inbound = change.is_inbound
-            contact.call_type = change.call_type
-            contact.disconnect_code = change.disconnect_code
-            contact.payload = change.payload
-        elif kind is TranscriptAdded:
-            assert isinstance(change, TranscriptAdded)
-            log = self._session(change.session)
-            contact = log.contacts.get(change.contact_id)
-            if contact is None:  # a chat room's text before any ChatContactEvent claimed it
-                contact = self._contact(log, change.contact_id, "chat", change.event_index)
-                contact.final = True
-            log.touched.add(change.contact_id)
-            contact.transcript.append(TranscriptLine(change.party, change.text, change.at))
-        elif kind is StatusAfterFinal:
-            assert isinstance(change, StatusAfterFinal)
-            log = self._session(change.session)
-            contact = log.contacts.get(change.subject or "")
-            # a contact taken out by take_updates() keeps the history it had
-            if contact is not None:
-                log.touched.add(contact.contact_id)
-                contact.steps.append(Step(change.status, change.at, change.final,
-                                          change.event_index, change.disconnect_code))
+        log = self._session(change.session)  # every session, in first-seen order
+        fold = _FOLDS.get(type(change))
+        if fold is not None:
+            fold(self, log, change)
 
-    def _transition(self, change: Transition) -> None:
+    def _transition(self, log: SessionLog, change: Transition) -> None:
         media = _MEDIA_OF_MACHINE.get(change.machine)
         if media is None:
             if change.machine == "session" and change.final:
-                self._session(change.session).ended = True
+                log.ended = True
             return
         assert change.subject is not None  # a contact machine's subject is its id
-        log = self._session(change.session)
         contact = self._contact(log, change.subject, media, change.event_index)
         log.touched.add(change.subject)
         steps = contact.steps
@@ -419,6 +381,47 @@ class HistoryFold:
                 return
         steps.append(Step(change.status or "", change.at, change.final, change.event_index,
                           contact.disconnect_code))
+
+    def _agent_status(self, log: SessionLog, change: AgentStatus) -> None:
+        timeline = log.timeline
+        if timeline:
+            timeline[-1].end = change.at
+            log.touch_interval()
+        timeline.append(AgentInterval(change.state, change.out_reason, change.is_acw,
+                                      change.at, change.event_index))
+
+    def _acw_linked(self, log: SessionLog, change: AcwLinked) -> None:
+        timeline = log.timeline
+        # the ACW in progress: its interval is the last one
+        if timeline and timeline[-1].is_acw and timeline[-1].acw_contact_id is None:
+            timeline[-1].acw_contact_id = change.contact_id
+            log.touch_interval()
+
+    def _details(self, log: SessionLog, change: ContactDetails) -> None:
+        contact = self._contact(log, change.contact_id, change.media, change.event_index)
+        log.touched.add(change.contact_id)
+        contact.skill = change.skill
+        contact.is_inbound = change.is_inbound
+        contact.call_type = change.call_type
+        contact.disconnect_code = change.disconnect_code
+        contact.payload = change.payload
+
+    def _transcript(self, log: SessionLog, change: TranscriptAdded) -> None:
+        contact = log.contacts.get(change.contact_id)
+        if contact is None:  # a chat room's text before any ChatContactEvent claimed it
+            contact = self._contact(log, change.contact_id, "chat", change.event_index)
+            contact.final = True
+        log.touched.add(change.contact_id)
+        contact.transcript.append(TranscriptLine(change.party, change.text, change.at))
+
+    def _after_final(self, log: SessionLog, change: StatusAfterFinal) -> None:
+        contact = log.contacts.get(change.subject or "")
+        # a leg's is no contact's; a contact taken out by take_updates() keeps the
+        # history it had
+        if contact is not None and change.machine in _MEDIA_OF_MACHINE:
+            log.touched.add(contact.contact_id)
+            contact.steps.append(Step(change.status, change.at, change.final,
+                                      change.event_index, change.disconnect_code))
 
     def take_updates(self, key: str) -> SessionHistory:
         """What changed in session ``key`` since the last call, as history to write
@@ -467,6 +470,17 @@ class HistoryFold:
         order: an engine's ``sessions`` give the order events were first fed)."""
         chosen = self.sessions if keys is None else keys
         return tuple(self.history(key, now=now, skew_s=skew_s) for key in chosen)
+
+
+_FOLDS: dict[type[Any], Callable[[HistoryFold, SessionLog, Any], None]] = {
+    Transition: HistoryFold._transition,
+    AgentStatus: HistoryFold._agent_status,
+    AcwLinked: HistoryFold._acw_linked,
+    ContactDetails: HistoryFold._details,
+    TranscriptAdded: HistoryFold._transcript,
+    StatusAfterFinal: HistoryFold._after_final,
+}
+"""How each kind of change is folded (the others say nothing a history keeps)."""
 
 
 def _settled(contact: ContactLog, last: AgentInterval | None) -> bool:
