@@ -1,0 +1,197 @@
+"""The state of one agent session that every handler reads and writes, and the helpers
+they share: indexes, violations, changes. The handlers live by concern (``agent.py``:
+agent state and leg; ``contacts.py``: contacts and chat text; ``session.py``: the
+session's own lifecycle and everything else, and feeding), all on one
+:class:`~session_fsm.engine.session.AgentSession`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import SequenceError, Source
+from ..machines.agent_state import AGENT_STATE, AgentStateName
+from ..wire import events as ev
+from .changes import (
+    Change,
+    Noted,
+    Transition,
+)
+from .records import (
+    AgentRecord,
+    ContactRecord,
+    LegRecord,
+    SessionInfo,
+)
+from .rules import RULES, RuleName, Severity, Violation
+
+_INBOUND_STATES = frozenset({AgentStateName.INBOUND_CONTACT})
+_OUTBOUND_STATES = frozenset({AgentStateName.OUTBOUND_CONTACT})
+_CONSULT_STATES = frozenset({AgentStateName.INBOUND_CONSULT, AgentStateName.OUTBOUND_CONSULT})
+
+_NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
+
+
+class SessionCore:
+    """An agent session's records, counters and the helpers every handler uses."""
+
+    # Slots: with tens of thousands of live sessions, a per-instance __dict__ (CPython
+    # stops sharing dict keys past 29 attributes) costs ~1.3 KB each.
+    __slots__ = (  # noqa: RUF023 - grouped as __init__ assigns them
+        "key", "strict", "ignore", "info", "agent", "leg", "contacts", "closed",
+        "linked_contact_id", "monitoring", "monitor_contact_id", "take_over",
+        "past_legs", "session_errors", "indicators",
+        "page_opens", "pop_urls", "custom_events", "skill_list", "hours_of_operation",
+        "muted", "signals", "unknown_types", "rooms", "violations", "position", "events",
+        "finished", "_start_batch", "_last_ended_contact", "_source", "_index", "_out",
+    )
+
+    def __init__(
+        self, key: str = "-", *, strict: bool = False, ignore: Iterable[str] = ()
+    ) -> None:
+        self.key = key
+        self.strict = strict
+        self.ignore = frozenset(ignore)
+        self.info = SessionInfo()
+        self.agent = AgentRecord(state=AGENT_STATE.initial)
+        self.leg: LegRecord | None = None
+        self.contacts: dict[str, ContactRecord] = {}
+        """Open contacts, in order of first appearance."""
+        self.closed: dict[str, ContactRecord] = {}
+        """Closed contacts (FinalState True), kept for the after-final and redelivery
+        checks (their history is the change stream's, folded by ``views.history``)."""
+        self.linked_contact_id: str | None = None
+        self.monitoring: ev.SupervisorMonitor | None = None
+        self.monitor_contact_id: str | None = None
+        self.take_over: ev.TakeOver | None = None
+        # Containers most sessions never fill start as shared empty ones and get their own
+        # on first write (_own_list, _own_map): ~500 bytes less per session.
+        self.past_legs: Sequence[LegRecord] = ()
+        self.session_errors: Sequence[ev.AgentError] = ()
+        self.indicators: Mapping[str, ev.Indicator] = _NO_ENTRIES
+        self.page_opens: Mapping[str, ev.PageOpen] = _NO_ENTRIES
+        self.pop_urls: Mapping[str, ev.PopURL] = _NO_ENTRIES
+        self.custom_events: Mapping[str, ev.CustomEvent] = _NO_ENTRIES
+        self.skill_list: ev.NaturalCallingSkillList | None = None
+        self.hours_of_operation: ev.HoursOfOperation | None = None
+        self.muted: bool | None = None
+        self.signals: Mapping[str, int] = _NO_ENTRIES
+        self.unknown_types: Mapping[str, int] = _NO_ENTRIES
+        self.rooms: dict[str, str] = {}
+        self.violations: list[Violation] = []
+        self.position = 0
+        """Index the next event (or unreadable input item) of this session will get."""
+        self.events = 0
+        """Events applied, unknown types included."""
+        self.finished = False
+        self._start_batch: Hashable | None = None
+        self._last_ended_contact: tuple[str, int] | None = None
+        self._source: Source | None = None
+        self._index = 0
+        self._out: list[Change] = []
+        """The changes the event being applied made so far (see ``changes.py``); empty
+        between events."""
+
+    def _own_list(self, name: str) -> list[Any]:
+        """The session's own list ``name``, made on first write (see ``__init__``)."""
+        found = getattr(self, name)
+        if type(found) is not list:
+            found = list(found)
+            setattr(self, name, found)
+        return found
+
+    def _own_map(self, name: str) -> dict[str, Any]:
+        """The session's own dict ``name``, made on first write (see ``__init__``)."""
+        found = getattr(self, name)
+        if type(found) is not dict:
+            found = dict(found)
+            setattr(self, name, found)
+        return found
+
+    # --- violations ---------------------------------------------------------------------
+
+    def _violate(
+        self,
+        rule: RuleName,
+        message: str,
+        *,
+        contact_id: str | None = None,
+        machine: str = "session",
+        state: str | None = None,
+        trigger: str | None = None,
+        strict: bool = True,
+        change: bool = True,
+    ) -> None:
+        """Record a violation of ``rule`` at the current event; ``change=False`` keeps it
+        out of the change stream (a redelivery changes nothing, see ``changes.py``)."""
+        if rule in self.ignore:
+            return
+        severity = RULES[rule].severity
+        if strict and self.strict and severity is Severity.ERROR:
+            raise SequenceError(rule, message, machine=machine, subject=contact_id,
+                                state=state, trigger=trigger, event_index=self._index,
+                                session=self.key)
+        violation = Violation(rule, severity, self.key, self._index, contact_id,
+                              str(self._source) if self._source else None, message)
+        self.violations.append(violation)
+        if change:
+            self._out.append(violation)
+
+    def _moved(self, machine: str, subject: str | None, from_state: str, to_state: str,
+               trigger: str, status: str | None, at: datetime | None, final: bool) -> None:
+        """A row of ``machine``'s table fired for ``subject``: say so."""
+        self._out.append(Transition(self.key, self._index, machine, subject, from_state,
+                                    to_state, trigger, status, at, final))
+
+    def _note(self, event_type: str, subject: str | None, value: Any) -> None:
+        self._out.append(Noted(self.key, self._index, event_type, subject, value))
+
+    def _in_join_batch(self, batch: Hashable | None) -> bool:
+        if not self.info.saw_start:
+            return True
+        return batch is not None and batch == self._start_batch
+
+    def _acw_contact(self, since_index: int) -> str | None:
+        """The contact an ACW period follows: the last one whose voice ended during the
+        agent's previous state (from ``since_index`` on). An older one is not this ACW's
+        (it had its own, or none); when the AgentState comes first, the contact that ends
+        next is linked then (see ``_on_contact``)."""
+        if self._last_ended_contact is None:
+            return None
+        contact_id, index = self._last_ended_contact
+        return contact_id if index >= since_index else None
+
+    def _has_contact_for(self, state: str) -> bool:
+        return any(_matches_direction(state, c) for c in self.contacts.values())
+
+    def _check_contact_state_left(self) -> None:
+        agent = self.agent
+        if agent.contact_seen:
+            return
+        agent.contact_seen = True
+        index, self._index = self._index, agent.entered_index
+        source, self._source = self._source, agent.entered_source
+        self._violate(RuleName.CONTACT_STATE_WITHOUT_CONTACT,
+                      f"the agent was {agent.state} with no "
+                      "open contact of that direction")
+        self._index, self._source = index, source
+
+
+def _matches_direction(state: str, contact: ContactRecord) -> bool:
+    """Whether an open contact explains the agent being in a contact state."""
+    if contact.final or contact.media == "supervisor":
+        return False
+    if state in _CONSULT_STATES:
+        return contact.media == "call"
+    inbound = contact.is_inbound
+    if inbound is None:  # only calls and digital carry IsInbound; the rest are inbound
+        inbound = contact.media not in ("call", "digital")
+    if state in _INBOUND_STATES:
+        return inbound or contact.media != "call"
+    if state in _OUTBOUND_STATES:
+        return not inbound or contact.media == "digital"
+    return True
+
