@@ -1,27 +1,52 @@
-"""Peak memory of a long single-session replay, with and without flushing to the store.
+"""Peak memory of a long single-session replay: the history fold stays flat when its
+updates are taken, as the store takes them; the engine grows with the closed contacts it
+remembers.
+
+The store applies a session through the engine and a
+:class:`~session_fsm.views.history.HistoryFold` whose updates it takes every so many
+events (:meth:`~session_fsm.views.history.HistoryFold.take_updates`, then writes them):
+the fold then drops what can no longer change. Measured, per stream length:
+
+- ``engine``: the engine alone (it keeps each closed contact, without its history, for
+  the contact-after-final check: this grows, and is the engine's business);
+- ``taken``: the engine and the fold, updates taken every ``TAKE_EVERY`` events: what the
+  history adds on top of the engine must stay flat;
+- ``kept``: the engine and a fold never emptied (``history FILE``): grows with every contact;
+- ``store`` (``--benchmark-enable`` only: slow under tracemalloc): a
+  :class:`~session_fsm.io.store.StoreWriter` storing the stream, a line of 10 events at
+  a time, as ``follow --db`` does (reported, not asserted: its resume-state saves are
+  transient copies of the engine's state, so it grows with the engine).
 
 Run ``pytest benchmarks/bench_history_memory.py -s`` to see the numbers (they are also in
 the benchmark's ``extra_info``). The stream is generated lazily, one event at a time, so
-what is measured is the engine's records, not the input. tracemalloc sees Python's
-allocations only: SQLite's own page cache (bounded by its ``cache_size``) is not counted.
+what is measured is the engine's and the fold's memory, not the input. tracemalloc sees
+Python's allocations only: SQLite's own page cache (bounded by its ``cache_size``) is
+not counted.
 """
 
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from session_fsm.engine import AgentSession
 from session_fsm.io.store import Store
+from session_fsm.views.history import HistoryFold
 
 CYCLES = (300, 1200, 4800, 19200)
 """Contact cycles per run (``--benchmark-enable``): the stream grows 64x."""
 QUICK_CYCLES = (100, 400, 1600)
 """The same check, 16x, when benchmarks run as plain tests (``--benchmark-disable``)."""
-FLUSH_EVERY = 500
+TAKE_EVERY = 500
+"""Events between two takes of the fold's updates (the store's default is 5,000 while it
+applies a stored session, and once per poll for ``follow --db``)."""
+KEY = "agent"
 
 
 def _iso(at: datetime) -> str:
@@ -80,46 +105,76 @@ def stream(cycles: int) -> Iterator[dict[str, Any]]:
         yield state("Available", at(15))
 
 
-def peak_bytes(cycles: int, store: Store | None) -> tuple[int, int]:
-    """(events fed, peak traced bytes) of one replay; ``store`` given: flush as it goes."""
-    session = AgentSession(f"agent-{cycles}")
+def peak_bytes(cycles: int, fold: HistoryFold | None, take_every: int | None) -> tuple[int, int]:
+    """(events fed, peak traced bytes) of one replay into an engine and, if given, ``fold``,
+    its updates taken every ``take_every`` events (None: never)."""
+    session = AgentSession(KEY)
     events = stream(cycles)
     tracemalloc.start()
     tracemalloc.reset_peak()
     count = 0
     for count, event in enumerate(events, 1):
-        session.feed(event)
-        if store is not None and count % FLUSH_EVERY == 0:
-            store.flush(session)
+        changes = session.feed(event)
+        if fold is not None:
+            fold.apply_all(changes)
+            if take_every is not None and count % take_every == 0:
+                fold.take_updates(KEY)  # the store writes these out; here they are dropped
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return count, peak
 
 
-def test_history_memory_stays_flat_with_flushing(benchmark: Any, tmp_path: Path) -> None:
-    """Peak memory of a long replay: flat with flushing, growing without it."""
-    flushed: list[int] = []
-    unflushed: list[int] = []
-    sizes: list[int] = []
+def store_peak_bytes(cycles: int, db: Path) -> int:
+    """Peak traced bytes of storing the stream through a live writer, 10 events a line."""
+    events = stream(cycles)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    with Store(db) as store, store.writer() as writer:
+        for number in itertools.count(1):
+            batch = list(itertools.islice(events, 10))
+            if not batch:
+                break
+            writer.add_line(str(db) + ".jsonl", number,
+                            orjson.dumps({"session": KEY, "events": batch}))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def test_history_memory_stays_flat_when_updates_are_taken(benchmark: Any,
+                                                          tmp_path: Path) -> None:
+    """Peak memory of a long replay: the history's share flat when its updates are
+    taken, growing when they are not."""
+    found: dict[str, list[int]] = {}
 
     def measure() -> None:
-        flushed.clear()
-        unflushed.clear()
-        sizes.clear()
+        found.clear()
         for cycles in QUICK_CYCLES if benchmark.disabled else CYCLES:
-            with Store(tmp_path / f"bench-{cycles}.sqlite") as store:
-                events, peak = peak_bytes(cycles, store)
-            sizes.append(events)
-            flushed.append(peak)
-            unflushed.append(peak_bytes(cycles, None)[1])
+            events, engine = peak_bytes(cycles, None, None)
+            found.setdefault("events", []).append(events)
+            found.setdefault("engine", []).append(engine)
+            found.setdefault("taken", []).append(peak_bytes(cycles, HistoryFold(), TAKE_EVERY)[1])
+            found.setdefault("kept", []).append(peak_bytes(cycles, HistoryFold(), None)[1])
+            found.setdefault("store", []).append(
+                0 if benchmark.disabled
+                else store_peak_bytes(cycles, tmp_path / f"bench-{cycles}.sqlite"))
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
-    for events, with_flush, without in zip(sizes, flushed, unflushed, strict=True):
-        print(f"{events:>7} events: peak {with_flush / 1024:8.0f} KiB flushing every "
-              f"{FLUSH_EVERY} events, {without / 1024:8.0f} KiB without")
-    benchmark.extra_info.update({"events": sizes, "peak_bytes_flushing": flushed,
-                                 "peak_bytes_without_flushing": unflushed})
-    # a 16x (64x) longer stream: with flushing the peak stays within a quarter of the
-    # first run's; without, it grows with every contact kept in memory
-    assert flushed[-1] < flushed[0] * 1.25
-    assert unflushed[-1] > unflushed[0] * 4
+    history_taken = [t - e for t, e in zip(found["taken"], found["engine"], strict=True)]
+    history_kept = [k - e for k, e in zip(found["kept"], found["engine"], strict=True)]
+    for n, events in enumerate(found["events"]):
+        store = found["store"][n]
+        print(f"{events:>7} events: peak engine {found['engine'][n] / 1024:7.0f} KiB; history "
+              f"on top: {history_taken[n] / 1024:6.0f} KiB taking updates every {TAKE_EVERY} "
+              f"events, {history_kept[n] / 1024:7.0f} KiB never"
+              + (f"; live writer in all {store / 1024:7.0f} KiB" if store else ""))
+    benchmark.extra_info.update({
+        "events": found["events"], "peak_bytes_engine": found["engine"],
+        "peak_bytes_engine_and_fold_taken": found["taken"],
+        "peak_bytes_engine_and_fold_kept": found["kept"],
+        "peak_bytes_live_writer": found["store"]})
+    # a 16x (64x) longer stream: the fold whose updates are taken adds what it added on
+    # the shortest, within a quarter (and 64 KiB: allocator noise around a few hundred
+    # KiB); one never emptied grows with every contact
+    assert history_taken[-1] < history_taken[0] * 1.25 + 64 * 1024
+    assert history_kept[-1] > history_kept[0] * 4

@@ -1,5 +1,6 @@
-"""A generated multi-agent stream and the checks of stores built from it (test_store.py,
-test_cli_ingest_checkpoint.py)."""
+"""A generated multi-agent stream, the ways a store is filled (in one go, in pieces, line
+by line through a live writer) and the checks of stores built from them (test_store.py,
+test_store_hostile.py, test_cli_ingest_checkpoint.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Any
 import orjson
 from helpers import agent_state, call, chat, chat_text, session_start, utc
 
+from session_fsm.cli._common import replay_files
 from session_fsm.io.store import Store
+from session_fsm.views.history import HistoryFold, SessionHistory
 
 # --- a generated stream --------------------------------------------------------------------
 
@@ -118,3 +121,41 @@ def assert_same_store(db: Path, whole: Path, total: int) -> None:
 def ingest_command(*args: str) -> list[str]:
     """``session-fsm ingest ARGS`` as a subprocess command line."""
     return [sys.executable, "-m", "session_fsm", "ingest", *args]
+
+
+# --- filling a store, and what it should then hold -------------------------------------------
+
+
+def file_histories(*paths: Path) -> list[SessionHistory]:
+    """The histories ``history FILE...`` shows: the files replayed in memory, every change
+    folded, nothing taken out (no store involved)."""
+    fold = HistoryFold()
+    replay = replay_files([str(p) for p in paths], skip_bad=False, on_changes=fold.apply_all)
+    return list(fold.histories(replay.engine.sessions))
+
+
+def store_line_by_line(db: Path, recording: Path, *, save_every: int = 1000,
+                       first: int = 1, last: int | None = None) -> None:
+    """Store lines ``first``..``last`` of ``recording`` through a live writer, one call per
+    line, as ``follow --db`` stores each response it records."""
+    lines = recording.read_bytes().splitlines()
+    with Store(db) as store, store.writer(save_every=save_every) as writer:
+        for number in range(first, (last or len(lines)) + 1):
+            writer.add_line(str(recording), number, lines[number - 1])
+
+
+def assert_same_histories(db: Path, expected: list[SessionHistory], *,
+                          saved: bool = True) -> None:
+    """``db``'s histories are ``expected``, nothing is left dirty, and (``saved``) every
+    session has a resume state at its last event."""
+    with Store(db) as store:
+        assert store.dirty() == []
+        assert list(store.histories()) == expected
+    if not saved:
+        return
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as reader:
+        behind = reader.execute(
+            "SELECT s.key FROM sessions s LEFT JOIN session_state t ON t.session = s.id "
+            "WHERE t.applied_seq IS NOT (SELECT max(seq) FROM events e WHERE e.session = s.id)"
+        ).fetchall()
+    assert behind == []

@@ -15,6 +15,7 @@ from get_next_event_server import (
     BOUND_S,
     FINAL,
     FIRST_ID,
+    R3,
     ROTATED_ID,
     Reply,
     ScriptServer,
@@ -25,9 +26,11 @@ from get_next_event_server import (
     session_script,
     without_key,
 )
+from store_helpers import assert_same_histories, file_histories
 
 from session_fsm.cli import cli, main
 from session_fsm.engine.snapshot import CONTRACT_KEYS
+from session_fsm.views.history import StateFilter
 
 
 @pytest.fixture
@@ -138,6 +141,72 @@ def test_db_keeps_the_recorded_session_in_the_store(token_file: Path, tmp_path: 
         assert [(s.status, s.final, s.event_index) for s in call.steps] == [
             ("Incoming", False, 5), ("Active", False, 7), ("Disconnected", False, 8),
             ("Disconnected", True, 10)]
+        # stored response by response as an ingest of the recording stores it: that adds
+        # nothing, and the histories are the recording's
+        assert store.ingest([str(record)]).added == 0
+    assert_same_histories(db, file_histories(record))
+
+
+def test_db_goes_on_where_an_earlier_run_stopped(token_file: Path, tmp_path: Path) -> None:
+    from session_fsm.io.store import Store
+
+    record, db = tmp_path / "live.jsonl", tmp_path / "store.db"
+    for run_number in (1, 2):
+        with ScriptServer(session_script(failures=False)) as server:
+            done = subprocess.run(follow_command(server, token_file, "--json", "--record",
+                                                 str(record), "--db", str(db)),
+                                  capture_output=True, timeout=BOUND_S, env=loopback_env(),
+                                  check=False)
+        assert done.returncode == 0, done.stderr
+        if run_number == 1:
+            # a line recorded but never stored, as by a follow killed between the two
+            late = {"sessionId": ROTATED_ID, "events": [
+                h.agent_state("Unavailable", at="2013-09-11T05:09:00.000Z", out_reason="Lunch")]}
+            with record.open("ab") as out:
+                out.write(orjson.dumps(late) + b"\n")
+    assert len(record.read_bytes().splitlines()) == 7 + 1 + 7
+    with Store(db, create=False) as store:
+        # the second run stored the late line when it started, then its own after it
+        assert store.event_count() == 13 + 1 + 13
+        assert store.ingest([str(record)]).added == 0
+        lunch = store.agent_states(StateFilter(out_reason="Lunch"))
+        assert [i.start for _, i in lunch] == [h.utc(2013, 9, 11, 5, 9, 0)]
+    # the histories of the whole recording ingested in one go. (Not those of `history
+    # FILE`: the second run's call 1569815 comes after its FinalState True, once the
+    # store has let it go, so its statuses are violations, not steps of its history.)
+    with Store(tmp_path / "whole.db") as whole:
+        whole.ingest([str(record)])
+        expected = list(whole.histories())
+    assert_same_histories(db, expected)
+
+
+def test_db_numbers_its_lines_after_a_cut_last_line(tmp_path: Path) -> None:
+    """A recording whose last line was cut (a writer killed mid-line) gets its newline
+    back, so the next response is a line of its own, numbered as the reader numbers it."""
+    from session_fsm.cli.follow import _Recorder
+    from session_fsm.io.store import Store
+
+    record, db = tmp_path / "live.jsonl", tmp_path / "store.db"
+    first = orjson.dumps({"sessionId": FIRST_ID, "events": [h.session_start()]})
+    record.write_bytes(first + b"\n" + b'{"sessionId": "x", "eve')
+    skipped: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("session_fsm.cli.follow._warn", skipped.append)
+        recorder = _Recorder(record, Store(db))
+        assert recorder.lines == 2
+        nxt = orjson.dumps({"sessionId": FIRST_ID, "events": [
+            h.agent_state("Available", at="2013-09-11T05:02:00.000Z")]})
+        recorder(nxt)
+        recorder.close()
+    assert record.read_bytes() == first + b'\n{"sessionId": "x", "eve\n' + nxt + b"\n"
+    assert len(skipped) == 1  # the cut line, reported by the ingest at the start
+    assert skipped[0].startswith(f"not stored: {record}:2: not valid JSON")
+    with Store(db) as store:
+        assert store.event_count() == 2
+        assert [e["Type"] for e in store.events(str(record))] == ["AgentSessionStart",
+                                                                 "AgentState"]
+        # the response went in as line 3: an ingest of the recording finds it there
+        assert store.ingest([str(record)], skip_bad=True).added == 0
 
 
 def test_a_store_that_fails_stops_follow_naming_the_id_to_resume_from(
@@ -156,9 +225,46 @@ def test_a_store_that_fails_stops_follow_naming_the_id_to_resume_from(
                               check=False)
     assert done.returncode == 2
     (line,) = done.stderr.decode().splitlines()
-    assert "store.db.lock" in line
-    assert line.endswith(f"; resume with --session-id {ROTATED_ID}")
-    assert len(record.read_bytes().splitlines()) == 7  # the recording holds it all
+    assert line == (f"session-fsm: cannot record response 1: {db}: cannot open its lock file "
+                    f"{lock} (Is a directory); nothing of it applied (resume from session id "
+                    f"{FIRST_ID})")
+    assert done.stdout == b""  # nothing applied, nothing shown
+    assert record.read_bytes() == b""  # and nothing recorded: it could not be stored
+
+
+def test_a_store_failing_mid_session_leaves_recording_and_store_equal(
+        token_file: Path, tmp_path: Path) -> None:
+    from session_fsm.io.store import Store
+
+    record, db = tmp_path / "live.jsonl", tmp_path / "store.db"
+    lock = tmp_path / "store.db.lock"
+
+    def break_the_lock() -> None:
+        lock.unlink()
+        lock.mkdir()
+
+    script = session_script(failures=False)
+    (third,) = [n for n, reply in enumerate(script) if reply.body is R3]
+    script[third] = Reply(200, R3, before=break_the_lock)
+    with ScriptServer(script) as server:
+        done = subprocess.run(follow_command(server, token_file, "--json", "--record",
+                                             str(record), "--db", str(db)),
+                              capture_output=True, timeout=BOUND_S, env=loopback_env(),
+                              check=False)
+    assert done.returncode == 2
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith(f"session-fsm: cannot record response 3: {db}: cannot open its "
+                           f"lock file {lock} (Is a directory); nothing of it applied")
+    assert line.endswith(f"(resume from session id {ROTATED_ID})")  # R2 rotated it
+    assert len(done.stdout.splitlines()) == 2  # R1 and R2 applied and shown
+    assert len(record.read_bytes().splitlines()) == 2  # and recorded, R3 not
+    lock.rmdir()
+    with Store(db, create=False) as store:
+        assert store.event_count() == 3 + 2  # and stored
+        assert store.ingest([str(record)]).added == 0
+    # the resume state could not be saved at the end either: it is R1's, and the rows
+    # are current (the next events applied re-apply R2's from that state)
+    assert_same_histories(db, file_histories(record), saved=False)
 
 
 def test_db_needs_record(token_file: Path, tmp_path: Path,

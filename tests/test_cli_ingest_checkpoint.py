@@ -1,5 +1,5 @@
-"""Checkpoints and the store: ``ingest --checkpoint/--resume``, and why a session whose
-contacts were flushed to a store cannot be checkpointed as an engine.
+"""Checkpoints and the store: ``ingest --checkpoint/--resume``, and the store's own
+resume states, which are engine checkpoints.
 
 The store itself (dedupe, histories equal to the in-memory ones) is test_store.py's
 business; here a resumed ingest must equal an uninterrupted one, read only what the
@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -20,8 +21,8 @@ import pytest
 from helpers import agent_state, call, run, session_start, utc
 from store_helpers import agent_events, assert_same_store, ingest_command, stored_rows, write_stream
 
-from session_fsm.engine import AgentSession, SessionEngine
-from session_fsm.errors import CheckpointError
+from session_fsm.engine import AgentSession
+from session_fsm.errors import Source
 from session_fsm.io import checkpoint as ck
 from session_fsm.io.store import Store
 
@@ -236,36 +237,28 @@ def test_ingest_and_snapshot_checkpoints_are_not_interchangeable(tmp_path: Path)
     assert not (tmp_path / "other.sqlite").exists()  # refused before the store was made
 
 
-# --- a session flushed to a store is not an engine checkpoint ----------------------------
+# --- the store's resume state is an engine checkpoint ---------------------------------------
 
 
-def test_a_session_flushed_to_a_store_cannot_be_checkpointed(tmp_path: Path) -> None:
-    session = AgentSession("agent-0")
-    for event in agent_events(0, 8):
-        session.feed(event)
-    before = ck.load_session(ck.dump_session(session))  # before the flush: it round-trips
-    assert (before.events, sorted(before.closed)) == (session.events, sorted(session.closed))
-    assert len(session.closed) == 6  # the 6 calls the flush below releases
-    with Store(tmp_path / "s.sqlite") as store:
-        assert store.flush(session) == 6  # test_store.py works this count out
-        engine = SessionEngine()
-        engine.sessions[session.key] = session
-        message = ("session agent-0 has released closed contacts to a store: their ids and "
-                   "histories are not in the engine; checkpoint the store, not the engine")
-        with pytest.raises(CheckpointError) as refused:
-            ck.dump_session(session)
-        assert str(refused.value) == message
-        with pytest.raises(CheckpointError):
-            ck.to_bytes(engine)
-
-
-def test_released_ids_kept_by_hand_are_refused_too_and_none_are_fine() -> None:
-    session = AgentSession("k")
-    session.feed(session_start())
-    session.released = frozenset()  # released nothing: nothing to lose
-    restored = ck.load_session(ck.dump_session(session))
-    assert restored.events == 1
-    session.released = {"1569815", "1569816"}
-    with pytest.raises(CheckpointError, match=r"^session k has released 2 closed contact\(s\) "
-                                              r"from memory: "):
-        ck.dump_session(session)
+def test_a_saved_state_is_the_engine_checkpoint_of_its_events(tmp_path: Path) -> None:
+    events = list(agent_events(0, 8))
+    stream = tmp_path / "day.jsonl"
+    stream.write_bytes(b"".join(orjson.dumps({"session": "a", "event": e}) + b"\n"
+                                for e in events[:30]))
+    db = tmp_path / "s.sqlite"
+    with Store(db) as store:
+        store.ingest([str(stream)])
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as reader:
+        seq, engine = reader.execute("SELECT applied_seq, engine FROM session_state").fetchone()
+    reader.close()
+    assert seq == 29  # the last of the 30 events stored
+    restored = ck.load_session(orjson.loads(engine))
+    # fed the rest, it is the session fed everything from the start (same batches)
+    whole = AgentSession("a")
+    for n, event in enumerate(events, 1):
+        source = Source(str(stream), n)
+        if n > 30:
+            restored.feed(event, source=source, batch=source)
+        whole.feed(event, source=source, batch=source)
+    assert ck.dump_session(restored) == ck.dump_session(whole)
+    assert restored.events == len(events)

@@ -20,11 +20,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from helpers import run, session_start
 from store_helpers import assert_same_store, ingest_command, stored_rows, write_stream
 
+from session_fsm.io import checkpoint as ck
 from session_fsm.io.store import Store
 
 _TIMEOUT = 120
@@ -398,3 +401,118 @@ def test_a_read_only_store_sees_a_writers_commits_and_notices_a_late_writer(
         with Store(db, read_only=True) as reader:
             assert reader.event_count() == total
             assert not reader.written_since_open()
+
+
+# --- 8. a resume state that cannot be used: said in one line, rebuilt from the events ---------
+
+
+def _states(db: Path) -> dict[str, tuple[int, int, bytes, bytes]]:
+    """Each session's saved state: (applied seq, checkpoint version, engine, history)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as reader:
+        return {key: (seq, version, engine, history) for key, seq, version, engine, history
+                in reader.execute("SELECT s.key, t.applied_seq, t.version, t.engine, "
+                                  "t.history FROM session_state t JOIN sessions s "
+                                  "ON s.id = t.session")}
+
+
+def _set_state(db: Path, key: str, column: str, value: object) -> None:
+    with sqlite3.connect(db) as writer:
+        writer.execute(f"UPDATE session_state SET {column} = ? WHERE session = "
+                       "(SELECT id FROM sessions WHERE key = ?)", (value, key))
+    writer.close()
+
+
+def _bad_position(engine: bytes) -> bytes:
+    document = orjson.loads(engine)
+    document["position"] = -1
+    return orjson.dumps(document)
+
+
+def _bad_timeline_mark(history: bytes) -> bytes:
+    document = orjson.loads(history)
+    document["touched_from"] = len(document["timeline"]) + 3
+    return orjson.dumps(document)
+
+
+@pytest.mark.parametrize(("column", "damage", "problem"), [
+    ("engine", lambda blob: blob[:len(blob) // 2], "is damaged: not JSON ("),
+    ("engine", _bad_position,
+     "is damaged: position: expected an index or count (an integer >= 0), got -1;"),
+    ("history", _bad_timeline_mark, "is damaged: touched_from: expected at most the "
+                                    "timeline's length"),
+    ("version", lambda version: version - 1,
+     f"is of checkpoint version {ck.VERSION - 1} (this session-fsm reads version "
+     f"{ck.VERSION});"),
+])
+def test_a_state_that_cannot_be_used_is_one_line_and_the_session_is_rebuilt(
+        tmp_path: Path, column: str, damage: Callable[[Any], Any], problem: str) -> None:
+    first, second, total = _halves(tmp_path, agents=2, cycles=12)
+    db = _ingested(tmp_path / "s.sqlite", first)
+    index = {"version": 1, "engine": 2, "history": 3}[column]
+    _set_state(db, "agent-1", column, damage(_states(db)["agent-1"][index]))
+
+    done = subprocess.run(ingest_command(str(second), "--db", str(db), "--json"),
+                          capture_output=True, timeout=_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stderr.decode().splitlines()  # one line, no traceback
+    assert line.startswith(f"session-fsm: {db}: session 'agent-1': its saved state {problem}")
+    # every event it has now: the first half's and the second's
+    assert line.endswith(f"; its history is rebuilt from its {_events_of(db, 'agent-1')} "
+                         "stored event(s)")
+    report = orjson.loads(done.stdout)
+    assert (report["updated"], report["rebuilt"]) == (["agent-0", "agent-1"], ["agent-1"])
+    assert_same_store(db, _ingested(tmp_path / "ab.sqlite", first, second), total)
+    # and the state saved again is whole: the next ingest uses it, quietly
+    again = subprocess.run(ingest_command(str(second), "--db", str(db)),
+                           capture_output=True, timeout=_TIMEOUT)
+    assert (again.returncode, again.stderr) == (0, b"")
+
+
+def test_a_state_of_another_session_is_refused_too(tmp_path: Path) -> None:
+    first, second, total = _halves(tmp_path, agents=2, cycles=6)
+    db = _ingested(tmp_path / "s.sqlite", first)
+    states = _states(db)
+    _set_state(db, "agent-1", "engine", states["agent-0"][2])
+    warnings: list[str] = []
+    with Store(db, on_warning=warnings.append) as store:
+        assert store.ingest([str(second)]).rebuilt == ("agent-1",)
+    assert warnings == [
+        f"{db}: session 'agent-1': its saved state is damaged: it is the state of session "
+        f"'agent-0'; its history is rebuilt from its {_events_of(db, 'agent-1')} stored "
+        "event(s)"]
+    assert_same_store(db, _ingested(tmp_path / "ab.sqlite", first, second), total)
+
+
+def _events_of(db: Path, key: str) -> int:
+    return sum(1 for row in stored_rows(db) if row[0] == key)
+
+
+def test_a_version_1_store_is_upgraded_and_rebuilt_once(tmp_path: Path) -> None:
+    first, second, total = _halves(tmp_path, agents=2, cycles=6)
+    db = _ingested(tmp_path / "s.sqlite", first)
+    # what version 1 wrote: the same tables but the resume states
+    with sqlite3.connect(db) as old:
+        old.execute("DROP TABLE session_state")
+        old.execute("UPDATE meta SET value = '1' WHERE name = 'version'")
+    old.close()
+    # read-only, it is read as it is and left so
+    read = subprocess.run([sys.executable, "-m", "session_fsm", "history", "--db", str(db),
+                           "--json"], capture_output=True, timeout=_TIMEOUT)
+    assert read.returncode == 0, read.stderr
+    assert orjson.loads(read.stdout) == orjson.loads(run("history", str(first), "--json").stdout)
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as reader:
+        assert reader.execute("SELECT value FROM meta WHERE name = 'version'").fetchone() == ("1",)
+    reader.close()
+
+    done = subprocess.run(ingest_command(str(second), "--db", str(db), "--json"),
+                          capture_output=True, timeout=_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode() == (
+        f"session-fsm: {db}: upgraded from store format version 1 to 2; the histories of "
+        "its 2 session(s) are rebuilt from their events by the next ingest\n")
+    report = orjson.loads(done.stdout)
+    assert report["rebuilt"] == ["agent-0", "agent-1"]
+    assert_same_store(db, _ingested(tmp_path / "ab.sqlite", first, second), total)
+    again = subprocess.run(ingest_command(str(second), "--db", str(db), "--json"),
+                           capture_output=True, timeout=_TIMEOUT)
+    assert (orjson.loads(again.stdout)["rebuilt"], again.stderr) == ([], b"")

@@ -2,7 +2,8 @@
 
 The poll protocol, retries and feeding live in :mod:`session_fsm.io.client`; this module
 is the terminal around it: the display (rich.live on a terminal, one JSON snapshot per
-change with ``--json``), the ``--record`` file, logging to standard error and Ctrl-C.
+change with ``--json``), the ``--record`` file (and ``--db``, the store kept with it),
+logging to standard error and Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import logging
 import os
 import signal
 import sys
-import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -38,7 +38,7 @@ from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout
 from .render import snapshot_view
 
 if TYPE_CHECKING:
-    from ..io.store import Store
+    from ..io.store import Store, StoreWriter
 
 EXAMPLES = """\b
 Examples:
@@ -49,7 +49,6 @@ Examples:
 """
 
 _LOGGER = "session_fsm.io.client"
-INGEST_EVERY_S: Final = 5.0
 
 
 class _StderrHandler(logging.Handler):
@@ -77,8 +76,9 @@ class _StderrHandler(logging.Handler):
                    "JSON Lines (replayable with session-fsm snapshot FILE).")
 @click.option("--db", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),
               help="Also keep events and histories in the store at PATH (created if "
-                   "missing): it ingests the --record file as it grows, every "
-                   f"{INGEST_EVERY_S:g} s and when follow stops. Needs --record.")
+                   "missing): each recorded response is stored, and its histories "
+                   "updated, before it is applied, as ingesting the --record file would "
+                   "store it (so that adds nothing later). Needs --record.")
 @click.option("--timeout", "poll_timeout", type=click.IntRange(0, 60),
               default=DEFAULT_POLL_TIMEOUT, show_default=True, metavar="N",
               help="Seconds the server holds a poll open when there are no events (0..60).")
@@ -134,21 +134,29 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
             raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, interrupt)
+    failure: Failure | None = None
     try:
         with follower, display.running(base_url, session_id):
             result = follower.run()
     except KeyboardInterrupt:
         result = None
     except FollowError as error:
-        raise Failure(str(error), EXIT_INPUT) from None
+        failure = Failure(str(error), EXIT_INPUT)
     finally:
         signal.signal(signal.SIGINT, previous)
         logger.removeHandler(handler)
         if recorder is not None:
             try:
                 recorder.close()
-            except SessionFsmError as error:  # the last ingest into --db failed
-                raise _stopped_by(error, follower) from None
+            except SessionFsmError as error:  # saving --db's resume states failed
+                # After another failure (a store that failed mid-run, most likely), that
+                # one is the news and names the id: the store holds every event and row
+                # it was given; only its resume states are older, and the next run
+                # re-applies the events after them.
+                if failure is None:
+                    raise _stopped_by(error, follower) from None
+    if failure is not None:
+        raise failure
     if result is None or result.outcome == "stopped":
         raise Failure(f"interrupted; resume with --session-id {follower.session_id}",
                       EXIT_INTERRUPTED)
@@ -164,33 +172,62 @@ def _open_store(path: Path) -> Store:
                       "(session_fsm.io.store); use --record FILE", EXIT_INPUT)
     from ..io.store import Store
 
-    return Store(path)
+    return Store(path, on_warning=_warn)
 
 
 class _Recorder:
-    """``--record``: a line per 200 response and one for the ending 409; ``--db`` ingests it.
+    """``--record``: a line per 200 response and one for the ending 409; ``--db`` stores each.
 
     The file holds whole lines only: each line goes to the kernel in one ``write`` (a
     crash of follow cannot lose a response already applied), and a write that fails
     (a full disk, a file size limit) is cut back to the lines before it, then raises.
 
-    The store reads files, and ingesting the same file again adds only its new lines, so
-    the recording is ingested every :data:`INGEST_EVERY_S` seconds (not per response: each
-    ingest reads the file) and when follow stops, however it stops. A due ingest runs
-    before the next line is written, so a failing store stops follow with the recording
-    holding only what was applied.
+    With a store, each line is stored as soon as it is written, before the follower
+    applies it: :meth:`~session_fsm.io.store.StoreWriter.add_line` stores the events an
+    ingest of the recording would read from that line, under the same identity (the
+    recording's path, the line's number, each event's position), and updates their
+    histories; one transaction, whose cost does not grow with the session. A store that
+    fails cuts the line back out of the recording, so follow stops with the recording and
+    the store holding exactly what was applied. When follow starts, the recording's lines
+    are counted (the next one is numbered after them) and it is ingested once: what an
+    earlier run wrote but did not store (killed between the two) goes in then.
     """
 
     def __init__(self, path: Path, store: Store | None) -> None:
         self.path = path
         self.store = store
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        self._pending = False
-        self._last = time.monotonic()
+        self.writer: StoreWriter | None = None
+        self.lines = 0
+        """Lines the recording holds: the next one written is line ``lines + 1``."""
+        if store is None:
+            return
+        try:
+            self.lines = self._whole_lines()
+            if self.lines:
+                store.ingest([str(path)], skip_bad=True, on_skipped=_skipped)
+            self.writer = store.writer()
+        except BaseException:
+            os.close(self.fd)
+            store.close()
+            raise
+
+    def _whole_lines(self) -> int:
+        """The lines the recording holds, as the reader numbers them. A last line without
+        its newline (a writer killed mid-line) gets one, so the next line is a line of its
+        own rather than the end of that one (the reader reports that line, once)."""
+        count = 0
+        last = b"\n"
+        with self.path.open("rb") as recording:
+            while chunk := recording.read(1 << 20):
+                count += chunk.count(b"\n")
+                last = chunk[-1:]
+        if last != b"\n":
+            os.write(self.fd, b"\n")
+            count += 1
+        return count
 
     def __call__(self, line: bytes) -> None:
-        if self.store is not None and time.monotonic() - self._last >= INGEST_EVERY_S:
-            self.ingest()
         whole = os.fstat(self.fd).st_size
         rest = memoryview(line + b"\n")
         try:
@@ -199,27 +236,33 @@ class _Recorder:
         except OSError as error:
             os.ftruncate(self.fd, whole)
             raise OSError(error.errno, error.strerror, str(self.path)) from None
-        self._pending = self.store is not None
-
-    def ingest(self) -> None:
-        if self.store is None or not self._pending:
+        if self.writer is None:
             return
-        # an event the codec could not decode is on its line; the follower reported it already
-        self.store.ingest([str(self.path)], skip_bad=True, on_skipped=_skipped)
-        self._pending = False
-        self._last = time.monotonic()
+        try:
+            # an event the codec cannot decode is on its line; the follower reports it too
+            self.writer.add_line(str(self.path), self.lines + 1, line, on_skipped=_skipped)
+        except BaseException:
+            os.ftruncate(self.fd, whole)  # not stored, so not applied: not recorded either
+            raise
+        self.lines += 1
 
     def close(self) -> None:
         try:
-            self.ingest()
+            if self.writer is not None:
+                self.writer.close()  # saves the sessions' resume states
         finally:
             os.close(self.fd)
             if self.store is not None:
                 self.store.close()
 
 
+def _warn(message: str) -> None:
+    """One line on standard error, looked up at each line (rich.live redirects it)."""
+    click.echo(f"session-fsm: {message}", err=True)
+
+
 def _skipped(item: ReadError) -> None:
-    logging.getLogger(_LOGGER).warning("not stored: %s", item.error)
+    _warn(f"not stored: {item.error}")
 
 
 def _stopped_by(error: SessionFsmError, follower: SessionFollower) -> Failure:

@@ -39,12 +39,12 @@ Examples:
   session-fsm history --db store.sqlite --contact 1569815
 """
 
-# Not _common.CHECKPOINT: an ingest keeps no engine state worth saving.
+# Not _common.CHECKPOINT: the store keeps each session's engine state itself.
 CHECKPOINT = click.option(
     "--checkpoint", type=click.Path(dir_okay=False), default=None,
     help="Write the input position to this file as the run goes, atomically, each time "
-         "the events before it are committed to the store. Only the position: the "
-         "histories are rebuilt from the stored events, so no engine state is kept.",
+         "the events before it are committed to the store. Only the position: the store "
+         "keeps each session's engine and history state itself, with its events.",
 )
 
 
@@ -66,11 +66,12 @@ CHECKPOINT = click.option(
 def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: float,
             as_json: bool, skip_bad: bool, checkpoint: str | None, resume: bool,
             checkpoint_every: int) -> None:
-    """Append every event of FILE... to the store at PATH and rebuild the histories of
-    the sessions they belong to; `history --db PATH` queries it.
+    """Append every event of FILE... to the store at PATH and bring the histories of the
+    sessions they belong to up to date; `history --db PATH` queries it.
 
     Safe to repeat and to interrupt: an event already stored (same input, line and
-    position in the line) is not added again, a file that grew adds only its new lines,
+    position in the line) is not added again, a file that grew adds only its new lines
+    (and only they are applied: each session resumes from the state the store saved),
     and a run killed at any point leaves the store consistent; running it again adds
     the rest and finishes the histories. Standard input (-) and pipes (/dev/stdin,
     <(...)) are known by their content. With --checkpoint, --resume does not read the
@@ -79,6 +80,9 @@ def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: floa
     """
     def skipped(item: ReadError) -> None:
         click.echo(f"session-fsm: skipped {item.error}", err=True)
+
+    def warned(message: str) -> None:  # a session's damaged state, rebuilt from its events
+        click.echo(f"session-fsm: {message}", err=True)
 
     def progress(items: Iterator[Any]) -> Iterator[Any]:
         return with_progress(items, files)
@@ -98,7 +102,7 @@ def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: floa
                  else partial(write_position, checkpoint, files, store=store_path))
 
     try:
-        with Store(db, lock_timeout=lock_timeout) as store:
+        with Store(db, lock_timeout=lock_timeout, on_warning=warned) as store:
             result = store.ingest(files, skip_bad=skip_bad, on_skipped=skipped,
                                   batch_size=batch_size, progress=progress,
                                   resume_after=resume_after,
@@ -114,13 +118,15 @@ def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: floa
     if as_json:
         emit_json({"db": db, "read": result.read, "added": result.added,
                    "skipped": result.skipped, "resumed": result.resumed,
-                   "rebuilt": list(result.rebuilt),
+                   "updated": list(result.updated), "rebuilt": list(result.rebuilt),
                    "store": {"events": total_events, "sessions": sessions}})
         return
     resumed = (f" (resumed after {result.resumed} input item(s) already committed)"
                if result.resumed else "")
+    rebuilt = (f" ({len(result.rebuilt)} rebuilt from their first event)"
+               if result.rebuilt else "")
     stdout().print(f"{result.read} event(s) read{resumed}, {result.added} new; histories "
-                   f"rebuilt for {len(result.rebuilt)} session(s); the store holds "
-                   f"{total_events} event(s) of {sessions} session(s)")
+                   f"updated for {len(result.updated)} session(s){rebuilt}; the store "
+                   f"holds {total_events} event(s) of {sessions} session(s)")
     if result.skipped:
         click.echo(f"session-fsm: {result.skipped} unreadable item(s) skipped", err=True)
