@@ -1,9 +1,10 @@
 """``session-fsm replay``: event order, unreadable lines, local = Dask, chunks = one whole run.
 
 The order tests use hand-written archives whose expected event indices are worked out
-from the ordering rule in the README ("Replaying archives"). The larger tests replay a
-simulated stream of a few thousand sessions whose lines are spread over several
-archives the way recorders write them (each archive the sessions one recorder followed,
+from the ordering rule in the README ("Replaying archives"); the chunk tests' expected
+rows are worked out from their timestamps. The larger tests replay a simulated stream
+of a few thousand sessions whose lines are spread over several archives the way
+recorders write them (each archive the sessions one recorder followed,
 in recording order), cut into two time chunks; the Dask tests run on a LocalCluster of
 two worker processes and are skipped, saying why, when the dask extra is not installed.
 """
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import orjson
 import pytest
 
 pa = pytest.importorskip("pyarrow", reason="replay needs pyarrow (the test extra has it)")
+pq = pytest.importorskip("pyarrow.parquet", reason="replay needs pyarrow (the test extra has it)")
 
 from session_fsm.engine import AgentSession  # noqa: E402
 from session_fsm.engine.snapshot import to_json  # noqa: E402
@@ -366,6 +369,184 @@ def test_a_checkpoint_dir_refuses_an_archive_twice_and_any_chunk_after_the_last(
     done = run_cli("replay", day3, "--out", str(tmp_path / "d"), "--checkpoint-dir", ckpt)
     assert (done.returncode, done.stderr.strip()) == (
         2, f"session-fsm: {ckpt} was closed by a --last-chunk run; use a new --checkpoint-dir")
+
+
+# --- chunks: a row is written once, by the chunk that settles it -------------------------
+
+
+def at(clock: str) -> datetime:
+    return datetime.fromisoformat(t(clock))
+
+
+def test_a_step_and_an_interval_open_at_a_chunk_end_are_written_by_the_chunk_that_ends_them(
+        tmp_path: Path) -> None:
+    """Day 1 ends with the call Active and the agent in an ACW that began before the
+    call's end came: both are still open, so day 1 writes neither. Day 2 ends the call
+    (FinalState True, which links the ACW to it) and the ACW (Available at 10:01:30):
+    its rows carry the ends and durations, worked out from the timestamps below."""
+    s = "agent-1"
+    acw = {**state("Unavailable", t("10:01:00")), "IsAcw": "True"}
+    day1 = write(tmp_path / "day1.jsonl", [
+        envelope(s, {"Type": "AgentSessionStart", "AgentId": "12214", "SessionId": "1"}),
+        envelope(s, state("Available", t("10:00:00"))),  # event 1
+        envelope(s, call("Incoming", t("10:00:10"))),  # 2
+        envelope(s, state("InboundContact", t("10:00:12"))),  # 3
+        envelope(s, call("Active", t("10:00:12"))),  # 4
+        envelope(s, acw),  # 5
+    ])
+    day2 = write(tmp_path / "day2.jsonl", [
+        envelope(s, call("Disconnected", t("10:01:00"), final=True)),  # 6
+        envelope(s, state("Available", t("10:01:30"))),  # 7
+        envelope(s, {"Type": "AgentSessionEnd", "Success": "True", "Message": ""}),  # 8
+    ])
+    out1, out2, ckpt = tmp_path / "out1", tmp_path / "out2", str(tmp_path / "ckpt")
+    assert replay_local([day1], str(out1), checkpoint_dir=ckpt).fold.carried == 1
+    assert replay_local([day2], str(out2), checkpoint_dir=ckpt).fold.carried == 0  # ended
+
+    def steps(out: Path) -> list[tuple[Any, ...]]:
+        return [(r["status"], r["event_index"], r["final"], r["end"], r["duration_s"])
+                for r in rows(out, "contact_steps")]
+
+    def states(out: Path) -> list[tuple[Any, ...]]:
+        return [(r["state"], r["event_index"], r["is_acw"], r["end"], r["duration_s"],
+                 r["acw_contact_id"]) for r in rows(out, "agent_states")]
+
+    assert steps(out1) == [("Incoming", 2, False, at("10:00:12"), 2.0)]
+    assert steps(out2) == [("Active", 4, False, at("10:01:00"), 48.0),
+                           ("Disconnected", 6, True, None, None)]
+    assert states(out1) == [("Available", 1, False, at("10:00:12"), 12.0, None),
+                            ("InboundContact", 3, False, at("10:01:00"), 48.0, None)]
+    assert states(out2) == [("Unavailable", 5, True, at("10:01:30"), 30.0, "1569815"),
+                            ("Available", 7, False, None, None, None)]
+    whole = tmp_path / "whole"
+    replay_local([day1, day2], str(whole))
+    assert chunked_tables(out1, out2) == tables(whole)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+def test_redeliveries_and_a_status_after_the_close_are_rows_wherever_the_chunks_end(
+        tmp_path: Path, chunked: bool) -> None:
+    """A redelivery changes nothing (no change in the stream) but is a duplicate-event
+    violation of the session, so it is a row of the violations table; a status after
+    the call's FinalState True is a step row (no end) with its contact-after-final. The
+    ordinals are the violations' places in the session's list, in the order they were
+    found: the two redeliveries (events 1 and 4), the status after the close (5), then
+    the end of the input finds no AgentSessionStart (reported at event 0)."""
+    s = "agent-1"
+    available = envelope(s, state("Available", t("10:00:00")))
+    closed = envelope(s, call("Disconnected", t("10:00:20"), final=True))
+    day1 = write(tmp_path / "day1.jsonl", [
+        available, available, envelope(s, call("Incoming", t("10:00:10"))), closed])
+    day2 = write(tmp_path / "day2.jsonl", [
+        closed,
+        envelope(s, {**call("Disconnected", t("10:00:25"), final=True),
+                     "DisconnectCode": "Abandoned"}),
+    ])
+    if chunked:
+        outs = [tmp_path / "out1", tmp_path / "out2"]
+        ckpt = str(tmp_path / "ckpt")
+        replay_local([day1], str(outs[0]), checkpoint_dir=ckpt)
+        replay_local([day2], str(outs[1]), checkpoint_dir=ckpt, last_chunk=True)
+    else:
+        outs = [tmp_path / "out"]
+        replay_local([day1, day2], str(outs[0]))
+
+    def together(name: str, *columns: str) -> list[tuple[Any, ...]]:
+        return [tuple(r[c] for c in columns) for out in outs for r in rows(out, name)]
+
+    violations = together("violations", "rule", "event_index", "ordinal", "source")
+    assert sorted(violations, key=lambda v: (v[1], v[2])) == [
+        ("no-session-start", 0, 3, f"{day1}:1"),
+        ("duplicate-event", 1, 0, f"{day1}:2"),
+        ("duplicate-event", 4, 1, f"{day2}:1"),
+        ("contact-after-final", 5, 2, f"{day2}:2"),
+    ]
+    assert together("contact_steps", "status", "event_index", "final", "disconnect_code",
+                    "duration_s") == [
+        ("Incoming", 2, False, "NA", 10.0),
+        ("Disconnected", 3, True, "NA", None),
+        ("Disconnected", 5, True, "Abandoned", None),
+    ]
+    if chunked:  # each violation is written by the chunk that found it
+        assert [v[1] for v in violations] == [1, 0, 4, 5]
+
+
+def carried_part(ckpt: Path) -> Path:
+    part, = ckpt.glob("gen-*/part-*.parquet")
+    return part
+
+
+def rewrite_carried(part: Path, change: Any) -> None:
+    """Replace the carried row's raw checkpoint with ``change(its JSON)``."""
+    table = pq.read_table(part)
+    data = orjson.loads(table.column("raw")[0].as_py())
+    raw = change(data)
+    column = table.schema.get_field_index("raw")
+    pq.write_table(table.set_column(column, "raw", pa.array([raw], pa.binary())), part)
+
+
+def set_in(path: tuple[Any, ...], value: Any) -> Any:
+    def change(data: Any) -> bytes:
+        target = data
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = value
+        return orjson.dumps(data)
+    return change
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda data: b"{not json", "is not JSON"),
+    (lambda data: orjson.dumps({**data, "written": {}}),
+     "is not a carried session (an object of 'session' and 'history')"),
+    (set_in(("session", "events"), -1), "is damaged: session.events: "),
+    (set_in(("history", "timeline", 0, "start"), "yesterday"),
+     "is damaged: history.timeline[0].start: "),
+    (set_in(("history", "key"), "agent-2"),
+     "is damaged: history.key: expected the row's session 'agent-1', got 'agent-2'"),
+    (set_in(("history", "contacts", 0, "final"), True),
+     "is damaged: history.contacts[0].final: expected an open contact"),
+], ids=["not-json", "other-keys", "session-field", "history-field", "other-session",
+        "closed-contact"])
+def test_a_damaged_carried_session_stops_the_next_chunk_with_its_part_row_and_field(
+        tmp_path: Path, change: Any, problem: str) -> None:
+    """Exit 2 and one line naming the checkpoint part, the row, the session and the
+    damaged field; the failed chunk commits nothing, so once the part is whole again the
+    same chunk runs."""
+    s = "agent-1"
+    day1 = write(tmp_path / "day1.jsonl", [envelope(s, state("Available", t("10:00:00"))),
+                                           envelope(s, call("Incoming", t("10:00:10")))])
+    day2 = write(tmp_path / "day2.jsonl", [envelope(s, call("Active", t("10:00:20")))])
+    ckpt = tmp_path / "ckpt"
+    replay_local([day1], str(tmp_path / "out1"), checkpoint_dir=str(ckpt))
+    part = carried_part(ckpt)
+    whole = part.read_bytes()
+    rewrite_carried(part, change)
+    done = run_cli("replay", day2, "--out", str(tmp_path / "out2"), "--checkpoint-dir",
+                   str(ckpt), "--last-chunk")
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"session-fsm: checkpoint {part} (row 1, session 'agent-1') "
+                           f"{problem}"), last
+    part.write_bytes(whole)
+    done = run_cli("replay", day2, "--out", str(tmp_path / "out2"), "--checkpoint-dir",
+                   str(ckpt), "--last-chunk")
+    assert done.returncode == 0, done.stderr
+    assert [(r["status"], r["duration_s"]) for r in rows(tmp_path / "out2", "contact_steps")] \
+        == [("Incoming", 10.0), ("Active", None)]
+
+
+def test_a_checkpoint_dir_of_another_version_is_refused(tmp_path: Path) -> None:
+    """Version 1 carried "written" marks, not pending rows: not guessed at."""
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "state.json").write_bytes(orjson.dumps({
+        "format": "session_fsm.io.replay-checkpoints", "version": 1, "generation": 1,
+        "archives": [], "closed": False}))
+    path = write(tmp_path / "a.jsonl", [envelope("s", call("Incoming", t("10:00:00")))])
+    with pytest.raises(ReplayError, match=r"state\.json: written by another version of "
+                       r"session-fsm \(checkpoint state version 1; this one reads 2\)"):
+        replay_local([path], str(tmp_path / "out"), checkpoint_dir=str(ckpt))
 
 
 # --- Dask ---------------------------------------------------------------------------------

@@ -13,8 +13,18 @@ three functions, so both write identical tables:
    :data:`ORDER` within each group: the *ordering clock*, then the archive offset.
 3. :func:`fold_table` folds each session's rows, in that order, through
    :class:`~session_fsm.engine.AgentSession` (the only place that fires transitions) and
-   writes four tables: ``snapshots``, ``contact_steps``, ``agent_states`` and
-   ``violations``. Durations come from :mod:`session_fsm.views.history`.
+   writes four tables. ``snapshots`` is each session's snapshot at the end. The other
+   three are folds of the *change stream* (``engine/changes.py``: what ``feed()``,
+   ``report_input_error()`` and ``finish()`` return), not of the engine's records,
+   which keep no history. ``contact_steps``: a contact's ``Transition`` changes are its
+   steps (a step ends where the contact's next one begins; its close makes the step it
+   ends final) and its ``StatusAfterFinal`` changes the steps after its close.
+   ``agent_states``: each ``AgentStatus`` begins an interval that ends where the next
+   begins, and ``AcwLinked`` names the contact of the ACW in progress. Durations are
+   counted as :mod:`session_fsm.views.history` counts them. ``violations``: every
+   violation of the session as each call adds it, with its place in the session's list
+   as ``ordinal``; the list rather than the ``Violation`` changes, because a
+   redelivery's ``duplicate-event`` is a violation but not a change.
 
 The ordering clock. The stream has no per-event delivery time, and the timestamps it
 does carry (:data:`TIME_FIELDS`) say when a *state began*: an ``AgentState`` repeated
@@ -32,23 +42,30 @@ whenever an event has no newer time) are broken by the archive offset: the archi
 position on the command line, the line, the position within the line.
 
 Time-chunked replay. With a checkpoint directory, a session still open at the end of a
-chunk is not finished: its engine state (:func:`~session_fsm.io.checkpoint.dump_session`)
-goes into the next chunk's input as a row that sorts before its events, and only the
-rows that can no longer change are written (see :func:`fold_table`); the last chunk
-(``last_chunk``) finishes and writes everything. So the chunks' tables, put together,
-are the tables of one whole replay.
+chunk is not finished. A row is written as soon as it can no longer change (a step once
+the contact's next step or its close is known, an interval once the next one began, a
+violation at once) and never again, so what a chunk leaves unwritten is exactly what is
+still open: each open contact's last step (and the disconnect code its next step will
+carry) and the agent's current interval, a small
+:class:`~session_fsm.views.history.SessionLog`. It goes into the next chunk's input with
+the engine's state (:func:`~session_fsm.io.checkpoint.dump_session` and
+:func:`~session_fsm.io.checkpoint.dump_history`) as one row that sorts before the
+session's events, and is checked like any checkpoint when read back; the last chunk
+(``last_chunk``) finishes every session and writes what is still open as it stands. So
+the chunks' tables, put together, are the tables of one whole replay.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import shutil
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import orjson
@@ -57,8 +74,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..engine import AgentSession
+from ..engine.changes import (
+    AcwLinked,
+    AgentStatus,
+    Change,
+    ContactDetails,
+    StatusAfterFinal,
+    Transition,
+)
+from ..engine.rules import Violation
 from ..engine.snapshot import to_json
 from ..errors import (
+    CheckpointLoadError,
     InputError,
     InputTooLargeError,
     NotAnEventError,
@@ -66,9 +93,10 @@ from ..errors import (
     ReplayError,
     Source,
 )
-from ..views.history import agent_acw_s, contact_history, state_intervals
+from ..machines.contacts import CONTACT_MACHINES
+from ..views.history import AgentInterval, ContactLog, SessionLog, Step
 from ..wire.reader import ReadError, iter_wire
-from .checkpoint import dump_session, load_session, write_atomic
+from .checkpoint import dump_history, dump_session, load_history, load_session, write_atomic
 
 __all__ = [
     "EVENT_SCHEMA",
@@ -99,7 +127,9 @@ __all__ = [
 # --- the staged events ---------------------------------------------------------------
 
 KIND_CHECKPOINT: Final = 0
-"""A session carried over from the previous chunk: ``raw`` is its checkpoint."""
+"""A session carried over from the previous chunk: ``raw`` is ``{"session": its engine
+state, "history": its pending rows}``, ``archive`` and ``line`` the checkpoint part and
+row it was read from."""
 KIND_EVENT: Final = 1
 """A wire event: ``raw`` is its JSON object."""
 KIND_UNREADABLE: Final = 2
@@ -416,26 +446,36 @@ def _us(value: datetime | None) -> int | None:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-@attrs.define(slots=True)
-class _Written:
-    """What earlier chunks already wrote of a carried session (kept in its checkpoint)."""
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """``end - start`` in seconds, as the history view counts durations: None when either
+    is unknown or the server's clock went backwards (unknown time, not negative time)."""
+    if start is None or end is None:
+        return None
+    seconds = (end - start).total_seconds()
+    return seconds if seconds >= 0 else None
 
-    position: int = 0
-    """Rows of events before this index were written, except the deferred ones."""
-    violations: int = 0
-    deferred_steps: list[tuple[str, int]] = attrs.Factory(list)
-    deferred_intervals: list[int] = attrs.Factory(list)
+
+_MEDIA_OF_MACHINE: Final = {spec.name: media for media, spec in CONTACT_MACHINES.items()}
 
 
 class _Output:
-    """The rows of one partition, column by column."""
+    """The rows of one partition, column by column, and the sessions it carries on."""
 
-    def __init__(self) -> None:
+    def __init__(self, carry_part: str | None) -> None:
         self.tables = {name: _Columns(schema) for name, schema in TABLES.items()}
         self.carry = _Columns()
+        self.carry_part = carry_part
+        """Where the carried sessions go (None: none is carried)."""
 
     def add(self, table: str, *row: Any) -> None:
         self.tables[table].add(*row)
+
+    def add_carried(self, key: str, data: Mapping[str, Any]) -> None:
+        """A session for the next chunk: a row that sorts before its events there, and
+        names its checkpoint part and row, should it be damaged by then."""
+        assert self.carry_part is not None  # only a chunk with a next one carries
+        self.carry.add(key, self.carry_part, -1, len(self.carry) + 1, 0, NO_TIME,
+                       KIND_CHECKPOINT, orjson.dumps(data))
 
     def write(self, out_dir: str, number: int) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -443,7 +483,154 @@ class _Output:
             # Written even when empty, so every table has every partition's file.
             pq.write_table(rows.table(), Path(out_dir, name, f"part-{number:05d}.parquet"))
             counts[name] = len(rows)
+        if self.carry_part is not None and len(self.carry):
+            pq.write_table(self.carry.table(), self.carry_part)
         return counts
+
+
+class _SessionRows:
+    """One session's rows of ``contact_steps``, ``agent_states`` and ``violations``,
+    folded from the changes the engine returns.
+
+    A row is made once, when nothing can change it any more: a contact's step when the
+    contact's next step (whose time ends it) or its close comes; a status after the
+    close (a ``StatusAfterFinal``, reported as contact-after-final) and a violation at
+    once; an agent-state interval when the next one begins. What can still change is
+    :attr:`pending`, a :class:`~session_fsm.views.history.SessionLog` of what is still
+    open and nothing else: each open contact with its media, its disconnect code (its
+    next step's) and its last step, and the agent's current interval. A chunk that ends
+    before the session does carries it on
+    (:func:`~session_fsm.io.checkpoint.dump_history`) next to the engine's state;
+    :meth:`close` writes it as it stands when the input is over (an open status then
+    has no end, as in the history view without ``now``).
+    """
+
+    __slots__ = ("intervals", "pending", "steps", "violations")
+
+    def __init__(self, pending: SessionLog) -> None:
+        self.pending = pending
+        self.steps: list[tuple[Any, ...]] = []
+        self.intervals: list[tuple[Any, ...]] = []
+        self.violations: list[tuple[Any, ...]] = []
+
+    def apply(self, changes: Iterable[Change]) -> None:
+        """Fold what one ``feed()`` (``report_input_error()``, ``finish()``) returned.
+
+        Violation changes are left to :meth:`add_violations`: a redelivery's
+        ``duplicate-event`` is a violation of the session but no change (see
+        ``engine/changes.py``), and the table has every violation of the session.
+        """
+        for change in changes:
+            fold = _FOLDS.get(type(change))  # NamedTuples: their exact classes
+            if fold is not None:
+                fold(self, change)
+
+    def _details(self, change: ContactDetails) -> None:
+        contact = self._contact(change.contact_id, change.media, change.event_index)
+        contact.disconnect_code = change.disconnect_code
+
+    def _status(self, change: AgentStatus) -> None:
+        timeline = self.pending.timeline
+        if timeline:  # the current interval ends where the new one begins
+            self._interval(timeline[-1], change.at)
+        timeline[:] = [AgentInterval(change.state, change.out_reason, change.is_acw,
+                                     change.at, change.event_index)]
+
+    def _acw_linked(self, change: AcwLinked) -> None:
+        timeline = self.pending.timeline
+        # the ACW in progress learns its contact: it is the current interval
+        if timeline and timeline[-1].is_acw and timeline[-1].acw_contact_id is None:
+            timeline[-1].acw_contact_id = change.contact_id
+
+    def _after_final(self, change: StatusAfterFinal) -> None:
+        media = _MEDIA_OF_MACHINE.get(change.machine)
+        if media is not None and change.subject is not None:  # not the agent leg's
+            self._step_row(change.subject, media, Step(
+                change.status, change.at, change.final, change.event_index,
+                change.disconnect_code), None)
+
+    def _contact(self, contact_id: str, media: str, index: int) -> ContactLog:
+        contacts = self.pending.contacts
+        found = contacts.get(contact_id)
+        if found is None:
+            found = contacts[contact_id] = ContactLog(contact_id, media, index)
+        return found
+
+    def _transition(self, change: Transition) -> None:
+        media = _MEDIA_OF_MACHINE.get(change.machine)
+        if media is None or change.subject is None:
+            return  # not a contact's: the agent's timeline is AgentStatus's
+        contact = self._contact(change.subject, media, change.event_index)
+        last = contact.steps[-1] if contact.steps else None
+        if change.final and last is not None and last.event_index == change.event_index:
+            # the close of the status this same event moved into: that step is the final one
+            self._step_row(contact.contact_id, media, attrs.evolve(last, final=True), None)
+            del self.pending.contacts[contact.contact_id]
+            return
+        if last is not None:  # it lasted until this step
+            self._step_row(contact.contact_id, media, last, change.at)
+        step = Step(change.status or "", change.at, change.final, change.event_index,
+                    contact.disconnect_code)
+        if change.final:  # closed: only statuses after the close follow (StatusAfterFinal)
+            self._step_row(contact.contact_id, media, step, None)
+            del self.pending.contacts[contact.contact_id]
+        else:
+            contact.steps[:] = [step]
+
+    def _step_row(self, contact_id: str, media: str, step: Step, end: datetime | None) -> None:
+        self.steps.append((self.pending.key, contact_id, media, step.status, _us(step.at),
+                           step.final, step.event_index, step.disconnect_code, _us(end),
+                           _seconds(step.at, end)))
+
+    def _interval(self, interval: AgentInterval, end: datetime | None) -> None:
+        self.intervals.append((self.pending.key, interval.state, interval.out_reason,
+                               interval.is_acw, _us(interval.start), _us(end),
+                               interval.event_index, _seconds(interval.start, end),
+                               interval.acw_contact_id))
+
+    def add_violations(self, violations: Sequence[Violation], first: int) -> None:
+        """The session's violations from its ``first`` on: each one's place in the
+        session's list is its ``ordinal``."""
+        for ordinal in range(first, len(violations)):
+            found = violations[ordinal]
+            self.violations.append((found.rule, found.severity.value, found.session,
+                                    found.event_index, found.contact_id, found.source,
+                                    found.message, ordinal))
+
+    def close(self) -> None:
+        """The input is over: what is still open is written as it stands, without an end."""
+        pending = self.pending
+        for contact in pending.contacts.values():
+            for step in contact.steps:
+                self._step_row(contact.contact_id, contact.media, step, None)
+        for interval in pending.timeline:
+            self._interval(interval, None)
+        pending.contacts.clear()
+        pending.timeline.clear()
+
+    def write(self, out: _Output) -> None:
+        """The rows made so far, in the tables' order (:data:`TABLE_ORDER`)."""
+        for name, rows, key in (
+                ("contact_steps", self.steps, _EVENT_INDEX),
+                ("agent_states", self.intervals, _EVENT_INDEX),
+                ("violations", self.violations, _VIOLATION_ORDER)):
+            rows.sort(key=key)
+            for row in rows:
+                out.add(name, *row)
+            rows.clear()
+
+
+_FOLDS: Final[Mapping[type[Any], Callable[[_SessionRows, Any], None]]] = {
+    Transition: _SessionRows._transition,
+    ContactDetails: _SessionRows._details,
+    AgentStatus: _SessionRows._status,
+    AcwLinked: _SessionRows._acw_linked,
+    StatusAfterFinal: _SessionRows._after_final,
+}
+"""What each kind of change does to the rows; the other kinds (transcript lines, link
+moves, notes, violations: see :meth:`_SessionRows.apply`) are in no table of these."""
+_EVENT_INDEX: Final = operator.itemgetter(6)  # a contact_steps or agent_states row's
+_VIOLATION_ORDER: Final = operator.itemgetter(3, 7)  # a violation's event_index, ordinal
 
 
 def _ended_for_good(session: AgentSession) -> bool:
@@ -455,67 +642,48 @@ def _ended_for_good(session: AgentSession) -> bool:
 
 def _fold_session(key: str, rows: Iterator[tuple[int, str, int, bytes]], out: _Output,
                   options: FoldOptions) -> tuple[int, int, bool]:
-    """Fold one session's rows (in order) and emit its rows; (events, unreadable, carried)."""
+    """Fold one session's rows (in order) through the engine, and the changes it returns
+    into the session's table rows; (events, unreadable, carried)."""
     session: AgentSession | None = None
-    written = _Written()
+    folded = _SessionRows(SessionLog(key))
     events = unreadable = 0
     for kind, archive, line, raw in rows:
         if session is None:
             if kind == KIND_CHECKPOINT:
-                carried = orjson.loads(raw)
-                session = load_session(carried["session"])
-                marks = carried["written"]
-                written = _Written(marks["position"], marks["violations"],
-                                   [(c, i) for c, i in marks["deferred_steps"]],
-                                   list(marks["deferred_intervals"]))
+                session, folded = _carried(key, raw, archive, line)
                 continue
             session = AgentSession(key)
         source = Source(archive, line)
+        before = len(session.violations)
         if kind == KIND_EVENT:
-            session.feed(orjson.loads(raw), source=source, batch=source)
+            folded.apply(session.feed(orjson.loads(raw), source=source, batch=source))
             events += 1
         elif kind == KIND_UNREADABLE:
-            session.report_input_error(_unreadable(raw, source), source)
+            folded.apply(session.report_input_error(_unreadable(raw, source), source))
             unreadable += 1
         else:
-            raise ReplayError(f"session {key!r} has a second checkpoint row")
+            raise ReplayError(f"session {key!r} has a second checkpoint row ({archive})")
+        folded.add_violations(session.violations, before)
     assert session is not None  # a group has at least one row
     done = options.last_chunk or options.carry_dir is None or _ended_for_good(session)
     if done:
-        session.finish()
-    _emit(session, written, done, out)
+        before = len(session.violations)
+        folded.apply(session.finish())  # the end-of-stream checks' violations
+        folded.add_violations(session.violations, before)
+        folded.close()
+    _snapshot_row(session, out)
+    folded.write(out)
     if not done:
-        out.carry.add(key, "", -1, 0, 0, NO_TIME, KIND_CHECKPOINT, orjson.dumps({
-            "session": dump_session(session),
-            "written": attrs.asdict(_next_written(session, written)),
-        }))
+        out.add_carried(key, {"session": dump_session(session),
+                              "history": dump_history(folded.pending)})
     return events, unreadable, not done
 
 
-def _next_written(session: AgentSession, written: _Written) -> _Written:
-    """The marks the next chunk needs: what stayed unwritten because it may still change."""
-    deferred_steps = [
-        (contact.contact_id, contact.steps[-1].event_index)
-        for contact in session.contacts.values() if contact.steps
-    ]
-    timeline = session.agent_timeline
-    return _Written(session.position, len(session.violations), deferred_steps,
-                    [timeline[-1].event_index] if timeline else [])
-
-
-def _emit(session: AgentSession, written: _Written, done: bool, out: _Output) -> None:
-    """Write the session's rows that are new since the last chunk and settled.
-
-    A row is *settled* when nothing can change it any more: every step of a closed
-    contact and every step but the last of an open one (the last has no end yet), every
-    agent-state interval but the last, every violation. When ``done``, everything is.
-    """
-    key = session.key
-    position = written.position
+def _snapshot_row(session: AgentSession, out: _Output) -> None:
     snap = session.snapshot()
     data = to_json(snap)
     info, agent, leg = data["session"], snap.agent_state, snap.agent_leg
-    out.add("snapshots", key, info["session_id"], info["agent_id"], info["bus_no"],
+    out.add("snapshots", session.key, info["session_id"], info["agent_id"], info["bus_no"],
             info["status"], info["end_reason"], info["end_message"],
             agent.state if agent else None, agent.out_reason if agent else None,
             _us(agent.since) if agent else None, agent.is_acw if agent else None,
@@ -523,51 +691,67 @@ def _emit(session: AgentSession, written: _Written, done: bool, out: _Output) ->
             snap.linked_contact_id, snap.events, snap.violations,
             orjson.dumps(data).decode())
 
-    deferred_steps = set(written.deferred_steps)
-    timeline = session.agent_timeline
-    agent_acw: dict[str, float | None] | None = None  # read off the timeline once, if needed
-    steps: list[tuple[Any, ...]] = []
-    for record in (*session.contacts.values(), *session.closed.values()):
-        if not record.steps:
-            continue
-        newest = record.steps[-1].event_index
-        if newest < position and (record.contact_id, newest) not in deferred_steps:
-            continue  # nothing new, nothing deferred: the common case of an old contact
-        if agent_acw is None:
-            agent_acw = agent_acw_s(timeline)
-        history = contact_history(record, agent_acw=agent_acw)
-        last = len(history.steps) - 1
-        for n, step in enumerate(history.steps):
-            if step.event_index < position and \
-                    (record.contact_id, step.event_index) not in deferred_steps:
-                continue
-            if not (done or record.final or n < last):
-                continue
-            steps.append((key, record.contact_id, record.media, step.status, _us(step.at),
-                          step.final, step.event_index, step.disconnect_code, _us(step.end),
-                          step.duration_s))
-    steps.sort(key=lambda row: row[6])
-    for row in steps:
-        out.add("contact_steps", *row)
 
-    deferred_intervals = set(written.deferred_intervals)
-    intervals = state_intervals(timeline)
-    last = len(intervals) - 1
-    for n, interval in enumerate(intervals):
-        if interval.event_index < position and interval.event_index not in deferred_intervals:
-            continue
-        if not (done or n < last):
-            continue
-        out.add("agent_states", key, interval.state, interval.out_reason, interval.is_acw,
-                _us(interval.start), _us(interval.end), interval.event_index,
-                interval.duration_s, interval.acw_contact_id)
+def _carried(key: str, raw: bytes, part: str, row: int) -> tuple[AgentSession, _SessionRows]:
+    """A session carried from the previous chunk: its engine state and its pending rows,
+    checked as any checkpoint is. A damaged one stops the replay with a
+    :class:`ReplayError` naming the checkpoint part, row, session and field."""
+    try:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            raise CheckpointLoadError(f"is not JSON ({error})") from None
+        if not isinstance(data, dict) or sorted(data) != ["history", "session"]:
+            raise CheckpointLoadError("is not a carried session (an object of 'session' and "
+                                      "'history')")
+        session = _part(load_session, data, "session")
+        pending = _part(load_history, data, "history")
+        problem = _pending_problem(key, session, pending)
+        if problem is not None:
+            raise CheckpointLoadError(problem[1], problem[0])
+    except CheckpointLoadError as error:
+        raise ReplayError(str(error.located(f"{part} (row {row}, session {key!r})"))) from None
+    return session, _SessionRows(pending)
 
-    fresh = sorted(enumerate(session.violations[written.violations:], written.violations),
-                   key=lambda item: (item[1].event_index, item[0]))
-    for ordinal, violation in fresh:
-        out.add("violations", violation.rule, violation.severity.value, violation.session,
-                violation.event_index, violation.contact_id, violation.source,
-                violation.message, ordinal)
+
+_T = TypeVar("_T")
+
+
+def _part(load: Callable[[Any], _T], data: Mapping[str, Any], name: str) -> _T:
+    """``load(data[name])``, a damaged field named from the carried row down."""
+    try:
+        return load(data[name])
+    except CheckpointLoadError as error:
+        field = name if error.field is None else f"{name}.{error.field}"
+        raise CheckpointLoadError(error.detail, field) from None
+
+
+def _pending_problem(key: str, session: AgentSession,
+                     pending: SessionLog) -> tuple[str, str] | None:
+    """What a carried row's fields cannot say alone, as (field, what is wrong): it is
+    this session's, and its history holds only what :class:`_SessionRows` leaves
+    pending (open contacts of a known media with at most their last step, at most the
+    current interval, not ended)."""
+    if session.key != key:
+        return "session.key", f"expected the row's session {key!r}, got {session.key!r}"
+    if pending.key != key:
+        return "history.key", f"expected the row's session {key!r}, got {pending.key!r}"
+    for n, contact in enumerate(pending.contacts.values()):
+        where = f"history.contacts[{n}]"
+        if contact.media not in CONTACT_MACHINES:
+            return (f"{where}.media", f"expected one of {', '.join(CONTACT_MACHINES)}, "
+                    f"got {contact.media!r}")
+        if contact.final or any(step.final for step in contact.steps):
+            return f"{where}.final", "expected an open contact (a closed one is written)"
+        if len(contact.steps) > 1:
+            return (f"{where}.steps", "expected at most the contact's last step (the "
+                    f"others are written), got {len(contact.steps)}")
+    if len(pending.timeline) > 1:
+        return ("history.timeline", "expected at most the current interval (the others "
+                f"are written), got {len(pending.timeline)}")
+    if pending.timeline and pending.timeline[0].end is not None:
+        return "history.timeline[0].end", "expected null: the current interval goes on"
+    return None
 
 
 def fold_table(table: pa.Table, number: int, options: FoldOptions,
@@ -581,7 +765,9 @@ def fold_table(table: pa.Table, number: int, options: FoldOptions,
     keys = [(name, "ascending") for name in ORDER]
     table = table.select([field.name for field in EVENT_SCHEMA])
     table = table.take(pc.sort_indices(table, sort_keys=keys))
-    out = _Output()
+    carry_dir = options.carry_dir
+    out = _Output(str(Path(carry_dir, f"part-{number:05d}.parquet"))
+                  if carry_dir is not None else None)
     events = unreadable = sessions = carried = reported = 0
     for key, rows in _sessions(table):
         n_events, n_unreadable, was_carried = _fold_session(key, rows, out, options)
@@ -593,13 +779,10 @@ def fold_table(table: pa.Table, number: int, options: FoldOptions,
             reported = events + unreadable
             progress(reported)
     counts = out.write(options.out_dir, number)
-    if options.carry_dir is not None and len(out.carry):
-        pq.write_table(out.carry.table(),
-                       Path(options.carry_dir, f"part-{number:05d}.parquet"))
     severities = out.tables["violations"].cols[1]
     errors = sum(1 for severity in severities if severity == "error")
-    return FoldSummary(events, unreadable, sessions, counts["violations"], errors,
-                                 carried, counts)
+    return FoldSummary(events, unreadable, sessions, counts["violations"], errors, carried,
+                       counts)
 
 
 def _sessions(table: pa.Table) -> Iterator[tuple[str, Iterator[tuple[int, str, int, bytes]]]]:
@@ -644,6 +827,9 @@ def read_table(out_dir: str, name: str) -> pa.Table:
 
 
 _STATE_FORMAT: Final = "session_fsm.io.replay-checkpoints"
+_STATE_VERSION: Final = 2
+"""2: a carried session is the engine's state and its pending rows (``history``), not
+``written`` marks."""
 
 
 class CheckpointStore:
@@ -665,13 +851,21 @@ class CheckpointStore:
         if state.exists():
             try:
                 data = orjson.loads(state.read_bytes())
-                if data.get("format") != _STATE_FORMAT:
+                if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT:
                     raise ValueError("not a replay checkpoint directory")
-                self.generation = int(data["generation"])
-                self.archives = list(data["archives"])
-                self.closed = bool(data["closed"])
+                version = data.get("version")
+                if version == _STATE_VERSION:
+                    self.generation = int(data["generation"])
+                    self.archives = list(data["archives"])
+                    self.closed = bool(data["closed"])
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
                 raise ReplayError(f"{state}: cannot use this checkpoint state ({exc})") from None
+            if version != _STATE_VERSION:
+                # its carried sessions are in another shape: not guessed at
+                raise ReplayError(f"{state}: written by another version of session-fsm "
+                                  f"(checkpoint state version {version}; this one reads "
+                                  f"{_STATE_VERSION}): finish its chunks with that version, "
+                                  "or start a new --checkpoint-dir")
 
     def check(self, archives: Sequence[str]) -> None:
         if self.closed:
@@ -703,7 +897,7 @@ class CheckpointStore:
         self.archives = [*self.archives, *(os.path.abspath(a) for a in archives)]
         self.closed = last_chunk
         write_atomic(self.dir / "state.json", orjson.dumps({
-            "format": _STATE_FORMAT, "version": 1, "generation": self.generation,
+            "format": _STATE_FORMAT, "version": _STATE_VERSION, "generation": self.generation,
             "archives": self.archives, "closed": self.closed,
         }, option=orjson.OPT_INDENT_2))
         if previous:
