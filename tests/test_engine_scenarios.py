@@ -661,3 +661,26 @@ def test_next_state_set_and_cleared_during_a_call() -> None:
     assert [i.state for i in w.timeline()] == ["Available", "InboundContact"]
     assert w.errors() == []
     w.check(violations=0)
+
+
+def test_a_contact_refused_while_on_another_is_no_deviation() -> None:
+    """Concurrent contacts: on a call (InboundContact), the agent is offered a chat and
+    lets it time out (Refused), then is back on the call. Both moves are table edges."""
+    c, chat_id = "1569815", "77"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(5, 0, 0)), **AGENT_IDLE)
+    w.step(call(c, "Incoming", at=t(5, 1, 0)), contacts=(Open(c, "Incoming"),))
+    w.step(agent_state("InboundContact", at=t(5, 1, 0)), state="InboundContact")
+    w.step(call(c, "Active", at=t(5, 1, 5), start=t(5, 1, 0)), contacts=(Open(c, "Active"),))
+    w.step(chat(chat_id, "Incoming", at=t(5, 2, 0)),
+           contacts=(Open(c, "Active"), Open(chat_id, "Incoming")))
+    w.step(agent_state("Refused", at=t(5, 2, 45)), state="Refused")
+    w.step(chat(chat_id, "Disconnected", at=t(5, 2, 45), final=True),
+           contacts=(Open(c, "Active"),))
+    w.step(agent_state("InboundContact", at=t(5, 2, 46)), state="InboundContact")
+    moves = [(x.from_state, x.to_state) for x in w.said
+             if isinstance(x, Transition) and x.machine == "agent_state"]
+    assert moves == [("Unknown", "Available"), ("Available", "InboundContact"),
+                     ("InboundContact", "Refused"), ("Refused", "InboundContact")]
+    assert w.session.violations == []

@@ -97,7 +97,7 @@ def test_updates_taken_as_they_come_add_up_to_the_whole_history(seed: int) -> No
         take(key)
         held = max(held, sum(len(log.contacts) for log in part.sessions.values()))
     engine.finish()
-    for key in part.keys():
+    for key in part.sessions:
         take(key)
     total = 0
     for history in whole.histories(engine.sessions):

@@ -528,7 +528,8 @@ def test_select_and_ignore_together() -> None:
 
 
 def test_report_counts_and_groupings() -> None:
-    stream: list[Any] = [INDICATOR, {"Type": "FavoriteColor"}, {"Type": "FavoriteColor"}, 42]
+    # two different unknown types (the same one twice in a row would be a redelivery)
+    stream: list[Any] = [INDICATOR, {"Type": "FavoriteColor"}, {"Type": "FavoriteColour"}, 42]
     report = validate(stream, key="s1")
     # s1: no-session-start 0, unknown-event-type 1 and 2, not-an-event 3
     assert (report.events, report.errors, report.warnings) == (3, 1, 3)

@@ -11,8 +11,8 @@ import orjson
 from ..engine.changes import (
     AcwLinked,
     AgentStatus,
-    ContactDetails,
     Change,
+    ContactDetails,
     LinkMoved,
     Noted,
     StatusAfterFinal,

@@ -51,6 +51,15 @@ class ContactHandlers(SessionCore):
             self._violate(RuleName.DUPLICATE_EVENT, f"the same {_TYPE_OF_MEDIA[media]} for "
                           f"{contact_id} twice in a row", contact_id=contact_id, change=False)
             return
+        changed = event.last_state_change_time
+        if known is not None and self._repeats_recent(digest) and changed is not None \
+                and known.last_change is not None and changed < known.last_change:
+            # an earlier status again, older than the current one: delivered again (an
+            # equal time is a real change: IsLinked toggled, the close repeating the time)
+            self._violate(RuleName.DUPLICATE_EVENT, f"a {_TYPE_OF_MEDIA[media]} for "
+                          f"{contact_id} applied before, delivered again (older than its "
+                          "current status)", contact_id=contact_id, change=False)
+            return
         if contact is None and known is not None:  # closed, its record still here
             self._violate(RuleName.CONTACT_AFTER_FINAL,
                           f"{media} {contact_id} {event.status} after "
@@ -58,6 +67,7 @@ class ContactHandlers(SessionCore):
                           contact_id=contact_id, machine=spec.name, state=known.state,
                           trigger=event.status)
             known.last_digest = digest
+            self._remember(digest)
             self._after_final(spec, contact_id, event)
             return
         state = contact.state if contact else spec.initial
@@ -84,7 +94,6 @@ class ContactHandlers(SessionCore):
                           f"{media} {contact_id}: FinalState True on "
                           f"{event.status}, which cannot end a {media}", contact_id=contact_id,
                           machine=spec.name, state=dest, trigger=CLOSE)
-        changed = event.last_state_change_time
         if contact is not None and changed is not None and contact.last_change is not None \
                 and changed < contact.last_change:
             self._violate(RuleName.TIME_WENT_BACKWARDS,
@@ -144,6 +153,7 @@ class ContactHandlers(SessionCore):
     def _update_contact(self, contact: ContactRecord, event: ContactFacts,
                         digest: int | None) -> None:
         contact.last_digest = digest
+        self._remember(digest)
         # interned: each step keeps the status and the disconnect code (see _on_agent_state)
         contact.status = intern(event.status) if event.status else contact.status
         # interned too: a few skills and call types recur on every contact a record keeps

@@ -7,6 +7,7 @@ session's own lifecycle and everything else, and feeding), all on one
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
@@ -32,6 +33,10 @@ _INBOUND_STATES = frozenset({AgentStateName.INBOUND_CONTACT})
 _OUTBOUND_STATES = frozenset({AgentStateName.OUTBOUND_CONTACT})
 _CONSULT_STATES = frozenset({AgentStateName.INBOUND_CONSULT, AgentStateName.OUTBOUND_CONSULT})
 
+RECENT = 16
+"""How many agent, leg and contact events a session remembers to tell a redelivery that is
+not the last event of its subject (a response delivered again comes soon after)."""
+
 _NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -47,6 +52,7 @@ class SessionCore:
         "page_opens", "pop_urls", "custom_events", "skill_list", "hours_of_operation",
         "muted", "signals", "unknown_types", "rooms", "violations", "position", "events",
         "finished", "_start_batch", "_last_ended_contact", "_source", "_index", "_out",
+        "_recent", "_recent_at", "_batch", "_batch_digests", "_previous_batch", "_repeating",
     )
 
     def __init__(
@@ -94,6 +100,54 @@ class SessionCore:
         self._out: list[Change] = []
         """The changes the event being applied made so far (see ``changes.py``); empty
         between events."""
+        # Redelivery memory (see _repeats_recent and _repeats_batch), bounded per session:
+        # the digests of the last RECENT agent, leg and contact events applied (a ring,
+        # packed: 8 bytes each, made on first use), and of the events of the batch being
+        # fed and of the one before it.
+        self._recent: array[int] | None = None
+        self._recent_at = 0
+        self._batch: Hashable | None = None
+        self._batch_digests = bytearray()
+        self._previous_batch = b""
+        self._repeating = False
+
+    # --- redelivery ---------------------------------------------------------------------
+
+    def _remember(self, digest: int | None) -> None:
+        """An agent, leg or contact event was applied: keep its digest a while."""
+        if digest is None:
+            return
+        recent = self._recent
+        if recent is None:
+            recent = self._recent = array("Q", bytes(8 * RECENT))
+        recent[self._recent_at] = digest
+        self._recent_at = (self._recent_at + 1) % RECENT
+
+    def _repeats_recent(self, digest: int | None) -> bool:
+        """Whether ``digest`` is one of the last :data:`RECENT` agent, leg or contact
+        events applied. A digest covers the whole event (its ContactID, AgentLegId...), so
+        a match is the same subject's. Digests are never 0 (Adler-32 is not), the ring's
+        empty value."""
+        return digest is not None and self._recent is not None and digest in self._recent
+
+    def _repeats_batch(self, batch: Hashable | None, digest: int | None) -> bool:
+        """Whether the batch being fed (the get-next-event response, or the input line) so
+        far repeats the batch before it, event for event: a response delivered again as
+        a whole. Without a batch there is nothing to compare."""
+        if batch is None:
+            self._batch = None
+            return False
+        if batch != self._batch:
+            self._batch = batch
+            self._previous_batch = bytes(self._batch_digests)
+            self._batch_digests = bytearray()
+            self._repeating = bool(self._previous_batch)
+        packed = (digest or 0).to_bytes(8, "little")
+        at = len(self._batch_digests)
+        self._batch_digests += packed
+        self._repeating = self._repeating and digest is not None and \
+            self._previous_batch[at:at + 8] == packed
+        return self._repeating
 
     def _own_list(self, name: str) -> list[Any]:
         """The session's own list ``name``, made on first write (see ``__init__``)."""

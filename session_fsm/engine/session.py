@@ -52,6 +52,7 @@ from .rules import RuleName, Violation
 from .snapshot import Snapshot, snapshot_of
 
 END_EVENTS = (ev.AgentSessionEnd, ev.RemoteAgentSessionEnd, ev.HttpSessionEnded)
+_LIFECYCLE_EVENTS = frozenset({ev.AgentSessionStart, *END_EVENTS})
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +107,23 @@ class AgentSession(AgentHandlers, ContactHandlers):
                 typed = _ROUTES[type(event)]
             route = typed
             facts = facts_of_event(event) if route.read is not None else event
-        digest = None
-        if route.repeats:  # the digest of what came: the wire object, if it was one
-            digest = wire_digest(wire) if wire is not None else event_digest(event)
+        # the digest of what came (the wire object, if it was one): tells a redelivery
+        digest = wire_digest(wire) if wire is not None else event_digest(event)
 
         out = self._out
         if out:  # what a strict-mode raise left half-made
             out.clear()
         self._take_index(source)
+        # A response that repeats the one before it, event for event, is that response
+        # delivered again. The session's own start and end are one whatever repeats them
+        # (see the session table), with no warning.
+        if self._repeats_batch(batch, digest) and route.cls not in _LIFECYCLE_EVENTS:
+            name = facts.type if isinstance(facts, ev.UnknownEvent) else route.cls.TYPE
+            self._violate(RuleName.DUPLICATE_EVENT, f"the same {name} again: its response "
+                          "repeats the one before it",
+                          contact_id=getattr(facts, "contact_id", None), change=False)
+            self.events += 1
+            return NO_CHANGES
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
         if self.info.saw_end_event and route.cls not in END_EVENTS:

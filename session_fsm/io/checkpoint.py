@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import datetime
 from enum import Enum
@@ -45,6 +46,7 @@ from cattrs.errors import AttributeValidationNote, ClassValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ..engine import AgentSession, SessionEngine
+from ..engine.core import RECENT
 from ..engine.records import (
     AcwPeriod,
     AgentRecord,
@@ -108,6 +110,13 @@ class _SessionState:
     finished: bool
     start_batch: Hashable | None
     last_ended_contact: tuple[str, int] | None
+    # the redelivery memory (engine/core.py): digests as numbers, oldest first
+    recent: list[int] | None
+    recent_at: int
+    batch: Hashable | None
+    batch_digests: list[int]
+    previous_batch: list[int]
+    repeating: bool
 
 
 @attrs.define(kw_only=True)
@@ -133,7 +142,12 @@ class _HistoryState:
 
 
 # The session attribute of each document field whose name differs.
-_ATTRIBUTE: Final = {"start_batch": "_start_batch", "last_ended_contact": "_last_ended_contact"}
+_ATTRIBUTE: Final = {
+    "start_batch": "_start_batch", "last_ended_contact": "_last_ended_contact",
+    "recent": "_recent", "recent_at": "_recent_at", "batch": "_batch",
+    "batch_digests": "_batch_digests", "previous_batch": "_previous_batch",
+    "repeating": "_repeating",
+}
 
 SESSION_FIELDS: Final = frozenset({
     *(_ATTRIBUTE.get(field.name, field.name) for field in attrs.fields(_SessionState)),
@@ -161,13 +175,32 @@ def _shared_empty(values: list[Any]) -> Any:
 
 
 # How the attributes a session does not keep as the document does travel, out and in.
+def _ring_out(recent: array[int] | None) -> list[int] | None:
+    return None if recent is None else recent.tolist()
+
+
+def _ring_in(digests: list[int] | None) -> array[int] | None:
+    return None if digests is None else array("Q", digests)
+
+
+def _packed_out(packed: bytes | bytearray) -> list[int]:
+    return [int.from_bytes(packed[at:at + 8], "little") for at in range(0, len(packed), 8)]
+
+
+def _packed_in(digests: list[int]) -> bytes:
+    return b"".join(digest.to_bytes(8, "little") for digest in digests)
+
+
 _OUT: Final[dict[str, Callable[[Any], Any]]] = {
     "ignore": sorted, "contacts": _values, "closed": _values, "past_legs": list,
     "session_errors": list, "signals": dict, "unknown_types": dict, "rooms": dict,
+    "recent": _ring_out, "batch_digests": _packed_out, "previous_batch": _packed_out,
 }
 _IN: Final[dict[str, Callable[[Any], Any]]] = {
     "ignore": frozenset, "contacts": _by_id, "closed": _by_id, "past_legs": _shared_empty,
-    "session_errors": _shared_empty,
+    "session_errors": _shared_empty, "recent": _ring_in,
+    "batch_digests": lambda digests: bytearray(_packed_in(digests)),
+    "previous_batch": _packed_in,
 }
 
 
@@ -268,6 +301,19 @@ def _ended_contact(value: Any, _: Any = None) -> tuple[str, int] | None:
     return value[0], _INDEX(value[1], None)
 
 
+_DIGEST_VALUE = _between(0, 2**64 - 1, "a 64-bit digest (an integer >= 0)")
+
+
+def _json_list(item: Check, length: int | None) -> Check:
+    """A JSON array of ``item``s (of exactly ``length`` of them, when given)."""
+    def structure(value: Any, _: Any = None) -> list[Any]:
+        if type(value) not in _ARRAYS or (length is not None and len(value) != length):
+            shown = "an array" if length is None else f"an array of {length}"
+            raise _ExpectedError(shown, value)
+        return [item(v, None) for v in value]
+    return structure
+
+
 def _counts(value: Any, _: Any = None) -> dict[str, int]:
     counts: dict[str, int] = _document.structure(value, dict[str, int])
     for count in counts.values():
@@ -311,6 +357,11 @@ _RANGES: Final[dict[tuple[type[Any], str], Check]] = {
     (_SessionState, "signals"): _counts,
     (_SessionState, "unknown_types"): _counts,
     (_SessionState, "start_batch"): _batch,
+    (_SessionState, "batch"): _batch,
+    (_SessionState, "recent"): _optional(_json_list(_DIGEST_VALUE, RECENT)),
+    (_SessionState, "recent_at"): _between(0, RECENT - 1, f"a ring position (0 to {RECENT - 1})"),
+    (_SessionState, "batch_digests"): _json_list(_DIGEST_VALUE, None),
+    (_SessionState, "previous_batch"): _json_list(_DIGEST_VALUE, None),
     (_SessionState, "last_ended_contact"): _ended_contact,
 }
 
@@ -453,7 +504,8 @@ def _batch_out(batch: Hashable | None) -> Any:
 
 
 _document.register_unstructure_hook(_SessionState, make_dict_unstructure_fn(
-    _SessionState, _document, start_batch=override(unstruct_hook=_batch_out)))
+    _SessionState, _document, start_batch=override(unstruct_hook=_batch_out),
+    batch=override(unstruct_hook=_batch_out)))
 
 
 def _structured(data: Any, cls: type[_T]) -> _T:

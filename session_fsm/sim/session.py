@@ -114,6 +114,8 @@ class SessionWriter:
         self.leg_status = ""
         self.leg_final = False
         self.contacts: dict[str, Contact] = {}
+        self.last_event: Event | None = None
+        """The last event written, to never write the same one twice in a row."""
         self.linked: str | None = None
         self.monitoring: tuple[str, int] | None = None
         self.monitor_contact: str | None = None
@@ -160,6 +162,12 @@ class SessionWriter:
         if self.cut:
             return
         wire = spelled(event, spelling or self.style(), values=values, renames=renames)
+        if self.batch is None and event == self.last_event:
+            # The same event again in a response of its own is that response delivered
+            # twice (the engine says so): the simulator writes distinct responses, so a
+            # signal or indicator drawn twice in a row is written once.
+            return
+        self.last_event = event
         name = event.type if isinstance(event, UnknownEvent) else event.TYPE
         self.events += 1
         counts = self.counts
