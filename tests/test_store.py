@@ -409,28 +409,32 @@ def test_a_contact_settled_in_a_poll_gets_its_acw_and_a_late_status_nowhere(
         call("1", "Active", at=s(65), start=s(40)),
         call("1", "Disconnected", at=s(377), final=True, start=s(40)),
         agent_state("Unavailable", at=s(377), acw=True),  # the agent's ACW: linked to 1
+        call("1", "Holding", at=s(380), start=s(40)),  # after its FinalState, 1 still held
         agent_state("Available", at=s(402)),  # 1 is settled: the fold lets it go
-        call("1", "Active", at=s(500), start=s(40)),  # after its FinalState: a violation
+        call("1", "Active", at=s(500), start=s(40)),  # after its FinalState, 1 let go
     ]))
     histories = []
-    for name in ("live", "whole"):
+    for name in ("live", "whole", "every event"):
         db = tmp_path / f"{name}.sqlite"
         if name == "live":
             store_line_by_line(db, stream)  # one event per poll
         else:
-            with Store(db) as store:
-                store.ingest([str(stream)])
+            with Store(db) as store:  # rows written once, or after every event
+                store.ingest([str(stream)], write_every=10**9 if name == "whole" else 1)
         with Store(db) as store:
             ((key, contact),) = store.contacts()
             histories.append(list(store.histories()))
         assert key == str(stream)
         # 312 s of talk, then the agent's 25 s of ACW
         assert (contact.acw_s, contact.handle_time_s) == (25.0, 337.0)
-        # the status after its FinalState came once the contact was settled: the
-        # engine reports it; the history written for the contact stays as it was
-        assert [(s.status, s.final) for s in contact.steps] == [
-            ("Incoming", False), ("Active", False), ("Disconnected", True)]
-    assert histories[0] == histories[1]
+        # a status after its FinalState is a step (without a duration) while the contact
+        # can still change; once it is settled, the engine reports such a status and the
+        # history written for the contact stays as it was: at the same event, however
+        # the events came
+        assert [(s.status, s.final, s.duration_s) for s in contact.steps] == [
+            ("Incoming", False, 25.0), ("Active", False, 312.0), ("Disconnected", True, None),
+            ("Holding", False, None)]
+    assert histories[0] == histories[1] == histories[2]
 
 
 def _late_chat_lines(path: Path) -> Path:
