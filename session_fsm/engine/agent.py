@@ -45,8 +45,8 @@ class AgentHandlers(SessionCore):
             self._violate(RuleName.DUPLICATE_EVENT, "the same AgentState event twice in a row",
                           change=False)
             return
-        if self._repeats_recent(digest) and event.start_time is not None \
-                and agent.since is not None and event.start_time < agent.since:
+        if event.start_time is not None and agent.since is not None \
+                and event.start_time < agent.since and self._repeats_recent(digest):
             # an earlier state again, and older than the current one: delivered again (an
             # equal time is a real change back: next states set, then cleared)
             self._violate(RuleName.DUPLICATE_EVENT, "an AgentState applied before, delivered "
@@ -73,7 +73,6 @@ class AgentHandlers(SessionCore):
             self._violate(RuleName.ACW_OUTSIDE_UNAVAILABLE, f"IsAcw True with CurrentState "
                           f"{event.current_state!r}; ACW is an Unavailable state")
         agent.last_digest = digest
-        self._remember(digest)
         # History keeps a string per step; the wire repeats a few spellings, each parsed
         # into a new string: interned, every step of one spelling shares one string.
         out_reason = intern(event.current_out_reason) if event.current_out_reason else ""
@@ -156,7 +155,6 @@ class AgentHandlers(SessionCore):
                           "final Disconnected", machine=AGENT_LEG.name, state=leg.state,
                           trigger=event.status)
             leg.last_digest = digest
-            self._remember(digest)
             self._out.append(StatusAfterFinal(self.key, self._index, AGENT_LEG.name, leg_id,
                                               event.status or "", None,
                                               bool(event.final_state), None))
@@ -184,7 +182,6 @@ class AgentHandlers(SessionCore):
             leg = self.leg = LegRecord(leg_id, AGENT_LEG.initial)
         assert leg is not None
         leg.last_digest = digest
-        self._remember(digest)
         leg.status = intern(event.status) if event.status else leg.status
         final = bool(event.final_state)
         if dest != leg.state:

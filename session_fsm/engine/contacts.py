@@ -52,8 +52,8 @@ class ContactHandlers(SessionCore):
                           f"{contact_id} twice in a row", contact_id=contact_id, change=False)
             return
         changed = event.last_state_change_time
-        if known is not None and self._repeats_recent(digest) and changed is not None \
-                and known.last_change is not None and changed < known.last_change:
+        if known is not None and changed is not None and known.last_change is not None \
+                and changed < known.last_change and self._repeats_recent(digest):
             # an earlier status again, older than the current one: delivered again (an
             # equal time is a real change: IsLinked toggled, the close repeating the time)
             self._violate(RuleName.DUPLICATE_EVENT, f"a {_TYPE_OF_MEDIA[media]} for "
@@ -67,7 +67,6 @@ class ContactHandlers(SessionCore):
                           contact_id=contact_id, machine=spec.name, state=known.state,
                           trigger=event.status)
             known.last_digest = digest
-            self._remember(digest)
             self._after_final(spec, contact_id, event)
             return
         state = contact.state if contact else spec.initial
@@ -153,7 +152,6 @@ class ContactHandlers(SessionCore):
     def _update_contact(self, contact: ContactRecord, event: ContactFacts,
                         digest: int | None) -> None:
         contact.last_digest = digest
-        self._remember(digest)
         # interned: each step keeps the status and the disconnect code (see _on_agent_state)
         contact.status = intern(event.status) if event.status else contact.status
         # interned too: a few skills and call types recur on every contact a record keeps

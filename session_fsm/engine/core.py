@@ -100,28 +100,18 @@ class SessionCore:
         self._out: list[Change] = []
         """The changes the event being applied made so far (see ``changes.py``); empty
         between events."""
-        # Redelivery memory (see _repeats_recent and _repeats_batch), bounded per session:
-        # the digests of the last RECENT agent, leg and contact events applied (a ring,
-        # packed: 8 bytes each, made on first use), and of the events of the batch being
-        # fed and of the one before it.
+        # Redelivery memory, bounded per session (kept up to date by AgentSession.feed,
+        # read by _repeats_recent and feed): the digests of the last RECENT agent, leg and
+        # contact events applied (a ring, packed: 8 bytes each, made on first use), and of
+        # the events of the batch being fed and of the one before it.
         self._recent: array[int] | None = None
         self._recent_at = 0
         self._batch: Hashable | None = None
-        self._batch_digests = bytearray()
-        self._previous_batch = b""
+        self._batch_digests: list[int | None] = []
+        self._previous_batch: list[int | None] = []
         self._repeating = False
 
     # --- redelivery ---------------------------------------------------------------------
-
-    def _remember(self, digest: int | None) -> None:
-        """An agent, leg or contact event was applied: keep its digest a while."""
-        if digest is None:
-            return
-        recent = self._recent
-        if recent is None:
-            recent = self._recent = array("Q", bytes(8 * RECENT))
-        recent[self._recent_at] = digest
-        self._recent_at = (self._recent_at + 1) % RECENT
 
     def _repeats_recent(self, digest: int | None) -> bool:
         """Whether ``digest`` is one of the last :data:`RECENT` agent, leg or contact
@@ -129,25 +119,6 @@ class SessionCore:
         a match is the same subject's. Digests are never 0 (Adler-32 is not), the ring's
         empty value."""
         return digest is not None and self._recent is not None and digest in self._recent
-
-    def _repeats_batch(self, batch: Hashable | None, digest: int | None) -> bool:
-        """Whether the batch being fed (the get-next-event response, or the input line) so
-        far repeats the batch before it, event for event: a response delivered again as
-        a whole. Without a batch there is nothing to compare."""
-        if batch is None:
-            self._batch = None
-            return False
-        if batch != self._batch:
-            self._batch = batch
-            self._previous_batch = bytes(self._batch_digests)
-            self._batch_digests = bytearray()
-            self._repeating = bool(self._previous_batch)
-        packed = (digest or 0).to_bytes(8, "little")
-        at = len(self._batch_digests)
-        self._batch_digests += packed
-        self._repeating = self._repeating and digest is not None and \
-            self._previous_batch[at:at + 8] == packed
-        return self._repeating
 
     def _own_list(self, name: str) -> list[Any]:
         """The session's own list ``name``, made on first write (see ``__init__``)."""

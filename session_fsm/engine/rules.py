@@ -77,7 +77,7 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule(RuleName.UNKNOWN_EVENT_TYPE, W, "an event Type the documentation does not list: kept, but nothing interprets it"),
     Rule(RuleName.UNKNOWN_STATUS, W, "a Status or CurrentState value no table knows: recorded, the machine does not move"),
     Rule(RuleName.TIME_WENT_BACKWARDS, W, "a contact's LastStateChangeTime earlier than its previous one"),
-    Rule(RuleName.DUPLICATE_EVENT, W, "the same event delivered twice in a row for the same subject; applied once"),
+    Rule(RuleName.DUPLICATE_EVENT, W, "an event delivered again (the same content as one applied: its subject's last event, one of the last 16 agent, leg or contact events and older than its subject's current state, or part of a response that repeats the one before it); applied once"),
     Rule(RuleName.LEG_ID_CHANGED, W, "the AgentLegId changed while the previous leg was not final"),
     Rule(RuleName.ACW_OUTSIDE_UNAVAILABLE, W, "IsAcw True with a CurrentState other than Unavailable"),
     Rule(RuleName.CONTACT_STATE_WITHOUT_CONTACT, W, "the agent was in a contact state (InboundContact...) with no open contact of that direction"),

@@ -25,6 +25,7 @@ AgentSessionStart plus the events of the same batch (same input line or response
 from __future__ import annotations
 
 import logging
+from array import array
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any, NamedTuple
@@ -48,6 +49,7 @@ from .changes import (
     Subscriber,
 )
 from .contacts import ContactHandlers
+from .core import RECENT
 from .rules import RuleName, Violation
 from .snapshot import Snapshot, snapshot_of
 
@@ -115,15 +117,29 @@ class AgentSession(AgentHandlers, ContactHandlers):
             out.clear()
         self._take_index(source)
         # A response that repeats the one before it, event for event, is that response
-        # delivered again. The session's own start and end are one whatever repeats them
-        # (see the session table), with no warning.
-        if self._repeats_batch(batch, digest) and route.cls not in _LIFECYCLE_EVENTS:
-            name = facts.type if isinstance(facts, ev.UnknownEvent) else route.cls.TYPE
-            self._violate(RuleName.DUPLICATE_EVENT, f"the same {name} again: its response "
-                          "repeats the one before it",
-                          contact_id=getattr(facts, "contact_id", None), change=False)
-            self.events += 1
-            return NO_CHANGES
+        # delivered again (every event passes here, so it is written inline). The
+        # session's own start and end are one whatever repeats them, with no warning.
+        if batch is None:
+            self._batch = None
+        else:
+            digests = self._batch_digests
+            if batch is not self._batch and batch != self._batch:
+                self._batch = batch
+                self._previous_batch = digests
+                digests = self._batch_digests = []
+                self._repeating = bool(self._previous_batch)
+            digests.append(digest)
+            if self._repeating:
+                previous, at = self._previous_batch, len(digests) - 1
+                if digest is None or at >= len(previous) or previous[at] != digest:
+                    self._repeating = False
+                elif route.cls not in _LIFECYCLE_EVENTS:
+                    name = facts.type if isinstance(facts, ev.UnknownEvent) else route.cls.TYPE
+                    self._violate(RuleName.DUPLICATE_EVENT, f"the same {name} again: its "
+                                  "response repeats the one before it",
+                                  contact_id=getattr(facts, "contact_id", None), change=False)
+                    self.events += 1
+                    return NO_CHANGES
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
         if self.info.saw_end_event and route.cls not in END_EVENTS:
@@ -133,6 +149,15 @@ class AgentSession(AgentHandlers, ContactHandlers):
                           machine=SESSION.name, state=self.info.status, trigger=name)
         route.handle(self, facts, batch, digest)
         self.events += 1
+        if route.repeats and digest is not None:
+            # an agent, leg or contact event was applied (or was its subject's last again:
+            # then its digest is in the ring already): remember it a while
+            recent = self._recent
+            if recent is None:
+                recent = self._recent = array("Q", bytes(8 * RECENT))
+            at = self._recent_at
+            recent[at] = digest
+            self._recent_at = (at + 1) % RECENT
         if not out:  # _taken(out), inlined: this is every event's way out
             return NO_CHANGES
         changes = tuple(out)

@@ -114,8 +114,8 @@ class _SessionState:
     recent: list[int] | None
     recent_at: int
     batch: Hashable | None
-    batch_digests: list[int]
-    previous_batch: list[int]
+    batch_digests: list[int | None]
+    previous_batch: list[int | None]
     repeating: bool
 
 
@@ -183,24 +183,14 @@ def _ring_in(digests: list[int] | None) -> array[int] | None:
     return None if digests is None else array("Q", digests)
 
 
-def _packed_out(packed: bytes | bytearray) -> list[int]:
-    return [int.from_bytes(packed[at:at + 8], "little") for at in range(0, len(packed), 8)]
-
-
-def _packed_in(digests: list[int]) -> bytes:
-    return b"".join(digest.to_bytes(8, "little") for digest in digests)
-
-
 _OUT: Final[dict[str, Callable[[Any], Any]]] = {
     "ignore": sorted, "contacts": _values, "closed": _values, "past_legs": list,
     "session_errors": list, "signals": dict, "unknown_types": dict, "rooms": dict,
-    "recent": _ring_out, "batch_digests": _packed_out, "previous_batch": _packed_out,
+    "recent": _ring_out, "batch_digests": list, "previous_batch": list,
 }
 _IN: Final[dict[str, Callable[[Any], Any]]] = {
     "ignore": frozenset, "contacts": _by_id, "closed": _by_id, "past_legs": _shared_empty,
     "session_errors": _shared_empty, "recent": _ring_in,
-    "batch_digests": lambda digests: bytearray(_packed_in(digests)),
-    "previous_batch": _packed_in,
 }
 
 
@@ -360,8 +350,8 @@ _RANGES: Final[dict[tuple[type[Any], str], Check]] = {
     (_SessionState, "batch"): _batch,
     (_SessionState, "recent"): _optional(_json_list(_DIGEST_VALUE, RECENT)),
     (_SessionState, "recent_at"): _between(0, RECENT - 1, f"a ring position (0 to {RECENT - 1})"),
-    (_SessionState, "batch_digests"): _json_list(_DIGEST_VALUE, None),
-    (_SessionState, "previous_batch"): _json_list(_DIGEST_VALUE, None),
+    (_SessionState, "batch_digests"): _json_list(_DIGEST, None),
+    (_SessionState, "previous_batch"): _json_list(_DIGEST, None),
     (_SessionState, "last_ended_contact"): _ended_contact,
 }
 
