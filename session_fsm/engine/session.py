@@ -123,7 +123,16 @@ class AgentSession(AgentHandlers, ContactHandlers):
             self._batch = None
         else:
             digests = self._batch_digests
-            if batch is not self._batch and batch != self._batch:
+            previous_batch = self._batch
+            if batch is previous_batch:
+                new_batch = False
+            elif type(batch) is Source and type(previous_batch) is Source:
+                # the reader's: one Source per line (attrs' == is two Python calls)
+                new_batch = batch.line != previous_batch.line \
+                    or batch.path != previous_batch.path
+            else:
+                new_batch = batch != previous_batch
+            if new_batch:
                 self._batch = batch
                 self._previous_batch = digests
                 digests = self._batch_digests = []
