@@ -38,6 +38,7 @@ from session_fsm.engine.changes import (
     as_json,
 )
 from session_fsm.engine.rules import Severity, Violation
+from session_fsm.engine.snapshot import to_json
 
 KEY = "agent-1"
 CALL = "1569815"
@@ -367,3 +368,36 @@ def test_a_strict_raise_leaves_no_change_behind_for_the_next_event() -> None:
     after = engine.feed(call("1", "Holding", at=DONE, linked=True, inbound=False), key=KEY)
     assert [type(c) for c in after] == [Transition]
     assert after[0].event_index == 3  # type: ignore[union-attr]
+
+
+def test_asking_for_an_unknown_session_creates_none() -> None:
+    engine = SessionEngine()
+    engine.feed(session_start(), key=KEY)
+    with pytest.raises(KeyError, match="no session 'typo'"):
+        engine.snapshot("typo")
+    assert list(engine.sessions) == [KEY]  # still one session
+    snap, = engine.snapshot(KEY)
+    assert snap.session.status == "active"
+
+
+def test_an_unclean_session_end_is_kept_and_warned_about() -> None:
+    engine = SessionEngine()
+    engine.feed(session_start(), key=KEY)
+    ended = engine.feed({"Type": "AgentSessionEnd", "Success": "False",
+                         "Message": "Session ended abnormally"}, key=KEY)
+    warning, end = ended
+    assert isinstance(warning, Violation)
+    assert (warning.rule, warning.severity, warning.event_index) == (
+        "session-end-not-clean", Severity.WARNING, 1)
+    assert isinstance(end, Transition)
+    assert end.session_ended
+    snap, = engine.snapshot(KEY)
+    assert (snap.session.status, snap.session.end_success, snap.session.end_message) == (
+        "ended", False, "Session ended abnormally")
+    assert to_json(snap)["session"]["end_success"] is False
+    # a clean end says so too, and warns of nothing
+    clean = SessionEngine()
+    clean.feed(session_start(), key=KEY)
+    clean.feed({"Type": "AgentSessionEnd", "Success": "True", "Message": ""}, key=KEY)
+    assert clean.snapshot(KEY)[0].session.end_success is True
+    assert clean.sessions[KEY].violations == []

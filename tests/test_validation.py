@@ -193,6 +193,12 @@ CASES: dict[str, Case] = {
         bad=(START, agent_state("Available", at=t(0)), agent_state("LoggedIn", at=t(5))),
         clean=(START, agent_state("LoggedOut", at=t(0)), agent_state("LoggedIn", at=t(5))),
         index=2, line=3),
+    # The documentation's AgentSessionEnd says Success "True"; "False" is an unclean end.
+    "session-end-not-clean": Case(
+        bad=(START, {"Type": "AgentSessionEnd", "Success": "False",
+                     "Message": "Session ended abnormally"}),
+        clean=(START, {"Type": "AgentSessionEnd", "Success": "True", "Message": ""}),
+        index=1, line=2),
     # Detected at the end of the stream; reported at the RemoteAgentSessionEnd.
     "remote-end-without-end": Case(
         bad=(START, remote_end()),

@@ -119,6 +119,8 @@ class SessionInfo:
     status: str = "not_started"
     end_reason: str | None = None
     end_message: str | None = None
+    end_success: bool | None = None
+    """AgentSessionEnd's ``Success``: False when the platform says the end was not clean."""
     end_index: int | None = None
     saw_start: bool = False
     saw_end_event: bool = False

@@ -44,6 +44,7 @@ class RuleName(StrEnum):
     CONTACT_STATE_WITHOUT_CONTACT = "contact-state-without-contact"
     AGENT_STATE_TRANSITION = "agent-state-transition"
     REMOTE_END_WITHOUT_END = "remote-end-without-end"
+    SESSION_END_NOT_CLEAN = "session-end-not-clean"
     CONTACTS_OPEN_AT_END = "contacts-open-at-end"
 
     def __repr__(self) -> str:
@@ -82,6 +83,7 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule(RuleName.ACW_OUTSIDE_UNAVAILABLE, W, "IsAcw True with a CurrentState other than Unavailable"),
     Rule(RuleName.CONTACT_STATE_WITHOUT_CONTACT, W, "the agent was in a contact state (InboundContact...) with no open contact of that direction"),
     Rule(RuleName.AGENT_STATE_TRANSITION, W, "the agent state moved along an edge the agent-state table does not have"),
+    Rule(RuleName.SESSION_END_NOT_CLEAN, W, "AgentSessionEnd with Success False: the platform says the session did not end cleanly"),
     Rule(RuleName.REMOTE_END_WITHOUT_END, W, "RemoteAgentSessionEnd with no AgentSessionEnd (or 409) before the stream ended"),
     Rule(RuleName.CONTACTS_OPEN_AT_END, W, "contacts still open (no FinalState True) when the session ended"),
 )

@@ -251,6 +251,12 @@ class AgentSession(AgentHandlers, ContactHandlers):
 
     def _on_session_end(self, event: ev.AgentSessionEnd, batch: Hashable | None,
                         digest: int | None) -> None:
+        if event.success is not None and self.info.end_success is None:
+            self.info.end_success = event.success
+        if event.success is False:
+            message = f": {event.message}" if event.message else ""
+            self._violate(RuleName.SESSION_END_NOT_CLEAN,
+                          f"AgentSessionEnd says the session did not end cleanly{message}")
         self._end("AgentSessionEnd", event.message)
 
     def _on_remote_end(self, event: ev.RemoteAgentSessionEnd, batch: Hashable | None,
@@ -497,9 +503,17 @@ class SessionEngine:
         return self._publish(tuple(found)) if found else NO_CHANGES
 
     def snapshot(self, key: str | None = None) -> tuple[Snapshot, ...]:
-        """Frozen snapshots of every session (or of session ``key``), in first-seen order."""
-        chosen = self.sessions.values() if key is None else [self.session(key)]
-        return tuple(snapshot_of(s) for s in chosen)
+        """Frozen snapshots of every session (or of session ``key``), in first-seen order.
+
+        Asking for a key no event was fed under raises ``KeyError``: a question about a
+        session never creates one (a typo would become an empty session in every later
+        snapshot)."""
+        if key is None:
+            return tuple(snapshot_of(s) for s in self.sessions.values())
+        found = self.sessions.get(key)
+        if found is None:
+            raise KeyError(f"no session {key!r}: no event was fed under that key")
+        return (snapshot_of(found),)
 
     def violations(self) -> Iterator[Violation]:
         """Every violation of every session, session by session, in event order."""

@@ -30,6 +30,8 @@ class SessionView:
     status: str
     end_reason: str | None
     end_message: str | None
+    end_success: bool | None = None
+    """AgentSessionEnd's ``Success`` (False: not ended cleanly); None when not said."""
 
 
 @attrs.frozen(slots=True)
@@ -166,7 +168,7 @@ def snapshot_of(session: AgentSession) -> Snapshot:
     return Snapshot(
         key=session.key,
         session=SessionView(info.session_id, info.agent_id, info.bus_no, info.status,
-                            info.end_reason, info.end_message),
+                            info.end_reason, info.end_message, info.end_success),
         agent_state=agent_view,
         agent_leg=AgentLegView(leg.leg_id, leg.status, leg.final) if leg else None,
         contacts=tuple(contact_view(c) for c in session.contacts.values()),
