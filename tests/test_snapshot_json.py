@@ -27,7 +27,9 @@ from session_fsm.engine.snapshot import snapshots_json, to_json
 
 TOP_KEYS = {"key", "session", "agent_state", "agent_leg", "contacts", "linked_contact_id",
             "monitoring", "events", "violations"}
-SESSION_KEYS = {"session_id", "agent_id", "bus_no", "status", "end_reason", "end_message"}
+# contract.md's keys, and end_success (AgentSessionEnd's Success), one more it allows
+SESSION_KEYS = {"session_id", "agent_id", "bus_no", "status", "end_reason", "end_message",
+                "end_success"}
 AGENT_STATE_KEYS = {"state", "out_reason", "since", "is_acw", "acw_timeout_s", "acw_deadline",
                     "next_states"}
 NEXT_STATE_KEYS = {"state", "out_reason"}
@@ -78,7 +80,8 @@ def test_snapshot_json_values() -> None:
     assert busy_session_json() == {
         "key": "agent-00042",
         "session": {"session_id": "58070815", "agent_id": "12214", "bus_no": "4500",
-                    "status": "ended", "end_reason": "AgentSessionEnd", "end_message": None},
+                    "status": "ended", "end_reason": "AgentSessionEnd", "end_message": None,
+                    "end_success": True},
         "agent_state": {"state": "Unavailable", "out_reason": "",
                         "since": "2013-09-11T05:06:17.000Z", "is_acw": True,
                         "acw_timeout_s": 60, "acw_deadline": "2013-09-11T05:07:17.000Z",
@@ -133,7 +136,8 @@ def test_a_fresh_session_has_the_contract_keys_with_nulls() -> None:
     assert data == {
         "key": "-",
         "session": {"session_id": None, "agent_id": None, "bus_no": None,
-                    "status": "not_started", "end_reason": None, "end_message": None},
+                    "status": "not_started", "end_reason": None, "end_message": None,
+                    "end_success": None},
         "agent_state": None,
         "agent_leg": None,
         "contacts": [],
