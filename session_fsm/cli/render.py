@@ -6,11 +6,13 @@ Commands print through these and never import each other. Text that comes from t
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from datetime import datetime
 
 import click
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.text import Text
 
@@ -115,50 +117,99 @@ def _figures(pairs: Iterable[tuple[str, float | None]]) -> str:
     return "  ".join(f"{name} {duration(value)}" for name, value in pairs if value is not None)
 
 
+class Columns:
+    """A table as plain text, built in one pass over its rows: every column as wide as its
+    widest cell, two spaces apart, indented under its title.
+
+    Why not rich's Table: it measures, wraps and crops every cell through several layers
+    of renderables, about a tenth of a millisecond a cell, and a day's history of 200
+    agents (180,000 lines) took over two minutes against ten seconds for ``--json``. The
+    cells here are short values already escaped by :func:`cell`, so nothing needs
+    wrapping: the terminal wraps what is wider than it, and piped output is never cut.
+    """
+
+    def __init__(self, indent: str, *headers: str) -> None:
+        self.indent = indent
+        self.headers = headers
+        self.rows: list[tuple[str, ...]] = []
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(cells)
+
+    def lines(self, style: _Style) -> list[str]:
+        # cell_len, not len: a wide character (CJK, emoji) takes two columns
+        widths = [max(map(cell_len, column)) for column in zip(self.headers, *self.rows,
+                                                                strict=True)]
+
+        def line(cells: tuple[str, ...]) -> str:
+            padded = [text + " " * (width - cell_len(text))
+                      for text, width in zip(cells, widths, strict=True)]
+            return (self.indent + "  ".join(padded)).rstrip()
+
+        return [style.bold(line(self.headers)), *map(line, self.rows)]
+
+
+class _Style:
+    """Bold on a terminal (unless NO_COLOR is set), nothing when piped; decided once, not
+    per line, so a long output costs no more than its text."""
+
+    def __init__(self) -> None:
+        self.on = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+    def bold(self, text: str) -> str:
+        return click.style(text, bold=True) if self.on else text
+
+
 def show_history(history: SessionHistory) -> None:
-    """A session's history as tables, for people (stream text as Text: escaped, no markup)."""
-    console = stdout()
-    console.print(Text.assemble((cell(history.key), "bold"), f"  {len(history.contacts)} "
-                                f"contact(s), {len(history.agent_states)} agent state(s)"))
+    """A session's history as plain text tables, for people (stream text through
+    :func:`cell`: escaped), written at once; see :class:`Columns` for why not rich."""
+    sys.stdout.write("\n".join(history_lines(history, _Style())) + "\n\n")
+    sys.stdout.flush()
+
+
+def history_lines(history: SessionHistory, style: _Style) -> list[str]:
+    out = [f"{style.bold(cell(history.key))}  "
+           f"{plural(len(history.contacts), 'contact')}, "
+           f"{plural(len(history.agent_states), 'agent state')}"]
     for contact in history.contacts:
         state = "closed" if contact.closed else "open"
         extra = "  ".join(part for part in (
-            f"skill {contact.skill}" if contact.skill else "",
-            f"disconnect {contact.disconnect_code}" if contact.disconnect_code else "",
+            f"skill {cell(contact.skill)}" if contact.skill else "",
+            f"disconnect {cell(contact.disconnect_code)}" if contact.disconnect_code else "",
         ) if part)
-        console.print(Text.assemble(f"  {contact.media} ", (cell(contact.contact_id), "bold"),
-                                    f"  {state}  {cell(extra)}"))
+        out.append(f"  {cell(contact.media)} {style.bold(cell(contact.contact_id))}  {state}"
+                   f"{'  ' + extra if extra else ''}")
         figures = _figures((("ring", contact.ring_s), ("hold", contact.hold_s or None),
                             ("ACW", contact.acw_s), ("handle", contact.handle_time_s)))
         if figures:
-            console.print(f"    {figures}")
+            out.append(f"    {figures}")
         clock = _Clock([*(s.at for s in contact.steps), *(t.at for t in contact.transcript)])
-        steps = table(clock.title("    steps"), "event", "status", "at", "final", "duration")
+        out.append(style.bold(clock.title("    steps")))
+        steps = Columns("    ", "event", "status", "at", "final", "duration")
         for step in contact.steps:
-            steps.add_row(str(step.event_index), Text(cell(step.status)), clock(step.at),
+            steps.add_row(str(step.event_index), cell(step.status), clock(step.at),
                           "yes" if step.final else "", duration(step.duration_s))
-        console.print(steps)
-        for line in contact.transcript:
-            console.print(Text(f"    {clock(line.at)}  {cell(line.party)}: "
-                               f"{cell(line.text or '')}"))
+        out.extend(steps.lines(style))
+        out.extend(f"    {clock(line.at)}  {cell(line.party)}: {cell(line.text or '')}"
+                   for line in contact.transcript)
     if history.agent_states:
         clock = _Clock([*(i.start for i in history.agent_states),
                         *(i.end for i in history.agent_states)])
-        timeline = table(clock.title("  agent states"), "state", "out reason", "ACW for",
-                         "start", "end", "duration")
+        out.append(style.bold(clock.title("  agent states")))
+        timeline = Columns("  ", "state", "out reason", "ACW for", "start", "end", "duration")
         for interval in history.agent_states:
             acw = (interval.acw_contact_id or "?") if interval.is_acw else ""
-            timeline.add_row(Text(cell(interval.state)), Text(cell(interval.out_reason)),
-                             Text(cell(acw)), clock(interval.start), clock(interval.end),
+            timeline.add_row(cell(interval.state), cell(interval.out_reason), cell(acw),
+                             clock(interval.start), clock(interval.end),
                              duration(interval.duration_s))
-        console.print(timeline)
+        out.extend(timeline.lines(style))
         totals = _figures(sorted(history.time_in_state_s.items()))
         reasons = _figures(sorted(history.time_by_out_reason_s.items()))
         if totals:
-            console.print(Text(f"  time per state: {cell(totals)}"))
+            out.append(f"  time per state: {cell(totals)}")
         if reasons:
-            console.print(Text(f"  time per out reason: {cell(reasons)}"))
-    console.print()
+            out.append(f"  time per out reason: {cell(reasons)}")
+    return out
 
 
 def cell(value: object) -> str:
