@@ -233,6 +233,14 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
     return result
 
 
+def say_if_empty(replay: Replay) -> None:
+    """Tell the user, on stderr, that the input held nothing at all: an empty output and
+    exit 0 would otherwise look the same as a command that did not run. (Input whose every
+    item was unreadable and skipped has been told so already.)"""
+    if not replay.engine.sessions and not replay.skipped:
+        click.echo("session-fsm: the input held no events", err=True)
+
+
 def past_the_end(checkpoint: str | None, position: int, items: int) -> Failure:
     """A resumed run whose checkpoint counts more input items than its input holds: the
     checkpoint was taken over other content, or is damaged."""

@@ -26,7 +26,7 @@ from ..engine.changes import (
 from ..engine.rules import Violation
 from ..errors import InputError, printable
 from ..wire.codec import format_time
-from ._common import FILES, JSON, input_failure, replay_files
+from ._common import FILES, JSON, input_failure, replay_files, say_if_empty
 
 EXAMPLES = """\b
 Examples:
@@ -58,8 +58,7 @@ def command(files: tuple[str, ...], as_json: bool) -> None:
     except InputError as error:  # a file that cannot be opened at all
         raise input_failure(error) from None
     out.flush()
-    if not replay.engine.sessions:
-        click.echo("session-fsm: the input held no events", err=True)
+    say_if_empty(replay)
 
 
 def _json_line(change: Change) -> bytes:

@@ -28,6 +28,7 @@ from ._common import (
     emit_json,
     input_failure,
     replay_files,
+    say_if_empty,
 )
 from .render import show_history
 
@@ -121,6 +122,7 @@ def _from_files(files: Sequence[str], skip_bad: bool, now: datetime | None, skew
         raise input_failure(error) from None
     if replay.skipped:
         click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
+    say_if_empty(replay)
     chosen = []
     for history in fold.histories(replay.engine.sessions, now=now, skew_s=skew):
         picked = _pick(history.key, history.find_contacts(contacts),

@@ -16,6 +16,7 @@ from ._common import (
     emit_json,
     input_failure,
     replay_files,
+    say_if_empty,
 )
 from .render import show_snapshot
 
@@ -56,5 +57,6 @@ def command(files: tuple[str, ...], as_json: bool, skip_bad: bool, checkpoint: s
             show_snapshot(snap)
     if replay.skipped:
         click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
+    say_if_empty(replay)
 
 
