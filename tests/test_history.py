@@ -359,7 +359,7 @@ def test_now_does_not_apply_to_an_ended_session() -> None:
     assert history.agent_states[-1].duration_s is None
 
 
-def test_steps_after_the_final_one_are_listed_without_durations() -> None:
+def test_a_status_after_the_final_one_is_no_step() -> None:
     events = [
         session_start(),
         call("1569817", "Incoming", at=t(5, 20, 3)),
@@ -368,8 +368,9 @@ def test_steps_after_the_final_one_are_listed_without_durations() -> None:
     ]
     session = replay_history(events)
     contact = only(session.history())
+    # the history ends at the close: the violation reports what came after it
     assert [(s.status, s.duration_s) for s in contact.steps] == [
-        ("Incoming", 18.0), ("Disconnected", None), ("Active", None)]
+        ("Incoming", 18.0), ("Disconnected", None)]
     assert contact.time_in_status_s == {"Incoming": 18.0}
     assert contact.handle_time_s is None
     assert [v.rule for v in session.session.violations] == ["contact-after-final"]

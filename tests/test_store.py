@@ -427,13 +427,10 @@ def test_a_contact_settled_in_a_poll_gets_its_acw_and_a_late_status_nowhere(
         assert key == str(stream)
         # 312 s of talk, then the agent's 25 s of ACW
         assert (contact.acw_s, contact.handle_time_s) == (25.0, 337.0)
-        # a status after its FinalState is a step (without a duration) while the contact
-        # can still change; once it is settled, the engine reports such a status and the
-        # history written for the contact stays as it was: at the same event, however
-        # the events came
+        # a status after its FinalState is no step, held or let go (the engine reports
+        # it): the history ends at the close, however the events came
         assert [(s.status, s.final, s.duration_s) for s in contact.steps] == [
-            ("Incoming", False, 25.0), ("Active", False, 312.0), ("Disconnected", True, None),
-            ("Holding", False, None)]
+            ("Incoming", False, 25.0), ("Active", False, 312.0), ("Disconnected", True, None)]
     assert histories[0] == histories[1] == histories[2]
 
 

@@ -18,7 +18,8 @@ three functions, so both write identical tables:
    ``report_input_error()`` and ``finish()`` return), not of the engine's records,
    which keep no history. ``contact_steps``: a contact's ``Transition`` changes are its
    steps (a step ends where the contact's next one begins; its close makes the step it
-   ends final) and its ``StatusAfterFinal`` changes the steps after its close.
+   ends final); a contact's history ends at its final step (a status after it is the
+   contact-after-final violation's, not a step).
    ``agent_states``: each ``AgentStatus`` begins an interval that ends where the next
    begins, and ``AcwLinked`` names the contact of the ACW in progress. Durations are
    counted as :mod:`session_fsm.views.history` counts them. ``violations``: every
@@ -79,7 +80,6 @@ from ..engine.changes import (
     AgentStatus,
     Change,
     ContactDetails,
-    StatusAfterFinal,
     Transition,
 )
 from ..engine.rules import Violation
@@ -493,16 +493,16 @@ class _SessionRows:
     folded from the changes the engine returns.
 
     A row is made once, when nothing can change it any more: a contact's step when the
-    contact's next step (whose time ends it) or its close comes; a status after the
-    close (a ``StatusAfterFinal``, reported as contact-after-final) and a violation at
-    once; an agent-state interval when the next one begins. What can still change is
-    :attr:`pending`, a :class:`~session_fsm.views.history.SessionLog` of what is still
-    open and nothing else: each open contact with its media, its disconnect code (its
-    next step's) and its last step, and the agent's current interval. A chunk that ends
-    before the session does carries it on
+    contact's next step (whose time ends it) or its close comes; a violation at once; an
+    agent-state interval when the next one begins. A status after the close (a
+    ``StatusAfterFinal``) is no step: the contact-after-final violation reports it. What can
+    still change is :attr:`pending`, a :class:`~session_fsm.views.history.SessionLog` of
+    what is still open and nothing else: each open contact with its media, its disconnect
+    code (its next step's) and its last step, and the agent's current interval. A chunk that
+    ends before the session does carries it on
     (:func:`~session_fsm.io.checkpoint.dump_history`) next to the engine's state;
-    :meth:`close` writes it as it stands when the input is over (an open status then
-    has no end, as in the history view without ``now``).
+    :meth:`close` writes it as it stands when the input is over (an open status then has no
+    end, as in the history view without ``now``).
     """
 
     __slots__ = ("intervals", "pending", "steps", "violations")
@@ -542,13 +542,6 @@ class _SessionRows:
         if timeline and timeline[-1].is_acw and timeline[-1].acw_contact_id is None:
             timeline[-1].acw_contact_id = change.contact_id
 
-    def _after_final(self, change: StatusAfterFinal) -> None:
-        media = _MEDIA_OF_MACHINE.get(change.machine)
-        if media is not None and change.subject is not None:  # not the agent leg's
-            self._step_row(change.subject, media, Step(
-                change.status, change.at, change.final, change.event_index,
-                change.disconnect_code), None)
-
     def _contact(self, contact_id: str, media: str, index: int) -> ContactLog:
         contacts = self.pending.contacts
         found = contacts.get(contact_id)
@@ -571,7 +564,7 @@ class _SessionRows:
             self._step_row(contact.contact_id, media, last, change.at)
         step = Step(change.status or "", change.at, change.final, change.event_index,
                     contact.disconnect_code)
-        if change.final:  # closed: only statuses after the close follow (StatusAfterFinal)
+        if change.final:  # closed: its history ends here
             self._step_row(contact.contact_id, media, step, None)
             del self.pending.contacts[contact.contact_id]
         else:
@@ -625,7 +618,6 @@ _FOLDS: Final[Mapping[type[Any], Callable[[_SessionRows, Any], None]]] = {
     ContactDetails: _SessionRows._details,
     AgentStatus: _SessionRows._status,
     AcwLinked: _SessionRows._acw_linked,
-    StatusAfterFinal: _SessionRows._after_final,
 }
 """What each kind of change does to the rows; the other kinds (transcript lines, link
 moves, notes, violations: see :meth:`_SessionRows.apply`) are in no table of these."""

@@ -3,19 +3,19 @@
 The engine keeps where things stand, not how they got there: that is what ``feed()``
 returns (``engine/changes.py``). :class:`HistoryFold` folds those changes into each
 session's :class:`SessionLog`: every contact's steps (a status lasts until the next
-transition of the same contact; a :class:`~session_fsm.engine.changes.StatusAfterFinal`
-is listed too), its details (:class:`~session_fsm.engine.changes.ContactDetails`) and
-transcript, and the agent's timeline (a stretch lasts until the next
+transition of the same contact; its history ends at its final step: a
+:class:`~session_fsm.engine.changes.StatusAfterFinal` is the violation's, not a step), its
+details (:class:`~session_fsm.engine.changes.ContactDetails`) and transcript, and the
+agent's timeline (a stretch lasts until the next
 :class:`~session_fsm.engine.changes.AgentStatus`; an
 :class:`~session_fsm.engine.changes.AcwLinked` ties an ACW stretch to its contact).
 Reading a log into frozen values computes durations, from **server timestamps only**:
 
-- *time in status*: from a step's timestamp to the next step's. Steps after the first
-  FinalState True step (a contact-after-final violation) are listed but get no duration.
-  The last status of an open contact has no end, unless a ``now`` is given: then it lasts
-  until ``now + skew_s`` (``skew_s`` = server clock minus client clock), which gives live
-  "time in current state" figures. A difference that would be negative (the server's
-  clock went backwards; the engine reports it) counts as unknown, not as negative time.
+- *time in status*: from a step's timestamp to the next step's. The last status of an open
+  contact has no end, unless a ``now`` is given: then it lasts until ``now + skew_s``
+  (``skew_s`` = server clock minus client clock), which gives live "time in current state"
+  figures. A difference that would be negative (the server's clock went backwards; the
+  engine reports it) counts as unknown, not as negative time.
 - *ring*: from the first step to the first ``Active``; for a contact that never became
   Active (abandoned, missed), to the status that ended it. Unknown when the contact was
   first seen in a middle status (a join's replay), since its start was not seen.
@@ -48,7 +48,6 @@ from ..engine.changes import (
     AgentStatus,
     Change,
     ContactDetails,
-    StatusAfterFinal,
     TranscriptAdded,
     Transition,
 )
@@ -414,15 +413,6 @@ class HistoryFold:
         log.touched.add(change.contact_id)
         contact.transcript.append(TranscriptLine(change.party, change.text, change.at))
 
-    def _after_final(self, log: SessionLog, change: StatusAfterFinal) -> None:
-        contact = log.contacts.get(change.subject or "")
-        # a leg's is no contact's; a contact taken out by take_updates() keeps the
-        # history it had
-        if contact is not None and change.machine in _MEDIA_OF_MACHINE:
-            log.touched.add(contact.contact_id)
-            contact.steps.append(Step(change.status, change.at, change.final,
-                                      change.event_index, change.disconnect_code))
-
     def take_updates(self, key: str) -> SessionHistory:
         """What changed in session ``key`` since the last call, as history to write
         elsewhere (a store): the contacts whose history changed and the agent intervals
@@ -478,9 +468,9 @@ _FOLDS: dict[type[Any], Callable[[HistoryFold, SessionLog, Any], None]] = {
     AcwLinked: HistoryFold._acw_linked,
     ContactDetails: HistoryFold._details,
     TranscriptAdded: HistoryFold._transcript,
-    StatusAfterFinal: HistoryFold._after_final,
 }
-"""How each kind of change is folded (the others say nothing a history keeps)."""
+"""How each kind of change is folded (the others say nothing a history keeps; a status
+after a contact's FinalState True is its violation's, not a step of its history)."""
 
 
 def _settled(contact: ContactLog, last: AgentInterval | None) -> bool:
