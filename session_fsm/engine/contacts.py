@@ -103,18 +103,14 @@ class ContactHandlers(SessionCore):
             self._check_link(event, contact_id)
 
         # -- checks done: apply --
+        new = contact is None
         if contact is None:
             contact = ContactRecord(contact_id, media, spec.initial, "", self._index)
             self.contacts[contact_id] = contact
-            before = None
-        else:
-            before = (contact.skill, contact.is_inbound, contact.call_type,
-                      contact.disconnect_code, contact.payload)
-        self._update_contact(contact, event, digest)
-        details = (contact.skill, contact.is_inbound, contact.call_type,
-                   contact.disconnect_code, contact.payload)
-        if details != before:
-            self._out.append(ContactDetails(self.key, self._index, contact_id, media, *details))
+        if self._update_contact(contact, event, digest) or new:
+            self._out.append(ContactDetails(
+                self.key, self._index, contact_id, media, contact.skill, contact.is_inbound,
+                contact.call_type, contact.disconnect_code, contact.payload))
         at = changed or event.start_time
         if dest != contact.state:
             # _moved(), inlined: the hot path makes one of these for most contact events
@@ -150,37 +146,49 @@ class ContactHandlers(SessionCore):
             event.last_state_change_time, bool(event.final_state), event.disconnect_code))
 
     def _update_contact(self, contact: ContactRecord, event: ContactFacts,
-                        digest: int | None) -> None:
+                        digest: int | None) -> bool:
+        """Apply the event's data to the record; whether what the contact is changed
+        (skill, direction, call type, disconnect code, payload: a ContactDetails)."""
         contact.last_digest = digest
-        # interned: each step keeps the status and the disconnect code (see _on_agent_state)
+        # interned: the status and the codes recur on every contact (the same strings)
         contact.status = intern(event.status) if event.status else contact.status
-        # interned too: a few skills and call types recur on every contact a record keeps
+        changed = False
         skill = event.skill or event.skill_id
-        if skill:
+        if skill and skill != contact.skill:
             contact.skill = intern(skill)
+            changed = True
         contact.started = event.start_time or contact.started
         contact.last_change = event.last_state_change_time or contact.last_change
-        if event.is_inbound is not None:
+        if event.is_inbound is not None and event.is_inbound != contact.is_inbound:
             contact.is_inbound = event.is_inbound
-        if event.call_type:
+            changed = True
+        if event.call_type and event.call_type != contact.call_type:
             contact.call_type = intern(event.call_type)
+            changed = True
         media = contact.media
         if media == "call" and event.is_linked is not None:
             contact.is_linked = event.is_linked
-        if event.disconnect_code:
+        if event.disconnect_code and event.disconnect_code != contact.disconnect_code:
             contact.disconnect_code = intern(event.disconnect_code)
+            changed = True
         if media == "chat":
             if event.room_id:
                 contact.room_id = event.room_id
                 self.rooms[event.room_id] = contact.contact_id
         elif media == "work_item":
-            contact.payload = {
+            payload = {
                 "work_item_id": event.work_item_id,
                 "work_item_type": event.work_item_type,
                 "payload": event.work_item_payload,
             }
-        elif media == "voicemail" and event.file_name:
+            if payload != contact.payload:
+                contact.payload = payload
+                changed = True
+        elif media == "voicemail" and event.file_name and \
+                contact.payload != {"file_name": event.file_name}:
             contact.payload = {"file_name": event.file_name}
+            changed = True
+        return changed
 
     def _add_transcript(self, contact: ContactRecord, lines: Iterable[TranscriptLine]) -> bool:
         """Append the lines the transcript does not have yet; whether any was new.
