@@ -122,7 +122,6 @@ class AgentSession(AgentHandlers, ContactHandlers):
         if batch is None:
             self._batch = None
         else:
-            digests = self._batch_digests
             previous_batch = self._batch
             if batch is previous_batch:
                 new_batch = False
@@ -132,23 +131,30 @@ class AgentSession(AgentHandlers, ContactHandlers):
                     or batch.path != previous_batch.path
             else:
                 new_batch = batch != previous_batch
-            if new_batch:
+            if new_batch:  # the batch before becomes the one to compare with
                 self._batch = batch
-                self._previous_batch = digests
-                digests = self._batch_digests = []
-                self._repeating = bool(self._previous_batch)
-            digests.append(digest)
-            if self._repeating:
-                previous, at = self._previous_batch, len(digests) - 1
-                if digest is None or at >= len(previous) or previous[at] != digest:
-                    self._repeating = False
-                elif route.cls not in _LIFECYCLE_EVENTS:
-                    name = facts.type if isinstance(facts, ev.UnknownEvent) else route.cls.TYPE
-                    self._violate(RuleName.DUPLICATE_EVENT, f"the same {name} again: its "
-                                  "response repeats the one before it",
-                                  contact_id=getattr(facts, "contact_id", None), change=False)
-                    self.events += 1
-                    return NO_CHANGES
+                previous = self._batch_digests
+                digests = self._previous_batch  # reused: one list less per batch
+                digests.clear()
+                self._previous_batch, self._batch_digests = previous, digests
+                digests.append(digest)
+                repeating = self._repeating = digest is not None and bool(previous) \
+                    and previous[0] == digest
+            else:
+                digests = self._batch_digests
+                digests.append(digest)
+                repeating = False
+                if self._repeating:
+                    previous, at = self._previous_batch, len(digests) - 1
+                    repeating = self._repeating = digest is not None \
+                        and at < len(previous) and previous[at] == digest
+            if repeating and route.cls not in _LIFECYCLE_EVENTS:
+                name = facts.type if isinstance(facts, ev.UnknownEvent) else route.cls.TYPE
+                self._violate(RuleName.DUPLICATE_EVENT, f"the same {name} again: its "
+                              "response repeats the one before it",
+                              contact_id=getattr(facts, "contact_id", None), change=False)
+                self.events += 1
+                return NO_CHANGES
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
         if self.info.saw_end_event and route.cls not in END_EVENTS:
