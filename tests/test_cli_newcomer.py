@@ -46,3 +46,69 @@ def test_input_with_events_says_nothing_of_the_kind(tmp_path: Path) -> None:
     stream = write_stream(tmp_path / "one.jsonl", [session_start()])
     done = cli("snapshot", str(stream))
     assert (done.returncode, done.stderr) == (0, "")
+
+
+# --- 3. one wording for a file that cannot be read ----------------------------------------
+
+
+@pytest.mark.parametrize("command", [
+    ["snapshot"], ["history"], ["changes"], ["validate"], ["ingest", "--db", "{tmp}/s.sqlite"],
+    ["replay", "--out", "{tmp}/tables"],
+], ids=lambda c: c[0])
+def test_a_missing_file_is_named_in_one_wording_by_every_command(tmp_path: Path,
+                                                                 command: list[str]) -> None:
+    missing = tmp_path / "missing.jsonl"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command[1:]]
+    done = cli(command[0], str(missing), *args)
+    assert done.returncode == 2
+    assert done.stderr == f"session-fsm: cannot read {missing}: No such file or directory\n"
+
+
+def test_a_missing_second_file_stops_before_the_first_is_read(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "one.jsonl", [session_start()])
+    checkpoint = tmp_path / "state.ckpt"
+    done = cli("snapshot", str(stream), str(tmp_path / "two.jsonl"),
+               "--checkpoint", str(checkpoint))
+    assert done.returncode == 2
+    assert done.stderr == (f"session-fsm: cannot read {tmp_path / 'two.jsonl'}: "
+                           "No such file or directory\n")
+    assert not checkpoint.exists()  # nothing was started
+
+
+def test_a_folder_given_as_input_is_named(tmp_path: Path) -> None:
+    done = cli("history", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr == f"session-fsm: cannot read {tmp_path}: Is a directory\n"
+
+
+def test_a_checkpoint_that_cannot_be_written_is_named_not_its_temporary_file(
+        tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "one.jsonl", [session_start()])
+    checkpoint = tmp_path / "no-such-folder" / "state.ckpt"
+    done = cli("snapshot", str(stream), "--checkpoint", str(checkpoint))
+    assert done.returncode == 2
+    assert done.stderr == (f"session-fsm: cannot write the checkpoint {checkpoint}: "
+                           "No such file or directory\n")
+
+
+# --- 4. a failed ingest creates nothing ----------------------------------------------------
+
+
+def test_ingest_of_a_missing_file_creates_no_store(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "one.jsonl", [session_start()])
+    db = tmp_path / "new.sqlite"
+    checkpoint = tmp_path / "ingest.ckpt"
+    done = cli("ingest", str(stream), str(tmp_path / "missing.jsonl"), "--db", str(db),
+               "--checkpoint", str(checkpoint))
+    assert done.returncode == 2
+    assert done.stderr == (f"session-fsm: cannot read {tmp_path / 'missing.jsonl'}: "
+                           "No such file or directory\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.jsonl"]
+
+
+def test_ingest_from_standard_input_is_not_refused_by_the_check(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "one.jsonl", [session_start()])
+    db = tmp_path / "new.sqlite"
+    done = cli("ingest", "-", "--db", str(db), "--json", stdin=stream.read_bytes())
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout)["added"] == 1

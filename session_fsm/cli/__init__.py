@@ -54,7 +54,16 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"session-fsm: {failure.message}", err=True)
         sys.exit(failure.exit_code)
-    except (SessionFsmError, OSError) as error:
+    except OSError as error:
+        if state.debug:
+            raise
+        # "PATH: reason", not Python's "[Errno 2] reason: 'PATH'"; the inputs are checked
+        # before a command starts (read_failure), so this is a file written, or a
+        # device's fault
+        name = error.filename if error.filename is not None else "input/output"
+        click.echo(f"session-fsm: {name}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_INPUT)
+    except SessionFsmError as error:
         if state.debug:
             raise
         click.echo(f"session-fsm: {error}", err=True)

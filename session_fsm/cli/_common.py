@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -70,6 +71,31 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
+def read_failure(error: OSError) -> Failure:
+    """An input that cannot be read, in the one wording every command uses: ``cannot read
+    PATH: reason``."""
+    name = error.filename if error.filename is not None else "input"
+    return Failure(f"cannot read {name}: {error.strerror or error}", EXIT_INPUT)
+
+
+def check_inputs(paths: Sequence[str]) -> None:
+    """Fail with :func:`read_failure` on the first of ``paths`` that is missing, a folder
+    or unreadable, before anything is read or created (a store, a checkpoint), and
+    rather than after minutes spent on the files before it. Only looked at, not opened:
+    opening a named pipe would wait for its writer."""
+    for path in paths:
+        if path == "-":
+            continue
+        try:
+            os.stat(path)  # FileNotFoundError, or PermissionError on the folder
+            if os.path.isdir(path):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            if not os.access(path, os.R_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        except OSError as error:
+            raise read_failure(error) from None
+
+
 def _total_bytes(paths: Sequence[str]) -> int | None:
     try:
         return sum(os.path.getsize(p) for p in paths if p != "-")
@@ -130,8 +156,12 @@ def write_position(checkpoint: str, paths: Sequence[str], consumed: int, *,
     the store an ingest committed them to."""
     from ..io import checkpoint as ck
 
-    ck.write_atomic(checkpoint, ck.to_bytes(engine or SessionEngine(),
-                                            position=_position(paths, consumed, store)))
+    try:
+        ck.write_atomic(checkpoint, ck.to_bytes(engine or SessionEngine(),
+                                                position=_position(paths, consumed, store)))
+    except OSError as error:  # named by the checkpoint, not by its temporary file
+        raise Failure(f"cannot write the checkpoint {checkpoint}: "
+                      f"{error.strerror or error}") from None
 
 
 def resume_position(checkpoint: str | None, paths: Sequence[str], *,
@@ -187,6 +217,7 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
     end-of-stream checks' violations; unlike an engine subscriber, what it raises stops
     the run (a closed pipe, a full disk).
     """
+    check_inputs(paths)
     skip = 0
     if resume:
         restored, skip = resume_position(checkpoint, paths)

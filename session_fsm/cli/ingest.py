@@ -20,6 +20,7 @@ from ._common import (
     RESUME,
     SKIP_BAD,
     Failure,
+    check_inputs,
     emit_json,
     input_failure,
     past_the_end,
@@ -87,6 +88,8 @@ def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: floa
     def progress(items: Iterator[Any]) -> Iterator[Any]:
         return with_progress(items, files)
 
+    # before anything is created: a failed ingest into a new path leaves no empty store
+    check_inputs(files)
     streams = [f for f in files if unnamed_stream(f)]
     if checkpoint is not None and streams:
         # what was piped before cannot be told from what is piped now

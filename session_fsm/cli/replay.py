@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 import click
 
-from ._common import EXIT_INPUT, JSON, Failure, emit_json, stderr, stdout, table
+from ._common import EXIT_INPUT, JSON, Failure, emit_json, read_failure, stderr, stdout, table
 
 if TYPE_CHECKING:
     from ..io.replay import ReplaySummary
@@ -105,8 +105,7 @@ def command(archives: tuple[str, ...], out_dir: str, engine: str, scheduler: str
     except replay.ReplayError as error:
         raise Failure(str(error), EXIT_INPUT) from None
     except OSError as error:
-        name = error.filename if error.filename is not None else "input"
-        raise Failure(f"cannot read {name}: {error.strerror or error}", EXIT_INPUT) from None
+        raise read_failure(error) from None
     _report_unreadable(summary)
     if as_json:
         emit_json({**summary.to_json(), "out": out_dir,

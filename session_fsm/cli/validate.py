@@ -19,7 +19,9 @@ from ._common import (
     FILES,
     JSON,
     Failure,
+    check_inputs,
     emit_json,
+    read_failure,
     with_progress,
 )
 from .render import show_report
@@ -54,6 +56,7 @@ def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[s
     2 when a file cannot be opened or the command line is wrong.
     """
     chosen = select or None  # no --select: every rule
+    check_inputs(files)
     try:  # validate() checks the rule names before iter_wire opens anything
         report = validate(with_progress(iter_wire(files, on_error="report"), files),
                           ignore=ignore, select=chosen, strict_warnings=strict)
@@ -62,8 +65,7 @@ def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[s
     except OSError as error:
         # iter_wire() opens each file as it reaches it; one that cannot be opened at all is
         # not a finding about the stream.
-        name = error.filename if error.filename is not None else "input"
-        raise Failure(f"cannot read {name}: {error.strerror or error}", EXIT_INPUT) from None
+        raise read_failure(error) from None
     if as_json:
         emit_json(report.to_json())
     else:
