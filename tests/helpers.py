@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,6 +25,8 @@ from session_fsm.cli import main
 from session_fsm.engine import AgentSession
 from session_fsm.engine.changes import Change
 from session_fsm.views.history import HistoryFold, SessionHistory
+from session_fsm.views.history import to_json as history_json
+from session_fsm.wire.codec import format_optional_time
 
 Wire = dict[str, Any]
 When = datetime | str
@@ -332,6 +335,30 @@ def replay_history(
     for index, event in enumerate(events):
         replayed.feed(event, batch=index if batch_of is None else batch_of[index])
     return replayed
+
+
+GOLDEN = Path(__file__).parent / "data" / "differential"
+"""Simulated streams and the histories the records-based history of 0c2c667 gave for them
+(see test_history_differential.py)."""
+
+
+def golden_form(history: SessionHistory) -> dict[str, Any]:
+    """A history as the golden files hold it: contract.md's JSON entry, plus what the
+    Python values carry beyond it."""
+    entry = history_json(history)
+    for contact, shown in zip(history.contacts, entry["contacts"], strict=True):
+        shown["beyond"] = {
+            "ring_s": contact.ring_s, "hold_s": contact.hold_s, "skill": contact.skill,
+            "payload": contact.payload, "is_inbound": contact.is_inbound,
+            "call_type": contact.call_type, "first_index": contact.first_index,
+            "step_disconnect_codes": [s.disconnect_code for s in contact.steps],
+            "step_ends": [format_optional_time(s.end) for s in contact.steps],
+            "step_durations": [s.duration_s for s in contact.steps],
+        }
+    for interval, shown in zip(history.agent_states, entry["agent_states"], strict=True):
+        shown["acw_contact_id"] = interval.acw_contact_id
+        shown["event_index"] = interval.event_index
+    return entry
 
 
 # --- the command line, in this process ------------------------------------------------

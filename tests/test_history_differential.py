@@ -20,13 +20,13 @@ from typing import Any
 
 import orjson
 import pytest
+from helpers import GOLDEN, golden_form
 
 from session_fsm.engine import SessionEngine
-from session_fsm.views.history import HistoryFold, to_json
-from session_fsm.wire.codec import format_optional_time
+from session_fsm.views.history import HistoryFold
 from session_fsm.wire.reader import iter_wire
 
-DATA = Path(__file__).parent / "data" / "differential"
+DATA = GOLDEN
 
 
 def _folded(stream: Path) -> list[dict[str, Any]]:
@@ -36,23 +36,7 @@ def _folded(stream: Path) -> list[dict[str, Any]]:
     for key, wire, source in iter_wire([str(stream)]):  # type: ignore[misc]
         engine.feed(wire, key=key, source=source, batch=source)
     engine.finish()
-    found = []
-    for history in fold.histories(engine.sessions):
-        entry = to_json(history)
-        for contact, shown in zip(history.contacts, entry["contacts"], strict=True):
-            shown["beyond"] = {
-                "ring_s": contact.ring_s, "hold_s": contact.hold_s, "skill": contact.skill,
-                "payload": contact.payload, "is_inbound": contact.is_inbound,
-                "call_type": contact.call_type, "first_index": contact.first_index,
-                "step_disconnect_codes": [s.disconnect_code for s in contact.steps],
-                "step_ends": [format_optional_time(s.end) for s in contact.steps],
-                "step_durations": [s.duration_s for s in contact.steps],
-            }
-        for interval, shown in zip(history.agent_states, entry["agent_states"], strict=True):
-            shown["acw_contact_id"] = interval.acw_contact_id
-            shown["event_index"] = interval.event_index
-        found.append(entry)
-    return found
+    return [golden_form(history) for history in fold.histories(engine.sessions)]
 
 
 @pytest.mark.parametrize("seed", [3, 5, 8])

@@ -22,10 +22,12 @@ from typing import Any
 import orjson
 import pytest
 from helpers import (
+    GOLDEN,
     agent_state,
     call,
     chat,
     chat_text,
+    golden_form,
     run,
     session_start,
     utc,
@@ -44,8 +46,7 @@ from store_helpers import (
 from session_fsm.errors import NotJsonError
 from session_fsm.io import store as store_module
 from session_fsm.io.store import Store, StoreConflictError, StoreError
-from session_fsm.views.history import ContactFilter, SessionHistory, StateFilter, to_json
-from session_fsm.wire.codec import format_optional_time
+from session_fsm.views.history import ContactFilter, StateFilter
 
 # --- ingest ---------------------------------------------------------------------------------
 
@@ -570,43 +571,22 @@ def test_saved_states_hold_what_can_still_change_not_the_session(tmp_path: Path)
 
 # --- against the records-based history of the last version that had it ----------------------
 
-_GOLDEN = Path(__file__).parent / "data" / "differential"
-
-
-def _as_golden(history: SessionHistory) -> dict[str, Any]:
-    """A history as the golden files have it (test_history_differential.py's form)."""
-    entry = to_json(history)
-    for contact, shown in zip(history.contacts, entry["contacts"], strict=True):
-        shown["beyond"] = {
-            "ring_s": contact.ring_s, "hold_s": contact.hold_s, "skill": contact.skill,
-            "payload": contact.payload, "is_inbound": contact.is_inbound,
-            "call_type": contact.call_type, "first_index": contact.first_index,
-            "step_disconnect_codes": [s.disconnect_code for s in contact.steps],
-            "step_ends": [format_optional_time(s.end) for s in contact.steps],
-            "step_durations": [s.duration_s for s in contact.steps],
-        }
-    for interval, shown in zip(history.agent_states, entry["agent_states"], strict=True):
-        shown["acw_contact_id"] = interval.acw_contact_id
-        shown["event_index"] = interval.event_index
-    return entry
-
-
 @pytest.mark.parametrize("seed", [3, 5, 8])
 def test_stored_histories_equal_the_records_based_ones(tmp_path: Path, seed: int) -> None:
     """The golden files were written from the engine's own records by commit 0c2c667,
     whose store gave the same histories on these streams (checked before that code was
     deleted, flushing every 50, 5000 and never)."""
     stream = tmp_path / f"seed-{seed}.jsonl"
-    stream.write_bytes(gzip.decompress((_GOLDEN / f"seed-{seed}.jsonl.gz").read_bytes()))
+    stream.write_bytes(gzip.decompress((GOLDEN / f"seed-{seed}.jsonl.gz").read_bytes()))
     expected = orjson.loads(gzip.decompress(
-        (_GOLDEN / f"seed-{seed}.history.json.gz").read_bytes()))
+        (GOLDEN / f"seed-{seed}.history.json.gz").read_bytes()))
     whole, live = tmp_path / "whole.sqlite", tmp_path / "live.sqlite"
     with Store(whole) as store:
         store.ingest([str(stream)])
     store_line_by_line(live, stream, save_every=25)
     for db in (whole, live):
         with Store(db) as store:
-            found = orjson.loads(orjson.dumps([_as_golden(h) for h in store.histories()]))
+            found = orjson.loads(orjson.dumps([golden_form(h) for h in store.histories()]))
         assert [s["key"] for s in found] == [s["key"] for s in expected]
         assert found == expected
 
