@@ -112,3 +112,22 @@ def test_ingest_from_standard_input_is_not_refused_by_the_check(tmp_path: Path) 
     done = cli("ingest", "-", "--db", str(db), "--json", stdin=stream.read_bytes())
     assert done.returncode == 0, done.stderr
     assert orjson.loads(done.stdout)["added"] == 1
+
+
+# --- 5. a --base-url that names no server --------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://api.example.com/x", "https://",
+                                 "https:///incontactapi", "http://["])
+def test_follow_refuses_a_malformed_base_url_at_once(tmp_path: Path, url: str) -> None:
+    token = tmp_path / "token"
+    token.write_text("secret\n")
+    # --max-retries at its default: a URL taken for a network error would be retried
+    # for minutes, past the subprocess timeout
+    done = subprocess.run([str(SCRIPT), "follow", "--base-url", url, "--session-id", "1",
+                           "--token-file", str(token)], capture_output=True, text=True,
+                          timeout=20)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "session-fsm: --base-url: expected an http:// or https:// URL with a host "
+        "(https://api-{area}.{domain}/incontactapi/services/v{N}), got " + repr(url) + "\n")

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 import orjson
@@ -25,7 +26,7 @@ from rich.text import Text
 
 from ..engine import AgentSession
 from ..engine.snapshot import to_json
-from ..errors import SessionFsmError
+from ..errors import SessionFsmError, printable
 from ..io.client import (
     DEFAULT_POLL_TIMEOUT,
     FollowError,
@@ -59,6 +60,20 @@ class _StderrHandler(logging.Handler):
             click.echo(f"session-fsm: {self.format(record)}", err=True)
         except Exception:  # pragma: no cover - logging must never break the poll loop
             self.handleError(record)
+
+
+def _check_base_url(url: str) -> None:
+    """Refuse a --base-url that names no server before the first poll: the client would
+    take it for a network error and retry it --max-retries times."""
+    try:
+        parts = urlsplit(url)
+        good = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[": an IPv6 address left open
+        good = False
+    if not good:
+        raise Failure(f"--base-url: expected an http:// or https:// URL with a host "
+                      f"(https://api-{{area}}.{{domain}}/incontactapi/services/v{{N}}), "
+                      f"got {printable(url)!r}", EXIT_INPUT)
 
 
 @click.command("follow", epilog=EXAMPLES)
@@ -107,6 +122,7 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
     if db is not None and record is None:
         raise Failure("--db needs --record FILE: the store ingests the recording", EXIT_INPUT)
     check_session_id(session_id, "--session-id")
+    _check_base_url(base_url)
     display: _JsonLines | _Screen = _JsonLines() if as_json else _Screen()
     recorder = _Recorder(record, _open_store(db) if db is not None else None) \
         if record is not None else None
