@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers import session_start
+from helpers import agent_state, call, session_start
 
 SCRIPT = Path(sys.executable).with_name("session-fsm")
 
@@ -131,3 +131,57 @@ def test_follow_refuses_a_malformed_base_url_at_once(tmp_path: Path, url: str) -
     assert done.stderr == (
         "session-fsm: --base-url: expected an http:// or https:// URL with a host "
         "(https://api-{area}.{domain}/incontactapi/services/v{N}), got " + repr(url) + "\n")
+
+
+# --- 6. options with a closed set of values ------------------------------------------------
+
+
+CHAT_DAY = [
+    session_start(),
+    agent_state("Available", at="2013-09-11T05:00:00.000Z"),
+    call("1569815", "Incoming", at="2013-09-11T05:01:00.000Z"),
+    {"Type": "ChatContactEvent", "ContactID": "1569822", "Status": "Incoming",
+     "StartTimeUTC": "2013-09-11T05:02:00.000Z", "LastStateChangeTimeUTC":
+     "2013-09-11T05:02:00.000Z", "Skill": "1600", "FinalState": "False"},
+]
+
+
+def test_history_refuses_an_unknown_media_listing_the_valid_ones(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "day.jsonl", CHAT_DAY)
+    done = cli("history", str(stream), "--media", "fax")
+    assert done.returncode == 2
+    assert ("Invalid value for '--media': 'fax' is not one of 'call', 'work_item', 'chat', "
+            "'voicemail', 'digital', 'supervisor'.") in done.stderr
+
+
+def test_history_media_is_matched_in_any_case(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "day.jsonl", CHAT_DAY)
+    done = cli("history", str(stream), "--media", "CHAT", "--json")
+    assert done.returncode == 0, done.stderr
+    (session,) = orjson.loads(done.stdout)["sessions"]
+    assert [c["contact_id"] for c in session["contacts"]] == ["1569822"]
+
+
+def test_history_tells_of_an_undocumented_state_and_still_looks_for_it(
+        tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "day.jsonl", CHAT_DAY)
+    done = cli("history", str(stream), "--state", "Lunch", "--json")
+    assert done.returncode == 0
+    assert done.stderr.startswith("session-fsm: --state 'Lunch' is no documented agent state "
+                                  "(LoggedOut, LoggedIn, Available, Unavailable, ")
+    assert orjson.loads(done.stdout)["sessions"][0]["agent_states"] == []
+    known = cli("history", str(stream), "--state", "available", "--json")
+    assert known.stderr == ""
+    states = orjson.loads(known.stdout)["sessions"][0]["agent_states"]
+    assert [s["state"] for s in states] == ["Available"]
+
+
+def test_replay_engine_and_validate_rules_list_the_valid_values(tmp_path: Path) -> None:
+    engine = cli("replay", "x.jsonl", "--out", str(tmp_path / "t"), "--engine", "spark")
+    assert engine.returncode == 2
+    assert "'spark' is not one of 'local', 'dask'" in engine.stderr
+    stream = write_stream(tmp_path / "day.jsonl", CHAT_DAY)
+    rule = cli("validate", str(stream), "--ignore", "no-such-rule")
+    assert rule.returncode == 2
+    assert rule.stderr.startswith("session-fsm: unknown --ignore rule 'no-such-rule'; valid "
+                                  "rules: contact-after-final, ")

@@ -9,6 +9,7 @@ import click
 
 from ..errors import InputError
 from ..io.store import Store, StoreError
+from ..machines.agent_state import REAL_STATES
 from ..views.history import (
     ContactFilter,
     ContactHistory,
@@ -19,6 +20,7 @@ from ..views.history import (
     histories_json,
 )
 from ..wire.codec import parse_time
+from ..wire.events import MEDIA_OF
 from ._common import (
     EXIT_FINDING,
     EXIT_INPUT,
@@ -54,12 +56,16 @@ def _time_option(value: str | None, name: str) -> datetime | None:
                       f"{value!r}", EXIT_INPUT) from None
 
 
+_STATES = {name.value.lower(): name.value for name in REAL_STATES}
+
+
 @click.command("history", epilog=EXAMPLES)
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("--db", metavar="PATH", help="Query this store (see `ingest`) instead of FILEs.")
 @click.option("--contact", "contact_id", metavar="ID",
               help="Only this contact (and the agent's states during it).")
-@click.option("--media", help="Only contacts of this media (call, chat, work_item, ...).")
+@click.option("--media", type=click.Choice(tuple(MEDIA_OF.values()), case_sensitive=False),
+              help="Only contacts of this media.")
 @click.option("--skill", help="Only contacts of this skill.")
 @click.option("--status", help="Only contacts whose last status is this (e.g. Disconnected).")
 @click.option("--disconnect-code", help="Only contacts with this DisconnectCode.")
@@ -67,7 +73,7 @@ def _time_option(value: str | None, name: str) -> datetime | None:
               help="Only open (not yet FinalState True) or only closed contacts.")
 @click.option("--since", metavar="ISO", help="Only contacts and states going on at or after this.")
 @click.option("--until", metavar="ISO", help="Only contacts and states that began before this.")
-@click.option("--state", help="Only agent states of this name (e.g. Unavailable).")
+@click.option("--state", help="Only agent states of this name (e.g. Unavailable; any case).")
 @click.option("--out-reason", help="Only agent states with this unavailable code.")
 @click.option("--now", metavar="ISO|now",
               help="FILE input: live durations up to this client time for what is still going on.")
@@ -93,6 +99,12 @@ def command(files: tuple[str, ...], db: str | None, contact_id: str | None, medi
     if db and now is not None:
         raise Failure("--now applies to FILE input; a store holds histories as ingested",
                       EXIT_INPUT)
+    if state is not None and state.lower() not in _STATES:
+        # told, not refused: the stream may bring a state the documentation does not name
+        # (the engine records it, with an unknown-status warning), and it can be asked for
+        click.echo(f"session-fsm: --state {state!r} is no documented agent state "
+                   f"({', '.join(_STATES.values())}): only states recorded under that name "
+                   "are shown", err=True)
     start, end = _time_option(since, "--since"), _time_option(until, "--until")
     contacts = ContactFilter(contact_id=contact_id, media=media, skill=skill, status=status,
                              disconnect_code=disconnect_code, since=start, until=end,
