@@ -185,3 +185,39 @@ def test_replay_engine_and_validate_rules_list_the_valid_values(tmp_path: Path) 
     assert rule.returncode == 2
     assert rule.stderr.startswith("session-fsm: unknown --ignore rule 'no-such-rule'; valid "
                                   "rules: contact-after-final, ")
+
+
+# --- 7. piped tables are never cut ---------------------------------------------------------
+
+
+def test_piped_snapshot_tables_are_not_cut_at_80_columns(tmp_path: Path) -> None:
+    # an open call with a long skill name: the contacts row is far wider than 80 columns
+    skill = "Customer-Service-Escalations-Tier-2"
+    stream = write_stream(tmp_path / "open.jsonl", [
+        session_start(),
+        agent_state("InboundContact", at="2013-09-11T05:01:00.000Z"),
+        {**call("1569815", "Active", at="2013-09-11T05:01:05.000Z"), "Skill": skill},
+    ])
+    done = cli("snapshot", str(stream), env={"PATH": "/usr/bin:/bin", "COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout
+    (row,) = [line for line in done.stdout.splitlines() if "1569815" in line]
+    assert row.split() == ["1569815", "call", "Active", "no", "no", "yes", skill,
+                           "2013-09-11T05:01:05.000Z"]
+
+
+def test_piped_history_is_not_cut_either(tmp_path: Path) -> None:
+    stream = write_stream(tmp_path / "day.jsonl", [
+        session_start(),
+        agent_state("Unavailable", at="2013-09-11T05:00:00.000Z",
+                    out_reason="Lunch-Break-With-A-Very-Long-Unavailable-Code-Name"),
+        agent_state("InboundContact", at="2024-03-04T08:08:57.752Z"),  # another date
+    ])
+    done = cli("history", str(stream))
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout
+    lines = [line.split() for line in done.stdout.splitlines()]
+    assert ["Unavailable", "Lunch-Break-With-A-Very-Long-Unavailable-Code-Name",
+            "2013-09-11T05:00:00.000Z", "2024-03-04T08:08:57.752Z",
+            # 3,827 days (two leap days in between) and 3 h: 91,851 h
+            "91851h", "08m", "57.752s"] in lines

@@ -51,9 +51,16 @@ SKIP_BAD = click.option(
 )
 
 
+_PIPED_WIDTH = 100_000
+"""Columns of a console when piped: rich would take 80 and cut every wider table (cells
+ending in "…"); a table is as wide as its content, so this only lifts the limit."""
+
+
 def stdout() -> Console:
-    """Human output: colour and boxes on a terminal, plain text when piped."""
-    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    """Human output: colour and boxes on a terminal; plain text when piped, never cut."""
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
 
 
 def stderr() -> Console:
