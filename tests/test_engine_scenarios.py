@@ -32,7 +32,7 @@ from helpers import (
 )
 
 from session_fsm.engine import AgentSession
-from session_fsm.engine.changes import Change, Transition
+from session_fsm.engine.changes import Change, LinkMoved, Transition
 from session_fsm.engine.rules import Severity
 from session_fsm.engine.snapshot import Snapshot
 from session_fsm.views.history import AgentInterval, ContactLog, HistoryFold
@@ -684,3 +684,51 @@ def test_a_contact_refused_while_on_another_is_no_deviation() -> None:
     assert moves == [("Unknown", "Available"), ("Available", "InboundContact"),
                      ("InboundContact", "Refused"), ("Refused", "InboundContact")]
     assert w.session.violations == []
+
+
+def _dialer(contact_id: str, status: str, at: datetime, **kw: Any) -> dict[str, Any]:
+    return call(contact_id, status, at=at, inbound=False, call_type="NaturalCalling",
+                skill="2001", **kw)
+
+
+def test_linking_the_next_dialer_call_while_one_is_in_its_acw_is_no_second_link() -> None:
+    """Call a's voice path is torn down (Disconnected, FinalState False: its ACW phase)
+    while it still says IsLinked True; the dialer links call b. a has no voice path
+    left, so b's link is no two-linked-calls: the link moves to b, a is no longer linked."""
+    a, b = "1570011", "1570012"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(agent_state("Dialer", at=t(9, 0, 0)), state="Dialer", out_reason="", is_acw=False)
+    w.step(_dialer(a, "NaturalCallDialing", t(9, 0, 5), linked=True),
+           contacts=(Open(a, "NaturalCallDialing", linked=True),), linked=a)
+    w.step(_dialer(a, "NaturalCallRinging", t(9, 0, 7), start=t(9, 0, 5), linked=True),
+           contacts=(Open(a, "NaturalCallRinging", linked=True),))
+    w.step(_dialer(a, "Active", t(9, 0, 10), start=t(9, 0, 5), linked=True),
+           contacts=(Open(a, "Active", linked=True),))
+    w.step(_dialer(a, "Disconnected", t(9, 2, 0), start=t(9, 0, 5), linked=True),
+           contacts=(Open(a, "Disconnected", in_acw=True, linked=True),))
+    w.step(_dialer(b, "NaturalCallDialing", t(9, 2, 5), linked=True),
+           contacts=(Open(a, "Disconnected", in_acw=True),
+                     Open(b, "NaturalCallDialing", linked=True)), linked=b)
+    assert [v.rule for v in w.session.violations] == []
+    assert [(c.from_contact, c.to_contact) for c in w.said if isinstance(c, LinkMoved)] == [
+        (None, a), (a, b)]
+
+
+def test_a_closing_event_still_saying_linked_is_no_second_link() -> None:
+    """The link moved from a to b (a second link while a still had its voice path: the
+    warning); a's closing event still says IsLinked True. That is what was, not a new
+    link: no second warning, b keeps the link, and the link and the flags agree."""
+    a, b = "1570021", "1570022"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(agent_state("Dialer", at=t(9, 0, 0)), state="Dialer", out_reason="", is_acw=False)
+    w.step(_dialer(a, "NaturalCallDialing", t(9, 0, 5), linked=True),
+           contacts=(Open(a, "NaturalCallDialing", linked=True),), linked=a)
+    w.step(_dialer(b, "NaturalCallDialing", t(9, 0, 6), linked=True),
+           contacts=(Open(a, "NaturalCallDialing"), Open(b, "NaturalCallDialing", linked=True)),
+           linked=b, violations=1)
+    w.step(_dialer(a, "Disconnected", t(9, 0, 30), start=t(9, 0, 5), final=True, linked=True,
+                   disconnect="NoAnswer"),
+           contacts=(Open(b, "NaturalCallDialing", linked=True),), linked=b)
+    assert [(v.rule, v.event_index) for v in w.session.violations] == [("two-linked-calls", 3)]

@@ -225,14 +225,24 @@ class ContactHandlers(SessionCore):
         self.linked_contact_id = contact_id
 
     def _check_link(self, event: ContactFacts, contact_id: str) -> None:
+        """The agent's voice path links one dialer call at a time (``IsLinked``)."""
         linked = self.linked_contact_id
         if event.is_linked:
-            if linked is not None and linked != contact_id and linked in self.contacts:
-                self._violate(RuleName.TWO_LINKED_CALLS,
-                              f"call {contact_id} IsLinked True while call "
-                              f"{linked} is still linked", contact_id=contact_id)
-                self.contacts[linked].is_linked = False
-            if not event.final_state and linked != contact_id:
+            if event.final_state:
+                # a closing event's IsLinked says what was, not a new link: the close takes
+                # the link with it when this call holds it (_close), and leaves another's
+                return
+            other = self.contacts.get(linked) if linked is not None and linked != contact_id \
+                else None
+            if other is not None:
+                # a call in its ACW phase has no voice path left: linking the next is no
+                # second link
+                if not other.in_acw:
+                    self._violate(RuleName.TWO_LINKED_CALLS,
+                                  f"call {contact_id} IsLinked True while call "
+                                  f"{linked} is still linked", contact_id=contact_id)
+                other.is_linked = False
+            if linked != contact_id:
                 self._link(contact_id)
         elif linked == contact_id and event.is_linked is False:
             self._link(None)
