@@ -354,6 +354,10 @@ class AgentSession(AgentHandlers, ContactHandlers):
         self._own_map("signals")[name] = self.signals.get(name, 0) + 1
         self._note(name, None, None)
 
+    def _on_noted(self, event: Any, batch: Hashable | None, digest: int | None) -> None:
+        """A type the stream carries beyond the documentation: kept for what it says."""
+        self._note(event.TYPE, getattr(event, "contact_id", None), event)
+
     def _on_unknown(self, event: ev.UnknownEvent, batch: Hashable | None,
                     digest: int | None) -> None:
         self._own_map("unknown_types")[event.type] = self.unknown_types.get(event.type, 0) + 1
@@ -409,6 +413,7 @@ _ROUTES: dict[type[Any], _Route] = {route.cls: route for route in (
     *(_route(cls, partial(AgentSession._on_contact, media=media), repeats=True)
       for cls, media in ev.MEDIA_OF.items()),
     *(_route(cls, partial(AgentSession._on_signal, name=cls.TYPE)) for cls in ev.SIGNAL_EVENTS),
+    *(_route(cls, AgentSession._on_noted) for cls in ev.NOTED_EVENTS),
 )}
 _WIRE_READERS: dict[Any, tuple[Callable[[Mapping[str, Any]], Any], _Route]] = {
     cls.TYPE: (route.read, route) for cls, route in _ROUTES.items() if route.read is not None

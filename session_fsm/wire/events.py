@@ -503,6 +503,10 @@ SIGNAL_EVENTS: tuple[type[Any], ...] = (
 )
 """The payload-less signals: only their type (and count) matters."""
 
+NOTED_EVENTS: tuple[type[Any], ...] = ()
+"""Event types the live stream carries beyond the documentation (``stream-facts.md``) that
+the engine keeps for what they say (a ``Noted`` change), without interpreting them."""
+
 KNOWN_EVENTS: tuple[type[Any], ...] = (
     AgentSessionStart,
     AgentSessionEnd,
@@ -522,6 +526,7 @@ KNOWN_EVENTS: tuple[type[Any], ...] = (
     CustomEvent,
     HoursOfOperation,
     *SIGNAL_EVENTS,
+    *NOTED_EVENTS,
 )
 """The platform's event types (what the simulator generates and the codec's tests cover)."""
 
