@@ -69,11 +69,23 @@ def test_errors_exit_1_with_counts_then_violations(tmp_path: Path) -> None:
     assert done.stderr == ""
     out = done.stdout
     lines = out.splitlines()
-    # the summary: session, rule, severity, count; rules in catalogue order (errors first)
-    counts = [line.split() for line in lines if line.split()[-1:] == ["1"]]
-    assert counts == [["calls.jsonl", "contact-after-final", "error", "1"],
-                      ["not-json", "error", "1"],
-                      ["unknown-event-type", "warning", "1"]]
+    # first the totals: rule, severity, count, sessions; errors first
+    rows = [line.split() for line in lines]
+    by_rule = rows.index(["Violations", "by", "rule"])
+    assert rows[by_rule + 1:by_rule + 6] == [
+        ["rule", "severity", "count", "sessions"],
+        ["contact-after-final", "error", "1", "1"],
+        ["not-json", "error", "1", "1"],
+        ["unknown-event-type", "warning", "1", "1"],
+        []]
+    # then session, rule, severity, count; rules in catalogue order (errors first)
+    by_session = rows.index(["Violations", "by", "session", "and", "rule"])
+    assert by_session > by_rule
+    assert rows[by_session + 1:by_session + 5] == [
+        ["session", "rule", "severity", "count"],
+        ["calls.jsonl", "contact-after-final", "error", "1"],
+        ["not-json", "error", "1"],
+        ["unknown-event-type", "warning", "1"]]
     # then every violation, one line each when piped, at its file:line
     detail = [line for line in lines if line.startswith("calls.jsonl:")]
     assert [line.split(": ")[:3] for line in detail] == [
@@ -219,6 +231,10 @@ def test_many_sessions_are_grouped(tmp_path: Path) -> None:
     done = run("two.jsonl", cwd=tmp_path)
     assert done.returncode == 0
     rows = [line.split() for line in done.stdout.splitlines()]
+    # the totals lead: one warning of each rule, in one session each
+    assert rows[:4] == [["Violations", "by", "rule"], ["rule", "severity", "count", "sessions"],
+                        ["no-session-start", "warning", "1", "1"],
+                        ["unknown-event-type", "warning", "1", "1"]]
     assert ["agent-1", "unknown-event-type", "warning", "1"] in rows
     assert ["agent-2", "no-session-start", "warning", "1"] in rows
     assert done.stdout.splitlines()[-1] == "2 sessions, 3 events: 0 errors, 2 warnings: ok"
@@ -233,3 +249,20 @@ def test_help_has_examples() -> None:
     assert "session-fsm validate calls.jsonl" in done.stdout
     for option in ("--json", "--strict", "--ignore", "--select"):
         assert option in done.stdout
+
+
+def test_totals_per_rule_add_up_over_sessions(tmp_path: Path) -> None:
+    # agent-1: two unknown Types; agent-2: one; agent-3: none (and no start: a warning)
+    (tmp_path / "three.jsonl").write_text(jsonl(
+        {"session": "agent-1", "events": [session_start(), {"Type": "FavoriteColor"},
+                                          {"Type": "FavoriteFood"}]},
+        {"session": "agent-2", "events": [session_start(), {"Type": "FavoriteColor"}]},
+        {"session": "agent-3", "event": agent_state("Available", at=AT)},
+    ))
+    done = run("three.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert rows[:4] == [["Violations", "by", "rule"], ["rule", "severity", "count", "sessions"],
+                        ["no-session-start", "warning", "1", "1"],
+                        ["unknown-event-type", "warning", "3", "2"]]
+    assert done.stdout.splitlines()[-1] == "3 sessions, 6 events: 0 errors, 4 warnings: ok"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -30,7 +31,9 @@ def plural(n: int, word: str) -> str:
 
 
 def show_report(report: Report) -> None:
-    """The report for people: per-session rule counts, then every violation.
+    """The report for people: totals per rule and severity (what a day's run mostly
+    asks: which rules, how often, in how many sessions), per-session rule counts, then
+    every violation.
 
     On a terminal the violations are a table; piped, one line each (``file:line:
     severity: rule: message (...)``, as compilers print), so long messages stay whole
@@ -40,6 +43,20 @@ def show_report(report: Report) -> None:
     severity: dict[str, Severity] = {rule.name: rule.severity for rule in CATALOGUE}
     counts = report.counts()
     if counts:
+        totals: Counter[str] = Counter()
+        sessions: Counter[str] = Counter()
+        for rules in counts.values():
+            totals.update(rules)
+            sessions.update(rules.keys())
+        order = {rule.name: i for i, rule in enumerate(CATALOGUE)}
+        by_rule = table("Violations by rule", "rule", "severity", "count", "sessions")
+        # errors first, then the catalogue's order
+        for rule in sorted(totals, key=lambda r: (severity[r] is not Severity.ERROR,
+                                                  order[r])):
+            by_rule.add_row(rule, _severity(severity[rule].value, severity[rule]),
+                            str(totals[rule]), str(sessions[rule]))
+        console.print(by_rule)
+        console.print()
         summary = table("Violations by session and rule", "session", "rule", "severity", "count")
         for key, rules in counts.items():
             for i, (rule, n) in enumerate(rules.items()):
