@@ -48,7 +48,7 @@ def show_report(report: Report) -> None:
         for rules in counts.values():
             totals.update(rules)
             sessions.update(rules.keys())
-        order = {rule.name: i for i, rule in enumerate(CATALOGUE)}
+        order: dict[str, int] = {rule.name: i for i, rule in enumerate(CATALOGUE)}
         by_rule = table("Violations by rule", "rule", "severity", "count", "sessions")
         # errors first, then the catalogue's order
         for rule in sorted(totals, key=lambda r: (severity[r] is not Severity.ERROR,
