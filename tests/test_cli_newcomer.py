@@ -221,3 +221,23 @@ def test_piped_history_is_not_cut_either(tmp_path: Path) -> None:
             "2013-09-11T05:00:00.000Z", "2024-03-04T08:08:57.752Z",
             # 3,827 days (two leap days in between) and 3 h: 91,851 h
             "91851h", "08m", "57.752s"] in lines
+
+
+# --- 9. singular and plural ------------------------------------------------------------------
+
+
+def test_one_of_a_kind_is_singular(tmp_path: Path) -> None:
+    # one event, one violation (no-session-start), one session
+    stream = write_stream(tmp_path / "one.jsonl",
+                          [agent_state("Available", at="2013-09-11T05:00:00.000Z")])
+    snapshot = cli("snapshot", str(stream))
+    assert "  1 event, 1 violation\n" in snapshot.stdout
+    history = cli("history", str(stream))
+    assert history.stdout.startswith(f"{stream}  0 contacts, 1 agent state\n")
+    validate = cli("validate", str(stream))
+    assert validate.stdout.splitlines()[-1] == "1 session, 1 event: 0 errors, 1 warning: ok"
+    out = tmp_path / "sim.jsonl"
+    simulate = cli("simulate", "--agents", "1", "--seed", "1", "--minutes", "0.05",
+                   "--out", str(out))
+    assert simulate.returncode == 0, simulate.stderr
+    assert " for 1 session to " in simulate.stdout

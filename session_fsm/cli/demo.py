@@ -33,7 +33,7 @@ from ..views.validation import Report, report_of
 from ..wire.codec import format_time
 from ._common import JSON, Failure, emit_json, replay_files, stdout, table
 from .render import duration as history_duration
-from .render import show_report, show_snapshot
+from .render import plural, show_report, show_snapshot
 
 EXAMPLES = """\b
 Examples:
@@ -88,7 +88,8 @@ def command(as_json: bool) -> None:
         return
     console = stdout()
     with demo_stream() as path:
-        console.print(f"Replayed {report.events} events of {len(snapshots)} agent sessions "
+        console.print(f"Replayed {plural(report.events, 'event')} of "
+                      f"{plural(len(snapshots), 'agent session')} "
                       f"from the bundled stream {path}")
     console.print()
     console.rule("Snapshot: each session now", align="left")

@@ -252,7 +252,8 @@ def snapshot_view(snap: Snapshot) -> RenderableType:
     parts: list[RenderableType] = [Text.assemble(
         (cell(snap.key), "bold"),
         f"  session {cell(info.session_id)}  agent {cell(info.agent_id)}  {info.status}"
-        f"{cell(end) if end else ''}  {snap.events} events, {snap.violations} violations")]
+        f"{cell(end) if end else ''}  {plural(snap.events, 'event')}, "
+        f"{plural(snap.violations, 'violation')}")]
     agent = snap.agent_state
     if agent is not None:
         nexts = cell(", ".join(n.state + (f"/{n.out_reason}" if n.out_reason else "")

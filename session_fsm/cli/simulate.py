@@ -116,8 +116,11 @@ def _atomic(path: str) -> Iterator[IO[bytes]]:
 
 
 def _wrote(summary: Summary, where: str) -> str:
-    return (f"wrote {summary.events:,} events ({summary.lines:,} lines) for "
-            f"{summary.sessions:,} sessions to {where}")
+    def count(n: int, word: str) -> str:  # 1,000 with its comma; "1 session", not "1 sessions"
+        return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+    return (f"wrote {count(summary.events, 'event')} ({count(summary.lines, 'line')}) for "
+            f"{count(summary.sessions, 'session')} to {where}")
 
 
 def show(summary: Summary, out: str) -> None:
