@@ -12,6 +12,7 @@ from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import pytest
 from helpers import (
     agent_state,
     call,
@@ -732,3 +733,35 @@ def test_a_closing_event_still_saying_linked_is_no_second_link() -> None:
                    disconnect="NoAnswer"),
            contacts=(Open(b, "NaturalCallDialing", linked=True),), linked=b)
     assert [(v.rule, v.event_index) for v in w.session.violations] == [("two-linked-calls", 3)]
+
+
+@pytest.mark.parametrize(("name", "statuses"), [
+    # nothing in the documentation forbids these; each is its table's row now
+    ("a preview skipped to a callback", ["Preview", "CallBackDisconnected"]),
+    ("a masked call requeued as a callback", ["Dialing", "Active", "Masking",
+                                              "CallBackDisconnected"]),
+    ("a dialer call answered with no ringing reported", ["NaturalCallDialing", "Active"]),
+    ("a dialer call detected with no ringing reported", ["NaturalCallDialing",
+                                                         "NaturalCallAMD", "Disconnected"]),
+])
+def test_call_moves_the_documentation_allows_are_no_violation(
+        name: str, statuses: list[str]) -> None:
+    c = "1570031"
+    replayed = replay_history([
+        session_start(),
+        *(call(c, status, at=t(9, 0, n), inbound=False, start=t(9, 0, 0))
+          for n, status in enumerate(statuses)),
+    ])
+    assert replayed.session.violations == [], name
+    contact, = replayed.history().contacts
+    assert [s.status for s in contact.steps] == statuses
+
+
+def test_a_callback_first_seen_in_a_join_is_no_violation() -> None:
+    c = "1570032"
+    replayed = replay_history(
+        [call(c, "CallBackDisconnected", at=t(9, 0, 0), inbound=False), session_start()],
+        batch_of=["join", "join"])
+    assert replayed.session.violations == []
+    snap = replayed.session.snapshot()
+    assert [(x.contact_id, x.status) for x in snap.contacts] == [(c, "CallBackDisconnected")]
