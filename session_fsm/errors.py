@@ -30,6 +30,11 @@ class Source:
         return f"{self.path}:{self.line}"
 
 
+def plural(n: int, word: str) -> str:
+    """``n`` and ``word``, its plural with an ``s`` unless ``n`` is 1: "1 event", "2 events"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 class SessionFsmError(Exception):
     """Base class of every error session_fsm raises on purpose."""
 
@@ -191,8 +196,8 @@ class GaveUpError(FollowError):
     def __init__(self, attempts: int, cause: str, session_id: str) -> None:
         self.attempts = attempts
         self.cause = cause
-        super().__init__(f"gave up after {attempts} failed attempts in a row; last: {cause}",
-                         session_id)
+        super().__init__(f"gave up after {plural(attempts, 'failed attempt')} in a row; "
+                         f"last: {cause}", session_id)
 
 
 class RotatedSessionIdError(FollowError):

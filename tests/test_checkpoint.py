@@ -61,7 +61,7 @@ STREAM: list[dict[str, Any]] = [
      "TimeStamp": _t(2, 10)},
     {"Type": "SupervisorMonitor", "MonitorStartTime": _t(3), "TargetAgentId": "9011",
      "FinalState": "False"},
-    {"Type": "PromiseKeeper", "Whatever": 1},
+    {"Type": "FutureThing", "Whatever": 1},  # a type nobody lists
     _call("1569815", "Disconnected", _t(6, 17)),
     _state("Unavailable", _t(6, 17), acw=True, timeout="60", nexts=("Available",)),
     _call("1569815", "Disconnected", _t(6, 42), final=True),
@@ -118,7 +118,7 @@ def test_restore_at_every_split_point_equals_feeding_all(split: int) -> None:
 def test_the_stream_really_exercises_the_state_a_checkpoint_must_carry() -> None:
     session = _feed_all(STREAM).sessions["agent-1"]
     rules = sorted(v.rule for v in session.violations)
-    # duplicate Active, the unknown PromiseKeeper type, Active after FinalState True, and
+    # duplicate Active, the unknown FutureThing type, Active after FinalState True, and
     # the chat still open at AgentSessionEnd
     assert rules == ["contact-after-final", "contacts-open-at-end", "duplicate-event",
                      "unknown-event-type"]

@@ -111,7 +111,7 @@ def test_skip_bad_reports_and_counts(tmp_path: Path) -> None:
     done = run("snapshot", str(stream), "--skip-bad", "--json")
     assert done.returncode == 0
     assert f"{stream}:6" in done.stderr.decode()
-    assert "1 unreadable item(s) skipped" in done.stderr.decode()
+    assert "1 unreadable item skipped" in done.stderr.decode()
     assert orjson.loads(done.stdout)["sessions"][0]["events"] == 5
 
 
@@ -126,7 +126,7 @@ def test_skip_bad_skips_a_bad_field_and_leaves_no_empty_session(tmp_path: Path) 
     message = done.stderr.decode()
     assert f"session-fsm: skipped {stream}:6: " in message
     assert "IsAcw" in message
-    assert "1 unreadable item(s) skipped" in message
+    assert "1 unreadable item skipped" in message
     sessions = orjson.loads(done.stdout)["sessions"]
     assert [(s["key"], s["events"]) for s in sessions] == [(str(stream), 5)]
 

@@ -79,7 +79,7 @@ def test_follow_human_output_when_piped(token_file: Path) -> None:
     out = done.stdout.decode()
     assert "ended (409)" in out
     assert "agent: Available since 2013-09-11T05:08:50.000Z" in out
-    assert "session ended (409) after 6 response(s)" in done.stderr.decode()
+    assert "session ended (409) after 6 responses" in done.stderr.decode()
     assert b"Traceback" not in done.stderr
 
 

@@ -77,7 +77,7 @@ def test_a_5000_digit_integer_is_skipped_with_skip_bad(tmp_path: Path, command: 
     assert "Traceback" not in done.stderr
     assert done.returncode == 0, done.stderr
     assert done.stderr == (f"session-fsm: skipped {path}:2: {BIG_FIELD}\n"
-                           "session-fsm: 1 unreadable item(s) skipped\n")
+                           "session-fsm: 1 unreadable item skipped\n")
     assert "1569815" in done.stdout  # the call after the bad line was applied
 
 
@@ -157,7 +157,7 @@ def test_dev_zero_ends_with_skip_bad_too(command: str) -> None:
     assert done.stderr == (
         "session-fsm: skipped /dev/zero:1: line is longer than max_line_bytes (16777216 "
         "bytes): not parsed, and nothing after it in this input is read\n"
-        "session-fsm: 1 unreadable item(s) skipped\n")
+        "session-fsm: 1 unreadable item skipped\n")
 
 
 def test_20_mib_without_a_newline_stops_after_the_limit_and_the_next_file_is_read(
@@ -172,7 +172,7 @@ def test_20_mib_without_a_newline_stops_after_the_limit_and_the_next_file_is_rea
     assert done.stderr == (
         f"session-fsm: skipped {endless}:2: line is longer than max_line_bytes (16777216 "
         "bytes): not parsed, and nothing after it in this input is read\n"
-        "session-fsm: 1 unreadable item(s) skipped\n")
+        "session-fsm: 1 unreadable item skipped\n")
     sessions = orjson.loads(done.stdout)["sessions"]
     assert [(s["key"], s["session"]["session_id"]) for s in sessions] == [
         (str(endless), "58070815"), (str(after), "2")]
@@ -212,4 +212,4 @@ def test_a_checkpoint_past_the_end_of_the_input_is_refused(tmp_path: Path, comma
     done = cli(command, str(stream), *store, "--checkpoint", str(checkpoint), "--resume")
     assert done.returncode == 2
     assert done.stderr == (f"session-fsm: checkpoint {checkpoint} is past the end of the input: "
-                           "it was taken after 5 input item(s), and these files hold 2\n")
+                           "it was taken after 5 input items, and these files hold 2\n")

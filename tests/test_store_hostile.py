@@ -458,7 +458,7 @@ def test_a_state_that_cannot_be_used_is_one_line_and_the_session_is_rebuilt(
     assert line.startswith(f"session-fsm: {db}: session 'agent-1': its saved state {problem}")
     # every event it has now: the first half's and the second's
     assert line.endswith(f"; its history is rebuilt from its {_events_of(db, 'agent-1')} "
-                         "stored event(s)")
+                         "stored events")
     report = orjson.loads(done.stdout)
     assert (report["updated"], report["rebuilt"]) == (["agent-0", "agent-1"], ["agent-1"])
     assert_same_store(db, _ingested(tmp_path / "ab.sqlite", first, second), total)
@@ -479,7 +479,7 @@ def test_a_state_of_another_session_is_refused_too(tmp_path: Path) -> None:
     assert warnings == [
         f"{db}: session 'agent-1': its saved state is damaged: it is the state of session "
         f"'agent-0'; its history is rebuilt from its {_events_of(db, 'agent-1')} stored "
-        "event(s)"]
+        "events"]
     assert_same_store(db, _ingested(tmp_path / "ab.sqlite", first, second), total)
 
 
@@ -509,7 +509,7 @@ def test_a_version_1_store_is_upgraded_and_rebuilt_once(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr.decode() == (
         f"session-fsm: {db}: upgraded from store format version 1 to 2; the histories of "
-        "its 2 session(s) are rebuilt from their events by the next ingest\n")
+        "its 2 sessions are rebuilt from their events by the next ingest\n")
     report = orjson.loads(done.stdout)
     assert report["rebuilt"] == ["agent-0", "agent-1"]
     assert_same_store(db, _ingested(tmp_path / "ab.sqlite", first, second), total)

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from ..engine import SessionEngine
 from ..engine.changes import Change
-from ..errors import InputError, OnError
+from ..errors import InputError, OnError, plural
 from ..wire.reader import ReadError, WireItem, iter_wire
 
 EXIT_OK = 0
@@ -283,7 +283,7 @@ def past_the_end(checkpoint: str | None, position: int, items: int) -> Failure:
     """A resumed run whose checkpoint counts more input items than its input holds: the
     checkpoint was taken over other content, or is damaged."""
     return Failure(f"checkpoint {checkpoint} is past the end of the input: it was taken "
-                   f"after {position} input item(s), and these files hold {items}")
+                   f"after {plural(position, 'input item')}, and these files hold {items}")
 
 
 def _skipped(result: Replay, error: InputError) -> None:

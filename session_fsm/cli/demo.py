@@ -21,7 +21,7 @@ import click
 from ..engine import SessionEngine
 from ..engine.rules import RULES, Violation
 from ..engine.snapshot import snapshots_json
-from ..errors import InputError
+from ..errors import InputError, plural
 from ..views.history import (
     ContactHistory,
     HistoryFold,
@@ -33,7 +33,7 @@ from ..views.validation import Report, report_of
 from ..wire.codec import format_time
 from ._common import JSON, Failure, emit_json, replay_files, stdout, table
 from .render import duration as history_duration
-from .render import plural, show_report, show_snapshot
+from .render import show_report, show_snapshot
 
 EXAMPLES = """\b
 Examples:

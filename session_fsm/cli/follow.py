@@ -26,7 +26,7 @@ from rich.text import Text
 
 from ..engine import AgentSession
 from ..engine.snapshot import to_json
-from ..errors import SessionFsmError, printable
+from ..errors import SessionFsmError, plural, printable
 from ..io.client import (
     DEFAULT_POLL_TIMEOUT,
     FollowError,
@@ -177,8 +177,9 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
         raise Failure(f"interrupted; resume with --session-id {follower.session_id}",
                       EXIT_INTERRUPTED)
     if not as_json:
-        click.echo(f"session-fsm: session ended ({result.reason}) after {result.responses} "
-                   f"response(s); last session id {result.session_id}", err=True)
+        click.echo(f"session-fsm: session ended ({result.reason}) after "
+                   f"{plural(result.responses, 'response')}; last session id "
+                   f"{result.session_id}", err=True)
 
 
 def _open_store(path: Path) -> Store:

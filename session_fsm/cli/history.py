@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, plural
 from ..io.store import Store, StoreError
 from ..machines.agent_state import REAL_STATES
 from ..views.history import (
@@ -133,7 +133,7 @@ def _from_files(files: Sequence[str], skip_bad: bool, now: datetime | None, skew
     except InputError as error:
         raise input_failure(error) from None
     if replay.skipped:
-        click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
+        click.echo(f"session-fsm: {plural(replay.skipped, 'unreadable item')} skipped", err=True)
     say_if_empty(replay)
     chosen = []
     for history in fold.histories(replay.engine.sessions, now=now, skew_s=skew):
@@ -165,8 +165,9 @@ def _from_store(db: str, contacts: ContactFilter, states: StateFilter,
     except StoreError as error:
         raise Failure(str(error), EXIT_INPUT) from None
     if stale:
-        click.echo(f"session-fsm: {len(stale)} session(s) have events not yet in their history "
-                   "(an ingest was interrupted): run ingest again", err=True)
+        have = "has" if len(stale) == 1 else "have"
+        click.echo(f"session-fsm: {plural(len(stale), 'session')} {have} events not yet in "
+                   "their history (an ingest was interrupted): run ingest again", err=True)
     chosen = []
     for history in stored:
         picked = _pick(history.key, history.contacts, history.agent_states, contact_id)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, plural
 from ..io.store import DEFAULT_BATCH, DEFAULT_LOCK_TIMEOUT, Store, StoreError, unnamed_stream
 from ..wire.reader import ReadError
 from ._common import (
@@ -124,12 +124,12 @@ def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: floa
                    "updated": list(result.updated), "rebuilt": list(result.rebuilt),
                    "store": {"events": total_events, "sessions": sessions}})
         return
-    resumed = (f" (resumed after {result.resumed} input item(s) already committed)"
+    resumed = (f" (resumed after {plural(result.resumed, 'input item')} already committed)"
                if result.resumed else "")
     rebuilt = (f" ({len(result.rebuilt)} rebuilt from their first event)"
                if result.rebuilt else "")
-    stdout().print(f"{result.read} event(s) read{resumed}, {result.added} new; histories "
-                   f"updated for {len(result.updated)} session(s){rebuilt}; the store "
-                   f"holds {total_events} event(s) of {sessions} session(s)")
+    stdout().print(f"{plural(result.read, 'event')} read{resumed}, {result.added} new; histories "
+                   f"updated for {plural(len(result.updated), 'session')}{rebuilt}; the store "
+                   f"holds {plural(total_events, 'event')} of {plural(sessions, 'session')}")
     if result.skipped:
-        click.echo(f"session-fsm: {result.skipped} unreadable item(s) skipped", err=True)
+        click.echo(f"session-fsm: {plural(result.skipped, 'unreadable item')} skipped", err=True)

@@ -19,15 +19,11 @@ from rich.text import Text
 
 from ..engine.rules import CATALOGUE, Severity
 from ..engine.snapshot import Snapshot
-from ..errors import printable
+from ..errors import plural, printable
 from ..views.history import SessionHistory
 from ..views.validation import Report
 from ..wire.codec import format_time
 from ._common import stdout, table
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def show_report(report: Report) -> None:

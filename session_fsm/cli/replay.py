@@ -121,7 +121,8 @@ def _report_unreadable(summary: ReplaySummary) -> None:
         click.echo(f"session-fsm: unreadable {line}", err=True)
     rest = summary.fold.unreadable - min(len(lines), _SHOWN)
     if rest > 0:
-        click.echo(f"session-fsm: ... and {rest} more unreadable item(s); each is a row of "
+        more = "item" if rest == 1 else "items"
+        click.echo(f"session-fsm: ... and {rest} more unreadable {more}; each is a row of "
                    "the violations table with its file:line", err=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..engine.snapshot import snapshots_json
-from ..errors import InputError
+from ..errors import InputError, plural
 from ._common import (
     CHECKPOINT,
     CHECKPOINT_EVERY,
@@ -56,7 +56,7 @@ def command(files: tuple[str, ...], as_json: bool, skip_bad: bool, checkpoint: s
         for snap in snapshots:
             show_snapshot(snap)
     if replay.skipped:
-        click.echo(f"session-fsm: {replay.skipped} unreadable item(s) skipped", err=True)
+        click.echo(f"session-fsm: {plural(replay.skipped, 'unreadable item')} skipped", err=True)
     say_if_empty(replay)
 
 

@@ -104,6 +104,7 @@ from ..errors import (
     StoreConflictError,
     StoreError,
     StoreFailedError,
+    plural,
 )
 from ..views.history import (
     ContactFilter,
@@ -444,8 +445,8 @@ class Store:
             self._db.execute("UPDATE meta SET value = ? WHERE name = 'version'", (str(VERSION),))
             sessions = self._db.execute("UPDATE sessions SET dirty = 1").rowcount
         self.on_warning(f"{self.path}: upgraded from store format version 1 to {VERSION}; "
-                        f"the histories of its {sessions} session(s) are rebuilt from their "
-                        "events by the next ingest")
+                        f"the histories of its {plural(sessions, 'session')} are rebuilt from "
+                        "their events by the next ingest")
 
     def written_since_open(self) -> bool:
         """Whether a store opened ``read_only`` with no writer on it may have been written
@@ -862,7 +863,7 @@ class Store:
         (events,) = self._db.execute("SELECT events FROM sessions WHERE id = ?",
                                      (session_id,)).fetchone()
         self.on_warning(f"{self.path}: session {key!r}: its saved state {problem}; its "
-                        f"history is rebuilt from its {events} stored event(s)")
+                        f"history is rebuilt from its {plural(events, 'stored event')}")
         return None
 
     def _finish(self, applied: _Applied) -> None:
