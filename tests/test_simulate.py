@@ -37,13 +37,14 @@ from session_fsm.wire.reader import ReadItem, read
 
 # A run big enough for every kind of session and every event type (the cast repeats
 # every 12 agents), small enough to replay in a fraction of a second.
-AGENTS, SEED, MINUTES = 24, 3, 120
+AGENTS, SEED, MINUTES = 24, 6, 120
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 UNDOCUMENTED = {"IISHost", "VCHost", "MasterID", "MonitorType"}
 
 
-def _run(agents: int, seed: int, minutes: float) -> tuple[bytes, Simulation]:
-    simulation = Simulation(agents, seed, minutes)
+def _run(agents: int, seed: int, minutes: float, *,
+         intended_warnings: bool = False) -> tuple[bytes, Simulation]:
+    simulation = Simulation(agents, seed, minutes, intended_warnings=intended_warnings)
     out = io.BytesIO()
     simulation.write(out)
     return out.getvalue(), simulation
@@ -70,16 +71,25 @@ def by_session(lines: list[dict[str, Any]]) -> dict[str, list[tuple[int, dict[st
 
 
 @pytest.fixture(scope="module")
-def engine(run: tuple[bytes, Simulation], tmp_path_factory: pytest.TempPathFactory
-           ) -> SessionEngine:
-    path = tmp_path_factory.mktemp("sim") / "stream.jsonl"
-    path.write_bytes(run[0])
+def warned_run() -> tuple[bytes, Simulation]:
+    """The same run, asked to also write what the engine warns about on purpose."""
+    return _run(AGENTS, SEED, MINUTES, intended_warnings=True)
+
+
+def _replayed(data: bytes, path: Path) -> SessionEngine:
+    path.write_bytes(data)
     engine = SessionEngine()
     for item in read(path, on_error="raise"):
         assert isinstance(item, ReadItem)
         engine.feed(item.event, key=item.key, source=item.source, batch=item.source)
     engine.finish()
     return engine
+
+
+@pytest.fixture(scope="module")
+def engine(run: tuple[bytes, Simulation], tmp_path_factory: pytest.TempPathFactory
+           ) -> SessionEngine:
+    return _replayed(run[0], tmp_path_factory.mktemp("sim") / "stream.jsonl")
 
 
 def type_of(event: dict[str, Any]) -> str:
@@ -199,14 +209,25 @@ def test_wire_dicts_are_spelled_like_the_documentation(
                 assert event[key].isdigit(), (name, key, event[key])
 
 
-def test_every_event_type_appears_and_unknown_ones_too(run: tuple[bytes, Simulation]) -> None:
+def test_every_event_type_appears_and_nothing_else(run: tuple[bytes, Simulation]) -> None:
+    """Every platform type, the ones beyond the documentation (RunApp, PromiseKeeper...)
+    included, and the recorder's 409 line; no type nobody lists."""
     summary = run[1].summary
     known = {cls.TYPE for cls in ev.KNOWN_EVENTS}
-    assert known <= set(summary.types), known - set(summary.types)
-    assert set(summary.types) - known  # types the documentation does not list
+    assert {"RunApp", "PromiseKeeper", "Conference"} <= known
+    assert set(summary.types) == known | {"session_fsm.HttpSessionEnded"}
+    assert summary.types["session_fsm.HttpSessionEnded"] == 2  # agents 7 and 19
     assert summary.events == sum(summary.types.values())
     assert summary.sessions == AGENTS
     assert summary.lines == run[0].count(b"\n")
+
+
+def test_asked_to_it_also_writes_a_type_nobody_lists(
+        warned_run: tuple[bytes, Simulation]) -> None:
+    types = warned_run[1].summary.types
+    unlisted = set(types) - {cls.TYPE for cls in ev.KNOWN_EVENTS}
+    assert unlisted == {"AgentWorkflowConfiguration"}
+    assert "session_fsm.HttpSessionEnded" not in types  # no 409 after the remote logoffs
 
 
 def test_the_live_streams_quirks_appear(run: tuple[bytes, Simulation]) -> None:
@@ -241,14 +262,28 @@ def test_remote_logoffs_with_and_without_the_session_end(
         by_session: dict[str, list[tuple[int, dict[str, Any]]]]) -> None:
     endings = {key: [type_of(e) for _, e in events][-2:] for key, events in by_session.items()}
     assert endings["agent-00005"] == ["RemoteAgentSessionEnd", "AgentSessionEnd"]
-    assert endings["agent-00007"][-1] == "RemoteAgentSessionEnd"
+    # the AgentSessionEnd was purged with the queue: the recorder's 409 line ends it
+    assert endings["agent-00007"] == ["RemoteAgentSessionEnd", "session_fsm.HttpSessionEnded"]
+    assert by_session["agent-00007"][-1][1] == {
+        "Type": "session_fsm.HttpSessionEnded", "HttpStatus": "409",
+        "SessionId": by_session["agent-00007"][0][1]["SessionId"]}
     assert endings["agent-00004"] == ["AgentLeg", "AgentSessionEnd"]
+    ends = {"AgentSessionEnd", "RemoteAgentSessionEnd", "session_fsm.HttpSessionEnded"}
     for key, events in by_session.items():
         types = [type_of(e) for _, e in events]
-        for end in ("AgentSessionEnd", "RemoteAgentSessionEnd"):
+        for end in ends:
             if end in types:  # nothing but the end events after an end
                 tail = types[types.index(end):]
-                assert set(tail) <= {"AgentSessionEnd", "RemoteAgentSessionEnd"}, key
+                assert set(tail) <= ends, key
+
+
+def test_asked_to_a_remote_logoff_is_left_without_its_end(
+        warned_run: tuple[bytes, Simulation]) -> None:
+    last = {}
+    for line in map(orjson.loads, warned_run[0].splitlines()):
+        last[line["session"]] = line.get("event") or line["events"][-1]
+    assert type_of(last["agent-00007"]) == "RemoteAgentSessionEnd"
+    assert type_of(last["agent-00005"]) == "AgentSessionEnd"
 
 
 def test_both_acw_paths_with_and_without_a_timeout(
@@ -397,12 +432,20 @@ def test_the_documentations_examples_are_written_key_for_key(name: str) -> None:
 # --- the engine's reading of it -------------------------------------------------------------
 
 
-def test_the_engine_finds_no_error_and_only_the_intended_warnings(
+def test_the_engine_finds_no_violation_at_all(
         engine: SessionEngine, run: tuple[bytes, Simulation]) -> None:
+    """No error, and no warning either: ``validate --strict`` passes on the stream."""
+    assert list(engine.violations()) == []
+    assert all(not e.warnings for e in run[1].expected().values())
+
+
+def test_asked_to_the_engine_finds_exactly_the_intended_warnings(
+        warned_run: tuple[bytes, Simulation], tmp_path: Path) -> None:
+    engine = _replayed(warned_run[0], tmp_path / "warned.jsonl")
     violations = list(engine.violations())
     assert [v for v in violations if v.severity is Severity.ERROR] == []
     assert {v.rule for v in violations} == INTENDED_WARNINGS
-    expected = run[1].expected()
+    expected = warned_run[1].expected()
     per_session: dict[str, dict[str, int]] = collections.defaultdict(dict)
     for v in violations:
         per_session[v.session][v.rule] = per_session[v.session].get(v.rule, 0) + 1
@@ -410,6 +453,10 @@ def test_the_engine_finds_no_error_and_only_the_intended_warnings(
     # the cast: agent 7 is logged off remotely with no AgentSessionEnd, agent 5 with one
     assert per_session["agent-00007"]["remote-end-without-end"] == 1
     assert "remote-end-without-end" not in per_session.get("agent-00005", {})
+    # and the engine agrees with the simulator about every session, warned or not
+    snapshots = {snap.key: snap for snap in engine.snapshot()}
+    for key, want in expected.items():
+        assert _as_expected(snapshots[key]) == _from_expected(want), key
 
 
 def _as_expected(snap: Snapshot) -> dict[str, Any]:
@@ -472,14 +519,8 @@ def test_the_knowledge_holds_for_windows_that_cut_sessions_anywhere(tmp_path: Pa
     cut_contacts = 0
     for seed in range(12):
         data, simulation = _run(12, seed, 4)
-        path = tmp_path / f"cut-{seed}.jsonl"
-        path.write_bytes(data)
-        engine = SessionEngine()
-        for item in read(path, on_error="raise"):
-            assert isinstance(item, ReadItem)
-            engine.feed(item.event, key=item.key, source=item.source, batch=item.source)
-        engine.finish()
-        assert not [v for v in engine.violations() if v.severity is Severity.ERROR]
+        engine = _replayed(data, tmp_path / f"cut-{seed}.jsonl")
+        assert list(engine.violations()) == [], seed  # a cut earns no warning either
         expected = simulation.expected()
         for snap in engine.snapshot():
             want = expected[snap.key]
@@ -503,6 +544,19 @@ def test_the_command_writes_the_same_stream_as_the_library(tmp_path: Path) -> No
     assert out.read_bytes() == _run(3, 1, 5)[0]
     assert b"events" in done.stdout
     assert not (tmp_path / "F.jsonl.part").exists()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_validate_strict_passes_on_the_commands_output(seed: int, tmp_path: Path) -> None:
+    """The project's own output is a clean stream: not one warning, so --strict exits 0."""
+    out = tmp_path / "F.jsonl"
+    done = _cli("--agents", "20", "--seed", str(seed), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    checked = subprocess.run([sys.executable, "-m", "session_fsm", "validate", "--strict",
+                              str(out)], capture_output=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert b"20 sessions" in checked.stdout
+    assert b"0 errors, 0 warnings" in checked.stdout
 
 
 def test_the_command_json_summary_and_gzip(tmp_path: Path) -> None:

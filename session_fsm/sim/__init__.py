@@ -19,13 +19,16 @@ interprets them).
 
 The stream is deliberately awkward where the live stream is: joins (one batch replaying
 the current state, ``AgentSessionStart`` not first, contacts first seen in a middle
-status), remote logoffs (sometimes with no ``AgentSessionEnd`` after them), unknown event
-types, undocumented fields (``IISHost``, ``MasterID``...), booleans lower-case or as
-real JSON booleans, ``type`` instead of ``Type``, ``IsACW`` instead of ``IsAcw``, both
+status), remote logoffs (sometimes with no ``AgentSessionEnd`` after them: the
+recorder's 409 ends the session then), the types beyond the documentation that
+stream-facts.md lists (``RunApp``, ``PromiseKeeper``...), undocumented fields
+(``IISHost``, ``MasterID``...), booleans lower-case or as real JSON booleans, ``type``
+instead of ``Type``, ``IsACW`` instead of ``IsAcw``, both
 ACW paths (Disconnected with FinalState False then True, or True at once) and both orders
 of an ``AgentState`` and the contact event it belongs to. It never does what the
-documented protocol forbids, so the engine must find no error-severity violation in it;
-the only warnings it earns on purpose are :data:`INTENDED_WARNINGS`.
+documented protocol forbids and earns no warning, so ``validate --strict`` passes on it.
+Asked to (``intended_warnings``), it also writes an event type nobody lists and a remote
+logoff that nothing ends, which earn exactly :data:`INTENDED_WARNINGS`.
 
 Everything random comes from ``random.Random(seed)``: one seed, one byte-identical output.
 

@@ -11,18 +11,24 @@ memory stays at one episode per agent however long the run is.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from ..wire.events import (
+    AgentAssist,
     ChatMessage,
+    Conference,
     CustomEvent,
     HoursOfOperation,
     Indicator,
+    MchAgentSettingsChangeEvent,
     Mute,
     NaturalCallingSkillList,
     PageOpen,
     PopURL,
+    PromiseKeeper,
+    PromiseKeeperStatus,
+    RunApp,
     TakeOver,
+    VoiceMailPlayBackEvent,
 )
 from .cast import (
     AGENT_LINES,
@@ -37,6 +43,7 @@ from .cast import (
     PC_SKILL,
     PLAYS,
     SIGNALS,
+    UNLISTED_TYPE,
     VOICEMAIL_SKILL,
     WORK_SKILL,
 )
@@ -49,8 +56,9 @@ class Agent(SessionWriter):
     """One agent session's script, played on its :class:`.SessionWriter`."""
 
     def __init__(self, idx: int, seed: int, *, start_ms: int, end_ms: int,
-                 counts: dict[str, int]) -> None:
-        super().__init__(idx, seed, start_ms=start_ms, end_ms=end_ms, counts=counts)
+                 counts: dict[str, int], intended_warnings: bool = False) -> None:
+        super().__init__(idx, seed, start_ms=start_ms, end_ms=end_ms, counts=counts,
+                         intended_warnings=intended_warnings)
         self.script = self._script()
 
     def next_time(self) -> int | None:
@@ -164,6 +172,15 @@ class Agent(SessionWriter):
             elif roll < 0.58:
                 self.emit(PopURL(contact_id=c.contact_id,
                                  url=f"https://crm.example.com/contact?id={c.contact_id}"))
+            elif roll < 0.62:
+                self.emit(RunApp(contact_id=c.contact_id, action_type="URL",
+                                 action_value=f"https://crm.example.com/app?id={c.contact_id}",
+                                 wait_timeout="0", extra=self.extras))
+            elif roll < 0.66:
+                self.emit(AgentAssist(
+                    contact_id=c.contact_id, app_uri="https://assist.example.com/app",
+                    app_title="Agent Assist",
+                    agent_assist_app_config_json='{"Params":{"providerId":"AutoSummary"}}'))
             after = self.request_next(current, c, after)
         return after
 
@@ -186,6 +203,7 @@ class Agent(SessionWriter):
             if rng.random() < 0.3:
                 self.contact(c, "Joined")
                 self.contact(b, "Joined")
+                self.emit(Conference(conference_no=self._id()))
                 self.wait(20, 120)
                 self.contact(b, "Disconnected", final=True)
             else:
@@ -261,6 +279,7 @@ class Agent(SessionWriter):
         """Unavailable for callbacks: manual outbound calls from Unavailable, then back."""
         block = ("Unavailable", "Callbacks")
         self.to(block)
+        self.promise_keeper()
         for _ in range(self.rng.randint(1, 2)):
             self.wait(5, 30)
             self.outbound_call(block)
@@ -359,6 +378,13 @@ class Agent(SessionWriter):
         after = (self.base, "")
         self.answer(c, after, 2, 15)
         self.wait(20, 120)
+        if rng.random() < 0.5:  # the agent pauses the playback, then plays on
+            position = rng.randrange(5, 60)
+            self.emit(VoiceMailPlayBackEvent(contact_id=c.contact_id, play_back_paused=True,
+                                             play_back_position=position), values=self.style())
+            self.wait(3, 20)
+            self.emit(VoiceMailPlayBackEvent(contact_id=c.contact_id, play_back_paused=False,
+                                             play_back_position=position), values=self.style())
         if rng.random() < 0.2:
             self.interlude(c, "Holding", 10, 60)
             self.wait(5, 30)
@@ -399,7 +425,11 @@ class Agent(SessionWriter):
                                       data=rng.choice(("blue", "green", "id=42"))),
                           renames=renames)
             elif roll < 0.82:
-                self.unknown_event()
+                if self.intended_warnings and rng.random() < 0.5:
+                    self.unlisted_event(UNLISTED_TYPE, {"AgentId": self.agent_id,
+                                                        "Payload": {"Step": rng.randrange(9)}})
+                else:
+                    self.settings_change()
             elif roll < 0.9:
                 self.agent_error(rng.choice(("Failed", "InvalidState")), command="SetState",
                                  level="Low")
@@ -407,26 +437,32 @@ class Agent(SessionWriter):
                 self.emit(NaturalCallingSkillList(empty=False), values=self.style())
             self.wait(1, 20)
 
-    def unknown_event(self) -> None:
-        """One of a few event types the documentation does not list, with its fields."""
-        if self.cut:
-            return
+    def settings_change(self) -> None:
+        """The agent's multichannel limits change (an administrator edits them)."""
         rng = self.rng
-        kind = rng.randrange(4)
-        if kind == 0:
-            fields: dict[str, Any] = {"ContactId": self._id(), "FileName": "vm.wav",
-                                      "PlayBackPosition": str(rng.randrange(60))}
-            name = "VoiceMailPlayBackEvent"
-        elif kind == 1:
-            fields = {"ContactId": self._id(), "Name": "OpenCrm", "Parameters": "id=7"}
-            name = "RunApp"
-        elif kind == 2:
-            fields = {"AgentId": self.agent_id, "Settings": {"MaxChats": "3"}}
-            name = "MchAgentSettingsChangeEvent"
-        else:
-            fields = {"ContactId": self._id(), "Suggestion": "Offer a discount"}
-            name = "AgentAssist"
-        self.undocumented_event(name, fields)
+        chats = rng.randint(1, 4)
+        self.emit(MchAgentSettingsChangeEvent(
+            chat_threshold=chats, sms_threshold=1, email_threshold=rng.randint(1, 3),
+            work_item_threshold=1, digital_threshold=rng.randint(1, 5), voice_threshold=1,
+            total_contact_count=chats + 2, contact_auto_focus=rng.random() < 0.5,
+            request_contact=False, delivery_mode=rng.choice(("Push", "Pull"))),
+            values=self.style())
+
+    def promise_keeper(self) -> None:
+        """A scheduled callback falls due (the agent then dials it); now and then the
+        platform reports it rescheduled."""
+        rng = self.rng
+        due = self.now - rng.randint(0, 120_000)
+        self.emit(PromiseKeeper(
+            callback_id=str(2_000_000 + self.serial), agent_id=self.agent_id,
+            skill_id=rng.choice(tuple(OUTBOUND_SKILLS)), target_type="Agent",
+            callback_time=datetime_of(due), callback_expire_time=datetime_of(due + 3_600_000),
+            delivery_time=datetime_of(self.now), dial_number=f"801{rng.randrange(10**7):07d}",
+            orig_number="8013203200", first_name="Pat", last_name="Lee",
+            notes="Call back about the order"))
+        if rng.random() < 0.3:
+            self.wait(5, 30)
+            self.emit(PromiseKeeperStatus(status="Rescheduled"))
 
     def leg_reconnect(self) -> None:
         """The station hangs up; the platform calls it again on a new agent leg."""
@@ -680,9 +716,15 @@ class Agent(SessionWriter):
             self.session_end()
         else:
             self.remote_session_end()
+            # the end that follows a remote logoff is never cut off from it by the window
             if self.exit == "remote":
-                self.wait(0.0, 0.5)
+                self.nudge(0.0, 0.5)
                 self.session_end()
+            elif not self.intended_warnings:
+                # The AgentSessionEnd was purged with the queue; the recorder's next poll
+                # gets the 409 that ends the session just as well (stream-facts.md).
+                self.nudge(0.5, 3)
+                self.recorded_409()
 
     def _script(self) -> Iterator[None]:
         if self.entry == "join":

@@ -17,8 +17,9 @@ from ..wire.codec import format_time
 from .clock import datetime_of, ms_of
 
 INTENDED_WARNINGS: Final = frozenset({"unknown-event-type", "remote-end-without-end"})
-"""The only rules a simulated stream trips on purpose: event types the documentation
-does not list, and a ``RemoteAgentSessionEnd`` whose ``AgentSessionEnd`` never came."""
+"""The only rules a simulated stream trips, and only when asked to (``intended_warnings``):
+an event type nobody lists, and a ``RemoteAgentSessionEnd`` that neither its
+``AgentSessionEnd`` nor a 409 ever follows. The default stream trips none."""
 
 
 @attrs.frozen(slots=True)

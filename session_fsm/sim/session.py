@@ -32,6 +32,7 @@ from ..wire.events import (
     ChatMessage,
     ChatText,
     Event,
+    HttpSessionEnded,
     NextState,
     RemoteAgentSessionEnd,
     SupervisorMonitor,
@@ -63,9 +64,11 @@ class SessionWriter:
     """One agent session's identity, clock, output buffer and model."""
 
     def __init__(self, idx: int, seed: int, *, start_ms: int, end_ms: int,
-                 counts: dict[str, int]) -> None:
+                 counts: dict[str, int], intended_warnings: bool = False) -> None:
         rng = self.rng = random.Random(seed)
         self.idx = idx
+        self.intended_warnings = intended_warnings
+        """Also write what the engine warns about on purpose (see INTENDED_WARNINGS)."""
         self.counts = counts
         self.window_end = end_ms
         self.key = f"agent-{idx:05d}"
@@ -267,8 +270,17 @@ class SessionWriter:
         self.emit(AgentError(command=command, result_code=result, contact_id=contact_id,
                              target="AgentLeg", error_level=level))
 
-    def undocumented_event(self, name: str, fields: dict[str, Any]) -> None:
-        """An event of a type the documentation does not list (the engine warns, keeps it)."""
+    def recorded_409(self) -> None:
+        """The recorder's poll answered 409 (the session is over) and it wrote the line
+        ``follow --record`` writes for it: the end the purged AgentSessionEnd never told."""
+        if self.cut:
+            return
+        self._end("409", None)
+        self.end_event = True
+        self.emit(HttpSessionEnded(http_status=409, session_id=self.session_id))
+
+    def unlisted_event(self, name: str, fields: dict[str, Any]) -> None:
+        """An event of a type nobody lists (the engine warns, keeps it)."""
         if self.cut:
             return
         self.unknown += 1

@@ -22,10 +22,15 @@ class Simulation:
 
     Iterate :meth:`lines` (or call :meth:`write`) once; afterwards :meth:`expected` holds
     each session's final state and :attr:`summary` the counts.
+
+    The stream earns no violation at all, so ``validate --strict`` passes on it. With
+    ``intended_warnings`` it also writes what the engine warns about on purpose
+    (:data:`INTENDED_WARNINGS`): an event type nobody lists, and a remote logoff that
+    neither its AgentSessionEnd nor a 409 ever follows.
     """
 
     def __init__(self, agents: int, seed: int, minutes: float = 60.0,
-                 start: datetime = DEFAULT_START) -> None:
+                 start: datetime = DEFAULT_START, *, intended_warnings: bool = False) -> None:
         if agents < 1:
             raise ValueError(f"agents must be at least 1, got {agents}")
         if not minutes > 0:
@@ -46,7 +51,7 @@ class Simulation:
         # One stream per agent, drawn in agent order: an agent's events do not depend on
         # how the others interleave with it.
         self._agents = [Agent(i, master.getrandbits(64), start_ms=start_ms, end_ms=end_ms,
-                              counts=self._counts)
+                              counts=self._counts, intended_warnings=intended_warnings)
                         for i in range(agents)]
 
     def lines(self) -> Iterator[bytes]:
@@ -97,8 +102,9 @@ class Simulation:
 
 
 def simulate(stream: IO[bytes], *, agents: int, seed: int, minutes: float = 60.0,
-             start: datetime = DEFAULT_START) -> tuple[Summary, dict[str, ExpectedSession]]:
+             start: datetime = DEFAULT_START, intended_warnings: bool = False
+             ) -> tuple[Summary, dict[str, ExpectedSession]]:
     """Write a simulated stream to ``stream``; return the summary and the expectations."""
-    simulation = Simulation(agents, seed, minutes, start)
+    simulation = Simulation(agents, seed, minutes, start, intended_warnings=intended_warnings)
     summary = simulation.write(stream)
     return summary, simulation.expected()

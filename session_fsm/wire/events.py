@@ -391,6 +391,106 @@ class HoursOfOperation:
     extra: Mapping[str, Any] = _extra()
 
 
+# --- beyond the documentation: types the official SDK dispatches ----------------------
+# stream-facts.md lists these types; their fields are what NICE's agent SDK (25.1.2)
+# reads of each. Anything else an event carries stays in ``extra``.
+
+
+@_event
+class VoiceMailPlayBackEvent:
+    """The playback of a voice mail (a VoiceMailContactEvent's) was paused or moved."""
+
+    TYPE: ClassVar[str] = "VoiceMailPlayBackEvent"
+    contact_id: str | None = wire("ContactId")
+    play_back_paused: bool | None = None
+    play_back_position: int | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@_event
+class RunApp:
+    """A screen pop that runs an application for a contact (keyed ``ContactId``)."""
+
+    TYPE: ClassVar[str] = "RunApp"
+    contact_id: str | None = wire("ContactId")
+    action_type: str | None = None
+    action_value: str | None = None
+    wait_timeout: str | None = None
+    """Kept as the wire spells it: the SDK reads it as a string and no source gives its unit."""
+    extra: Mapping[str, Any] = _extra()
+
+
+@_event
+class MchAgentSettingsChangeEvent:
+    """The agent's multichannel handling settings changed: how many contacts of each
+    channel the agent may work at once, and how they are delivered."""
+
+    TYPE: ClassVar[str] = "MchAgentSettingsChangeEvent"
+    chat_threshold: int | None = None
+    sms_threshold: int | None = None
+    email_threshold: int | None = None
+    work_item_threshold: int | None = None
+    digital_threshold: int | None = None
+    voice_threshold: int | None = None
+    total_contact_count: int | None = None
+    contact_auto_focus: bool | None = None
+    request_contact: bool | None = None
+    delivery_mode: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@_event
+class AgentAssist:
+    """An agent-assist application for a contact; its configuration is a JSON document
+    carried as a string, kept as sent."""
+
+    TYPE: ClassVar[str] = "AgentAssist"
+    contact_id: str | None = wire("ContactId")
+    app_uri: str | None = None
+    app_title: str | None = None
+    agent_assist_app_config_json: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@_event
+class PromiseKeeper:
+    """A scheduled callback (commitment) is due for the agent."""
+
+    TYPE: ClassVar[str] = "PromiseKeeper"
+    callback_id: str | None = None
+    agent_id: str | None = None
+    """The agent who scheduled it; ``"-1"`` when it was set without one."""
+    skill_id: str | None = None
+    target_type: str | None = None
+    callback_time: datetime | None = None
+    callback_expire_time: datetime | None = None
+    delivery_time: datetime | None = None
+    dial_number: str | None = None
+    orig_number: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    notes: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@_event
+class PromiseKeeperStatus:
+    """The status of the commitment a PromiseKeeper offered."""
+
+    TYPE: ClassVar[str] = "PromiseKeeperStatus"
+    status: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
+@_event
+class Conference:
+    """The agent's call became a conference (its number, as the SDK reads it)."""
+
+    TYPE: ClassVar[str] = "Conference"
+    conference_no: str | None = None
+    extra: Mapping[str, Any] = _extra()
+
+
 # --- payload-less "refresh your copy of X" signals ------------------------------------
 
 
@@ -503,7 +603,15 @@ SIGNAL_EVENTS: tuple[type[Any], ...] = (
 )
 """The payload-less signals: only their type (and count) matters."""
 
-NOTED_EVENTS: tuple[type[Any], ...] = ()
+NOTED_EVENTS: tuple[type[Any], ...] = (
+    VoiceMailPlayBackEvent,
+    RunApp,
+    MchAgentSettingsChangeEvent,
+    AgentAssist,
+    PromiseKeeper,
+    PromiseKeeperStatus,
+    Conference,
+)
 """Event types the live stream carries beyond the documentation (``stream-facts.md``) that
 the engine keeps for what they say (a ``Noted`` change), without interpreting them."""
 
@@ -560,6 +668,13 @@ Event = (
     | SupervisorMonitor
     | CustomEvent
     | HoursOfOperation
+    | VoiceMailPlayBackEvent
+    | RunApp
+    | MchAgentSettingsChangeEvent
+    | AgentAssist
+    | PromiseKeeper
+    | PromiseKeeperStatus
+    | Conference
     | UpdatePermissions
     | UpdateUnavailableCodes
     | UpdateIndicators
