@@ -75,7 +75,7 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule(RuleName.NOT_AN_EVENT, E, "JSON that is not an event object with a Type"),
     Rule(RuleName.NO_SESSION_START, W, "the stream has no AgentSessionStart (a recording that started late, or a lost batch)"),
     Rule(RuleName.CONTACT_JOINED_MID_LIFECYCLE, W, "a contact first seen in a middle status (Active, Holding...) outside a join batch"),
-    Rule(RuleName.UNKNOWN_EVENT_TYPE, W, "an event Type the documentation does not list: kept, but nothing interprets it"),
+    Rule(RuleName.UNKNOWN_EVENT_TYPE, W, "an event Type that neither the documentation nor stream-facts lists (VoiceMailPlayBackEvent, RunApp, MchAgentSettingsChangeEvent, AgentAssist, PromiseKeeper, PromiseKeeperStatus and Conference are typed and noted): kept, but nothing interprets it"),
     Rule(RuleName.UNKNOWN_STATUS, W, "a Status or CurrentState value no table knows: recorded, the machine does not move"),
     Rule(RuleName.TIME_WENT_BACKWARDS, W, "a contact's LastStateChangeTime earlier than its previous one"),
     Rule(RuleName.DUPLICATE_EVENT, W, "an event delivered again (the same content as one applied: its subject's last event, one of the last 16 agent, leg or contact events and older than its subject's current state, or part of a response that repeats the one before it); applied once"),
