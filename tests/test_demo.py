@@ -240,3 +240,11 @@ def test_demo_help_has_examples() -> None:
 ])
 def test_duration(seconds: float | None, shown: str) -> None:
     assert duration(seconds) == shown
+
+
+def test_piped_demo_headings_are_80_columns_not_the_pipe_width(human: str) -> None:
+    """Piped output is never cut (its console is as wide as its widest table), so a
+    heading's rule is drawn 80 columns long rather than across that width."""
+    rules = [line for line in human.splitlines() if line and set(line) == {"─"}]
+    assert [len(line) for line in rules] == [80, 80, 80]
+    assert max(len(line) for line in human.splitlines()) < 1000

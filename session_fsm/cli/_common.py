@@ -63,6 +63,15 @@ def stdout() -> Console:
     return Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
 
 
+def heading(console: Console, title: str) -> None:
+    """A section heading: a rule across a terminal; piped (where the console is as wide as
+    _PIPED_WIDTH), the title over a rule of 80 columns, not 100,000."""
+    if console.width < _PIPED_WIDTH:
+        console.rule(title, align="left")
+    else:
+        console.print(f"{title}\n{'─' * 80}")
+
+
 def stderr() -> Console:
     return Console(stderr=True, highlight=False)
 

@@ -31,7 +31,7 @@ from ..views.history import (
 )
 from ..views.validation import Report, report_of
 from ..wire.codec import format_time
-from ._common import JSON, Failure, emit_json, replay_files, stdout, table
+from ._common import JSON, Failure, emit_json, heading, replay_files, stdout, table
 from .render import duration as history_duration
 from .render import show_report, show_snapshot
 
@@ -92,13 +92,13 @@ def command(as_json: bool) -> None:
                       f"{plural(len(snapshots), 'agent session')} "
                       f"from the bundled stream {path}")
     console.print()
-    console.rule("Snapshot: each session now", align="left")
+    heading(console, "Snapshot: each session now")
     for snap in snapshots:
         show_snapshot(snap)
-    console.rule("History: every contact's lifecycle, from server timestamps", align="left")
+    heading(console, "History: every contact's lifecycle, from server timestamps")
     for session in history:
         _show_history(session)
-    console.rule("Validation", align="left")
+    heading(console, "Validation")
     _show_report(report)
 
 
