@@ -765,3 +765,24 @@ def test_a_callback_first_seen_in_a_join_is_no_violation() -> None:
     assert replayed.session.violations == []
     snap = replayed.session.snapshot()
     assert [(x.contact_id, x.status) for x in snap.contacts] == [(c, "CallBackDisconnected")]
+
+
+def test_final_state_on_an_active_leg_ends_it_as_the_platform_says() -> None:
+    """FinalState True on an Active leg (no Disconnected seen): the platform's word on the
+    lifecycle is final, as for contacts. The leg is over (final, its machine closed) and
+    shows the last status the platform sent; the leg-transition violation says it ended
+    without a Disconnected. A status for it afterwards is leg-after-final; a new
+    AgentLegId starts a new leg with no complaint."""
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(leg("2200339882", "Dialing"), leg=("2200339882", "Dialing", False))
+    w.step(leg("2200339882", "Active"), leg=("2200339882", "Active", False))
+    w.step(leg("2200339882", "Active", final=True), leg=("2200339882", "Active", True),
+           violations=1)
+    moves = [(c.from_state, c.to_state, c.trigger, c.final) for c in w.said
+             if isinstance(c, Transition) and c.machine == "agent_leg"]
+    assert moves[-1] == ("Active", "Closed", "close", True)
+    w.step(leg("2200339882", "Active"), violations=2)
+    w.step(leg("2200339900", "Dialing"), leg=("2200339900", "Dialing", False))
+    assert [(v.rule, v.event_index) for v in w.session.violations] == [
+        ("leg-transition", 3), ("leg-after-final", 4)]
