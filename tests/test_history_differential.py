@@ -26,8 +26,6 @@ from session_fsm.engine import SessionEngine
 from session_fsm.views.history import HistoryFold
 from session_fsm.wire.reader import iter_wire
 
-DATA = GOLDEN
-
 
 def _folded(stream: Path) -> list[dict[str, Any]]:
     engine = SessionEngine()
@@ -41,8 +39,8 @@ def _folded(stream: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("seed", [3, 5, 8])
 def test_the_folded_history_equals_the_records_based_one(seed: int) -> None:
-    expected = orjson.loads(gzip.decompress((DATA / f"seed-{seed}.history.json.gz").read_bytes()))
-    found = orjson.loads(orjson.dumps(_folded(DATA / f"seed-{seed}.jsonl.gz")))
+    expected = orjson.loads(gzip.decompress((GOLDEN / f"seed-{seed}.history.json.gz").read_bytes()))
+    found = orjson.loads(orjson.dumps(_folded(GOLDEN / f"seed-{seed}.jsonl.gz")))
     assert [s["key"] for s in found] == [s["key"] for s in expected]
     media = set()
     for got, want in zip(found, expected, strict=True):
@@ -76,7 +74,7 @@ def test_updates_taken_as_they_come_add_up_to_the_whole_history(seed: int) -> No
             intervals[interval.event_index] = interval
 
     held = 0
-    for key, wire, source in iter_wire([str(DATA / f"seed-{seed}.jsonl.gz")]):  # type: ignore[misc]
+    for key, wire, source in iter_wire([str(GOLDEN / f"seed-{seed}.jsonl.gz")]):  # type: ignore[misc]
         engine.feed(wire, key=key, source=source, batch=source)
         take(key)
         held = max(held, sum(len(log.contacts) for log in part.sessions.values()))

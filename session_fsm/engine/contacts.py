@@ -184,8 +184,8 @@ class ContactHandlers(SessionCore):
             if payload != contact.payload:
                 contact.payload = payload
                 changed = True
-        elif media == "voicemail" and event.file_name and \
-                contact.payload != {"file_name": event.file_name}:
+        elif media == "voicemail" and event.file_name and (
+                contact.payload is None or contact.payload.get("file_name") != event.file_name):
             contact.payload = {"file_name": event.file_name}
             changed = True
         return changed
