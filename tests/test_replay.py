@@ -260,7 +260,8 @@ def chunked_tables(day1: Path, day2: Path) -> dict[str, list[dict[str, Any]]]:
     latest = {r["session"]: r for r in first["snapshots"]}
     latest.update({r["session"]: r for r in second["snapshots"]})
     together = {"snapshots": [latest[key] for key in sorted(latest)]}
-    orders = {"contact_steps": ("session", "event_index"),
+    orders = {"contacts": ("session", "event_index", "contact_id"),
+              "contact_steps": ("session", "event_index"),
               "agent_states": ("session", "event_index"),
               "violations": ("session", "event_index", "ordinal")}
     for name, order in orders.items():
@@ -404,11 +405,11 @@ def test_a_step_and_an_interval_open_at_a_chunk_end_are_written_by_the_chunk_tha
     assert replay_local([day2], str(out2), checkpoint_dir=ckpt).fold.carried == 0  # ended
 
     def steps(out: Path) -> list[tuple[Any, ...]]:
-        return [(r["status"], r["event_index"], r["final"], r["end"], r["duration_s"])
+        return [(r["status"], r["event_index"], r["final"], r["ended"], r["duration_s"])
                 for r in rows(out, "contact_steps")]
 
     def states(out: Path) -> list[tuple[Any, ...]]:
-        return [(r["state"], r["event_index"], r["is_acw"], r["end"], r["duration_s"],
+        return [(r["state"], r["event_index"], r["is_acw"], r["ended"], r["duration_s"],
                  r["acw_contact_id"]) for r in rows(out, "agent_states")]
 
     assert steps(out1) == [("Incoming", 2, False, at("10:00:12"), 2.0)]
@@ -497,7 +498,7 @@ def set_in(path: tuple[Any, ...], value: Any) -> Any:
 @pytest.mark.parametrize(("change", "problem"), [
     (lambda data: b"{not json", "is not JSON"),
     (lambda data: orjson.dumps({**data, "written": {}}),
-     "is not a carried session (an object of 'session' and 'history')"),
+     "is not a carried session (an object of 'session', 'history' and 'contacts')"),
     (set_in(("session", "events"), -1), "is damaged: session.events: "),
     (set_in(("history", "timeline", 0, "start"), "yesterday"),
      "is damaged: history.timeline[0].start: "),
@@ -544,7 +545,7 @@ def test_a_checkpoint_dir_of_another_version_is_refused(tmp_path: Path) -> None:
         "archives": [], "closed": False}))
     path = write(tmp_path / "a.jsonl", [envelope("s", call("Incoming", t("10:00:00")))])
     with pytest.raises(ReplayError, match=r"state\.json: written by another version of "
-                       r"session-fsm \(checkpoint state version 1; this one reads 2\)"):
+                       r"session-fsm \(checkpoint state version 1; this one reads 3\)"):
         replay_local([path], str(tmp_path / "out"), checkpoint_dir=str(ckpt))
 
 

@@ -13,13 +13,15 @@ three functions, so both write identical tables:
    :data:`ORDER` within each group: the *ordering clock*, then the archive offset.
 3. :func:`fold_table` folds each session's rows, in that order, through
    :class:`~session_fsm.engine.AgentSession` (the only place that fires transitions) and
-   writes four tables. ``snapshots`` is each session's snapshot at the end. The other
-   three are folds of the *change stream* (``engine/changes.py``: what ``feed()``,
+   writes five tables. ``snapshots`` is each session's snapshot at the end. The other
+   four are folds of the *change stream* (``engine/changes.py``: what ``feed()``,
    ``report_input_error()`` and ``finish()`` return), not of the engine's records,
    which keep no history. ``contact_steps``: a contact's ``Transition`` changes are its
    steps (a step ends where the contact's next one begins; its close makes the step it
    ends final); a contact's history ends at its final step (a status after it is the
    contact-after-final violation's, not a step).
+   ``contacts``: one row per contact, made from its whole history once it is settled
+   (:class:`~session_fsm.views.contacts.ContactsFold`), with its outcome.
    ``agent_states``: each ``AgentStatus`` begins an interval that ends where the next
    begins, and ``AcwLinked`` names the contact of the ACW in progress. Durations are
    counted as :mod:`session_fsm.views.history` counts them. ``violations``: every
@@ -94,6 +96,7 @@ from ..errors import (
     Source,
 )
 from ..machines.contacts import CONTACT_MACHINES
+from ..views.contacts import ContactsFold
 from ..views.history import AgentInterval, ContactLog, SessionLog, Step
 from ..wire.reader import ReadError, iter_wire
 from .checkpoint import dump_history, dump_session, load_history, load_session, write_atomic
@@ -364,25 +367,49 @@ TABLES: Final[Mapping[str, pa.Schema]] = {
         ("violations", pa.int64()),
         ("snapshot", pa.string()),  # the whole entry of `snapshot --json`'s sessions
     ]),
+    "contacts": pa.schema([
+        ("session", pa.string()),
+        ("agent_id", pa.string()),
+        ("contact_id", pa.string()),
+        ("event_index", pa.int64()),  # where the contact was first seen
+        ("media", pa.string()),
+        ("skill", pa.string()),
+        ("call_type", pa.string()),
+        ("is_inbound", pa.bool_()),
+        ("status", pa.string()),  # the last status
+        ("started", _TIME),
+        ("answered", _TIME),
+        ("ended", _TIME),
+        ("ring_s", pa.float64()),
+        ("talk_s", pa.float64()),
+        ("hold_s", pa.float64()),
+        ("acw_s", pa.float64()),
+        ("handle_time_s", pa.float64()),
+        ("disconnect_code", pa.string()),
+        ("outcome", pa.string()),
+        ("closed", pa.bool_()),
+    ]),
     "contact_steps": pa.schema([
         ("session", pa.string()),
+        ("agent_id", pa.string()),
         ("contact_id", pa.string()),
         ("media", pa.string()),
         ("status", pa.string()),
-        ("at", _TIME),
+        ("started", _TIME),
         ("final", pa.bool_()),
         ("event_index", pa.int64()),
         ("disconnect_code", pa.string()),
-        ("end", _TIME),
+        ("ended", _TIME),
         ("duration_s", pa.float64()),
     ]),
     "agent_states": pa.schema([
         ("session", pa.string()),
+        ("agent_id", pa.string()),
         ("state", pa.string()),
         ("out_reason", pa.string()),
         ("is_acw", pa.bool_()),
-        ("start", _TIME),
-        ("end", _TIME),
+        ("started", _TIME),
+        ("ended", _TIME),
         ("event_index", pa.int64()),
         ("duration_s", pa.float64()),
         ("acw_contact_id", pa.string()),
@@ -401,6 +428,7 @@ TABLES: Final[Mapping[str, pa.Schema]] = {
 
 TABLE_ORDER: Final[Mapping[str, tuple[str, ...]]] = {
     "snapshots": ("session",),
+    "contacts": ("session", "event_index", "contact_id"),
     "contact_steps": ("session", "event_index"),
     "agent_states": ("session", "event_index"),
     "violations": ("session", "event_index", "ordinal"),
@@ -489,8 +517,8 @@ class _Output:
 
 
 class _SessionRows:
-    """One session's rows of ``contact_steps``, ``agent_states`` and ``violations``,
-    folded from the changes the engine returns.
+    """One session's rows of ``contacts``, ``contact_steps``, ``agent_states`` and
+    ``violations``, folded from the changes the engine returns.
 
     A row is made once, when nothing can change it any more: a contact's step when the
     contact's next step (whose time ends it) or its close comes; a violation at once; an
@@ -503,12 +531,21 @@ class _SessionRows:
     (:func:`~session_fsm.io.checkpoint.dump_history`) next to the engine's state;
     :meth:`close` writes it as it stands when the input is over (an open status then has no
     end, as in the history view without ``now``).
+
+    ``contacts`` rows come from a :class:`~session_fsm.views.contacts.ContactsFold` of the
+    same changes: a contact's row is made once it is settled (nothing can change it: the
+    agent is in a state begun after its close that is no ACW for it), from its whole
+    history, so its figures are the history view's. What that fold still holds (its
+    ``log``: unsettled contacts with all their steps, the intervals they need) is carried
+    by a chunk as ``pending`` is.
     """
 
-    __slots__ = ("intervals", "pending", "steps", "violations")
+    __slots__ = ("contacts", "intervals", "pending", "steps", "violations")
 
-    def __init__(self, pending: SessionLog) -> None:
+    def __init__(self, pending: SessionLog, contacts: SessionLog | None = None) -> None:
         self.pending = pending
+        self.contacts = ContactsFold(contacts if contacts is not None
+                                     else SessionLog(pending.key))
         self.steps: list[tuple[Any, ...]] = []
         self.intervals: list[tuple[Any, ...]] = []
         self.violations: list[tuple[Any, ...]] = []
@@ -524,6 +561,7 @@ class _SessionRows:
             fold = _FOLDS.get(type(change))  # NamedTuples: their exact classes
             if fold is not None:
                 fold(self, change)
+        self.contacts.apply(changes)
 
     def _details(self, change: ContactDetails) -> None:
         contact = self._contact(change.contact_id, change.media, change.event_index)
@@ -600,17 +638,28 @@ class _SessionRows:
             self._interval(interval, None)
         pending.contacts.clear()
         pending.timeline.clear()
+        self.contacts.close()
 
-    def write(self, out: _Output) -> None:
-        """The rows made so far, in the tables' order (:data:`TABLE_ORDER`)."""
-        for name, rows, key in (
-                ("contact_steps", self.steps, _EVENT_INDEX),
-                ("agent_states", self.intervals, _EVENT_INDEX),
-                ("violations", self.violations, _VIOLATION_ORDER)):
-            rows.sort(key=key)
+    def write(self, out: _Output, agent_id: str | None) -> None:
+        """The rows made so far, in the tables' order (:data:`TABLE_ORDER`), with the
+        session's agent id as it stands (AgentSessionStart, the first event, says it)."""
+        for name, rows in (("contact_steps", self.steps), ("agent_states", self.intervals)):
+            rows.sort(key=_EVENT_INDEX)
             for row in rows:
-                out.add(name, *row)
+                out.add(name, row[0], agent_id, *row[1:])
             rows.clear()
+        self.violations.sort(key=_VIOLATION_ORDER)
+        for row in self.violations:
+            out.add("violations", *row)
+        self.violations.clear()
+        made = self.contacts.rows
+        made.sort(key=_CONTACT_ORDER)
+        session = self.pending.key
+        for (contact_id, index, media, skill, call_type, inbound, status, started, answered,
+             ended, *rest) in made:
+            out.add("contacts", session, agent_id, contact_id, index, media, skill, call_type,
+                    inbound, status, _us(started), _us(answered), _us(ended), *rest)
+        made.clear()
 
 
 _FOLDS: Final[Mapping[type[Any], Callable[[_SessionRows, Any], None]]] = {
@@ -622,6 +671,7 @@ _FOLDS: Final[Mapping[type[Any], Callable[[_SessionRows, Any], None]]] = {
 """What each kind of change does to the rows; the other kinds (transcript lines, link
 moves, notes, violations: see :meth:`_SessionRows.apply`) are in no table of these."""
 _EVENT_INDEX: Final = operator.itemgetter(6)  # a contact_steps or agent_states row's
+_CONTACT_ORDER: Final = operator.itemgetter(1, 0)  # a contact's event_index, contact_id
 _VIOLATION_ORDER: Final = operator.itemgetter(3, 7)  # a violation's event_index, ordinal
 
 
@@ -664,10 +714,11 @@ def _fold_session(key: str, rows: Iterator[tuple[int, str, int, bytes]], out: _O
         folded.add_violations(session.violations, before)
         folded.close()
     _snapshot_row(session, out)
-    folded.write(out)
+    folded.write(out, session.info.agent_id)
     if not done:
         out.add_carried(key, {"session": dump_session(session),
-                              "history": dump_history(folded.pending)})
+                              "history": dump_history(folded.pending),
+                              "contacts": dump_history(folded.contacts.log)})
     return events, unreadable, not done
 
 
@@ -693,17 +744,21 @@ def _carried(key: str, raw: bytes, part: str, row: int) -> tuple[AgentSession, _
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
             raise CheckpointLoadError(f"is not JSON ({error})") from None
-        if not isinstance(data, dict) or sorted(data) != ["history", "session"]:
-            raise CheckpointLoadError("is not a carried session (an object of 'session' and "
-                                      "'history')")
+        if not isinstance(data, dict) or sorted(data) != ["contacts", "history", "session"]:
+            raise CheckpointLoadError("is not a carried session (an object of 'session', "
+                                      "'history' and 'contacts')")
         session = _part(load_session, data, "session")
         pending = _part(load_history, data, "history")
+        contacts = _part(load_history, data, "contacts")
         problem = _pending_problem(key, session, pending)
+        if problem is None and contacts.key != key:
+            problem = ("contacts.key", f"expected the row's session {key!r}, "
+                       f"got {contacts.key!r}")
         if problem is not None:
             raise CheckpointLoadError(problem[1], problem[0])
     except CheckpointLoadError as error:
         raise ReplayError(str(error.located(f"{part} (row {row}, session {key!r})"))) from None
-    return session, _SessionRows(pending)
+    return session, _SessionRows(pending, contacts)
 
 
 _T = TypeVar("_T")
@@ -819,9 +874,10 @@ def read_table(out_dir: str, name: str) -> pa.Table:
 
 
 _STATE_FORMAT: Final = "session_fsm.io.replay-checkpoints"
-_STATE_VERSION: Final = 2
+_STATE_VERSION: Final = 3
 """2: a carried session is the engine's state and its pending rows (``history``), not
-``written`` marks."""
+``written`` marks. 3: and the contacts not yet made into ``contacts`` rows
+(``contacts``)."""
 
 
 class CheckpointStore:
