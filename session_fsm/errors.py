@@ -340,3 +340,30 @@ class UnknownRuleError(SessionFsmError, ValueError):
 
 class ReplayError(SessionFsmError):
     """A replay that cannot go on (a checkpoint directory in the wrong state...)."""
+
+
+# --- the service (io/service/) -------------------------------------------------------------
+
+
+class ServiceError(SessionFsmError):
+    """``serve`` cannot start or go on: a bad state file, an address it cannot listen on."""
+
+
+class ConfigError(ServiceError):
+    """The ``serve --config`` file cannot be used; ``where`` names the file and the place in
+    it (session number and key), ``detail`` the field and what was expected."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        self.detail = detail
+        super().__init__(f"{where}: {detail}")
+
+
+class PushError(SessionFsmError):
+    """A body pushed to ``POST /api/events`` that cannot be applied (nothing of it was):
+    ``line`` is the body's line at fault, ``detail`` what is wrong there."""
+
+    def __init__(self, line: int, detail: str) -> None:
+        self.line = line
+        self.detail = detail
+        super().__init__(f"line {line}: {detail}")

@@ -79,13 +79,14 @@ def _register() -> None:
         history,
         ingest,
         replay,
+        serve,
         simulate,
         snapshot,
         validate,
     )
 
     for module in (snapshot, validate, diagrams, demo, follow, simulate, history, ingest, replay,
-                   changes):
+                   changes, serve):
         cli.add_command(module.command)
 
 

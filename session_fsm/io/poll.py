@@ -81,6 +81,7 @@ __all__ = [
     "check_session_id",
     "check_token",
     "os_detail",
+    "plain_segment",
     "token_reader",
 ]
 
@@ -117,12 +118,13 @@ def check_session_id(value: str, where: str) -> str:
     The poll's URL is ``{base}/agent-sessions/{id}/get-next-event``: an id such as
     ``..`` or ``a/b`` would send the poll, and its bearer token, elsewhere.
     """
-    if not _plain_segment(value):
+    if not plain_segment(value):
         raise SessionIdError(value, where)
     return value
 
 
-def _plain_segment(value: str) -> bool:
+def plain_segment(value: str) -> bool:
+    """Whether ``value`` can be a session id in the poll's URL (see :func:`check_session_id`)."""
     return _SESSION_ID.fullmatch(value) is not None and value not in (".", "..")
 
 
@@ -399,7 +401,7 @@ class PollCore:
             raise _NotAResponseError(f'200 body from {url} is not a get-next-event response '
                              f'{{"sessionId": "...", "events": [...]}}: '
                              f"{self.shown_body(content)}")
-        if session_id and not _plain_segment(session_id):
+        if session_id and not plain_segment(session_id):
             raise RotatedSessionIdError(session_id, number, self.session_id)
         line = orjson.dumps(data)
         if len(line) > self.max_body:  # a re-encoded number can be longer than it was

@@ -1,0 +1,116 @@
+"""``session-fsm serve``: follow many sessions, serve the HTTP API and the wallboard.
+
+The service itself is :mod:`session_fsm.io.service`; this module reads the options,
+refuses an unsafe bind, sets up logging on standard error, and runs the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+from ..errors import TokenError as SessionFsmTokenError
+from ..io.poll import check_token, token_reader
+from ..io.service import ConfigError, Service, ServiceConfig, ServiceError, is_loopback
+from ..io.service import load_config as read_config
+from ..io.service.app import DEFAULT_MAX_PUSH_BYTES
+from ..io.service.hub import DEFAULT_KEEP_CHANGES
+from ._common import EXIT_INPUT, Failure, state
+
+EXAMPLES = """\b
+Examples:
+  session-fsm serve --config sessions.toml --state-dir state/ --db day.sqlite
+  curl -s localhost:8000/api/sessions | jq '.sessions[].agent_state.state'
+  curl -N localhost:8000/api/changes
+"""
+
+
+class _StderrHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(f"session-fsm: {self.format(record)}", err=True)
+        except Exception:  # pragma: no cover - logging must never break the service
+            self.handleError(record)
+
+
+@click.command("serve", epilog=EXAMPLES)
+@click.option("--config", "config_path", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file of the sessions to follow (see the README); without it the "
+                   "service only takes pushed events.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Beyond loopback needs --allow-remote and "
+                   "--api-token-file.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on (0: any free port, printed at start).")
+@click.option("--db", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep every polled response's events and histories in the store at PATH.")
+@click.option("--state-dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Save the engine, histories, change log and session ids here on SIGTERM; "
+                   "start again from them.")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a --host beyond loopback (the API then needs --api-token-file).")
+@click.option("--api-token-file", metavar="PATH",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the token every API request must carry (Bearer).")
+@click.option("--keep-changes", type=click.IntRange(min=1), default=DEFAULT_KEEP_CHANGES,
+              show_default=True, metavar="N",
+              help="Changes kept for event-stream clients that reconnect.")
+@click.option("--max-push-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_PUSH_BYTES,
+              show_default=True, metavar="BYTES",
+              help="Largest body POST /api/events reads.")
+def command(config_path: Path | None, host: str, port: int, db: Path | None,
+            state_dir: Path | None, allow_remote: bool, api_token_file: Path | None,
+            keep_changes: int, max_push_bytes: int) -> None:
+    """Follow many agent sessions at once; serve their state, histories and changes over
+    HTTP, and a live wallboard at /.
+
+    Runs until SIGTERM or Ctrl-C, which stop the polls cleanly and (with --state-dir)
+    save everything the next start needs. Exits 2 when the config, the state or the
+    address cannot be used.
+    """
+    if not is_loopback(host) and not allow_remote:
+        raise Failure(f"--host {host} is reachable from other machines: add --allow-remote "
+                      "and --api-token-file to serve beyond loopback", EXIT_INPUT)
+    if not is_loopback(host) and api_token_file is None:
+        raise Failure("--allow-remote needs --api-token-file: the API must not be open "
+                      "to the network", EXIT_INPUT)
+    api_token = None
+    if api_token_file is not None:
+        try:
+            api_token = check_token(token_reader(api_token_file)(), f" in {api_token_file}",
+                                    "-")
+        except OSError as error:
+            raise Failure(f"cannot read {api_token_file}: {error.strerror or error}",
+                          EXIT_INPUT) from None
+        except SessionFsmTokenError as error:
+            raise Failure(error.detail, EXIT_INPUT) from None
+    try:
+        config = read_config(config_path) if config_path is not None else ServiceConfig()
+    except ConfigError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
+    handler = _StderrHandler(logging.DEBUG if state.debug else logging.INFO)
+    loggers = [logging.getLogger(n) for n in ("session_fsm.io.service", "session_fsm.io.client")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(handler.level)
+
+    def listening(url: str) -> None:
+        click.echo(f"session-fsm: serving {len(config.sessions)} followed sessions on {url} "
+                   f"(wallboard at {url}/)", err=True)
+
+    service = Service(config, host=host, port=port, db=db, state_dir=state_dir,
+                      api_token=api_token, keep_changes=keep_changes,
+                      max_push_bytes=max_push_bytes, on_listening=listening)
+    try:
+        asyncio.run(service.run())
+    except ServiceError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    click.echo("session-fsm: stopped" + (f"; state saved in {state_dir}" if state_dir else ""),
+               err=True)
