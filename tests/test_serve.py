@@ -516,3 +516,30 @@ def test_the_api_never_shows_the_poll_token(tmp_path: Path, env: dict[str, str],
     assert "HTTP 400" in health["failed"]["alpha"] or "400" in health["failed"]["alpha"]
     for text in (str(health), sessions, metrics, said):
         assert "SECRET" not in text
+
+
+def test_serve_keeps_every_response_in_the_store(tmp_path: Path, env: dict[str, str],
+                                                 servers: dict[str, ScriptServer]) -> None:
+    # each answer is stored before it is applied (under serve/KEY and its response
+    # number), so the store's histories are those of the same events read from a file
+    servers["alpha"] = ScriptServer(session_script(failures=False)).__enter__()
+    servers["beta"] = ScriptServer([Reply(200, R1), Reply(304), Reply(200, R2),
+                                    Reply(200, R3), Reply(409)]).__enter__()
+    config = write_config(tmp_path, servers)
+    db = tmp_path / "day.sqlite"
+    serve = Serve("--config", str(config), "--port", "0", "--db", str(db), env=env)
+    try:
+        serve.wait_until_followed(2)
+    finally:
+        serve.terminate()
+    expected = expected_input(tmp_path / "expected.jsonl", {
+        "alpha": [R1, R2, R3, R4, R5, R6, ended_by_409(ROTATED_ID)],
+        "beta": [R1, R2, R3, ended_by_409(ROTATED_ID)],
+    })
+    stored = orjson.loads(cli_json("history", "--db", str(db), "--json"))["sessions"]
+    from_file = orjson.loads(cli_json("history", str(expected), "--json"))["sessions"]
+    assert sorted(stored, key=lambda s: s["key"]) == sorted(from_file, key=lambda s: s["key"])
+    assert sorted(s["key"] for s in stored) == ["alpha", "beta"]  # stored as they came
+    # a closed call with its ACW, worked out from R3..R6: talk 05:03:30-05:08:30, ACW 20 s
+    (call,) = next(s for s in stored if s["key"] == "alpha")["contacts"]
+    assert call["acw_s"] == 20.0
