@@ -22,8 +22,10 @@ nobody answers (NoAnswer); C7 an outbound call answered.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
-from datetime import datetime
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ pa = pytest.importorskip("pyarrow", reason="replay needs pyarrow (the analytics 
 from helpers import agent_state, call, session_end, session_start, utc, work_item  # noqa: E402
 
 from session_fsm.io.replay import TABLES, read_table, replay_local  # noqa: E402
+from session_fsm.io.store import Store  # noqa: E402
 
 
 def t(clock: str) -> datetime:
@@ -218,6 +221,90 @@ def test_agent_id_is_on_the_steps_and_the_agent_states(tmp_path: Path) -> None:
     first = states[0]
     assert (first["state"], first["started"], first["ended"], first["duration_s"]) == (
         "Available", t("09:00:00"), t("09:00:10"), 10.0)
+
+
+
+
+# --- the store: the same rows, as real columns ----------------------------------------------
+
+STORE_QUERY = """
+SELECT s.key, c.agent_id, c.contact_id, c.event_index, c.media, c.skill, c.call_type,
+       c.is_inbound, c.status, c.started, c.answered, c.ended, c.ring_s, c.talk_s, c.hold_s,
+       c.acw_s, c.handle_time_s, c.disconnect_code, c.outcome, c.closed
+FROM contacts c JOIN sessions s ON s.id = c.session ORDER BY s.key, c.event_index
+"""
+
+
+def store_rows(db: Path) -> list[tuple[Any, ...]]:
+    """The store's contacts as replay's rows: SQLite has no time or boolean type, so times
+    are epoch seconds and booleans 0/1 there."""
+    def when(value: float | None) -> datetime | None:
+        return None if value is None else datetime.fromtimestamp(value, UTC)
+
+    def boolean(value: int | None) -> bool | None:
+        return None if value is None else bool(value)
+
+    with closing(sqlite3.connect(db)) as connection:
+        found = connection.execute(STORE_QUERY).fetchall()
+    return [(*row[:7], boolean(row[7]), row[8], when(row[9]), when(row[10]), when(row[11]),
+             *row[12:19], bool(row[19])) for row in found]
+
+
+def test_the_store_has_the_same_contact_rows_as_columns(tmp_path: Path) -> None:
+    db = tmp_path / "store.sqlite"
+    with Store(db) as store:
+        store.ingest([write_day(tmp_path / "day.jsonl")])
+    assert store_rows(db) == EXPECTED
+    with closing(sqlite3.connect(db)) as connection:
+        assert connection.execute("SELECT key, agent_id FROM sessions ORDER BY key").fetchall() \
+            == [(A, "1001"), (B, "1002")]
+        # A's lunch as real columns: 09:20 -> 09:50, 1800 s
+        assert connection.execute(
+            "SELECT agent_id, state, out_reason, duration_s, ended - started FROM agent_states "
+            "WHERE out_reason = 'Lunch'").fetchall() == [("1001", "Unavailable", "Lunch",
+                                                           1800.0, 1800.0)]
+
+
+def test_the_store_fed_response_by_response_has_the_same_rows(tmp_path: Path) -> None:
+    """follow --db stores one line at a time: a refused contact is decided before the
+    fold drops it, whichever event the write comes after."""
+    db = tmp_path / "store.sqlite"
+    path = write_day(tmp_path / "day.jsonl")
+    with Store(db) as store, store.writer() as writer:
+        for line, data in enumerate(Path(path).read_bytes().splitlines(), 1):
+            writer.add_line(path, line, data)
+    assert store_rows(db) == EXPECTED
+
+
+def test_a_version_2_store_is_upgraded_to_columns_and_rebuilt(tmp_path: Path) -> None:
+    """A store as version 2 wrote it (first_index, start, "end", no figures): opened for
+    writing, its columns are renamed and added, and the next ingest fills them."""
+    db = tmp_path / "store.sqlite"
+    path = write_day(tmp_path / "day.jsonl")
+    with Store(db) as store:
+        store.ingest([path])
+    with closing(sqlite3.connect(db)) as old:
+        for table, columns in (("sessions", ("agent_id",)),
+                               ("contacts", ("agent_id", "call_type", "is_inbound",
+                                             "answered", "ring_s", "talk_s", "hold_s", "acw_s",
+                                             "handle_time_s", "outcome")),
+                               ("agent_states", ("agent_id", "duration_s", "acw_contact_id"))):
+            for column in columns:
+                old.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        old.execute("ALTER TABLE contacts RENAME COLUMN event_index TO first_index")
+        old.execute("ALTER TABLE agent_states RENAME COLUMN started TO start")
+        old.execute('ALTER TABLE agent_states RENAME COLUMN ended TO "end"')
+        old.execute("UPDATE meta SET value = '2' WHERE name = 'version'")
+        old.commit()
+    with Store(db, read_only=True) as reader:  # read as it is
+        assert [c.contact_id for _, c in reader.contacts()] == [r[2] for r in EXPECTED]
+    warnings: list[str] = []
+    with Store(db, on_warning=warnings.append) as store:
+        result = store.ingest([path])
+    assert warnings == [f"{db}: upgraded from store format version 2 to 3; the histories of "
+                        "its 2 sessions are rebuilt from their events by the next ingest"]
+    assert (result.added, sorted(result.rebuilt)) == (0, [A, B])
+    assert store_rows(db) == EXPECTED
 
 
 if __name__ == "__main__":  # pragma: no cover - write the day for a manual look

@@ -508,7 +508,7 @@ def test_a_version_1_store_is_upgraded_and_rebuilt_once(tmp_path: Path) -> None:
                           capture_output=True, timeout=_TIMEOUT)
     assert done.returncode == 0, done.stderr
     assert done.stderr.decode() == (
-        f"session-fsm: {db}: upgraded from store format version 1 to 2; the histories of "
+        f"session-fsm: {db}: upgraded from store format version 1 to 3; the histories of "
         "its 2 sessions are rebuilt from their events by the next ingest\n")
     report = orjson.loads(done.stdout)
     assert report["rebuilt"] == ["agent-0", "agent-1"]

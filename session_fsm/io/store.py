@@ -28,7 +28,13 @@ transitions; a :class:`~session_fsm.views.history.HistoryFold` folds what each `
 returns, and :meth:`~session_fsm.views.history.HistoryFold.take_updates` hands over the
 contacts and agent-state intervals that changed, which are upserted as rows (by
 ``(session, contact_id)`` and ``(session, event_index)``); the fold then drops what can
-no longer change, so it stays small however long the session. Nothing of the engine's
+no longer change, so it stays small however long the session. Each row keeps its whole
+document (``doc``, what the Python API reads) and real columns for SQL: a contact's are
+those of replay's ``contacts`` table (:func:`~session_fsm.views.contacts.contact_values`,
+times as epoch seconds), an interval's its times, duration and linked contact, both with
+the session's ``agent_id`` (also on ``sessions``). Whether a closed contact was refused
+depends on agent intervals the fold drops when it settles the contact, so it is decided
+just before (:meth:`_Applied.take`). Nothing of the engine's
 records is read. Each session's *resume state* (table ``session_state``) is its engine
 (:func:`~session_fsm.io.checkpoint.dump_session`) and its fold
 (:func:`~session_fsm.io.checkpoint.dump_history`) as of event ``applied_seq``. Applying a
@@ -106,6 +112,7 @@ from ..errors import (
     StoreFailedError,
     plural,
 )
+from ..views.contacts import contact_values, refused_by_agent
 from ..views.history import (
     ContactFilter,
     ContactHistory,
@@ -133,10 +140,36 @@ __all__ = [
 ]
 
 FORMAT: Final = "session_fsm.io.store"
-VERSION: Final = 2
+VERSION: Final = 3
 """2: each session's resume state (``session_state``); its histories are applied from
-the change stream, only what is new. A version 1 store opened for writing is upgraded:
-its sessions, which have no state, are rebuilt from their first event once."""
+the change stream, only what is new. 3: tables with real columns for SQL: each
+session's ``agent_id``; a contact's figures as replay's ``contacts`` table has them
+(:data:`~session_fsm.views.contacts.CONTACT_COLUMNS`); an interval's ``duration_s`` and
+``acw_contact_id``; ``agent_id`` on both; no column that needs quoting
+(``first_index`` is ``event_index``, ``start``/``"end"`` are ``started``/``ended``). A
+store of version 1 or 2 opened for writing is upgraded: its columns are added and
+renamed, and its sessions rebuilt from their first event once (which fills them). Opened
+read-only, it is read as it is (the figures' columns are missing there)."""
+
+_OLDER: Final = ("1", "2")
+"""Store format versions upgraded when opened for writing, read as they are read-only."""
+
+_UPGRADE_3: Final = (
+    ("sessions", "agent_id", "ALTER TABLE sessions ADD COLUMN agent_id TEXT"),
+    ("contacts", "event_index", "ALTER TABLE contacts RENAME COLUMN first_index TO event_index"),
+    *(("contacts", column, f"ALTER TABLE contacts ADD COLUMN {column} {kind}")
+      for column, kind in (("agent_id", "TEXT"), ("call_type", "TEXT"),
+                           ("is_inbound", "INTEGER"), ("answered", "REAL"), ("ring_s", "REAL"),
+                           ("talk_s", "REAL"), ("hold_s", "REAL"), ("acw_s", "REAL"),
+                           ("handle_time_s", "REAL"), ("outcome", "TEXT"))),
+    ("agent_states", "started", "ALTER TABLE agent_states RENAME COLUMN start TO started"),
+    ("agent_states", "ended", 'ALTER TABLE agent_states RENAME COLUMN "end" TO ended'),
+    *(("agent_states", column, f"ALTER TABLE agent_states ADD COLUMN {column} {kind}")
+      for column, kind in (("agent_id", "TEXT"), ("duration_s", "REAL"),
+                           ("acw_contact_id", "TEXT"))),
+)
+"""Version 2's tables made version 3's, as (table, the column it makes, statement): each
+only when the column is missing (the rebuild that follows fills the new columns)."""
 
 _STATE_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS session_state (
@@ -159,7 +192,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
     events INTEGER NOT NULL DEFAULT 0,
-    dirty INTEGER NOT NULL DEFAULT 0  -- events added since its history was last written
+    dirty INTEGER NOT NULL DEFAULT 0, -- events added since its history was last written
+    agent_id TEXT                    -- AgentSessionStart's AgentId, once applied
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -176,7 +210,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS contacts (
     session INTEGER NOT NULL REFERENCES sessions(id),
     contact_id TEXT NOT NULL,
-    first_index INTEGER NOT NULL,
+    event_index INTEGER NOT NULL,    -- where the contact was first seen
     media TEXT NOT NULL,
     skill TEXT,
     status TEXT NOT NULL,
@@ -185,6 +219,16 @@ CREATE TABLE IF NOT EXISTS contacts (
     started REAL,                    -- epoch seconds, for range queries
     ended REAL,
     doc BLOB NOT NULL,               -- the whole ContactHistory (JSON)
+    agent_id TEXT,                   -- the columns below are replay's contacts table's
+    call_type TEXT,
+    is_inbound INTEGER,
+    answered REAL,
+    ring_s REAL,
+    talk_s REAL,
+    hold_s REAL,
+    acw_s REAL,
+    handle_time_s REAL,
+    outcome TEXT,
     PRIMARY KEY (session, contact_id)
 );
 CREATE INDEX IF NOT EXISTS contacts_by_id ON contacts (contact_id);
@@ -194,9 +238,12 @@ CREATE TABLE IF NOT EXISTS agent_states (
     state TEXT NOT NULL,
     out_reason TEXT NOT NULL,
     is_acw INTEGER NOT NULL,
-    start REAL,
-    "end" REAL,
+    started REAL,                    -- epoch seconds
+    ended REAL,
     doc BLOB NOT NULL,               -- the whole StateInterval (JSON)
+    agent_id TEXT,
+    duration_s REAL,
+    acw_contact_id TEXT,
     PRIMARY KEY (session, event_index)
 );
 """ + _STATE_SCHEMA
@@ -315,7 +362,8 @@ class _Applied:
         """The ``applied_seq`` of the state the store holds for it (None: none)."""
         self.state_bytes = 0
         """The size of that state."""
-        self.contacts: dict[str, ContactHistory] = {}
+        self.contacts: dict[str, tuple[ContactHistory, bool]] = {}
+        """The contacts to write, each with whether the agent refused it."""
         self.intervals: dict[int, StateInterval] = {}
 
     def feed(self, seq: int, wire: dict[str, Any], source: Source) -> None:
@@ -340,12 +388,25 @@ class _Applied:
                 return
 
     def take(self) -> None:
-        """Hold the fold's updates until they are written (the latest of each row)."""
+        """Hold the fold's updates until they are written (the latest of each row).
+
+        Whether a closed contact was refused depends on the agent's intervals around its
+        close, which the fold drops once the contact is settled: it is decided here,
+        before, and such a contact is updated (the agent's next state may say it).
+        """
+        log_ = self.fold.sessions.get(self.key)
+        refused: set[str] = set()
+        if log_ is not None:
+            refused = {c.contact_id for c in log_.contacts.values()
+                       if c.final and refused_by_agent(c, log_.timeline)}
+            log_.touched |= refused
         updates = self.fold.take_updates(self.key)
         held = self.contacts
         for contact in updates.contacts:
             before = held.get(contact.contact_id)
-            held[contact.contact_id] = contact if before is None else _merged(before, contact)
+            row = contact if before is None else _merged(before[0], contact)
+            held[contact.contact_id] = (row, contact.contact_id in refused
+                                        or (before is not None and before[1]))
         for interval in updates.agent_states:
             self.intervals[interval.event_index] = interval
 
@@ -371,6 +432,10 @@ class Store:
         self.lock_timeout = lock_timeout
         self.on_warning = on_warning if on_warning is not None else log.warning
         self._stamp: tuple[int, int, int] | None = None
+        self.version = VERSION
+        """The store's format version: older ones are read as they are, read-only."""
+        self._legacy = False
+        """Whether the tables have the column names of versions 1 and 2."""
         self._locked = 0  # depth of _writer_lock blocks: the lock is taken by the outermost
         if (read_only or not create) and not os.path.exists(self.path):
             raise StoreError(self.path, f"{self.path}: no store there (create one with "
@@ -424,29 +489,43 @@ class Store:
         if meta.get("format") != FORMAT:
             raise StoreError(self.path, f"{self.path}: not a session-fsm store")
         version = meta.get("version")
-        # Version 1 has every table of version 2 but the resume states: it reads the same.
-        if version == "1" and not read_only:
+        # Versions 1 and 2 have every document of version 3 under older column names:
+        # read-only, they read the same (their histories are the documents).
+        if version in _OLDER and not read_only:
             self._upgrade()
-        elif version not in (str(VERSION), "1"):
+        elif version in _OLDER:
+            self.version = int(version)
+            self._legacy = "first_index" in self._columns("contacts")
+        elif version != str(VERSION):
             raise StoreError(self.path, f"{self.path}: store format version {version}; this "
                                         f"session-fsm reads version {VERSION}")
 
     def _upgrade(self) -> None:
-        """Version 1 to 2: add the resume states, and mark every session dirty, so the
-        next ingest rebuilds each from its first event once (they have no state)."""
+        """Version 1 or 2 to 3: add the resume states (1), add and rename the columns,
+        and mark every session dirty without a state, so the next ingest rebuilds each
+        from its first event once (which fills the new columns)."""
         with self._writer_lock(), self._transaction():
             (version,) = self._db.execute(
                 "SELECT value FROM meta WHERE name = 'version'").fetchone()
-            if version != "1":  # another process upgraded it while this one waited
+            if version not in _OLDER:  # another process upgraded it while this one waited
                 return
             for statement in _STATE_SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            have = {table: self._columns(table) for table in ("sessions", "contacts",
+                                                               "agent_states")}
+            for table, column, statement in _UPGRADE_3:
+                if column not in have[table]:  # a column of version 3 it lacks
+                    self._db.execute(statement)
+            self._db.execute("DELETE FROM session_state")
             self._db.execute("UPDATE meta SET value = ? WHERE name = 'version'", (str(VERSION),))
             sessions = self._db.execute("UPDATE sessions SET dirty = 1").rowcount
-        self.on_warning(f"{self.path}: upgraded from store format version 1 to {VERSION}; "
-                        f"the histories of its {plural(sessions, 'session')} are rebuilt from "
-                        "their events by the next ingest")
+        self.on_warning(f"{self.path}: upgraded from store format version {version} to "
+                        f"{VERSION}; the histories of its {plural(sessions, 'session')} are "
+                        "rebuilt from their events by the next ingest")
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def written_since_open(self) -> bool:
         """Whether a store opened ``read_only`` with no writer on it may have been written
@@ -877,30 +956,43 @@ class Store:
         contact the fold had dropped with its row (:func:`_merged`)."""
         applied.take()
         session_id = applied.session_id
+        agent_id = applied.engine.info.agent_id
         contacts = list(applied.contacts.values())
-        for n, contact in enumerate(contacts):
+        for n, (contact, refused) in enumerate(contacts):
             if contact.steps:
                 continue
             found = self._db.execute(
-                "SELECT doc FROM contacts WHERE session = ? AND contact_id = ?",
+                "SELECT doc, outcome FROM contacts WHERE session = ? AND contact_id = ?",
                 (session_id, contact.contact_id)).fetchone()
             if found is not None:
                 stored = _docs.structure(orjson.loads(found[0]), ContactHistory)
-                contacts[n] = _merged(stored, contact)
+                contacts[n] = (_merged(stored, contact), refused or found[1] == "refused")
+        rows = []
+        for contact, refused in contacts:
+            (contact_id, index, media, skill, call_type, inbound, status, started, answered,
+             ended, ring, talk, hold, acw, handle, code, outcome,
+             closed) = contact_values(contact, refused=refused)
+            rows.append((session_id, contact_id, index, media, skill, status, code,
+                         int(closed), _epoch(started), _epoch(ended),
+                         orjson.dumps(_docs.unstructure(contact)), agent_id, call_type,
+                         None if inbound is None else int(inbound), _epoch(answered), ring,
+                         talk, hold, acw, handle, outcome))
         self._db.executemany(
-            "INSERT OR REPLACE INTO contacts (session, contact_id, first_index, media, skill, "
-            "status, disconnect_code, closed, started, ended, doc) VALUES "
+            "INSERT OR REPLACE INTO contacts (session, contact_id, event_index, media, skill, "
+            "status, disconnect_code, closed, started, ended, doc, agent_id, call_type, "
+            "is_inbound, answered, ring_s, talk_s, hold_s, acw_s, handle_time_s, outcome) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._db.executemany(
+            "INSERT OR REPLACE INTO agent_states (session, event_index, state, out_reason, "
+            "is_acw, started, ended, doc, agent_id, duration_s, acw_contact_id) VALUES "
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(session_id, c.contact_id, c.first_index, c.media, c.skill, c.status,
-              c.disconnect_code, int(c.closed), _epoch(c.started),
-              _epoch(c.ended) if c.closed else None,
-              orjson.dumps(_docs.unstructure(c))) for c in contacts])
-        self._db.executemany(
-            'INSERT OR REPLACE INTO agent_states (session, event_index, state, out_reason, '
-            'is_acw, start, "end", doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
             [(session_id, i.event_index, i.state, i.out_reason, int(i.is_acw), _epoch(i.start),
-              _epoch(i.end), orjson.dumps(_docs.unstructure(i)))
+              _epoch(i.end), orjson.dumps(_docs.unstructure(i)), agent_id, i.duration_s,
+              i.acw_contact_id)
              for i in applied.intervals.values()])
+        if agent_id is not None:
+            self._db.execute("UPDATE sessions SET agent_id = ? WHERE id = ?",
+                             (agent_id, session_id))
         applied.contacts.clear()
         applied.intervals.clear()
 
@@ -1007,7 +1099,8 @@ class Store:
             where.append("c.closed = ?")
             args.append(int(query.closed))
         _overlapping(where, args, "c.started", "c.ended", query.since, query.until)
-        return self._select("contacts c", "c.first_index", ContactHistory, where, args, key,
+        order = "c.first_index" if self._legacy else "c.event_index"
+        return self._select("contacts c", order, ContactHistory, where, args, key,
                             query.matches)
 
     @_failing("reading the store")
@@ -1026,7 +1119,10 @@ class Store:
         if query.is_acw is not None:
             where.append("a.is_acw = ?")
             args.append(int(query.is_acw))
-        _overlapping(where, args, "a.start", 'a."end"', query.since, query.until)
+        if self._legacy:
+            _overlapping(where, args, "a.start", 'a."end"', query.since, query.until)
+        else:
+            _overlapping(where, args, "a.started", "a.ended", query.since, query.until)
         return self._select("agent_states a", "a.event_index", StateInterval, where, args, key,
                             query.matches)
 
