@@ -363,7 +363,7 @@ def session_script(*, failures: bool, refresh_token: Callable[[], None] | None =
 BEFORE_END: dict[str, Any] = {
     "session": {"session_id": "58070815", "agent_id": "12214", "bus_no": "4500",
                 "status": "active", "end_reason": None, "end_message": None,
-                "end_success": None},
+                "end_clean": None},
     "agent_state": {"state": "Available", "out_reason": "", "since": "2013-09-11T05:08:50.000Z",
                     "is_acw": False, "acw_timeout_s": 0, "acw_deadline": None,
                     "next_states": []},

@@ -392,12 +392,12 @@ def test_an_unclean_session_end_is_kept_and_warned_about() -> None:
     assert isinstance(end, Transition)
     assert end.session_ended
     snap, = engine.snapshot(KEY)
-    assert (snap.session.status, snap.session.end_success, snap.session.end_message) == (
+    assert (snap.session.status, snap.session.end_clean, snap.session.end_message) == (
         "ended", False, "Session ended abnormally")
-    assert to_json(snap)["session"]["end_success"] is False
+    assert to_json(snap)["session"]["end_clean"] is False
     # a clean end says so too, and warns of nothing
     clean = SessionEngine()
     clean.feed(session_start(), key=KEY)
     clean.feed({"Type": "AgentSessionEnd", "Success": "True", "Message": ""}, key=KEY)
-    assert clean.snapshot(KEY)[0].session.end_success is True
+    assert clean.snapshot(KEY)[0].session.end_clean is True
     assert clean.sessions[KEY].violations == []

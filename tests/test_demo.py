@@ -182,7 +182,7 @@ def test_demo_json_has_the_contract_keys(document: dict[str, Any]) -> None:
         assert list(snap) == ["key", "session", "agent_state", "agent_leg", "contacts",
                               "linked_contact_id", "monitoring", "events", "violations"]
         assert list(snap["session"]) == ["session_id", "agent_id", "bus_no", "status",
-                                         "end_reason", "end_message", "end_success"]
+                                         "end_reason", "end_message", "end_clean"]
         assert set(snap["agent_state"]) == {"state", "out_reason", "since", "is_acw",
                                             "acw_timeout_s", "acw_deadline", "next_states"}
         for contact in snap["contacts"]:

@@ -27,9 +27,9 @@ from session_fsm.engine.snapshot import snapshots_json, to_json
 
 TOP_KEYS = {"key", "session", "agent_state", "agent_leg", "contacts", "linked_contact_id",
             "monitoring", "events", "violations"}
-# contract.md's keys, and end_success (AgentSessionEnd's Success), one more it allows
+# contract.md's keys, end_clean (AgentSessionEnd's Success) among them
 SESSION_KEYS = {"session_id", "agent_id", "bus_no", "status", "end_reason", "end_message",
-                "end_success"}
+                "end_clean"}
 AGENT_STATE_KEYS = {"state", "out_reason", "since", "is_acw", "acw_timeout_s", "acw_deadline",
                     "next_states"}
 NEXT_STATE_KEYS = {"state", "out_reason"}
@@ -81,7 +81,7 @@ def test_snapshot_json_values() -> None:
         "key": "agent-00042",
         "session": {"session_id": "58070815", "agent_id": "12214", "bus_no": "4500",
                     "status": "ended", "end_reason": "AgentSessionEnd", "end_message": None,
-                    "end_success": True},
+                    "end_clean": True},
         "agent_state": {"state": "Unavailable", "out_reason": "",
                         "since": "2013-09-11T05:06:17.000Z", "is_acw": True,
                         "acw_timeout_s": 60, "acw_deadline": "2013-09-11T05:07:17.000Z",
@@ -137,7 +137,7 @@ def test_a_fresh_session_has_the_contract_keys_with_nulls() -> None:
         "key": "-",
         "session": {"session_id": None, "agent_id": None, "bus_no": None,
                     "status": "not_started", "end_reason": None, "end_message": None,
-                    "end_success": None},
+                    "end_clean": None},
         "agent_state": None,
         "agent_leg": None,
         "contacts": [],

@@ -30,8 +30,9 @@ class SessionView:
     status: str
     end_reason: str | None
     end_message: str | None
-    end_success: bool | None = None
-    """AgentSessionEnd's ``Success`` (False: not ended cleanly); None when not said."""
+    end_clean: bool | None = None
+    """AgentSessionEnd's ``Success`` (False: not ended cleanly); None until the session
+    ends, or when its end did not say (contract.md's ``end_clean``)."""
 
 
 @attrs.frozen(slots=True)
