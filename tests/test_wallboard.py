@@ -1,0 +1,470 @@
+"""The wallboard as a supervisor sees it: the real service, a real headless Chromium.
+
+Each test starts ``session-fsm serve`` as a subprocess on 127.0.0.1, feeds it events with
+``POST /api/events`` (built by ``helpers``, with times around the real clock so that
+time in state and ACW deadlines mean what they would on the floor), opens ``/`` in the
+browser of ``tests/browser.py``, and asserts what the page shows, waiting for it with
+bounded waits. Expected values are worked out by hand from the events posted. Every
+page load is checked for console errors and for requests that would leave the machine.
+
+Screenshots go to ``/tmp/wallboard*.png``; the README's picture is the realistic board's
+(``WALLBOARD_SCREENSHOT=diagrams/wallboard.png`` saves it there as well).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import browser as browsers
+import helpers as h
+import orjson
+import pytest
+from browser import Browser
+from get_next_event_server import loopback_env
+
+T = TypeVar("T")
+
+browser = browsers.browser
+"""The shared headless Chromium fixture (tests/browser.py), under its own name."""
+
+BOUND_S = 30.0
+"""A bound on each wait (the service starting or stopping, the page showing something)."""
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_LISTENING = re.compile(r"serving \d+ followed sessions on (http://127\.0\.0\.1:(\d+))")
+
+# a mark the page keeps until it reloads: the live tests check it survives
+_MARK = "window.__wallboard_test_mark = 'not reloaded';"
+_MARKED = "return window.__wallboard_test_mark || null;"
+
+# what the page shows, read in one script so that no element goes stale mid-read
+_READ = """
+const text = (node) => node ? node.textContent : null;
+const agents = {};
+for (const tr of document.querySelectorAll('#agents tbody tr')) {
+  agents[tr.dataset.key] = {
+    state: text(tr.querySelector('.pill')), reason: text(tr.querySelector('.reason')),
+    time: text(tr.querySelector('.time')), overdue: tr.classList.contains('acw-overdue'),
+    badge: text(tr.querySelector('.badge')), agent_id: text(tr.querySelector('.agent-id')),
+    contacts: text(tr.querySelector('.chips')), violations: text(tr.querySelector('.viol'))};
+}
+const tiles = {};
+for (const tile of document.querySelectorAll('.tile')) {
+  tiles[tile.dataset.state] = Number(text(tile.querySelector('.tile-count')));
+}
+const contacts = {};
+for (const tr of document.querySelectorAll('#contacts tbody tr')) {
+  contacts[tr.dataset.contact] = {
+    session: tr.dataset.session, status: text(tr.querySelector('.status')),
+    media: text(tr.querySelector('.media')), skill: text(tr.querySelector('.skill')),
+    age: text(tr.querySelector('.age')), linked: tr.classList.contains('linked')};
+}
+const violations = [...document.querySelectorAll('#violations li')].map((li) => ({
+  rule: text(li.querySelector('.rule')), severity: text(li.querySelector('.sev')),
+  session: text(li.querySelector('.v-where .key')),
+  message: text(li.querySelector('.v-message'))}));
+const order = [...document.querySelectorAll('#agents tbody tr')].map((tr) => tr.dataset.key);
+return {agents, order, tiles, contacts, violations,
+        connection: document.getElementById('conn').dataset.state,
+        acw_note: text(document.querySelector('.tile[data-state="ACW"] .tile-note'))};
+"""
+
+
+# --- the service --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Served:
+    """``session-fsm serve`` in a subprocess; its standard error goes to a file."""
+
+    def __init__(self, work: Path, *args: str, port: int = 0, token: str | None = None) -> None:
+        self.work = work
+        self.token = token
+        self.args = args
+        self.port = port
+        self.url = ""
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> str:
+        self.starts += 1
+        log = self.work / f"serve-{self.starts}.log"
+        with log.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "session_fsm", "serve", "--port", str(self.port),
+                 *self.args], env=loopback_env(), cwd=self.work,
+                stdout=subprocess.DEVNULL, stderr=sink)
+        deadline = time.monotonic() + BOUND_S
+        while time.monotonic() < deadline:
+            found = _LISTENING.search(log.read_text(errors="replace"))
+            if found:
+                self.url = found[1]
+                self.port = int(found[2])
+                return self.url
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"serve did not start: {log.read_text(errors='replace')}")
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; the exit code."""
+        process = self.process
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=BOUND_S)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=BOUND_S)
+
+    def push(self, events: list[tuple[str, h.Wire]]) -> dict[str, Any]:
+        """POST ``(session, event)`` pairs as JSON Lines of envelopes; the answer."""
+        body = b"\n".join(orjson.dumps({"session": key, "event": event})
+                          for key, event in events)
+        headers = {"Content-Type": "application/x-ndjson"}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(f"{self.url}/api/events", data=body, method="POST",
+                                         headers=headers)
+        with _OPENER.open(request, timeout=BOUND_S) as response:
+            answer: dict[str, Any] = orjson.loads(response.read())
+            return answer
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    """Start services (killed at the end, whatever happens)."""
+    started: list[Served] = []
+
+    def start(*args: str, port: int = 0, token: str | None = None) -> Served:
+        service = Served(tmp_path, *args, port=port, token=token)
+        started.append(service)
+        service.start()
+        return service
+
+    try:
+        yield start
+    finally:
+        for service in started:
+            service.kill()
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+def shown(browser: Browser) -> dict[str, Any]:
+    page: dict[str, Any] = browser.driver.execute_script(_READ)
+    return page
+
+
+def wait_for(browser: Browser, check: Callable[[dict[str, Any]], T],
+             what: str, bound_s: float = BOUND_S) -> T:
+    """Poll what the page shows until ``check`` gives something truthy (bounded)."""
+    deadline = time.monotonic() + bound_s
+    page: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        page = shown(browser)
+        found = check(page)
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"the page never showed {what}; it shows {page}")
+
+
+def open_board(browser: Browser, url: str) -> None:
+    """Open the page as ``localhost``: the browser fixture resolves no other name, and
+    maps even an address like 127.0.0.1 to nothing."""
+    browser.open(url.replace("//127.0.0.1:", "//localhost:", 1))
+    browser.driver.execute_script(_MARK)
+
+
+def seconds(shown_time: str) -> int:
+    """``m:ss`` or ``h:mm:ss`` back to seconds."""
+    total = 0
+    for part in shown_time.split(":"):
+        total = total * 60 + int(part)
+    return total
+
+
+def counts(page: dict[str, Any]) -> dict[str, int]:
+    """The tiles that show agents."""
+    return {state: n for state, n in page["tiles"].items() if n}
+
+
+# --- the events ---------------------------------------------------------------------------
+
+
+def now_ms() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def scene(now: datetime) -> list[tuple[str, h.Wire]]:
+    """Six agents; the newest event is at ``now``, so the service's skew estimate is
+    about zero and its clock is the real one.
+
+    By hand: agent-01 and agent-02 Available; agent-03 InboundContact on call 5001;
+    agent-04 Unavailable (Lunch) for 10 minutes; agent-05 in ACW since 75 s with a 30 s
+    timeout (deadline 45 s ago: overdue); agent-06 in ACW since 10 s with 300 s (not
+    overdue). Counts: Available 2, InboundContact 1, ACW 2, Unavailable 1."""
+    def ago(s: float) -> datetime:
+        return now - timedelta(seconds=s)
+
+    events: list[tuple[str, h.Wire]] = []
+
+    def agent(key: str, agent_id: str, *more: h.Wire) -> None:
+        start = h.session_start(agent_id=agent_id, session_id=str(70000 + int(agent_id)))
+        events.extend((key, event) for event in (start, *more))
+
+    agent("agent-01", "1001", h.agent_state("Available", at=ago(120)))
+    agent("agent-03", "1003", h.agent_state("Available", at=ago(300)),
+          h.call("5001", "Incoming", at=ago(95)),
+          h.agent_state("InboundContact", at=ago(90)),
+          h.call("5001", "Active", at=ago(90), start=ago(95)))
+    agent("agent-04", "1004", h.agent_state("Unavailable", out_reason="Lunch", at=ago(600)))
+    agent("agent-05", "1005", h.agent_state("Unavailable", at=ago(75), acw=True,
+                                            acw_timeout=30))
+    agent("agent-06", "1006", h.agent_state("Unavailable", at=ago(10), acw=True,
+                                            acw_timeout=300))
+    agent("agent-02", "1002", h.agent_state("Available", at=now))
+    return events
+
+
+SCENE_COUNTS = {"Available": 2, "InboundContact": 1, "ACW": 2, "Unavailable": 1}
+
+
+def no_outside_requests(browser: Browser) -> None:
+    assert browser.outside_requests() == []
+
+
+# --- tests --------------------------------------------------------------------------------
+
+
+def test_the_board_shows_agents_by_state_an_overdue_acw_and_contacts_live(
+        browser: Browser, served: Callable[..., Served]) -> None:
+    service = served()
+    now = now_ms()
+    assert service.push(scene(now)) == {"applied": 15, "violations": 0}
+    open_board(browser, service.url + "/")
+
+    page = wait_for(browser, lambda p: p if counts(p) == SCENE_COUNTS else None,
+                    f"the counts {SCENE_COUNTS}")
+    agents = page["agents"]
+    assert page["order"] == ["agent-01", "agent-02", "agent-03", "agent-05", "agent-06",
+                            "agent-04"], "grouped by state, longest in state first"
+    assert {k: (a["state"], a["agent_id"]) for k, a in agents.items()} == {
+        "agent-01": ("Available", "1001"), "agent-02": ("Available", "1002"),
+        "agent-03": ("Inbound", "1003"), "agent-04": ("Unavailable", "1004"),
+        "agent-05": ("ACW", "1005"), "agent-06": ("ACW", "1006")}
+    assert agents["agent-04"]["reason"] == "Lunch"
+    assert 600 <= seconds(agents["agent-04"]["time"]) < 600 + BOUND_S
+    assert agents["agent-03"]["contacts"] == "call 5001"
+    # the ACW past its deadline is highlighted, the one within it is not
+    assert [k for k, a in agents.items() if a["overdue"]] == ["agent-05"]
+    assert 75 <= seconds(agents["agent-05"]["time"]) < 75 + BOUND_S
+    assert agents["agent-05"]["badge"].startswith("overdue ")
+    assert 45 <= seconds(agents["agent-05"]["badge"].split()[1]) < 45 + BOUND_S
+    assert agents["agent-06"]["badge"].endswith(" left")
+    assert page["acw_note"] == "1 overdue"
+    assert page["contacts"] == {"5001": {
+        "session": "agent-03", "status": "Active", "media": "call in", "skill": "1507",
+        "age": page["contacts"]["5001"]["age"], "linked": False}}
+    assert 95 <= seconds(page["contacts"]["5001"]["age"]) < 95 + BOUND_S
+    assert page["violations"] == []
+    assert page["connection"] == "live"
+
+    # time in state ticks on its own
+    first = seconds(agents["agent-04"]["time"])
+    wait_for(browser, lambda p: seconds(p["agents"]["agent-04"]["time"]) > first,
+             "time in state ticking")
+
+    # a contact appears live: agent-01 gets call 6001, and goes InboundContact
+    later = now_ms()
+    service.push([("agent-01", h.call("6001", "Incoming", at=later, skill="2001")),
+                  ("agent-01", h.agent_state("InboundContact", at=later)),
+                  ("agent-01", h.call("6001", "Active", at=later, start=later,
+                                      skill="2001"))])
+    page = wait_for(browser, lambda p: p if "6001" in p["contacts"] else None,
+                    "contact 6001")
+    assert page["contacts"]["6001"]["session"] == "agent-01"
+    assert page["contacts"]["6001"]["skill"] == "2001"
+    wait_for(browser, lambda p: counts(p) == {"Available": 1, "InboundContact": 2, "ACW": 2,
+                                              "Unavailable": 1}, "agent-01 on a contact")
+
+    # ... and disappears live when it ends; the agent goes to ACW (not overdue)
+    end = now_ms()
+    service.push([("agent-01", h.call("6001", "Disconnected", at=end, start=later,
+                                      skill="2001", final=True)),
+                  ("agent-01", h.agent_state("Unavailable", at=end, acw=True,
+                                             acw_timeout=120))])
+    page = wait_for(browser, lambda p: p if "6001" not in p["contacts"] else None,
+                    "contact 6001 gone")
+    assert list(page["contacts"]) == ["5001"]
+    page = wait_for(browser, lambda p: p if counts(p) == {"Available": 1, "InboundContact": 1,
+                                                          "ACW": 3, "Unavailable": 1}
+                    else None, "agent-01 in ACW")
+    assert [k for k, a in page["agents"].items() if a["overdue"]] == ["agent-05"]
+
+    # a violation shows in the list: a status for contact 6001 after its FinalState True
+    assert service.push([("agent-01", h.call("6001", "Active", at=now_ms(), start=later,
+                                             skill="2001"))])["violations"] == 1
+    page = wait_for(browser, lambda p: p if p["violations"] else None, "a violation")
+    [violation] = page["violations"]
+    assert violation["rule"] == "contact-after-final"
+    assert violation["severity"] == "error"
+    assert violation["session"] == "agent-01"
+    assert "6001" in violation["message"]
+    wait_for(browser, lambda p: p["agents"]["agent-01"]["violations"] == "1",
+             "the session's violation count")
+
+    assert browser.driver.execute_script(_MARKED) == "not reloaded"
+    browser.screenshot(Path("/tmp/wallboard-live.png"))
+    assert browser.console_errors() == []
+    no_outside_requests(browser)
+
+
+def only_network_failures(errors: list[str]) -> list[str]:
+    """Console errors other than the browser's own reports of a refused connection (the
+    page's requests while the service was away): a script error is never one of them."""
+    return [e for e in errors if "net::ERR_" not in e]
+
+
+def test_the_board_survives_a_restart_with_its_state_and_catches_up(
+        browser: Browser, served: Callable[..., Served], tmp_path: Path) -> None:
+    port = free_port()
+    state = ("--state-dir", str(tmp_path / "state"))
+    first = served(*state, port=port)
+    first.push(scene(now_ms()))
+    open_board(browser, first.url + "/")
+    wait_for(browser, lambda p: counts(p) == SCENE_COUNTS, f"the counts {SCENE_COUNTS}")
+
+    assert first.stop() == 0
+    wait_for(browser, lambda p: p["connection"] == "reconnecting", "the connection lost")
+
+    second = served(*state, port=port)
+    assert second.url == first.url
+    later = now_ms()
+    second.push([("agent-04", h.agent_state("Available", at=later)),
+                 ("agent-07", h.session_start(agent_id="1007", session_id="70007")),
+                 ("agent-07", h.agent_state("Available", at=later))])
+    expected = {"Available": 4, "InboundContact": 1, "ACW": 2}
+    page = wait_for(browser, lambda p: p if counts(p) == expected else None,
+                    f"the counts after the restart {expected}")
+    assert page["agents"]["agent-07"]["agent_id"] == "1007"
+    assert page["agents"]["agent-04"]["reason"] == ""
+    assert page["contacts"].keys() == {"5001"}
+    wait_for(browser, lambda p: p["connection"] == "live", "the connection back")
+
+    # still live on the restarted service's stream
+    second.push([("agent-07", h.agent_state("Unavailable", out_reason="Meeting",
+                                            at=now_ms()))])
+    wait_for(browser, lambda p: p["agents"]["agent-07"]["reason"] == "Meeting",
+             "agent-07 in a meeting")
+    assert browser.driver.execute_script(_MARKED) == "not reloaded"
+    browser.screenshot(Path("/tmp/wallboard-restarted.png"))
+    assert only_network_failures(browser.console_errors()) == []
+    no_outside_requests(browser)
+
+
+def test_a_service_that_lost_its_state_is_read_again(
+        browser: Browser, served: Callable[..., Served]) -> None:
+    """Restarted without --state-dir, the service knows none of the page's sessions nor
+    its change ids: the page drops what is gone and shows what there is now."""
+    port = free_port()
+    first = served(port=port)
+    first.push(scene(now_ms()))
+    open_board(browser, first.url + "/")
+    wait_for(browser, lambda p: counts(p) == SCENE_COUNTS, f"the counts {SCENE_COUNTS}")
+    assert first.stop() == 0
+
+    second = served(port=port)
+    second.push([("agent-09", h.session_start(agent_id="1009", session_id="70009")),
+                 ("agent-09", h.agent_state("Dialer", at=now_ms()))])
+    page = wait_for(browser, lambda p: p if p["order"] == ["agent-09"] else None,
+                    "only agent-09")
+    assert counts(page) == {"Dialer": 1}
+    assert page["contacts"] == {}
+    wait_for(browser, lambda p: p["connection"] == "live", "the connection back")
+    assert browser.driver.execute_script(_MARKED) == "not reloaded"
+    assert only_network_failures(browser.console_errors()) == []
+
+
+def test_the_token_moves_from_the_address_into_a_cookie(
+        browser: Browser, served: Callable[..., Served], tmp_path: Path) -> None:
+    token = "wallboard-Token_42.x"
+    (tmp_path / "token").write_text(token + "\n")
+    service = served("--api-token-file", str(tmp_path / "token"), token=token)
+    service.push(scene(now_ms()))
+    open_board(browser, service.url + "/#token=" + token)
+    wait_for(browser, lambda p: counts(p) == SCENE_COUNTS, f"the counts {SCENE_COUNTS}")
+    assert "token" not in browser.driver.current_url
+    cookie = browser.driver.get_cookie("session_fsm_token")
+    assert cookie is not None
+    assert (cookie["value"], cookie["path"], cookie["sameSite"]) == (token, "/", "Strict")
+    # the change stream carries it too (an EventSource sends the cookie, no header)
+    service.push([("agent-04", h.agent_state("Available", at=now_ms()))])
+    wait_for(browser, lambda p: p["agents"]["agent-04"]["state"] == "Available",
+             "agent-04 Available")
+    assert browser.console_errors() == []
+
+    # without it, the page says so instead of showing nothing
+    browser.driver.delete_all_cookies()
+    browser.driver.refresh()
+    page = wait_for(browser, lambda p: p if p["connection"] == "auth" else None,
+                    "that the token is needed")
+    assert page["agents"] == {}
+    assert browser.driver.find_element("id", "conn-text").text.lower() == "needs token"
+    no_outside_requests(browser)
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=1">'
+
+
+def test_whatever_the_network_says_is_shown_as_text(
+        browser: Browser, served: Callable[..., Served]) -> None:
+    service = served()
+    now = now_ms()
+    key = "agent-" + HOSTILE
+    answer = service.push([
+        (key, h.session_start(agent_id="<b>7</b>", session_id="70001")),
+        (key, h.agent_state("Unavailable", out_reason="<script>window.__pwned=2</script>",
+                            at=now)),
+        (key, h.call("<i>1</i>", "Incoming", at=now, skill="<u>s</u>")),
+        (key, h.call("<i>1</i>", "Disconnected", at=now, final=True)),
+        (key, h.call("<i>1</i>", "Active", at=now))])
+    assert answer["violations"] >= 1
+    open_board(browser, service.url + "/")
+    page = wait_for(browser, lambda p: p if p["agents"] and p["violations"] else None,
+                    "the hostile session and its violation")
+    assert page["agents"][key]["agent_id"] == "<b>7</b>"
+    assert page["agents"][key]["reason"] == "<script>window.__pwned=2</script>"
+    assert any(v["session"] == key and "<i>1</i>" in v["message"]
+               for v in page["violations"])
+    # live too: a new contact arrives over the stream with markup in its fields
+    service.push([(key, h.call("<em>2</em>", "Incoming", at=now_ms(), skill="<u>s</u>"))])
+    page = wait_for(browser, lambda p: p if "<em>2</em>" in p["contacts"] else None,
+                    "the hostile contact")
+    assert page["contacts"]["<em>2</em>"]["skill"] == "<u>s</u>"
+    made = browser.driver.execute_script(
+        "return [window.__pwned || null, document.querySelectorAll("
+        "'main img, main script, main b, main i, main u, main em').length];")
+    assert made == [None, 0]
+    assert browser.console_errors() == []
+    no_outside_requests(browser)
