@@ -11,6 +11,32 @@ Rows out of ``New`` are of two kinds: *entry* statuses, where a lifecycle normal
 starts, and middle statuses that only a join's replay presents first (the engine warns
 when that happens outside a join batch). A repeat of the current status is an update of
 the record's data, not a transition, so it has no row.
+
+A move missing from a table is a ``contact-transition`` error, so a table leaves a move
+out only where the documentation makes it impossible (issue 16, item 4). Besides the
+close, the seed orders a contact's statuses in three ways, and every table keeps them:
+
+1. ``Disconnected`` (FinalState False) is the ACW phase, and "when the ACW state finally
+   ends ... the agent will receive a Disconnected status event with the FinalState
+   property set to true": nothing but that close follows it (the call's callback requeue
+   aside). Voice mail's ``Discarded`` is terminal too (stream-facts), and a work item's
+   ``Transfer`` has handed it on (see 2): only ``Disconnected`` or the close follow it.
+2. ``Incoming`` is when a contact "is first being routed to the agent", ``Active`` when it
+   "is finally connected", and a contact handed on gets "a different contact ID": a
+   contact that was with the agent never goes back to an offer status.
+3. "You will receive an Active status when a call is finally connected": statuses that
+   presuppose a connected contact (Holding, Interrupted, Transfer, Joined) follow an
+   ``Active``, never an offer status directly.
+
+In the supervisor, work item, chat, voice mail and digital tables everything else is
+allowed: a join's replay may present any open status first (a warning outside a join
+batch), the statuses of a connected contact (Transfer aside) follow each other in any
+order, and every open status may end. Two further moves stay out: the supervisor's
+``Incoming`` and ``Dialing`` never follow each other (a contact is "either routed to the
+agent ... or placed by the agent"), and a chat's ``Inviting`` (undocumented: the agent's
+invitation, or one the agent sent) starts a chat or follows ``Active``, and is left for
+``Active`` or an end only, so that no path leads a connected chat back to an offer. The
+call table was reviewed on its own and keeps ``Masking`` between two ``Active`` statuses.
 """
 
 from __future__ import annotations
@@ -134,6 +160,7 @@ SUPERVISOR = ContactSpec(
         ("Dialing", SV.NEW, SV.DIALING, "the platform calls the supervisor's station"),
         ("Active", SV.NEW, SV.ACTIVE, "monitoring starts connected (the documented example)"),
         ("Joined", SV.NEW, SV.JOINED, "join replay: already barged in"),
+        ("Disconnected", SV.NEW, SV.DISCONNECTED, "join replay: the monitoring leg already ended, not yet final"),
         ("Active", (SV.INCOMING, SV.DIALING, SV.JOINED), SV.ACTIVE, "connected (or back to listening)"),
         ("Joined", SV.ACTIVE, SV.JOINED, "the supervisor barged in"),
         ("Disconnected", (SV.INCOMING, SV.DIALING, SV.ACTIVE, SV.JOINED), SV.DISCONNECTED, "monitoring ended"),
@@ -149,7 +176,7 @@ class WorkItemStatus(StrEnum):
     ACTIVE = "Active"  #: the agent is working it
     HOLDING = "Holding"  #: parked
     INTERRUPTED = "Interrupted"  #: interrupted by a higher-priority contact
-    TRANSFER = "Transfer"  #: being transferred away
+    TRANSFER = "Transfer"  #: transferred away: ends it (FinalState True), or Disconnected follows
     DISCONNECTED = "Disconnected"  #: done; ACW phase until FinalState
     CLOSED = "Closed"  #: FinalState True
 
@@ -162,11 +189,13 @@ WORK_ITEM = ContactSpec(
         ("Incoming", W.NEW, W.INCOMING, "a work item is offered"),
         ("Active", W.NEW, W.ACTIVE, "join replay: already being worked"),
         ("Holding", W.NEW, W.HOLDING, "join replay: already parked"),
+        ("Interrupted", W.NEW, W.INTERRUPTED, "join replay: already interrupted"),
+        ("Transfer", W.NEW, W.TRANSFER, "join replay: already transferred away, not yet final"),
         ("Disconnected", W.NEW, W.DISCONNECTED, "join replay: already in its ACW phase"),
         ("Active", (W.INCOMING, W.HOLDING, W.INTERRUPTED), W.ACTIVE, "accepted, resumed or unparked"),
-        ("Holding", W.ACTIVE, W.HOLDING, "parked"),
+        ("Holding", (W.ACTIVE, W.INTERRUPTED), W.HOLDING, "parked (also while interrupted)"),
         ("Interrupted", (W.ACTIVE, W.HOLDING), W.INTERRUPTED, "a higher-priority contact interrupted it"),
-        ("Transfer", (W.ACTIVE, W.HOLDING), W.TRANSFER, "transferred away"),
+        ("Transfer", (W.ACTIVE, W.HOLDING, W.INTERRUPTED), W.TRANSFER, "transferred away"),
         ("Disconnected", (W.INCOMING, W.ACTIVE, W.HOLDING, W.INTERRUPTED, W.TRANSFER), W.DISCONNECTED, "ended, refused or transferred out"),
     ),
     entry=(W.INCOMING,),
@@ -178,7 +207,7 @@ class ChatStatus(StrEnum):
     NEW = "New"  #: not seen yet
     WAITING = "Waiting"  #: queued, waiting for an agent
     INCOMING = "Incoming"  #: offered to the agent
-    INVITING = "Inviting"  #: another agent is invited into the chat
+    INVITING = "Inviting"  #: an invitation into the chat: the agent's, or one the agent sent
     ACTIVE = "Active"  #: chatting
     HOLDING = "Holding"  #: on hold
     INTERRUPTED = "Interrupted"  #: interrupted by a higher-priority contact
@@ -199,8 +228,10 @@ CHAT = ContactSpec(
         ("Interrupted", H.NEW, H.INTERRUPTED, "join replay: already interrupted"),
         ("Disconnected", H.NEW, H.DISCONNECTED, "join replay: already in its ACW phase"),
         ("Incoming", H.WAITING, H.INCOMING, "offered after waiting"),
-        ("Active", (H.WAITING, H.INCOMING, H.INVITING, H.HOLDING, H.INTERRUPTED), H.ACTIVE, "accepted or resumed"),
-        ("Holding", H.ACTIVE, H.HOLDING, "put on hold"),
+        ("Waiting", H.INCOMING, H.WAITING, "the offer lapsed or was refused (RefusalTimeout): queued again"),
+        ("Inviting", H.ACTIVE, H.INVITING, "the agent invites another agent into the chat"),
+        ("Active", (H.WAITING, H.INCOMING, H.INVITING, H.HOLDING, H.INTERRUPTED), H.ACTIVE, "accepted, resumed, or the invitation answered"),
+        ("Holding", (H.ACTIVE, H.INTERRUPTED), H.HOLDING, "put on hold (also while interrupted)"),
         ("Interrupted", (H.ACTIVE, H.HOLDING), H.INTERRUPTED, "a higher-priority contact interrupted it"),
         ("Disconnected", (H.WAITING, H.INCOMING, H.INVITING, H.ACTIVE, H.HOLDING, H.INTERRUPTED), H.DISCONNECTED, "ended by either party, or refused"),
     ),
@@ -227,6 +258,8 @@ VOICEMAIL = ContactSpec(
         ("Incoming", V.NEW, V.INCOMING, "a voice mail is offered"),
         ("Active", V.NEW, V.ACTIVE, "join replay: already being worked"),
         ("Holding", V.NEW, V.HOLDING, "join replay: already parked"),
+        ("Discarded", V.NEW, V.DISCARDED, "join replay: already discarded, not yet final"),
+        ("Disconnected", V.NEW, V.DISCONNECTED, "join replay: already in its ACW phase"),
         ("Active", (V.INCOMING, V.HOLDING), V.ACTIVE, "accepted or resumed"),
         ("Holding", V.ACTIVE, V.HOLDING, "parked"),
         ("Discarded", (V.INCOMING, V.ACTIVE, V.HOLDING), V.DISCARDED, "the agent discarded it"),
@@ -255,8 +288,10 @@ DIGITAL = ContactSpec(
         ("Incoming", D.NEW, D.INCOMING, "a digital contact is offered"),
         ("Active", D.NEW, D.ACTIVE, "join replay (or an outbound digital contact) starts active"),
         ("Holding", D.NEW, D.HOLDING, "join replay: already parked"),
+        ("Interrupted", D.NEW, D.INTERRUPTED, "join replay: already interrupted"),
+        ("Disconnected", D.NEW, D.DISCONNECTED, "join replay: already in its ACW phase"),
         ("Active", (D.INCOMING, D.HOLDING, D.INTERRUPTED), D.ACTIVE, "accepted or resumed"),
-        ("Holding", D.ACTIVE, D.HOLDING, "parked"),
+        ("Holding", (D.ACTIVE, D.INTERRUPTED), D.HOLDING, "parked (also while interrupted)"),
         ("Interrupted", (D.ACTIVE, D.HOLDING), D.INTERRUPTED, "a higher-priority contact interrupted it"),
         ("Disconnected", (D.INCOMING, D.ACTIVE, D.HOLDING, D.INTERRUPTED), D.DISCONNECTED, "done or refused"),
     ),
