@@ -342,6 +342,16 @@ class ReplayError(SessionFsmError):
     """A replay that cannot go on (a checkpoint directory in the wrong state...)."""
 
 
+class ReportError(SessionFsmError):
+    """A report source (replay's tables, a store) that cannot be read; ``path`` is the
+    source, ``reason`` why. Says it in every command's wording: ``cannot read PATH: reason``."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot read {path}: {reason}")
+
+
 # --- the service (io/service/) -------------------------------------------------------------
 
 

@@ -79,6 +79,7 @@ def _register() -> None:
         history,
         ingest,
         replay,
+        report,
         serve,
         simulate,
         snapshot,
@@ -86,7 +87,7 @@ def _register() -> None:
     )
 
     for module in (snapshot, validate, diagrams, demo, follow, simulate, history, ingest, replay,
-                   changes, serve):
+                   changes, serve, report):
         cli.add_command(module.command)
 
 

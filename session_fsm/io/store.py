@@ -1033,6 +1033,12 @@ class Store:
     # --- queries --------------------------------------------------------------------------
 
     @_failing("reading the store")
+    def select(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query of the store's tables, for readers that do their own SQL
+        (``report`` reads the contact and agent-state columns so)."""
+        return self._db.execute(sql, args).fetchall()
+
+    @_failing("reading the store")
     def keys(self) -> list[str]:
         """Every session key, in the order first stored."""
         return [k for (k,) in self._db.execute("SELECT key FROM sessions ORDER BY id")]

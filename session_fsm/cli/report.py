@@ -1,0 +1,145 @@
+"""``session-fsm report``: standard contact-center metrics from replay tables or a store.
+
+The metrics are :mod:`session_fsm.io.report`'s (DuckDB over the tables); this module
+checks the options, prints them as tables, JSON or CSV, and writes the page
+(:mod:`session_fsm.io.report_page`). DuckDB, pyarrow and matplotlib are the
+``analytics`` extra: they are imported only when the command runs, and a missing one is
+one line naming the extra.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+
+from ._common import EXIT_INPUT, JSON, Failure, emit_json, heading, stdout, table
+from .render import duration
+
+if TYPE_CHECKING:
+    from ..io.report import Report
+
+EXAMPLES = """\b
+Examples:
+  session-fsm replay archive/*.jsonl.gz --out tables/ && session-fsm report tables/
+  session-fsm report tables/ --by agent --csv > agents.csv
+  session-fsm report --db store.sqlite --by hour --json
+  session-fsm report tables/ --html report.html
+"""
+
+_EXTRA: Final = "pip install 'session-fsm[analytics]'"
+
+
+@click.command("report", epilog=EXAMPLES)
+@click.argument("tables_dir", required=False, metavar="[TABLES_DIR]")
+@click.option("--db", metavar="PATH", help="Report on this store (see `ingest`) instead of "
+                                            "replay's tables.")
+@click.option("--by", type=click.Choice(["skill", "agent", "hour", "day"]), default="skill",
+              show_default=True, help="How contacts are grouped (hour and day: of the "
+                                      "contact's start, UTC).")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="The grouped metrics as CSV on stdout (with --by agent, each agent's "
+                   "time columns too).")
+@click.option("--html", "html", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write one self-contained page with charts: each agent's day, "
+                   "handle time per skill, contacts per hour.")
+@JSON
+def command(tables_dir: str | None, db: str | None, by: str, as_csv: bool, html: str | None,
+            as_json: bool) -> None:
+    """Contacts offered, handled, abandoned, missed and refused; ring, talk, hold, ACW and
+    handle time (average and longest); agent occupancy and time per state and out
+    reason. From replay's tables (TABLES_DIR, written by `session-fsm replay`) or a
+    store (--db). The definitions are in the README, "Reporting".
+    """
+    if (tables_dir is None) == (db is None):
+        raise Failure("give TABLES_DIR or --db PATH (one of them)", EXIT_INPUT)
+    if as_json and as_csv:
+        raise Failure("--json and --csv: choose one", EXIT_INPUT)
+    try:
+        from ..io import report as analytics
+    except ImportError as error:
+        raise Failure(f"report needs DuckDB and pyarrow ({error.msg}): {_EXTRA}",
+                      EXIT_INPUT) from None
+    try:
+        source = analytics.open_source(tables_dir, db=db)
+        try:
+            found = source.report(by)
+            if html is not None:
+                _page(source, found, html)
+        finally:
+            source.close()
+    except analytics.ReportError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
+    if as_json:
+        emit_json(found.to_json())
+    elif as_csv:
+        columns, rows = found.csv_rows()
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        _show(found)
+    if html is not None:
+        click.echo(f"session-fsm: wrote {html}", err=True)
+
+
+def _page(source: Any, found: Report, path: str) -> None:
+    try:
+        from ..io.report_page import write_page
+    except ImportError as error:
+        raise Failure(f"--html draws its charts with matplotlib ({error.msg}): {_EXTRA}",
+                      EXIT_INPUT) from None
+    try:
+        write_page(source, found, path)
+    except OSError as error:
+        raise Failure(f"cannot write {path}: {error.strerror or error}", EXIT_INPUT) from None
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _pair(row: dict[str, Any], name: str) -> str:
+    average, longest = row[f"{name}_avg_s"], row[f"{name}_max_s"]
+    if average is None:
+        return "-"
+    return f"{duration(round(average, 1))} / {duration(longest)}"
+
+
+def _show(found: Report) -> None:
+    console = stdout()
+    heading(console, f"report of {found.source}, by {found.by}")
+    contacts = table(f"contacts by {found.by} (times: average / longest, of handled contacts)",
+                     found.by, "offered", "handled", "abandoned", "missed", "refused",
+                     "abandon %", "outbound", "connected", "consults", "ring", "talk", "hold",
+                     "ACW", "handle")
+    for row in (*found.groups, found.total):
+        contacts.add_row(
+            row["group"], *(_count(row[n]) for n in ("offered", "handled", "abandoned",
+                                                      "missed", "refused")),
+            _percent(row["abandon_rate"]),
+            *(_count(row[n]) for n in ("outbound", "outbound_connected", "consults")),
+            *(_pair(row, n) for n in ("ring", "talk", "hold", "acw", "handle")))
+    console.print(contacts)
+    agents = table("agents", "agent", "logged in", "available", "occupied", "ACW",
+                   "unavailable", "occupancy")
+    for agent in found.agents:
+        agents.add_row(agent["agent"], *(duration(agent[n]) for n in (
+            "logged_in_s", "available_s", "occupied_s", "acw_s", "unavailable_s")),
+            _percent(agent["occupancy"]))
+    console.print(agents)
+    states = table("time per state and out reason", "agent", "state", "out reason", "ACW",
+                   "intervals", "time")
+    for row in found.states:
+        states.add_row(row["agent"], row["state"], row["out_reason"] or "",
+                       "yes" if row["is_acw"] else "", _count(row["intervals"]),
+                       duration(row["seconds"]))
+    console.print(states)
+    if not sys.stdout.isatty():
+        sys.stdout.flush()
