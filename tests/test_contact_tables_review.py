@@ -38,6 +38,8 @@ from typing import Any
 import helpers as h
 import pytest
 
+from session_fsm.engine.rules import Severity
+from session_fsm.errors import SequenceError
 from session_fsm.machines.contacts import CHAT, DIGITAL, SUPERVISOR, VOICEMAIL, WORK_ITEM
 
 Wire = dict[str, Any]
@@ -198,3 +200,114 @@ def test_a_discarded_voice_mail_closed_at_once_in_a_join() -> None:
     contact, = replayed.history().contacts
     assert [(s.status, s.final) for s in contact.steps] == [("Discarded", True)]
     assert replayed.session.snapshot().contacts == ()
+
+
+# --- moves kept as errors ------------------------------------------------------------------------
+
+KEPT = [
+    # R1: after Disconnected only the close
+    pytest.param("work_item", ["Incoming", "Active", "Disconnected", "Active"],
+                 id="R1 work_item: Disconnected -> Active"),
+    pytest.param("work_item", ["Incoming", "Active", "Disconnected", "Transfer"],
+                 id="R1 work_item: Disconnected -> Transfer"),
+    # a work item's Transfer hands it on: the receiving agent has "a different contact ID"
+    # (R2), so only Disconnected or the close follow it here (a transfer request to a
+    # closed skill is answered by HoursOfOperation before anything is transferred)
+    pytest.param("work_item", ["Incoming", "Active", "Transfer", "Active"],
+                 id="R1/R2 work_item: Transfer -> Active"),
+    pytest.param("work_item", ["Incoming", "Active", "Transfer", "Holding"],
+                 id="R1/R2 work_item: Transfer -> Holding"),
+    pytest.param("work_item", ["Incoming", "Active", "Transfer", "Interrupted"],
+                 id="R1/R2 work_item: Transfer -> Interrupted"),
+    pytest.param("chat", ["Incoming", "Active", "Disconnected", "Active"],
+                 id="R1 chat: Disconnected -> Active"),
+    pytest.param("chat", ["Incoming", "Disconnected", "Waiting"],
+                 id="R1 chat: Disconnected -> Waiting"),
+    pytest.param("voicemail", ["Incoming", "Active", "Disconnected", "Discarded"],
+                 id="R1 voicemail: Disconnected -> Discarded"),
+    pytest.param("voicemail", ["Incoming", "Discarded", "Active"],
+                 id="R1 voicemail: Discarded -> Active (Discarded is terminal)"),
+    pytest.param("voicemail", ["Incoming", "Discarded", "Disconnected"],
+                 id="R1 voicemail: Discarded -> Disconnected"),
+    pytest.param("digital", ["Incoming", "Active", "Disconnected", "Holding"],
+                 id="R1 digital: Disconnected -> Holding"),
+    pytest.param("supervisor", ["Active", "Disconnected", "Active"],
+                 id="R1 supervisor: Disconnected -> Active"),
+    # R2: no way back to an offer once the contact was with the agent
+    pytest.param("work_item", ["Incoming", "Active", "Incoming"],
+                 id="R2 work_item: Active -> Incoming"),
+    pytest.param("work_item", ["Incoming", "Active", "Transfer", "Incoming"],
+                 id="R2 work_item: Transfer -> Incoming"),
+    pytest.param("chat", ["Incoming", "Active", "Waiting"],
+                 id="R2 chat: Active -> Waiting"),
+    pytest.param("chat", ["Incoming", "Active", "Holding", "Incoming"],
+                 id="R2 chat: Holding -> Incoming"),
+    # Inviting is entered from Active: leaving it for an offer would be Active -> offer
+    pytest.param("chat", ["Incoming", "Active", "Inviting", "Incoming"],
+                 id="R2 chat: Inviting -> Incoming"),
+    # a judgment call, not a passage: read as the chat's entry row reads it (the agent's
+    # own invitation), Inviting is an offer status and R3 keeps Holding after an Active
+    pytest.param("chat", ["Incoming", "Active", "Inviting", "Holding"],
+                 id="R3 (Inviting read as an offer) chat: Inviting -> Holding"),
+    pytest.param("voicemail", ["Incoming", "Active", "Incoming"],
+                 id="R2 voicemail: Active -> Incoming"),
+    pytest.param("digital", ["Incoming", "Active", "Holding", "Incoming"],
+                 id="R2 digital: Holding -> Incoming"),
+    pytest.param("supervisor", ["Dialing", "Active", "Dialing"],
+                 id="R2 supervisor: Active -> Dialing"),
+    pytest.param("supervisor", ["Incoming", "Active", "Joined", "Incoming"],
+                 id="R2 supervisor: Joined -> Incoming"),
+    # R3: Holding, Interrupted, Transfer, Joined follow an Active
+    pytest.param("work_item", ["Incoming", "Holding"], id="R3 work_item: Incoming -> Holding"),
+    pytest.param("work_item", ["Incoming", "Interrupted"],
+                 id="R3 work_item: Incoming -> Interrupted"),
+    pytest.param("work_item", ["Incoming", "Transfer"], id="R3 work_item: Incoming -> Transfer"),
+    pytest.param("chat", ["Waiting", "Holding"], id="R3 chat: Waiting -> Holding"),
+    pytest.param("chat", ["Incoming", "Interrupted"], id="R3 chat: Incoming -> Interrupted"),
+    pytest.param("voicemail", ["Incoming", "Holding"], id="R3 voicemail: Incoming -> Holding"),
+    pytest.param("digital", ["Incoming", "Interrupted"],
+                 id="R3 digital: Incoming -> Interrupted"),
+    pytest.param("supervisor", ["Incoming", "Joined"], id="R3 supervisor: Incoming -> Joined"),
+    # seed, Call Contact Events: calls "either routed to the agent (inbound, or
+    # dialer-generated outbound), or placed by the agent (manual outbound)": a routed leg
+    # (Incoming) is never a placed one (Dialing), nor the other way round
+    pytest.param("supervisor", ["Incoming", "Dialing"],
+                 id="routed or placed: supervisor Incoming -> Dialing"),
+    pytest.param("supervisor", ["Dialing", "Incoming"],
+                 id="routed or placed: supervisor Dialing -> Incoming"),
+]
+
+
+@pytest.mark.parametrize(("media", "statuses"), KEPT)
+def test_a_move_the_documentation_makes_impossible_stays_an_error(
+        media: str, statuses: list[str]) -> None:
+    events = lifecycle(media, statuses)
+    last = len(events) - 1
+    session = h.replay(events)
+    assert rules_at(session) == [("contact-transition", "error", last)]
+    # reported, then applied as the platform said it (the lenient engine follows the wire)
+    record = session.contacts[CONTACT]
+    assert (record.state, record.status) == (statuses[-1], statuses[-1])
+    # and strict mode refuses it before anything moves
+    strict = h.replay(events[:-1], strict=True)
+    with pytest.raises(SequenceError) as raised:
+        strict.feed(events[-1], batch=last)
+    assert (raised.value.rule, raised.value.state, raised.value.trigger,
+            raised.value.event_index) == ("contact-transition", statuses[-2], statuses[-1], last)
+
+
+@pytest.mark.parametrize(("media", "status"), [
+    ("work_item", "Active"), ("chat", "Holding"), ("voicemail", "Active"),
+    ("digital", "Interrupted"), ("supervisor", "Joined"),
+])
+def test_final_state_on_a_connected_status_stays_an_error(media: str, status: str) -> None:
+    # seed, FinalState: the contact is closed out with "a Disconnected status event with
+    # the FinalState property set to "true"" (voice mail: Discarded, stream-facts; a work
+    # item's Transfer closes it too, as the tables had it)
+    connected = ["Active"] if media == "supervisor" else ["Incoming", "Active"]
+    events = [*lifecycle(media, connected),
+              FACTORIES[media](CONTACT, status, at=t(5), start=t(0), final=True)]
+    session = h.replay(events)
+    assert [(r, s) for r, s, _ in rules_at(session)] == [("final-on-open-status", "error")]
+    assert all(i == len(events) - 1 for _, _, i in rules_at(session))
+    assert all(v.severity is Severity.ERROR for v in session.violations)
