@@ -13,12 +13,14 @@ Screenshots go to ``/tmp/wallboard*.png``; the README's picture is the realistic
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -66,7 +68,7 @@ const contacts = {};
 for (const tr of document.querySelectorAll('#contacts tbody tr')) {
   contacts[tr.dataset.contact] = {
     session: tr.dataset.session, status: text(tr.querySelector('.status')),
-    media: text(tr.querySelector('.media')), skill: text(tr.querySelector('.skill')),
+    media: text(tr.querySelector('.media').firstChild), skill: text(tr.querySelector('.skill')),
     age: text(tr.querySelector('.age')), linked: tr.classList.contains('linked')};
 }
 const violations = [...document.querySelectorAll('#violations li')].map((li) => ({
@@ -143,9 +145,14 @@ class Served:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(f"{self.url}/api/events", data=body, method="POST",
                                          headers=headers)
-        with _OPENER.open(request, timeout=BOUND_S) as response:
-            answer: dict[str, Any] = orjson.loads(response.read())
-            return answer
+        try:
+            with _OPENER.open(request, timeout=BOUND_S) as response:
+                answer: dict[str, Any] = orjson.loads(response.read())
+                return answer
+        except urllib.error.HTTPError as error:
+            log = (self.work / f"serve-{self.starts}.log").read_text(errors="replace")
+            raise AssertionError(f"POST /api/events: {error.code} {error.read()!r}; the "
+                                 f"service said:\n{log[-3000:]}") from None
 
 
 @pytest.fixture
@@ -466,5 +473,102 @@ def test_whatever_the_network_says_is_shown_as_text(
         "return [window.__pwned || null, document.querySelectorAll("
         "'main img, main script, main b, main i, main u, main em').length];")
     assert made == [None, 0]
+    assert browser.console_errors() == []
+    no_outside_requests(browser)
+
+
+def board_scene(now: datetime) -> list[tuple[str, h.Wire]]:
+    """A floor of fourteen agents as a supervisor would see it mid-morning: every state,
+    calls, a chat, a work item, a dialer call linked to the agent's voice path, one ACW
+    past its deadline, one agent gone home, and two violations (an event for a contact
+    after its FinalState True; a session that did not end cleanly).
+
+    By hand: Available 3 (00101, 00102, 00103); InboundContact 4 (00104 call Active,
+    00105 call Holding, 00106 chat, 00113 work item); OutboundContact 1 (00107, dialer
+    call linked); Dialer 1 (00108); ACW 2 (00109 overdue, 00110 not); Unavailable 2
+    (00111 Lunch, 00112 Training); the session of 00114 ended."""
+    def ago(s: float) -> datetime:
+        return now - timedelta(seconds=s)
+
+    events: list[tuple[str, h.Wire]] = []
+
+    def agent(number: int, *more: h.Wire) -> None:
+        key = f"agent-{number:05d}"
+        start = h.session_start(agent_id=str(12200 + number), session_id=str(58070000 + number))
+        events.extend((key, event) for event in (start, *more))
+
+    def inbound_call(contact: str, since: float, skill: str) -> list[h.Wire]:
+        return [h.agent_state("Available", at=ago(since + 60)),
+                h.call(contact, "Incoming", at=ago(since + 8), skill=skill),
+                h.agent_state("InboundContact", at=ago(since)),
+                h.call(contact, "Active", at=ago(since), start=ago(since + 8), skill=skill)]
+
+    agent(101, h.agent_state("Available", at=ago(252)))
+    agent(102, h.agent_state("Unavailable", out_reason="Coaching", at=ago(900)),
+          h.agent_state("Available", at=now))  # the newest event: the skew is about zero
+    agent(103, h.agent_state("Unavailable", out_reason="Break", at=ago(1200)),
+          h.agent_state("Available", at=ago(110)))
+    agent(104, *inbound_call("5501104", 200, "1507"))
+    agent(105, *inbound_call("5501105", 365, "1512"),
+          h.call("5501105", "Holding", at=ago(90), start=ago(373), skill="1512"))
+    agent(106, h.agent_state("Available", at=ago(400)),
+          h.chat("5501106", "Incoming", at=ago(138), skill="1509"),
+          h.agent_state("InboundContact", at=ago(130)),
+          h.chat("5501106", "Active", at=ago(130), start=ago(138), skill="1509"))
+    agent(107, h.agent_state("Dialer", at=ago(300)),
+          h.call("5501107", "NaturalCallDialing", at=ago(72), inbound=False, skill="1610",
+                 call_type="Regular"),
+          h.agent_state("OutboundContact", at=ago(65)),
+          h.call("5501107", "Active", at=ago(65), start=ago(72), inbound=False, skill="1610",
+                 linked=True))
+    agent(108, h.agent_state("Dialer", at=ago(41)))
+    agent(109, *inbound_call("5501109", 400, "1507"),
+          h.call("5501109", "Disconnected", at=ago(130), start=ago(408), final=True),
+          h.agent_state("Unavailable", at=ago(130), acw=True, acw_timeout=60),
+          # the platform says the closed call is active again: contact-after-final
+          h.call("5501109", "Active", at=ago(20), start=ago(408)))
+    agent(110, *inbound_call("5501110", 500, "1512"),
+          h.call("5501110", "Disconnected", at=ago(22), start=ago(508), final=True),
+          h.agent_state("Unavailable", at=ago(22), acw=True, acw_timeout=120))
+    agent(111, h.agent_state("Unavailable", out_reason="Lunch", at=ago(1443)))
+    agent(112, h.agent_state("Unavailable", out_reason="Training", at=ago(512)))
+    agent(113, h.agent_state("Available", at=ago(900)),
+          h.work_item("5501113", "Incoming", at=ago(727)),
+          h.agent_state("InboundContact", at=ago(720)),
+          h.work_item("5501113", "Active", at=ago(720), start=ago(727)))
+    agent(114, h.agent_state("Available", at=ago(3000)),
+          h.agent_state("LoggedOut", at=ago(600)),
+          h.session_end(success=False, message="Agent logged out by supervisor"))
+    return events
+
+
+BOARD_COUNTS = {"Available": 3, "InboundContact": 4, "OutboundContact": 1, "Dialer": 1,
+                "ACW": 2, "Unavailable": 2, "ended": 1}
+
+
+def test_a_realistic_board(browser: Browser, served: Callable[..., Served]) -> None:
+    """The README's picture, checked: fourteen agents, four media, one overdue ACW."""
+    service = served()
+    browser.driver.set_window_size(1600, 1000)  # nearer a wallboard screen
+    answer = service.push(board_scene(now_ms()))
+    assert answer["violations"] == 2, answer
+    open_board(browser, service.url + "/")
+    page = wait_for(browser, lambda p: p if counts(p) == BOARD_COUNTS and
+                    len(p["violations"]) == 2 else None, f"the counts {BOARD_COUNTS}")
+    assert [k for k, a in page["agents"].items() if a["overdue"]] == ["agent-00109"]
+    assert page["order"][-1] == "agent-00114", "an ended session goes last"
+    contacts = page["contacts"]
+    assert sorted(contacts) == ["5501104", "5501105", "5501106", "5501107", "5501113"]
+    assert [c for c, shown_contact in contacts.items() if shown_contact["linked"]] == \
+        ["5501107"]
+    assert {c: s["media"] for c, s in contacts.items()} == {
+        "5501104": "call in", "5501105": "call in", "5501106": "chat", "5501107": "call out",
+        "5501113": "work item"}
+    assert sorted((v["rule"], v["severity"]) for v in page["violations"]) == [
+        ("contact-after-final", "error"), ("session-end-not-clean", "warning")]
+    time.sleep(1.2)  # a whole second ticked: the picture shows a settled board
+    browser.screenshot(Path("/tmp/wallboard-board.png"))
+    if target := os.environ.get("WALLBOARD_SCREENSHOT"):
+        browser.screenshot(Path(target))
     assert browser.console_errors() == []
     no_outside_requests(browser)

@@ -46,7 +46,7 @@
     ["LoggedIn", "Logged in", "st-loggedin"],
     ["LoggedOut", "Logged out", "st-loggedout"],
     ["Unknown", "No state yet", "st-unknown"],
-    ["ended", "Session ended", "st-ended"]
+    ["ended", "Ended", "st-ended"]
   ];
   var ALWAYS_SHOWN = {Available: 1, InboundContact: 1, OutboundContact: 1, ACW: 1, Unavailable: 1};
   var RANK = {}, LABEL = {}, CLASS = {};
@@ -117,6 +117,10 @@
     if (!a || typeof a.state !== "string") return "Unknown";
     if (a.is_acw) return "ACW";
     return a.state;
+  }
+  var SHORT_MEDIA = {work_item: "work", voicemail: "vm", supervisor: "monitor"};
+  function mediaLabel(media) {
+    return media === "work_item" ? "work item" : str(media, "?");
   }
   function classOf(bucket) { return CLASS[bucket] || "st-other"; }
   function labelOf(bucket) { return LABEL[bucket] || bucket; }
@@ -331,14 +335,17 @@
     row.agentId = el("td", "agent-id");
     row.stateCell = el("td", "state");
     row.pill = el("span", "pill");
-    row.badge = el("span", "badge");
     row.stateCell.appendChild(row.pill);
-    row.stateCell.appendChild(row.badge);
-    row.reason = el("td", "reason");
+    // the detail: the out reason, an ACW's time left or overdue, or how a session ended
+    row.detail = el("td", "detail");
+    row.badge = el("span", "badge");
+    row.reason = el("span", "reason");
+    row.detail.appendChild(row.badge);
+    row.detail.appendChild(row.reason);
     row.time = el("td", "num time");
     row.contacts = el("td", "chips");
     row.violations = el("td", "num viol");
-    [row.name, row.agentId, row.stateCell, row.reason, row.time, row.contacts, row.violations]
+    [row.name, row.agentId, row.stateCell, row.detail, row.time, row.contacts, row.violations]
       .forEach(function (td) { row.tr.appendChild(td); });
     return row;
   }
@@ -355,9 +362,9 @@
     row.name.title = entry.key;
     setText(row.agentId, str(info.agent_id, "—"));
     setClass(row.pill, "pill " + classOf(bucket));
-    setText(row.pill, bucket === "ended" ? "Ended" : labelOf(bucket));
+    setText(row.pill, labelOf(bucket));
     if (bucket === "ended") {
-      setText(row.reason, str(info.end_reason, "") + (info.end_message ? ": " + info.end_message : ""));
+      setText(row.reason, str(info.end_message, str(info.end_reason, "")));
     } else if (a) {
       var reason = str(a.out_reason, "");
       if (a.is_acw && a.state !== "Unavailable") reason = a.state + (reason ? " · " + reason : "");
@@ -365,16 +372,16 @@
     } else {
       setText(row.reason, "");
     }
-    row.reason.title = row.reason.textContent;
+    row.detail.title = row.reason.textContent;
     var chips = [];
     var contacts = Array.isArray(entry.contacts) ? entry.contacts : [];
-    contacts.slice(0, 3).forEach(function (c) {
+    contacts.slice(0, 2).forEach(function (c) {
       var chip = el("span", "chip" + (c.is_linked ? " linked" : ""),
-                    str(c.media, "?") + " " + str(c.contact_id, "?"));
+                    (SHORT_MEDIA[c.media] || str(c.media, "?")) + " " + str(c.contact_id, "?"));
       chip.title = (c.is_linked ? "linked dialer call · " : "") + str(c.status, "");
       chips.push(chip);
     });
-    if (contacts.length > 3) chips.push(el("span", "chip more", "+" + (contacts.length - 3)));
+    if (contacts.length > 2) chips.push(el("span", "chip more", "+" + (contacts.length - 2)));
     row.contacts.replaceChildren.apply(row.contacts, chips);
     var count = typeof entry.violations === "number" ? entry.violations : 0;
     setText(row.violations, count ? String(count) : "");
@@ -463,11 +470,8 @@
       tr.setAttribute("data-contact", str(c.contact_id, ""));
       tr.setAttribute("data-session", entry.key);
       var idCell = el("td", "contact-id", str(c.contact_id, "?"));
-      if (c.is_linked) {
-        idCell.appendChild(el("span", "link-tag", "dialer link"));
-        idCell.title = "The call linked to the agent's voice path (a dialer call)";
-      }
-      var media = str(c.media, "?");
+      idCell.title = idCell.textContent;
+      var media = mediaLabel(c.media);
       var direction = c.is_inbound === true ? " in" : c.is_inbound === false ? " out" : "";
       var status = el("td", "status");
       status.appendChild(el("span", "cstatus cs-" + str(c.status, "unknown").toLowerCase(), str(c.status, "?")));
@@ -475,8 +479,12 @@
       contactAges.push([age, item.started]);
       var agent = el("td", "key", entry.key);
       agent.title = entry.key;
-      [idCell, el("td", "media", media + direction), status, el("td", "skill", str(c.skill, "—")),
-       agent, age].forEach(function (td) { tr.appendChild(td); });
+      var mediaCell = el("td", "media", media + direction);
+      if (c.is_linked) {
+        mediaCell.appendChild(el("span", "link-tag", "linked"));
+        mediaCell.title = "The dialer call linked to the agent's voice path";
+      }
+      [idCell, mediaCell, status, el("td", "skill", str(c.skill, "—")), agent, age].forEach(function (td) { tr.appendChild(td); });
       return tr;
     });
     ui.contactsBody.replaceChildren.apply(ui.contactsBody, rows);
@@ -532,7 +540,7 @@
       setClass(acw.div, "tile " + classOf("ACW") + (acw.count.textContent === "0" ? " zero" : "") +
                         (overdue ? " has-overdue" : ""));
     }
-    var parts = [active + (active === 1 ? " agent" : " agents"),
+    var parts = [active + (active === 1 ? " agent in session" : " agents in session"),
                  contactAges.length + (contactAges.length === 1 ? " open contact" : " open contacts")];
     setText(ui.headline, parts.join(" · "));
   }
