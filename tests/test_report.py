@@ -261,3 +261,48 @@ def test_the_page_renders_offline_with_no_console_errors(day: dict[str, Path], t
     assert len(svgs) == 3
     assert all(svg.size["width"] > 300 and svg.size["height"] > 100 for svg in svgs)
     browser.screenshot(Path("/tmp/report-test.png"))
+
+
+# --- what each piece needs: a missing one is named with its extra ------------------------------
+
+
+def run_without(modules: tuple[str, ...], *args: str) -> subprocess.CompletedProcess[str]:
+    """The command in a Python where ``modules`` cannot be imported, as if not installed
+    (a finder first on the path raises what a missing module raises)."""
+    code = (
+        "import sys\n"
+        "class Missing:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.partition('.')[0] in {list(modules)!r}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Missing())\n"
+        f"from session_fsm.cli import main\nmain({list(args)!r})\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_replay_local_needs_no_dask(day: dict[str, Path], tmp_path: Path) -> None:
+    done = run_without(("dask", "distributed", "pandas"), "replay", str(day["archive"]),
+                       "--out", str(tmp_path / "out"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stdout)["rows"]["contacts"] == 9
+    done = run_without(("dask", "distributed"), "replay", "--engine", "dask",
+                       str(day["archive"]), "--out", str(tmp_path / "out2"))
+    assert done.returncode == 2
+    assert done.stderr.startswith("session-fsm: --engine dask needs Dask (")
+    assert done.stderr.rstrip().endswith("pip install 'session-fsm[dask]'")
+
+
+def test_a_missing_piece_names_the_analytics_extra(day: dict[str, Path], tmp_path: Path) -> None:
+    done = run_without(("pyarrow",), "replay", str(day["archive"]), "--out",
+                       str(tmp_path / "out"))
+    assert (done.returncode, done.stderr.rstrip().splitlines()[-1][-36:]) == (
+        2, "pip install 'session-fsm[analytics]'")
+    done = run_without(("duckdb",), "report", str(day["tables"]))
+    assert (done.returncode, done.stderr.rstrip()[-36:]) == (
+        2, "pip install 'session-fsm[analytics]'")
+    done = run_without(("matplotlib",), "report", str(day["tables"]), "--html",
+                       str(tmp_path / "page.html"))
+    assert (done.returncode, done.stderr.rstrip()[-36:]) == (
+        2, "pip install 'session-fsm[analytics]'")
+    assert not (tmp_path / "page.html").exists()

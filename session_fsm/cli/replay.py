@@ -80,8 +80,11 @@ def command(archives: tuple[str, ...], out_dir: str, engine: str, scheduler: str
     try:
         from ..io import replay
     except ImportError as error:
+        # the local engine needs only the Parquet writer: the analytics extra brings it
+        # (so does the dask extra, for --engine dask)
+        extra = "dask" if engine == "dask" else "analytics"
         raise Failure(f"replay writes Parquet and needs pyarrow ({error.msg}): "
-                      "pip install 'session-fsm[dask]'", EXIT_INPUT) from None
+                      f"pip install 'session-fsm[{extra}]'", EXIT_INPUT) from None
     err = stderr()
 
     def progress(message: str) -> None:
