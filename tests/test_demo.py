@@ -188,7 +188,11 @@ def test_demo_json_has_the_contract_keys(document: dict[str, Any]) -> None:
         for contact in snap["contacts"]:
             assert set(contact) == {"contact_id", "media", "status", "final", "in_acw",
                                     "is_linked", "is_inbound", "call_type", "skill",
-                                    "started", "last_change"}
+                                    "started", "last_change", "ani", "dnis",
+                                    "screen_pop_url", "screen_pop_variables",
+                                    "master_contact_id", "other_information",
+                                    "blending_to_skill_name", "refusal_timeout_s",
+                                    "refusal_deadline"}
     assert sum(s["events"] for s in sessions) == 63
 
 

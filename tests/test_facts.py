@@ -120,7 +120,9 @@ def test_call_facts_by_hand() -> None:
         start_time=datetime(2013, 9, 10, 20, 4, 10, tzinfo=UTC), skill="1507", skill_id=None,
         is_inbound=True, call_type="Regular", is_linked=False, disconnect_code="NA",
         room_id=None, messages=None, work_item_id=None, work_item_type=None,
-        work_item_payload=None, file_name=None)
+        work_item_payload=None, file_name=None, ani="8015551234", dnis=None,
+        screen_pop_url=None, screen_pop_url_variables=None, other_information=None,
+        blending_to_skill_name=None, refusal_timeout=None, master_id="9")
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,12 @@ AGENT_STATE_KEYS = {"state", "out_reason", "since", "is_acw", "acw_timeout_s", "
                     "next_states"}
 NEXT_STATE_KEYS = {"state", "out_reason"}
 AGENT_LEG_KEYS = {"id", "status", "final"}
+# contract.md's keys, what a desktop needs among them, and screen_pop_variables (allowed)
 CONTACT_KEYS = {"contact_id", "media", "status", "final", "in_acw", "is_linked", "is_inbound",
-                "call_type", "skill", "started", "last_change"}
+                "call_type", "skill", "started", "last_change", "ani", "dnis",
+                "screen_pop_url", "screen_pop_variables", "master_contact_id",
+                "other_information", "blending_to_skill_name", "refusal_timeout_s",
+                "refusal_deadline"}
 MONITORING_KEYS = {"target_agent_id", "since", "contact_id"}
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
@@ -91,11 +95,20 @@ def test_snapshot_json_values() -> None:
             {"contact_id": "1569815", "media": "call", "status": "Disconnected",
              "final": False, "in_acw": True, "is_linked": False, "is_inbound": True,
              "call_type": "Regular", "skill": "1507", "started": "2013-09-11T05:05:00.000Z",
-             "last_change": "2013-09-11T05:06:17.000Z"},
+             "last_change": "2013-09-11T05:06:17.000Z",
+             # the call's ANI and DNIS as helpers.call() spells them; "" is no value
+             "ani": "8013203200", "dnis": "4000010001", "screen_pop_url": None,
+             "screen_pop_variables": [], "master_contact_id": None,
+             "other_information": None, "blending_to_skill_name": None,
+             "refusal_timeout_s": None, "refusal_deadline": None},
             {"contact_id": "6550071587", "media": "supervisor", "status": "Active",
              "final": False, "in_acw": False, "is_linked": False, "is_inbound": False,
              "call_type": "Regular", "skill": "50883", "started": "2013-09-11T05:05:30.000Z",
-             "last_change": "2013-09-11T05:05:31.000Z"},
+             "last_change": "2013-09-11T05:05:31.000Z",
+             "ani": "+748596215382", "dnis": "9991638000", "screen_pop_url": None,
+             "screen_pop_variables": [], "master_contact_id": None,
+             "other_information": None, "blending_to_skill_name": None,
+             "refusal_timeout_s": None, "refusal_deadline": None},
         ],
         "linked_contact_id": None,
         "monitoring": {"target_agent_id": "9011", "since": "2013-09-11T05:05:30.250Z",

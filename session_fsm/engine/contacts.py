@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from operator import itemgetter
 from sys import intern
 
 from ..machines import CLOSE
@@ -29,6 +30,11 @@ from .rules import RuleName
 
 _TYPE_OF_MEDIA = {media: cls.TYPE for cls, media in ev.MEDIA_OF.items()}
 """The wire Type of each media's contact event (named in messages)."""
+
+DESKTOP_FACTS = ("ani", "dnis", "screen_pop_url", "screen_pop_url_variables", "master_id",
+                 "other_information", "blending_to_skill_name", "refusal_timeout")
+"""The facts an agent desktop shows, kept raw on the contact (``ContactRecord.desktop``)."""
+_desktop_facts = itemgetter(*(ContactFacts._fields.index(name) for name in DESKTOP_FACTS))
 
 
 class ContactHandlers(SessionCore):
@@ -159,6 +165,9 @@ class ContactHandlers(SessionCore):
             changed = True
         contact.started = event.start_time or contact.started
         contact.last_change = event.last_state_change_time or contact.last_change
+        desktop = _desktop_facts(event)  # one C call; the tuple kept only when it changed
+        if desktop != contact.desktop:
+            contact.desktop = desktop
         if event.is_inbound is not None and event.is_inbound != contact.is_inbound:
             contact.is_inbound = event.is_inbound
             changed = True
@@ -214,6 +223,7 @@ class ContactHandlers(SessionCore):
         contact.final = True
         contact.final_index = self._index
         contact.state = spec.closed_state
+        contact.desktop = None  # a closed contact's record stays for the after-final checks
         del self.contacts[contact.contact_id]
         self.closed[contact.contact_id] = contact
         if self.linked_contact_id == contact.contact_id:

@@ -52,6 +52,9 @@ class ContactRecord:
     errors: list[AgentError] | None = None
     last_digest: int | None = None
     """The digest of the last event applied (``facts.digest``): tells a redelivery."""
+    desktop: tuple[Any, ...] | None = None
+    """What a desktop shows (ANI, DNIS, screen pop...), as the latest event said it, in
+    the order of ``DESKTOP_FACTS``; read into a view by the snapshot. Dropped at close."""
 
     @property
     def in_acw(self) -> bool:

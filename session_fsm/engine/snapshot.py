@@ -9,7 +9,7 @@ The Python values carry more than the contract's JSON (indicators, pages, errors
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -92,6 +92,20 @@ class ContactView:
     skill: str | None
     started: datetime | None
     last_change: datetime | None
+    # what an agent desktop or CRM connector needs, None where the wire has none
+    ani: str | None = None
+    dnis: str | None = None
+    screen_pop_url: str | None = None
+    screen_pop_variables: tuple[Mapping[str, Any], ...] = ()
+    """``ScreenPopUrlVariables``: the URL's variables as the wire lists them."""
+    master_contact_id: str | None = None
+    """``MasterID``, where the wire has one (an undocumented key; see stream-facts)."""
+    other_information: str | None = None
+    blending_to_skill_name: str | None = None
+    refusal_timeout_s: int | None = None
+    refusal_deadline: datetime | None = None
+    """While the contact is offered (``Incoming``): when the offer times out, the
+    status's start plus ``RefusalTimeout``; None once accepted or without a timeout."""
 
 
 @attrs.frozen(slots=True)
@@ -139,10 +153,29 @@ CONTRACT_KEYS = (
 
 
 def contact_view(contact: ContactRecord) -> ContactView:
+    desktop = contact.desktop
+    if desktop is None:
+        return ContactView(
+            contact.contact_id, contact.media, contact.status, contact.final, contact.in_acw,
+            contact.is_linked, contact.is_inbound, contact.call_type, contact.skill,
+            contact.started, contact.last_change,
+        )
+    ani, dnis, url, variables, master, other, blending, refusal = desktop
+    # MasterID is an undeclared key, so the codec never checked it: an id is shown as a
+    # string, anything else not at all
+    if type(master) is int:
+        master = str(master)
+    elif type(master) is not str or not master:
+        master = None
+    deadline = None
+    if refusal is not None and contact.last_change is not None \
+            and contact.status_is("Incoming"):
+        deadline = contact.last_change + timedelta(seconds=refusal)
     return ContactView(
         contact.contact_id, contact.media, contact.status, contact.final, contact.in_acw,
         contact.is_linked, contact.is_inbound, contact.call_type, contact.skill,
-        contact.started, contact.last_change,
+        contact.started, contact.last_change, ani or None, dnis or None, url or None,
+        tuple(variables or ()), master, other or None, blending or None, refusal, deadline,
     )
 
 

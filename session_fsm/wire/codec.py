@@ -410,6 +410,7 @@ def field_reader(
     cls: type[Any],
     names: tuple[str, ...],
     make: Callable[[list[Any]], _T] = tuple,  # type: ignore[assignment]
+    extra_keys: Mapping[str, str] | None = None,
 ) -> Callable[[Mapping[str, Any]], _T | None]:
     """A reader of the fields ``names`` of ``cls`` straight from a wire object.
 
@@ -455,7 +456,10 @@ def field_reader(
     # Wanted values are gathered in one map() (a name cls lacks reads a key no object
     # has: None), then the few booleans and converted values are put in place.
     absent = "\x00absent"
-    wanted_keys = tuple(wire_name(fields[n]) if n in fields else absent for n in names)
+    # a name cls does not declare may name an undeclared key to read as it is
+    # (``extra_keys``: MasterID, which any event may carry, goes to ``extra`` on decode)
+    wanted_keys = tuple(wire_name(fields[n]) if n in fields
+                        else (extra_keys or {}).get(n, absent) for n in names)
     wanted_bools = tuple(i for i, key in enumerate(wanted_keys) if key in bool_keys)
     at = {key: i for i, key in enumerate(wanted_keys) if key != absent}
     ints = tuple((key, at.get(key)) for key in int_keys)

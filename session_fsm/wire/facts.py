@@ -67,6 +67,16 @@ class ContactFacts(NamedTuple):
     work_item_type: str | None
     work_item_payload: str | None
     file_name: str | None
+    # what an agent desktop or CRM connector shows (the snapshot's contact)
+    ani: str | None
+    dnis: str | None
+    screen_pop_url: str | None
+    screen_pop_url_variables: tuple[Mapping[str, Any], ...] | None
+    other_information: str | None
+    blending_to_skill_name: str | None
+    refusal_timeout: int | None
+    master_id: Any
+    """``MasterID``, an undocumented key (no declared field: read from ``extra``)."""
 
 
 class ChatTextFacts(NamedTuple):
@@ -95,17 +105,23 @@ FACTS_OF: dict[type[Any], type[Any]] = {
 """The types the engine reads as facts; every other type is handled as a typed event."""
 
 
+EXTRA_FACTS: dict[str, str] = {"master_id": "MasterID"}
+"""Facts read from undeclared wire keys (a typed event keeps them in ``extra``)."""
+
+
 def wire_reader(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
     """The facts of a wire object of ``cls`` (``FACTS_OF[cls]``), or None when the object
     must be decoded first (see :func:`session_fsm.wire.codec.field_reader`)."""
     facts_type = FACTS_OF[cls]
-    return field_reader(cls, facts_type._fields, facts_type._make)
+    return field_reader(cls, facts_type._fields, facts_type._make, EXTRA_FACTS)
 
 
 def facts_of_event(event: Any) -> Any:
     """The facts of a typed event: what :func:`wire_reader` reads of its wire form."""
     facts_type = FACTS_OF[type(event)]
-    return facts_type._make(getattr(event, name, None) for name in facts_type._fields)
+    return facts_type._make(
+        event.extra.get(EXTRA_FACTS[name]) if name in EXTRA_FACTS
+        else getattr(event, name, None) for name in facts_type._fields)
 
 
 def wire_digest(obj: Mapping[str, Any]) -> int | None:
