@@ -572,3 +572,42 @@ def test_a_realistic_board(browser: Browser, served: Callable[..., Served]) -> N
         browser.screenshot(Path(target))
     assert browser.console_errors() == []
     no_outside_requests(browser)
+
+
+def test_hundreds_of_agents_scroll_and_a_burst_is_fetched_in_few_requests(
+        browser: Browser, served: Callable[..., Served]) -> None:
+    """Three hundred agents: the table scrolls inside its panel (the board itself does not
+    scroll), and a change to every one of them at once costs a handful of requests (dirty
+    sessions are fetched together, many keys a request), not one each."""
+    service = served()
+    now = now_ms()
+    keys = [f"agent-{n:05d}" for n in range(300)]
+    events: list[tuple[str, h.Wire]] = []
+    for n, key in enumerate(keys):
+        events += [(key, h.session_start(agent_id=str(20000 + n), session_id=str(80000 + n))),
+                   (key, h.agent_state("Unavailable" if n % 3 == 0 else "Available",
+                                       out_reason="Break" if n % 3 == 0 else "",
+                                       at=now - timedelta(seconds=n)))]
+    service.push(events)
+    open_board(browser, service.url + "/")
+    wait_for(browser, lambda p: counts(p) == {"Available": 200, "Unavailable": 100},
+             "300 agents")
+    layout = browser.driver.execute_script(
+        "const table = document.querySelector('.agents .scroll');"
+        "return [table.scrollHeight > table.clientHeight,"
+        "        document.documentElement.scrollHeight <= window.innerHeight];")
+    assert layout == [True, True]
+
+    def snapshot_requests() -> int:
+        return sum(1 for url in browser.requested_urls() if "/api/sessions" in url)
+
+    before = snapshot_requests()
+    later = now_ms()
+    service.push([(key, h.agent_state("Unavailable", out_reason="Meeting", at=later))
+                  for key in keys])
+    page = wait_for(browser, lambda p: p if counts(p) == {"Unavailable": 300} else None,
+                    "all 300 in a meeting")
+    assert {a["reason"] for a in page["agents"].values()} == {"Meeting"}
+    assert snapshot_requests() - before <= 12
+    assert browser.console_errors() == []
+    no_outside_requests(browser)
