@@ -5,7 +5,8 @@
  * change only says which session changed: the session is marked dirty, and every
  * REFETCH_MS the dirty ones are fetched again (api/sessions?key=A&key=B) and their rows
  * replaced, so what is shown is always the service's own snapshot, never a second
- * engine in the browser. A "reset" event (the service lost this client's place), or the
+ * engine in the browser. The stream is opened BACKFILL_CHANGES before that snapshot, and
+ * those older changes only fill the violations list (the snapshot already has them). A "reset" event (the service lost this client's place), or the
  * stream coming back after an error (the service may have restarted), re-reads every
  * snapshot. EventSource reconnects by itself with Last-Event-ID; if the browser gives
  * up (an HTTP error), the script opens a new one from the last id it saw.
@@ -121,6 +122,12 @@
   var SHORT_MEDIA = {work_item: "work", voicemail: "vm", supervisor: "monitor"};
   function mediaLabel(media) {
     return media === "work_item" ? "work item" : str(media, "?");
+  }
+  // the call linked to the agent's voice path (a dialer call): the session names it, and
+  // the call says so itself (the engine keeps the two in agreement)
+  function isLinked(contact, entry) {
+    return contact.is_linked === true ||
+      (typeof entry.linked_contact_id === "string" && entry.linked_contact_id === contact.contact_id);
   }
   function classOf(bucket) { return CLASS[bucket] || "st-other"; }
   function labelOf(bucket) { return LABEL[bucket] || bucket; }
@@ -376,9 +383,9 @@
     var chips = [];
     var contacts = Array.isArray(entry.contacts) ? entry.contacts : [];
     contacts.slice(0, 2).forEach(function (c) {
-      var chip = el("span", "chip" + (c.is_linked ? " linked" : ""),
+      var chip = el("span", "chip" + (isLinked(c, entry) ? " linked" : ""),
                     (SHORT_MEDIA[c.media] || str(c.media, "?")) + " " + str(c.contact_id, "?"));
-      chip.title = (c.is_linked ? "linked dialer call · " : "") + str(c.status, "");
+      chip.title = (isLinked(c, entry) ? "linked dialer call · " : "") + str(c.status, "");
       chips.push(chip);
     });
     if (contacts.length > 2) chips.push(el("span", "chip more", "+" + (contacts.length - 2)));
@@ -465,8 +472,8 @@
     });
     contactAges = [];
     var rows = open.map(function (item) {
-      var c = item.contact, entry = item.entry;
-      var tr = el("tr", "contact" + (c.is_linked ? " linked" : ""));
+      var c = item.contact, entry = item.entry, linked = isLinked(c, entry);
+      var tr = el("tr", "contact" + (linked ? " linked" : ""));
       tr.setAttribute("data-contact", str(c.contact_id, ""));
       tr.setAttribute("data-session", entry.key);
       var idCell = el("td", "contact-id", str(c.contact_id, "?"));
@@ -480,7 +487,7 @@
       var agent = el("td", "key", entry.key);
       agent.title = entry.key;
       var mediaCell = el("td", "media", media + direction);
-      if (c.is_linked) {
+      if (linked) {
         mediaCell.appendChild(el("span", "link-tag", "linked"));
         mediaCell.title = "The dialer call linked to the agent's voice path";
       }
