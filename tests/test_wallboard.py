@@ -611,3 +611,28 @@ def test_hundreds_of_agents_scroll_and_a_burst_is_fetched_in_few_requests(
     assert snapshot_requests() - before <= 12
     assert browser.console_errors() == []
     no_outside_requests(browser)
+
+
+def test_time_in_state_is_on_the_platforms_clock_not_the_browsers(
+        browser: Browser, served: Callable[..., Served]) -> None:
+    """The platform's clock runs an hour and a half ahead of this machine's: times in state
+    and ACW deadlines are still right, because the page ticks on the service's estimate of
+    the platform's clock (server_time), not on the browser's."""
+    ahead = timedelta(hours=1, minutes=30)
+    platform_now = now_ms() + ahead
+    service = served()
+    service.push(scene(platform_now))
+    open_board(browser, service.url + "/")
+    page = wait_for(browser, lambda p: p if counts(p) == SCENE_COUNTS else None,
+                    f"the counts {SCENE_COUNTS}")
+    agents = page["agents"]
+    assert 600 <= seconds(agents["agent-04"]["time"]) < 600 + BOUND_S
+    assert [k for k, a in agents.items() if a["overdue"]] == ["agent-05"]
+    assert agents["agent-06"]["badge"].endswith(" left")
+    assert 95 <= seconds(page["contacts"]["5001"]["age"]) < 95 + BOUND_S
+    shown_clock = browser.driver.find_element("id", "clock").text
+    expected = (datetime.now(UTC) + ahead).strftime("%H:%M")
+    assert shown_clock.startswith(expected) or \
+        shown_clock.startswith((datetime.now(UTC) + ahead - timedelta(minutes=1))
+                               .strftime("%H:%M")), shown_clock
+    assert browser.console_errors() == []
