@@ -109,7 +109,7 @@ def _pair(row: dict[str, Any], name: str) -> str:
     average, longest = row[f"{name}_avg_s"], row[f"{name}_max_s"]
     if average is None:
         return "-"
-    return f"{duration(round(average, 1))} / {duration(longest)}"
+    return f"{duration(round(average, 1))} / {duration(round(longest, 1))}"
 
 
 def _show(found: Report) -> None:
@@ -130,7 +130,7 @@ def _show(found: Report) -> None:
     agents = table("agents", "agent", "logged in", "available", "occupied", "ACW",
                    "unavailable", "occupancy")
     for agent in found.agents:
-        agents.add_row(agent["agent"], *(duration(agent[n]) for n in (
+        agents.add_row(agent["agent"], *(duration(round(agent[n])) for n in (
             "logged_in_s", "available_s", "occupied_s", "acw_s", "unavailable_s")),
             _percent(agent["occupancy"]))
     console.print(agents)
@@ -139,7 +139,7 @@ def _show(found: Report) -> None:
     for row in found.states:
         states.add_row(row["agent"], row["state"], row["out_reason"] or "",
                        "yes" if row["is_acw"] else "", _count(row["intervals"]),
-                       duration(row["seconds"]))
+                       duration(round(row["seconds"])))
     console.print(states)
     if not sys.stdout.isatty():
         sys.stdout.flush()

@@ -267,14 +267,21 @@ _COUNTS: Final = frozenset(("contacts", "offered", "handled", "abandoned", "miss
                             "outbound", "outbound_connected", "consults"))
 
 
+_PLACES: Final = 6
+"""Figures are rounded to the microsecond (the stream's times have milliseconds): a sum
+of floats depends on the order DuckDB adds them in, which differs between sources and
+runs in the last bits, and the same day must give the same report from either."""
+
+
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """Plain JSON values: counts as int, figures as float (None when there are none)."""
+    """Plain JSON values: counts as int, figures as float rounded to :data:`_PLACES`
+    (None when there are none)."""
     out: dict[str, Any] = {}
     for name, value in row.items():
         if name in _COUNTS and value is not None:
             out[name] = int(value)
-        elif isinstance(value, float) and math.isnan(value):
-            out[name] = None
+        elif isinstance(value, float):
+            out[name] = None if math.isnan(value) else round(value, _PLACES)
         else:
             out[name] = value
     return out
