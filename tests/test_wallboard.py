@@ -438,6 +438,7 @@ def test_the_token_moves_from_the_address_into_a_cookie(
                     "that the token is needed")
     assert page["agents"] == {}
     assert browser.driver.find_element("id", "conn-text").text.lower() == "needs token"
+    assert "#token=" in browser.driver.find_element("id", "agents-empty").text
     no_outside_requests(browser)
 
 
@@ -635,4 +636,22 @@ def test_time_in_state_is_on_the_platforms_clock_not_the_browsers(
     assert shown_clock.startswith(expected) or \
         shown_clock.startswith((datetime.now(UTC) + ahead - timedelta(minutes=1))
                                .strftime("%H:%M")), shown_clock
+    assert browser.console_errors() == []
+
+
+def test_a_service_keeping_few_changes_resets_the_page_and_it_stays_right(
+        browser: Browser, served: Callable[..., Served]) -> None:
+    """With --keep-changes 3 the log no longer holds where the page asks to start (it asks
+    for recent changes, for the violations list): the service sends a reset, and the page
+    reads every snapshot again and goes on live from there."""
+    service = served("--keep-changes", "3")
+    service.push(scene(now_ms()))
+    open_board(browser, service.url + "/")
+    wait_for(browser, lambda p: counts(p) == SCENE_COUNTS, f"the counts {SCENE_COUNTS}")
+    for n in range(5):  # more changes than the log keeps, one push at a time
+        service.push([("agent-04", h.agent_state("Unavailable", out_reason=f"Reason {n}",
+                                                 at=now_ms()))])
+    wait_for(browser, lambda p: p["agents"]["agent-04"]["reason"] == "Reason 4",
+             "the last out reason")
+    wait_for(browser, lambda p: p["connection"] == "live", "a live connection")
     assert browser.console_errors() == []

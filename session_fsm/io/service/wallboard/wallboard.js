@@ -314,6 +314,9 @@
     else if (source === null) { state = "connecting"; text = "Connecting"; }
     else if (streamBroken || source.readyState !== window.EventSource.OPEN) { state = "reconnecting"; text = "Reconnecting"; }
     else { state = "live"; text = "Live"; }
+    setText(ui.agentsEmpty, tokenProblem !== null ? tokenProblem :
+      needsToken ? "This service's API needs its token: open this page as /#token=TOKEN." :
+      ui.agentsEmptyText);
     setClass(ui.conn, "conn conn-" + state);
     ui.conn.setAttribute("data-state", state);
     setText(ui.connText, text);
@@ -561,6 +564,7 @@
     ui.tiles = document.getElementById("tiles");
     ui.agentsBody = document.querySelector("#agents tbody");
     ui.agentsEmpty = document.getElementById("agents-empty");
+    ui.agentsEmptyText = ui.agentsEmpty.textContent;
     ui.agentCount = document.getElementById("agent-count");
     ui.contactsBody = document.querySelector("#contacts tbody");
     ui.contactsEmpty = document.getElementById("contacts-empty");
