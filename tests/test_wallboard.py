@@ -97,6 +97,7 @@ class Served:
 
     def __init__(self, work: Path, *args: str, port: int = 0, token: str | None = None) -> None:
         self.work = work
+        self.name = f"serve-{len(list(work.glob('serve-*')))}"
         self.token = token
         self.args = args
         self.port = port
@@ -106,7 +107,7 @@ class Served:
 
     def start(self) -> str:
         self.starts += 1
-        log = self.work / f"serve-{self.starts}.log"
+        log = self.log
         with log.open("wb") as sink:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "session_fsm", "serve", "--port", str(self.port),
@@ -123,6 +124,11 @@ class Served:
                 break
             time.sleep(0.05)
         raise AssertionError(f"serve did not start: {log.read_text(errors='replace')}")
+
+    @property
+    def log(self) -> Path:
+        """Where this start's standard error goes (each service, each start its own)."""
+        return self.work / f"{self.name}-{self.starts}.log"
 
     def stop(self) -> int:
         """SIGTERM, as a service manager stops it; the exit code."""
@@ -150,7 +156,7 @@ class Served:
                 answer: dict[str, Any] = orjson.loads(response.read())
                 return answer
         except urllib.error.HTTPError as error:
-            log = (self.work / f"serve-{self.starts}.log").read_text(errors="replace")
+            log = self.log.read_text(errors="replace")
             raise AssertionError(f"POST /api/events: {error.code} {error.read()!r}; the "
                                  f"service said:\n{log[-3000:]}") from None
 
