@@ -216,13 +216,27 @@ def test_noted_events_name_what_they_are_kept_under() -> None:
     assert [type(c) for c in unknown] == [Noted, Violation]  # kept, and warned about
 
 
-def test_an_unreadable_item_is_a_violation_change() -> None:
+def test_a_bad_field_is_a_violation_and_the_rest_of_the_event_applies() -> None:
+    # IsAcw "maybe" is no boolean: left out (so no ACW), the state still applies
     engine = SessionEngine()
-    changes = engine.feed({"Type": "AgentState", "CurrentState": "Available", "IsAcw": "maybe"},
-                          key=KEY)
-    bad, = changes
+    changes = engine.feed({"Type": "AgentState", "CurrentState": "Available", "IsAcw": "maybe",
+                           "StartTimeUTC": "2013-09-10T20:05:37.000Z"}, key=KEY)
+    assert [as_json(c)["kind"] for c in changes] == ["violation", "transition", "agent_status"]
+    bad, moved, status = changes
     assert isinstance(bad, Violation)
     assert (bad.rule, bad.event_index) == ("bad-field", 0)
+    assert isinstance(moved, Transition)
+    assert (moved.machine, moved.to_state, moved.at) == ("agent_state", "Available", T0)
+    assert isinstance(status, AgentStatus)
+    assert (status.state, status.is_acw) == ("Available", False)
+
+
+def test_an_item_that_is_no_event_is_only_a_violation() -> None:
+    engine = SessionEngine()
+    (bad,) = engine.feed({"Type": "", "Status": "Active"}, key=KEY)
+    assert isinstance(bad, Violation)
+    assert (bad.rule, bad.event_index) == ("not-an-event", 0)
+    assert engine.sessions[KEY].events == 0
 
 
 def test_the_end_of_stream_checks_are_changes_too() -> None:

@@ -95,13 +95,33 @@ def test_missing_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_bad_line_stops_snapshot_with_file_and_line(tmp_path: Path) -> None:
     stream = write_stream(tmp_path / "calls.jsonl", CALL_STREAM)
     with stream.open("ab") as out:
-        out.write(b'{"Type": "AgentState", "AcwTimeout": "soon"}\n')
+        out.write(b'{"Type": "AgentState", "AcwTimeout": \n')  # cut short: not JSON
     done = run("snapshot", str(stream))
     assert done.returncode == 2
     message = done.stderr.decode()
     assert f"{stream}:6" in message
-    assert "AcwTimeout" in message
+    assert "not valid JSON" in message
     assert "Traceback" not in message
+
+
+def test_a_bad_field_is_left_out_and_the_rest_applied(tmp_path: Path) -> None:
+    """contract.md: input errors are lines that are not JSON and events that are not
+    objects; a field of the wrong kind is the bad-field violation, and the rest of its
+    event (here the agent going Available at 20:06:00) and of the stream applies."""
+    stream = write_stream(tmp_path / "calls.jsonl", CALL_STREAM)
+    with stream.open("ab") as out:
+        out.write(b'{"Type": "AgentState", "CurrentState": "Available", "CurrentOutReason": "",'
+                  b' "StartTimeUTC": "2013-09-10T20:06:00.000Z", "AcwTimeout": "soon"}\n')
+    done = run("snapshot", str(stream), "--json")
+    assert done.returncode == 0, done.stderr
+    (session,) = orjson.loads(done.stdout)["sessions"]
+    assert session["events"] == 6
+    assert (session["agent_state"]["state"], session["agent_state"]["since"]) == (
+        "Available", "2013-09-10T20:06:00.000Z")
+    message = done.stderr.decode()
+    assert message.count("\n") == 1  # one line says so, naming the place and the field
+    assert f"{stream}:6: AgentState.AcwTimeout: expected an integer" in message
+    assert "1 field of the wrong kind left out" in message
 
 
 def test_skip_bad_reports_and_counts(tmp_path: Path) -> None:
@@ -115,20 +135,23 @@ def test_skip_bad_reports_and_counts(tmp_path: Path) -> None:
     assert orjson.loads(done.stdout)["sessions"][0]["events"] == 5
 
 
-def test_skip_bad_skips_a_bad_field_and_leaves_no_empty_session(tmp_path: Path) -> None:
-    """A bad field is found by the engine now (it reads the wire), not by the reader:
-    still skipped with its file, line and field, and its session is not made up."""
+def test_skip_bad_skips_lines_not_a_bad_field(tmp_path: Path) -> None:
+    """--skip-bad is for unreadable lines; an event with a bad field is no such line: it
+    is applied without the field, with or without --skip-bad, and its session exists."""
     stream = write_stream(tmp_path / "calls.jsonl", CALL_STREAM)
     with stream.open("ab") as out:
-        out.write(b'{"session": "agent-9", "event": {"Type": "AgentState", "IsAcw": "maybe"}}\n')
+        out.write(b'{"session": "agent-9", "event": {"Type": "AgentState", '
+                  b'"CurrentState": "Available", "IsAcw": "maybe"}}\n')
     done = run("snapshot", str(stream), "--skip-bad", "--json")
     assert done.returncode == 0, done.stderr
     message = done.stderr.decode()
-    assert f"session-fsm: skipped {stream}:6: " in message
-    assert "IsAcw" in message
-    assert "1 unreadable item skipped" in message
+    assert "skipped" not in message
+    assert f"{stream}:6: AgentState.IsAcw" in message
     sessions = orjson.loads(done.stdout)["sessions"]
-    assert [(s["key"], s["events"]) for s in sessions] == [(str(stream), 5)]
+    assert [(s["key"], s["events"]) for s in sessions] == [(str(stream), 5), ("agent-9", 1)]
+    agent_9 = sessions[1]
+    assert (agent_9["agent_state"]["state"], agent_9["agent_state"]["is_acw"]) == (
+        "Available", False)
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

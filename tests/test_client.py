@@ -171,16 +171,20 @@ def test_no_failures_means_no_sleep(token_file: Path) -> None:
     assert without_key(to_json(client.session.snapshot())) == FINAL
 
 
-def test_an_undecodable_event_is_reported_in_place_not_dropped(token_file: Path) -> None:
+def test_a_bad_field_is_reported_in_place_and_the_rest_applied(token_file: Path,
+                                                               tmp_path: Path) -> None:
     bad = h.agent_state("Available", at="2013-09-11T05:02:00.000Z")
     bad["AcwTimeout"] = "soon"
     body = {"sessionId": FIRST_ID, "events": [h.session_start(), bad, h.leg()]}
+    record = tmp_path / "record.jsonl"
     with ScriptServer([Reply(200, body)]) as server, \
-            follower(server, token_file, Sleeps()) as client:
+            follower(server, token_file, Sleeps(), record=_append_to(record)) as client:
         client.run()
     session = client.session
-    assert session.events == 3  # the start, the leg and the 409's HttpSessionEnded
-    assert session.position == 4  # the bad event kept its place
+    # the start, the state (without its AcwTimeout), the leg and the 409's HttpSessionEnded
+    assert session.events == 4
+    assert session.position == 4
+    assert session.agent.label == "Available"
     (violation,) = session.violations
     assert violation.rule == "bad-field"
     assert violation.event_index == 1
@@ -188,6 +192,16 @@ def test_an_undecodable_event_is_reported_in_place_not_dropped(token_file: Path)
     assert violation.source == "get-next-event:1"
     assert session.leg is not None
     assert session.info.end_reason == "409"
+    # the recording replays to the snapshot follow ended with
+    assert replayed_snapshot(record) == without_key(to_json(session.snapshot()))
+
+
+def _append_to(path: Path) -> Any:
+    def record(line: bytes) -> None:
+        with path.open("ab") as out:
+            out.write(line + b"\n")
+
+    return record
 
 
 @pytest.mark.parametrize(("content", "why"), [
@@ -519,3 +533,15 @@ def test_a_long_token_quoted_back_twice_leaves_no_piece_in_view(tmp_path: Path) 
             pytest.raises(UnexpectedStatusError) as caught:
         client.run()
     assert caught.value.body == "Bearer [token]Bearer "
+
+
+def test_an_item_that_is_no_event_object_is_a_violation_in_place(token_file: Path) -> None:
+    body = {"sessionId": FIRST_ID, "events": [h.session_start(), 7, h.leg()]}
+    with ScriptServer([Reply(200, body)]) as server, \
+            follower(server, token_file, Sleeps()) as client:
+        client.run()
+    session = client.session
+    assert session.events == 3  # the start, the leg and the 409's HttpSessionEnded
+    assert session.position == 4  # the number kept its place
+    assert [(v.rule, v.event_index, v.source) for v in session.violations] == [
+        ("not-an-event", 1, "get-next-event:1")]

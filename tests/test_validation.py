@@ -592,7 +592,9 @@ def test_time_went_backwards_uses_server_times() -> None:
 def readme_rule_table() -> str:
     text = (ROOT / "README.md").read_text()
     assert "\n## Validation rules\n" in text, "README.md has no 'Validation rules' section"
+    # the section's own table: up to its first subsection or the next section
     section = text.split("\n## Validation rules\n", 1)[1].split("\n## ", 1)[0]
+    section = section.split("\n### ", 1)[0]
     return "".join(line + "\n" for line in section.splitlines() if line.startswith("|"))
 
 

@@ -241,9 +241,10 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
             engine = restored
     result = Replay(engine or SessionEngine(), consumed=skip)
     feed = result.engine.feed
-    # Wire objects go to the engine undecoded (it reads the fields it needs); an event
-    # the codec rejects is raised by feed() before it takes an index, like a bad line.
-    on_bad: OnError = "report" if report_bad else "raise"
+    # Wire objects go to the engine undecoded (it reads the fields it needs). A field of
+    # the wrong kind is no unreadable line: the engine applies the rest of its event and
+    # reports the field (bad-field); the summary below says so on stderr.
+    on_bad: OnError = "report"
     items = iter_wire(paths, on_error="report" if skip_bad or report_bad else "raise")
     count = 0
     for count, item in enumerate(with_progress(items, paths), 1):
@@ -277,7 +278,23 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
         on_changes(changes)
     if checkpoint is not None:
         write_position(checkpoint, paths, result.consumed, engine=result.engine)
+    if not report_bad:
+        _say_bad_fields(result.engine)
     return result
+
+
+def _say_bad_fields(engine: SessionEngine) -> None:
+    """One line on stderr when events were applied without a field of the wrong kind
+    (their bad-field violations are in the snapshot's count and in validate's report)."""
+    bad = [v for session in engine.sessions.values() for v in session.violations
+           if v.rule == "bad-field"]
+    if bad:
+        first = bad[0]
+        where = f"{first.source}: " if first.source else ""
+        click.echo(f"session-fsm: {plural(len(bad), 'field')} of the wrong kind left out, the "
+                   f"rest of their events applied (bad-field; validate lists them); first: "
+                   f"{where}{first.message.removesuffix(' (the rest of the event is applied)')}",
+                   err=True)
 
 
 def say_if_empty(replay: Replay) -> None:

@@ -70,7 +70,7 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule(RuleName.LEG_TRANSITION, E, "the agent leg went backwards or skipped its table (Dialing -> Active -> Disconnected)"),
     Rule(RuleName.TWO_LINKED_CALLS, E, "two open calls with IsLinked True at once: the agent's voice path links to one call"),
     Rule(RuleName.TOO_MANY_NEXT_STATES, E, "NextStates holds at most two entries (next, and next-next after ACW)"),
-    Rule(RuleName.BAD_FIELD, E, "a field that cannot be decoded (bad boolean, timestamp or integer; an integer has at most 18 digits)"),
+    Rule(RuleName.BAD_FIELD, E, "a field of the wrong kind (bad boolean, timestamp or integer; an integer has at most 18 digits): left out, the rest of its event applied"),
     Rule(RuleName.NOT_JSON, E, "a line or document that is not valid JSON, or is too large or too deep to read safely"),
     Rule(RuleName.NOT_AN_EVENT, E, "JSON that is not an event object with a Type"),
     Rule(RuleName.NO_SESSION_START, W, "the stream has no AgentSessionStart (a recording that started late, or a lost batch)"),

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from ..errors import FieldError, InputError, NotAnEventError, OnError, Source
 from ..machines.session import SESSION, START
 from ..wire import events as ev
-from ..wire.codec import decode
+from ..wire.codec import decode, decode_lenient
 from ..wire.facts import (
     FACTS_OF,
     MuteFacts,
@@ -82,8 +82,10 @@ class AgentSession(AgentHandlers, ContactHandlers):
         in, which tells a join's replay apart from live events; ``source`` is quoted in
         violations. A wire object that cannot be decoded raises the package's
         :class:`~session_fsm.errors.InputError` (located at ``source``) in strict mode or
-        with ``on_error="raise"``, before it takes an index; otherwise it is recorded as
-        a violation at its index.
+        with ``on_error="raise"``, before it takes an index. Otherwise a field whose value
+        is not of the documented kind is left out, the rest of the event applied, and a
+        ``bad-field`` violation recorded at its index for each such field; an object
+        that is no event at all is only that violation (``not-an-event``).
 
         Returns the changes in the order the handler made them (``changes.py``), or
         :data:`~session_fsm.engine.changes.NO_CHANGES` when the event changed nothing.
@@ -92,6 +94,7 @@ class AgentSession(AgentHandlers, ContactHandlers):
         # else, or a wire object that needs the codec's general path, is decoded.
         wire = event if type(event) is dict else None
         facts = None
+        bad_fields: tuple[FieldError, ...] = ()
         if wire is not None:
             found = _WIRE_READERS.get(wire.get("Type"))
             if found is not None:
@@ -105,7 +108,14 @@ class AgentSession(AgentHandlers, ContactHandlers):
                 except InputError as error:
                     if self.strict or on_error == "raise":
                         raise (error.located(source) if source is not None else error) from None
-                    return self.report_input_error(error, source)
+                    if not isinstance(error, FieldError):
+                        return self.report_input_error(error, source)
+                    # one bad value must not lose the rest of the event: apply what is
+                    # good, and report each bad field at the event's place (below)
+                    try:
+                        event, bad_fields = decode_lenient(event)
+                    except InputError as worse:
+                        return self.report_input_error(worse, source)
                 typed = _ROUTES[type(event)]
             route = typed
             facts = facts_of_event(event) if route.read is not None else event
@@ -116,6 +126,10 @@ class AgentSession(AgentHandlers, ContactHandlers):
         if out:  # what a strict-mode raise left half-made
             out.clear()
         self._take_index(source)
+        if bad_fields:
+            for bad in bad_fields:
+                self._violate(RuleName.BAD_FIELD, f"{bad.detail} (the rest of the event "
+                              "is applied)", strict=False)
         # A response that repeats the one before it, event for event, is that response
         # delivered again (every event passes here, so it is written inline). The
         # session's own start and end are one whatever repeats them, with no warning.

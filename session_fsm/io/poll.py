@@ -41,7 +41,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import attrs
 import orjson
@@ -54,6 +54,7 @@ from ..errors import (
     BodyTooLargeError,
     GaveUpError,
     InputError,
+    NotAnEventError,
     RecordError,
     RotatedSessionIdError,
     SessionFsmError,
@@ -63,7 +64,7 @@ from ..errors import (
     UnexpectedStatusError,
     printable,
 )
-from ..wire.codec import decode, encode
+from ..wire.codec import encode, kind_of
 from ..wire.events import Event, HttpSessionEnded
 
 __all__ = [
@@ -205,7 +206,8 @@ class Body:
 
     session_id: str | None
     """The ``sessionId`` the body names (the id of the next poll), if any."""
-    items: tuple[Event | InputError, ...]
+    items: tuple[Event | dict[str, Any] | InputError, ...]
+    """Events (typed, or wire objects as they came), and what is no event object."""
     line: bytes
     """The JSON Lines line that records this answer."""
     number: int
@@ -407,13 +409,13 @@ class PollCore:
         if len(line) > self.max_body:  # a re-encoded number can be longer than it was
             raise BodyTooLargeError(url, self.max_body, len(line), self.session_id)
         source = Source(RESPONSE_SOURCE, number)
-        items: list[Event | InputError] = []
-        for obj in data["events"]:
-            try:
-                items.append(decode(obj))
-            except InputError as error:
-                items.append(error.located(source))
-        return Body(session_id or None, tuple(items), line, number)
+        # Objects go to the engine as they came: it reads what it needs of each, leaves
+        # out a field of the wrong kind (bad-field) and applies the rest, as every reader
+        # of a recording does, so a recording replays to what was followed.
+        items = tuple(obj if type(obj) is dict else NotAnEventError(
+            f"expected an event object, got {kind_of(obj)}").located(source)
+            for obj in data["events"])
+        return Body(session_id or None, items, line, number)
 
     def _ended(self, status: int) -> Body:
         """The body a bodiless 409 means: one :class:`HttpSessionEnded` event, recorded as a

@@ -589,6 +589,54 @@ def decode(obj: Any) -> Event:
     return event
 
 
+MAX_BAD_FIELDS: Final = 16
+"""The most bad fields one event may have and still be applied without them."""
+
+
+def decode_lenient(obj: Any) -> tuple[Event, tuple[FieldError, ...]]:
+    """A wire object -> its typed event, without the fields whose values are not of the
+    documented kind, and the :class:`FieldError` of each one left out.
+
+    One bad value must not lose the rest of an event (its status, its times): the engine
+    applies what is good and reports each bad field as a violation at the event's place.
+    A top-level field holding a bad value is left out whole (a bad entry of
+    ``NextStates`` leaves the list out); its raw value is kept in the event's ``extra``,
+    so encoding the event gives the object back as it came. Raises what :func:`decode`
+    raises when the object is no event at all, or has more than :data:`MAX_BAD_FIELDS`
+    bad fields.
+    """
+    errors: list[FieldError] = []
+    current = obj
+    while True:
+        try:
+            event = decode(current)
+        except FieldError as error:
+            if len(errors) >= MAX_BAD_FIELDS:
+                raise
+            key = _top_key(current, error.field)
+            if key is None:
+                raise
+            errors.append(error)
+            current = {k: v for k, v in current.items() if k != key}
+            continue
+        if errors:
+            # what was left out travels as an undeclared key, so encoding the event
+            # gives back the object as it came (nothing lost on a round trip)
+            left_out = {k: v for k, v in obj.items() if k not in current}
+            kept: Any = event  # a bad field means a declared class: never an UnknownEvent
+            event = attrs.evolve(kept, extra={**kept.extra, **left_out})
+        return event, tuple(errors)
+
+
+def _top_key(obj: Mapping[str, Any], path: str) -> str | None:
+    """The key of ``obj`` that the field path ``path`` (``NextStates[0].IsAcw``) starts
+    in, spelled as the object spells it (decode takes keys in any casing)."""
+    name = path.split(".", 1)[0].split("[", 1)[0].lower()
+    if not name or name == "type":
+        return None
+    return next((key for key in obj if key.lower() == name), None)
+
+
 def encode(event: Event) -> dict[str, Any]:
     """A typed event -> its wire object (canonical key spelling, ``"True"``-style scalars)."""
     if isinstance(event, UnknownEvent):

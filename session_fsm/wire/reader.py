@@ -83,8 +83,8 @@ __all__ = [
     "WireItem",
     "iter_wire",
     "read",
-    "read_bytes",
     "read_one",
+    "wire_bytes",
 ]
 
 DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
@@ -146,22 +146,21 @@ def read_one(
     return read((path,), on_error=on_error, max_line_bytes=max_line_bytes)
 
 
-def read_bytes(
+def wire_bytes(
     data: bytes,
     name: str,
     *,
     on_error: OnError = "raise",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> Iterator[ReadItem | ReadError]:
-    """:func:`read` for input already in memory (a request body): ``name`` stands for the
-    path in sources and is the session key of events without an envelope. The data is
-    read as it is (no gzip: what comes from a peer is read within its own size, never
-    decompressed into an unknown one)."""
+) -> Iterator[WireItem | ReadError]:
+    """:func:`iter_wire` for input already in memory (a request body): ``name`` stands
+    for the path in sources and is the session key of events without an envelope. The
+    data is read as it is (no gzip: what comes from a peer is read within its own size,
+    never decompressed into an unknown one)."""
     if on_error not in ("raise", "report"):
         raise ValueError(f'on_error must be "raise" or "report", got {on_error!r}')
-    raising = on_error == "raise"
     with io.BytesIO(data) as stream:
-        yield from _decoded(_file_items(stream, name, raising, max_line_bytes), raising)
+        yield from _file_items(stream, name, on_error == "raise", max_line_bytes)
 
 
 def iter_wire(

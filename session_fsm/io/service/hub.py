@@ -35,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
@@ -45,11 +45,11 @@ from prometheus_client.registry import Collector
 from ...engine import SessionEngine
 from ...engine.changes import AgentStatus, Change, Transition, Violation, as_json
 from ...engine.snapshot import to_json as snapshot_json
-from ...errors import CheckpointLoadError, FieldError, InputError, PushError, Source
+from ...errors import CheckpointLoadError, PushError, Source
 from ...views.history import HistoryFold
 from ...views.history import to_json as history_json
 from ...wire.codec import format_optional_time
-from ...wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError, read_bytes
+from ...wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError, WireItem, wire_bytes
 from ..checkpoint import dump_engine, dump_history, load_engine, load_history
 
 __all__ = ["DEFAULT_KEEP_CHANGES", "KEEPALIVE_S", "Hub", "PushError", "Pushed"]
@@ -150,32 +150,30 @@ class Hub:
     def push(self, body: bytes, session: str | None, *,
              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Pushed:
         """Apply a pushed body (any input shape of the contract; events without an envelope
-        belong to ``session``). The whole body is read and checked first: an unreadable
-        line, or a bare event without ``session``, raises :class:`PushError` and nothing is
-        applied. An event the codec refuses (a bad field) is applied as the readers do:
-        reported as a violation at its place."""
+        belong to ``session``). The whole body is read and checked first: a line that is
+        not JSON or holds no event object, or a bare event without ``session``, raises
+        :class:`PushError` and nothing is applied. A field of the wrong kind is the
+        engine's: left out, the rest of its event applied, a bad-field violation."""
         number = self.pushes + 1
         name = f"POST /api/events #{number}"
         bare = session if session is not None else name
-        items = list(read_bytes(body, name, on_error="report", max_line_bytes=max_line_bytes))
+        items = list(wire_bytes(body, name, on_error="report", max_line_bytes=max_line_bytes))
         for item in items:
-            if isinstance(item, ReadError) and not _decodable(item.error):
+            if isinstance(item, ReadError):  # not JSON, or no event object in it
                 raise PushError(item.source.line, item.error.detail)
-            if item.key == name and session is None:
-                raise PushError(item.source.line, 'an event without a {"session": KEY, ...} '
+            if item[0] == name and session is None:
+                raise PushError(item[2].line, 'an event without a {"session": KEY, ...} '
                                 "envelope needs ?session=KEY")
         self.pushes = number
         applied = violations = 0
         engine = self.engine
-        for item in items:
-            key = bare if item.key == name else item.key
-            source = Source(name, item.source.line)
-            if isinstance(item, ReadError):
-                changes = engine.report_input_error(key, item.error, source)
-            else:
-                changes = engine.feed(item.event, key=key, source=source, batch=source)
-                applied += 1
-                self.events_applied.labels(key).inc()
+        for key, obj, at in cast(list[WireItem], items):
+            key = bare if key == name else key
+            source = Source(name, at.line)
+            # the engine leaves out a field of the wrong kind and applies the rest
+            changes = engine.feed(obj, key=key, source=source, batch=source)
+            applied += 1
+            self.events_applied.labels(key).inc()
             violations += sum(1 for c in changes if type(c) is Violation)
             self.publish(changes)
         return Pushed(applied, violations)
@@ -306,11 +304,6 @@ def _field(position: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool):
         raise CheckpointLoadError(f"expected {kind.__name__}", f"position.{name}")
     return value
-
-
-def _decodable(error: InputError) -> bool:
-    """An item that was read but not decoded (a bad field): the engine reports those."""
-    return isinstance(error, FieldError)
 
 
 class _AgentsByState(Collector):
