@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from ._common import EXIT_INPUT, JSON, Failure, emit_json, heading, stdout, table
-from .render import duration
+from ._common import EXIT_INPUT, JSON, Failure, emit_json
+from .render import Columns, _Style, cell, duration
 
 if TYPE_CHECKING:
     from ..io.report import Report
@@ -113,33 +113,36 @@ def _pair(row: dict[str, Any], name: str) -> str:
 
 
 def _show(found: Report) -> None:
-    console = stdout()
-    heading(console, f"report of {found.source}, by {found.by}")
-    contacts = table(f"contacts by {found.by} (times: average / longest, of handled contacts)",
-                     found.by, "offered", "handled", "abandoned", "missed", "refused",
-                     "abandon %", "outbound", "connected", "consults", "ring", "talk", "hold",
-                     "ACW", "handle")
+    """The report as plain-text tables, written at once: a day of thousands of agents
+    has tens of thousands of state rows, which rich's tables take minutes to lay out
+    (see :class:`~session_fsm.cli.render.Columns`). Text from the stream (skills, agent
+    ids, out reasons) goes through :func:`~session_fsm.cli.render.cell`: escaped."""
+    style = _Style()
+    contacts = Columns("  ", found.by, "offered", "handled", "abandoned", "missed",
+                       "refused", "abandon %", "outbound", "connected", "consults", "ring",
+                       "talk", "hold", "ACW", "handle")
     for row in (*found.groups, found.total):
         contacts.add_row(
-            row["group"], *(_count(row[n]) for n in ("offered", "handled", "abandoned",
-                                                      "missed", "refused")),
+            cell(row["group"]), *(_count(row[n]) for n in ("offered", "handled", "abandoned",
+                                                            "missed", "refused")),
             _percent(row["abandon_rate"]),
             *(_count(row[n]) for n in ("outbound", "outbound_connected", "consults")),
             *(_pair(row, n) for n in ("ring", "talk", "hold", "acw", "handle")))
-    console.print(contacts)
-    agents = table("agents", "agent", "logged in", "available", "occupied", "ACW",
-                   "unavailable", "occupancy")
+    agents = Columns("  ", "agent", "logged in", "available", "occupied", "ACW",
+                     "unavailable", "occupancy")
     for agent in found.agents:
-        agents.add_row(agent["agent"], *(duration(round(agent[n])) for n in (
+        agents.add_row(cell(agent["agent"]), *(duration(round(agent[n])) for n in (
             "logged_in_s", "available_s", "occupied_s", "acw_s", "unavailable_s")),
             _percent(agent["occupancy"]))
-    console.print(agents)
-    states = table("time per state and out reason", "agent", "state", "out reason", "ACW",
-                   "intervals", "time")
+    states = Columns("  ", "agent", "state", "out reason", "ACW", "intervals", "time")
     for row in found.states:
-        states.add_row(row["agent"], row["state"], row["out_reason"] or "",
+        states.add_row(cell(row["agent"]), cell(row["state"]), cell(row["out_reason"] or ""),
                        "yes" if row["is_acw"] else "", _count(row["intervals"]),
                        duration(round(row["seconds"])))
-    console.print(states)
-    if not sys.stdout.isatty():
-        sys.stdout.flush()
+    out = [style.bold(f"report of {cell(found.source)}, by {found.by}"), "",
+           style.bold(f"contacts by {found.by} (times: average / longest, of handled "
+                      "contacts)"), *contacts.lines(style), "",
+           style.bold("agents"), *agents.lines(style), "",
+           style.bold("time per state and out reason"), *states.lines(style)]
+    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.flush()
