@@ -25,9 +25,23 @@ class Source:
 
     path: str
     line: int
+    batch: tuple[int, int] | None = attrs.field(default=None, eq=False, repr=False)
+    """The get-next-event response (or envelope) the event came in, when the reader knows
+    it: the line where that response starts and its place among the values starting on
+    that line. None: the line is the batch. Not part of equality: it says which events
+    came together, not where one is."""
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
+
+
+def same_batch(one: Source, other: Source) -> bool:
+    """Whether two sources are of one batch: one response, or one line (see ``batch``)."""
+    if one.path != other.path:
+        return False
+    if one.batch is None and other.batch is None:
+        return one.line == other.line
+    return (one.batch or (one.line, 0)) == (other.batch or (other.line, 0))
 
 
 def plural(n: int, word: str) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import SequenceError, Source
+from ..errors import SequenceError, Source, same_batch
 from ..machines.agent_state import AGENT_STATE, AgentStateName
 from ..wire import events as ev
 from .changes import (
@@ -177,7 +177,10 @@ class SessionCore:
     def _in_join_batch(self, batch: Hashable | None) -> bool:
         if not self.info.saw_start:
             return True
-        return batch is not None and batch == self._start_batch
+        start = self._start_batch
+        if type(batch) is Source and type(start) is Source:
+            return same_batch(batch, start)
+        return batch is not None and batch == start
 
     def _acw_contact(self, since_index: int) -> str | None:
         """The contact an ACW period follows: the last one whose voice ended during the

@@ -30,7 +30,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
-from ..errors import FieldError, InputError, NotAnEventError, OnError, Source
+from ..errors import FieldError, InputError, NotAnEventError, OnError, Source, same_batch
 from ..machines.session import SESSION, START
 from ..wire import events as ev
 from ..wire.codec import decode, decode_lenient
@@ -140,9 +140,13 @@ class AgentSession(AgentHandlers, ContactHandlers):
             if batch is previous_batch:
                 new_batch = False
             elif type(batch) is Source and type(previous_batch) is Source:
-                # the reader's: one Source per line (attrs' == is two Python calls)
-                new_batch = batch.line != previous_batch.line \
-                    or batch.path != previous_batch.path
+                # the reader's: a Source per line, or per response when the input's lines
+                # do not follow its responses (errors.same_batch, inlined for a line)
+                if batch.batch is None and previous_batch.batch is None:
+                    new_batch = batch.line != previous_batch.line \
+                        or batch.path != previous_batch.path
+                else:
+                    new_batch = not same_batch(batch, previous_batch)
             else:
                 new_batch = batch != previous_batch
             if new_batch:  # the batch before becomes the one to compare with

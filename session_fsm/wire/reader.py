@@ -343,27 +343,38 @@ def _not_json(exc: orjson.JSONDecodeError, *, document: bool = False) -> InputEr
 def _value_items(
     value: Any, key: str, source: Source, node: _Node | None
 ) -> Iterator[WireItem | ReadError]:
-    """The events of one line's or document's value; ``node`` holds per-value sources."""
+    """The events of one line's or document's value; ``node`` holds per-value sources.
+
+    Batches (``Source.batch``): each response or envelope is one, whatever the line
+    breaks (a line holding an array of responses has one per response; a pretty-printed
+    one keeps its events together); a line's or a document's bare events are one.
+    """
     if type(value) is list:
         kids = cast(list[_Node], node.kids) if node is not None else None
+        whole = (source.line, 0)
         for i, element in enumerate(value):
             kid = kids[i] if kids is not None else None
             at = kid.source if kid is not None else source
             if type(element) is dict and ("session" in element or "events" in element):
-                yield from _container_items(element, key, at, kid)
+                yield from _container_items(element, key, at, kid, (at.line, i))
             else:
+                if kid is not None:  # a document's event: its own line, the document's batch
+                    at = Source(at.path, at.line, whole)
                 yield _event_item(element, key, at)
     elif type(value) is dict and ("session" in value or "events" in value):
-        yield from _container_items(value, key, source, node)
+        yield from _container_items(value, key, source, node, (source.line, 0))
     else:
         yield _event_item(value, key, source)
 
 
 def _container_items(
-    obj: dict[str, Any], key: str, source: Source, node: _Node | None
+    obj: dict[str, Any], key: str, source: Source, node: _Node | None,
+    batch: tuple[int, int],
 ) -> Iterator[WireItem | ReadError]:
-    """The events of a response (``events``) or an envelope (``session`` + events/event)."""
+    """The events of a response (``events``) or an envelope (``session`` + events/event),
+    all of the batch ``batch``."""
     kids = cast(dict[str, _Node], node.kids) if node is not None and node.kids else {}
+    source = Source(source.path, source.line, batch)
     if "session" in obj:
         session = obj["session"]
         if type(session) is not str:
@@ -376,13 +387,13 @@ def _container_items(
                 error = NotAnEventError('envelope has neither "events" nor "event"')
                 yield ReadError(key, error.located(source), source)
                 return
-            at = kids["event"].source if "event" in kids else source
+            at = _in_batch(kids["event"].source, batch) if "event" in kids else source
             yield _event_item(obj["event"], key, at)
             return
     events = obj["events"]
     events_node = kids.get("events")
     if type(events) is not list:
-        at = events_node.source if events_node is not None else source
+        at = _in_batch(events_node.source, batch) if events_node is not None else source
         error = NotAnEventError(f'"events" must be an array, got {kind_of(events)}')
         yield ReadError(key, error.located(at), at)
         return
@@ -391,7 +402,11 @@ def _container_items(
             yield _event_item(event, key, source)
     else:
         for event, kid in zip(events, cast(list[_Node], events_node.kids), strict=True):
-            yield _event_item(event, key, kid.source)
+            yield _event_item(event, key, _in_batch(kid.source, batch))
+
+
+def _in_batch(source: Source, batch: tuple[int, int]) -> Source:
+    return Source(source.path, source.line, batch)
 
 
 def _event_item(value: Any, key: str, source: Source) -> WireItem | ReadError:
