@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import click
 import orjson
@@ -26,7 +25,7 @@ from rich.text import Text
 
 from ..engine import AgentSession
 from ..engine.snapshot import to_json
-from ..errors import SessionFsmError, plural, printable
+from ..errors import SessionFsmError, plural
 from ..io.client import (
     DEFAULT_POLL_TIMEOUT,
     FollowError,
@@ -34,6 +33,7 @@ from ..io.client import (
     SessionFollower,
     check_session_id,
 )
+from ..io.poll import check_base_url
 from ..wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError
 from ._common import EXIT_INPUT, EXIT_INTERRUPTED, JSON, Failure, state, stdout
 from .render import snapshot_view
@@ -63,17 +63,10 @@ class _StderrHandler(logging.Handler):
 
 
 def _check_base_url(url: str) -> None:
-    """Refuse a --base-url that names no server before the first poll: the client would
-    take it for a network error and retry it --max-retries times."""
-    try:
-        parts = urlsplit(url)
-        good = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # "http://[": an IPv6 address left open
-        good = False
-    if not good:
-        raise Failure(f"--base-url: expected an http:// or https:// URL with a host "
-                      f"(https://api-{{area}}.{{domain}}/incontactapi/services/v{{N}}), "
-                      f"got {printable(url)!r}", EXIT_INPUT)
+    """Refuse a --base-url that names no server before the first poll."""
+    problem = check_base_url(url, " (https://api-{area}.{domain}/incontactapi/services/v{N})")
+    if problem is not None:
+        raise Failure(f"--base-url: {problem}", EXIT_INPUT)
 
 
 @click.command("follow", epilog=EXAMPLES)

@@ -130,6 +130,11 @@ class FollowResult:
 class _DeadlineError(Exception):
     """The request's overall deadline passed while its body was still arriving."""
 
+    def __init__(self, arrived: int) -> None:
+        super().__init__(arrived)
+        self.arrived = arrived
+        """Bytes of the body in by then."""
+
 
 class SessionFollower:
     """Long-polls one agent session's get-next-event and feeds it into ``session``.
@@ -277,14 +282,9 @@ class SessionFollower:
                 content, more = self._read(response, core.body_limit(status), deadline)
                 return core.answer(status, response.reason_phrase, content, more, url)
         except _DeadlineError as late:
-            return core.failed(f"no whole answer within the {self.http_timeout:g} s request "
-                               f"deadline ({late} bytes of the body in) from {url}")
-        except httpx.TimeoutException as error:
-            return core.failed(f"timed out ({type(error).__name__}) on {url}")
+            return core.late(self.http_timeout, url, late.arrived)
         except httpx.RequestError as error:
-            # the message of an httpx error can quote the request: no token in it
-            detail = core.shown(f"{type(error).__name__}: {error}")
-            return core.failed(f"network error ({detail}) on {url}")
+            return core.transport_failed(error, url)
 
     @staticmethod
     def _read(response: httpx.Response, limit: int, deadline: float) -> tuple[bytes, bool]:

@@ -42,8 +42,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeAlias
+from urllib.parse import urlsplit
 
 import attrs
+import httpx
 import orjson
 
 from ..engine import AgentSession
@@ -79,6 +81,7 @@ __all__ = [
     "PollNow",
     "RetryPolicy",
     "TokenSource",
+    "check_base_url",
     "check_session_id",
     "check_token",
     "os_detail",
@@ -127,6 +130,23 @@ def check_session_id(value: str, where: str) -> str:
 def plain_segment(value: str) -> bool:
     """Whether ``value`` can be a session id in the poll's URL (see :func:`check_session_id`)."""
     return _SESSION_ID.fullmatch(value) is not None and value not in (".", "..")
+
+
+def check_base_url(url: object, example: str = "") -> str | None:
+    """What is wrong with an API base URL (it must be http or https, with a host), or
+    None. Checked before the first poll: a URL that names no server would otherwise be
+    taken for a network error and retried."""
+    if not isinstance(url, str):
+        return "expected a string"
+    try:
+        parts = urlsplit(url)
+        good = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[": an IPv6 address left open
+        good = False
+    if not good:
+        return (f"expected an http:// or https:// URL with a host{example}, got "
+                f"{printable(url)!r}")
+    return None
 
 
 def token_reader(path: str | os.PathLike[str]) -> Callable[[], str]:
@@ -352,6 +372,20 @@ class PollCore:
         log.warning("poll of session %s failed (attempt %d of %d): %s; retrying in %.2f s",
                     self.session_id, self.failures, self.policy.max_retries + 1, cause, pause)
         return Backoff(pause, cause, self.failures)
+
+    def transport_failed(self, error: httpx.HTTPError, url: str) -> Backoff:
+        """A request that got no answer (a timeout, a network error): retried."""
+        if isinstance(error, httpx.TimeoutException):
+            return self.failed(f"timed out ({type(error).__name__}) on {url}")
+        # the message of an httpx error can quote the request: no token in it
+        return self.failed(f"network error ({self.shown(f'{type(error).__name__}: {error}')}) "
+                           f"on {url}")
+
+    def late(self, http_timeout: float, url: str, arrived: int | None = None) -> Backoff:
+        """A request whose whole answer was not in within its deadline: retried."""
+        part = "" if arrived is None else f" ({arrived} bytes of the body in)"
+        return self.failed(f"no whole answer within the {http_timeout:g} s request "
+                           f"deadline{part} from {url}")
 
     def record_failed(self, error: OSError | SessionFsmError, body: Body) -> RecordError:
         """The error that stops following when recording ``body`` failed."""

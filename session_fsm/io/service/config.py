@@ -30,13 +30,12 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import attrs
 
 from ...errors import ConfigError, printable
 from ...wire.reader import DEFAULT_MAX_LINE_BYTES
-from ..poll import DEFAULT_POLL_TIMEOUT, RetryPolicy, plain_segment
+from ..poll import DEFAULT_POLL_TIMEOUT, RetryPolicy, check_base_url, plain_segment
 
 __all__ = ["MAX_KEY_CHARS", "ConfigError", "PollSettings", "ServiceConfig", "SessionSpec",
            "check_base_url", "check_key", "load_config"]
@@ -81,21 +80,6 @@ def check_key(key: object) -> str | None:
         return f"expected at most {MAX_KEY_CHARS} characters, got {len(key)}"
     if not key.isprintable():
         return f"expected printable characters, got {printable(key)!r}"
-    return None
-
-
-def check_base_url(url: object) -> str | None:
-    """What is wrong with a base URL (http or https with a host), or None."""
-    if not isinstance(url, str):
-        return "expected a string"
-    try:
-        parts = urlsplit(url)
-        good = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # "http://[": an IPv6 address left open
-        good = False
-    if not good:
-        return (f"expected an http:// or https:// URL with a host, got "
-                f"{printable(url)!r}")
     return None
 
 

@@ -127,13 +127,9 @@ class AsyncFollower:
                     content, more = await _read(response, core.body_limit(status))
                     return core.answer(status, response.reason_phrase, content, more, url)
         except TimeoutError:
-            return core.failed(f"no whole answer within the {self.http_timeout:g} s request "
-                               f"deadline from {url}")
-        except httpx.TimeoutException as error:
-            return core.failed(f"timed out ({type(error).__name__}) on {url}")
+            return core.late(self.http_timeout, url)
         except httpx.RequestError as error:
-            detail = core.shown(f"{type(error).__name__}: {error}")
-            return core.failed(f"network error ({detail}) on {url}")
+            return core.transport_failed(error, url)
 
     def _deliver(self, body: Body) -> str | None:
         """Keep, apply and publish ``body``; no ``await`` in here (see the module doc)."""
