@@ -38,8 +38,8 @@ _SHOWN: Final = 20  # unreadable lines printed one by one; the rest are counted
 @click.argument("archives", nargs=-1, required=True, metavar="ARCHIVE...")
 @click.option("--out", "out_dir", required=True, metavar="DIR",
               type=click.Path(file_okay=False),
-              help="Where the tables go: DIR/snapshots, contact_steps, agent_states, "
-                   "violations (Parquet; those folders are replaced).")
+              help="Where the tables go: DIR/snapshots, contacts, contact_steps, "
+                   "agent_states, violations (Parquet; those folders are replaced).")
 @click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
               show_default=True,
               help="local: one process. dask: a Dask cluster (needs session-fsm[dask]).")
@@ -63,8 +63,9 @@ def command(archives: tuple[str, ...], out_dir: str, engine: str, scheduler: str
             workers: int | None, partitions: int | None, checkpoint_dir: str | None,
             last_chunk: bool, as_json: bool) -> None:
     """Replay ARCHIVE... (JSON Lines, .gz too, keyed {"session", "event(s)"} envelopes)
-    through the engine and write Parquet tables: snapshots, contact_steps, agent_states,
-    violations. Both engines write identical tables.
+    through the engine and write Parquet tables: snapshots, contacts, contact_steps,
+    agent_states, violations. Both engines write identical tables; `session-fsm report`
+    reads them.
 
     Each session's events are ordered by server time, then by archive offset (see the
     README, "Replaying archives"). An unreadable line is reported here with its file and

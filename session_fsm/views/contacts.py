@@ -12,16 +12,16 @@ fold's, so every duration is counted exactly as ``session-fsm history`` counts i
   reached ``Active``, or it had after-call work, which follows a conversation: a contact
   first seen in its ACW phase, by a join); ``abandoned`` (never answered, disconnect
   code ``CallAbandoned``: the caller hung up, or for a dialer call the customer answered
-  and no agent was free); an outbound call never answered is ``no_answer``, ``busy``, ``machine``
-  (``AnsweringMachine``), ``bad_number`` or ``fax`` by its disconnect code, else
-  ``failed``; an inbound contact never answered is ``refused`` when the agent was in the
+  and no agent was free); an outbound call never answered is ``no_answer``, ``busy``,
+  ``machine`` (``AnsweringMachine``), ``bad_number`` or ``fax`` by its disconnect code,
+  else ``failed``; an inbound contact never answered is ``refused`` when the agent was in the
   ``Refused`` state when it closed, or went into it next (the platform's word for an
   offer the agent did not accept within its ``RefusalTimeout``), else ``missed``; but
   ``unknown`` when it was first seen past the statuses a contact starts with (a join's
   replay: what happened before is not in the stream). An open contact's outcome is
-  ``open``. A contact is outbound when the wire says
-  ``IsInbound False`` (consults and dialer calls too); every other contact (inbound
-  calls, and work items, chats, voicemails, which carry no direction) is inbound.
+  ``open``. A contact is outbound when the wire says ``IsInbound False`` (consults and
+  dialer calls too); every other contact (inbound calls, and work items, chats,
+  voicemails, which carry no direction) is inbound.
 
 :class:`ContactsFold` settles contacts as the history store does
 (:meth:`~session_fsm.views.history.HistoryFold.take_updates`): a closed contact is final
@@ -45,7 +45,7 @@ from .history import (
     HistoryFold,
     SessionLog,
     StepHistory,
-    _settled,
+    _settled,  # history's own rule for "nothing can change it now", not a second one
     agent_acw_s,
     contact_history,
 )
