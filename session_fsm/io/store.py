@@ -122,7 +122,7 @@ from ..views.history import (
     StateFilter,
     StateInterval,
 )
-from ..wire.codec import decode, format_time
+from ..wire.codec import decode_lenient, format_time
 from ..wire.reader import ReadError, WireItem, _value_items, iter_wire
 from . import checkpoint
 
@@ -369,7 +369,7 @@ class _Applied:
     def feed(self, seq: int, wire: dict[str, Any], source: Source) -> None:
         """Apply the stored event ``seq``; ``source`` is its input line (and batch, as
         ``replay_files`` has it, so a join's batch is told the same way)."""
-        changes = self.engine.feed(wire, source=source, batch=source, on_error="raise")
+        changes = self.engine.feed(wire, source=source, batch=source, on_error="report")
         self.seq = seq
         if not changes:
             return
@@ -684,7 +684,10 @@ class Store:
                         key, obj, source = cast(WireItem, item)
                         key, source = shown.get(key, key), _shown_source(source, shown)
                         try:
-                            decode(obj)  # the codec's checks; the store keeps the wire's form
+                            # no event at all is refused; a field of the wrong kind is the
+                            # engine's (left out, the rest applied: bad-field), as every
+                            # reader has it; the store keeps the wire's form
+                            decode_lenient(obj)
                         except InputError as error:
                             if new:
                                 error.located(source)
@@ -1022,7 +1025,7 @@ class Store:
         for source_id, line, wire in rows:
             # batch: the input line, as replay_files gives it, so join batches match
             source = Source(self._source_path(source_id), line)
-            session.feed(orjson.loads(wire), source=source, batch=source, on_error="raise")
+            session.feed(orjson.loads(wire), source=source, batch=source, on_error="report")
         session.finish()
         return session
 
@@ -1205,7 +1208,7 @@ class StoreWriter:
                 continue
             key, obj, at = cast(WireItem, item)
             try:
-                decode(obj)  # the codec's checks, as ingest makes them
+                decode_lenient(obj)  # the codec's checks, as ingest makes them
             except InputError as error:
                 if on_skipped is not None:
                     on_skipped(ReadError(key, error.located(at), at))
