@@ -18,10 +18,9 @@ other sessions go on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from typing import Literal
 
 import httpx
 import orjson
@@ -34,8 +33,6 @@ from .hub import Hub
 __all__ = ["AsyncFollower", "Recorder"]
 
 log = logging.getLogger("session_fsm.io.service")
-
-_T = TypeVar("_T")
 
 Recorder = Callable[[str, Body], None]
 """Keeps an applied body before it is applied (``--db``): called with the session key."""
@@ -61,19 +58,21 @@ class AsyncFollower:
         self.ended: str | None = None
         self._answering = False
         """The current request's answer has begun to arrive: it is read to its end."""
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        """Follow until the session ends, following fails, or the hub closes."""
+        """Follow until the session ends, following fails, or :meth:`stop`."""
         key = self.spec.key
-        closing = self.hub.closing
+        self._task = asyncio.current_task()
         try:
-            while not closing.is_set():
-                action = await self._until_closing(self._poll())
-                if action is None:
-                    break
+            while not self._stopping:
+                action = await self._poll()
                 if isinstance(action, Backoff):
                     self.hub.retries.labels(key).inc()
-                    await self._until_closing(self.sleep(action.delay))
+                    if self._stopping:
+                        break
+                    await self.sleep(action.delay)
                 elif isinstance(action, Deliver):
                     ended = self._deliver(action.body)
                     if ended is not None:
@@ -88,25 +87,14 @@ class AsyncFollower:
             self.status = "stopped"
             raise
 
-    async def _until_closing(self, work: Awaitable[_T]) -> _T | None:
-        """``work``'s result; None if the hub closed first. A request whose answer has
-        begun to arrive is read to its end (within its deadline) and returned, so an
-        answer the server has sent is never dropped: the platform would not send its
-        events again. One still waiting (a long poll with nothing to say) is abandoned."""
-        task = asyncio.ensure_future(work)
-        closing = asyncio.ensure_future(self.hub.closing.wait())
-        try:
-            await asyncio.wait((task, closing), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closing.cancel()
-        if task.done():
-            return task.result()
-        if self._answering:
-            return await task
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return None
+    def stop(self) -> None:
+        """Stop following. A poll still waiting (a long poll with nothing to say) or a
+        backoff is abandoned at once; a request whose answer has begun to arrive is read
+        to its end (within its deadline), applied and kept first, since the platform
+        would not send its events again."""
+        self._stopping = True
+        if not self._answering and self._task is not None:
+            self._task.cancel()
 
     async def _poll(self) -> Deliver | PollNow | Backoff:
         core = self.core
@@ -116,20 +104,21 @@ class AsyncFollower:
         except OSError as error:
             raise TokenError(os_detail(error), core.session_id) from None
         params, headers = core.request(token, f" in {self.spec.token_file}")
-        self._answering = False
         self.hub.polls.labels(self.spec.key).inc()
         try:
             async with asyncio.timeout(self.http_timeout):
                 async with self.client.stream("GET", url, params=params,
                                               headers=headers) as response:
-                    self._answering = True
+                    self._answering = True  # from here on, stop() lets it finish
                     status = response.status_code
                     content, more = await _read(response, core.body_limit(status))
-                    return core.answer(status, response.reason_phrase, content, more, url)
         except TimeoutError:
             return core.late(self.http_timeout, url)
         except httpx.RequestError as error:
             return core.transport_failed(error, url)
+        finally:
+            self._answering = False
+        return core.answer(status, response.reason_phrase, content, more, url)
 
     def _deliver(self, body: Body) -> str | None:
         """Keep, apply and publish ``body``; no ``await`` in here (see the module doc)."""

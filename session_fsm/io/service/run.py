@@ -140,11 +140,22 @@ class Service:
 
         poll = self.config.poll
         http_timeout = poll.http_timeout if poll.http_timeout is not None else poll.timeout + 10.0
-        client = httpx.AsyncClient(timeout=httpx.Timeout(http_timeout),
-                                   headers={"Accept": "application/json"},
-                                   limits=httpx.Limits(max_connections=None,
-                                                       max_keepalive_connections=None),
-                                   trust_env=self.trust_env)
+        # One client (one connection pool) per session: httpcore's pool looks at every
+        # connection it holds to place each request, so one pool for 1,000 long polls
+        # made every poll cost O(sessions) (measured: ~100 events/s at 1,000 sessions,
+        # the service's CPU all in the pool). The TLS context is built once and shared.
+        tls = httpx.create_ssl_context(trust_env=self.trust_env)
+        clients: list[httpx.AsyncClient] = []
+
+        def client() -> httpx.AsyncClient:
+            made = httpx.AsyncClient(timeout=httpx.Timeout(http_timeout),
+                                     headers={"Accept": "application/json"},
+                                     limits=httpx.Limits(max_connections=1,
+                                                         max_keepalive_connections=1),
+                                     verify=tls, trust_env=self.trust_env)
+            clients.append(made)
+            return made
+
         tasks: list[asyncio.Task[None]] = []
         for spec in self.config.sessions:
             was = saved.get(spec.key, {})
@@ -154,7 +165,7 @@ class Service:
                             policy=RetryPolicy(poll.max_retries, poll.retry_base_delay,
                                                 poll.retry_max_delay),
                             rand=random.random, responses=int(was.get("responses") or 0))
-            follower = AsyncFollower(spec, core, self.hub, client, http_timeout=http_timeout,
+            follower = AsyncFollower(spec, core, self.hub, client(), http_timeout=http_timeout,
                                      record=record)
             self.followers[spec.key] = follower
             if was.get("ended"):
@@ -181,14 +192,17 @@ class Service:
                 await server.serve(sockets=[listener])
         finally:
             self.stop()
-            # the followers see the hub close; an answer arriving is applied first, and
-            # its deadline bounds the wait
+            # polls that only wait are abandoned; an answer arriving is applied first,
+            # and its deadline bounds the wait
+            for follower in self.followers.values():
+                follower.stop()
             _, late = await asyncio.wait(tasks, timeout=http_timeout + 1) if tasks \
                 else (set(), set())
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await client.aclose()
+            for made in clients:
+                await made.aclose()
             try:
                 self.save()
             finally:
