@@ -543,3 +543,17 @@ def test_serve_keeps_every_response_in_the_store(tmp_path: Path, env: dict[str, 
     # a closed call with its ACW, worked out from R3..R6: talk 05:03:30-05:08:30, ACW 20 s
     (call,) = next(s for s in stored if s["key"] == "alpha")["contacts"]
     assert call["acw_s"] == 20.0
+
+
+def test_a_pushed_session_key_is_checked_like_a_configured_one(env: dict[str, str]) -> None:
+    serve = Serve("--port", "0", env=env)
+    try:
+        line = orjson.dumps({"session": "agent\x1b[31m", "event": h.leg()})
+        refused = serve.http.post("/api/events", content=line)
+        assert refused.status_code == 400
+        assert "printable" in refused.json()["error"]
+        long_key = orjson.dumps({"session": "k" * 201, "event": h.leg()})
+        assert serve.http.post("/api/events", content=long_key).status_code == 400
+        assert serve.get("/healthz")["sessions"] == 0
+    finally:
+        serve.terminate()

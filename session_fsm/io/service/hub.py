@@ -45,12 +45,13 @@ from prometheus_client.registry import Collector
 from ...engine import SessionEngine
 from ...engine.changes import AgentStatus, Change, Transition, Violation, as_json
 from ...engine.snapshot import to_json as snapshot_json
-from ...errors import CheckpointLoadError, PushError, Source
+from ...errors import CheckpointLoadError, PushError
 from ...views.history import HistoryFold
 from ...views.history import to_json as history_json
 from ...wire.codec import format_optional_time
 from ...wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError, WireItem, wire_bytes
 from ..checkpoint import dump_engine, dump_history, load_engine, load_history
+from .config import check_key
 
 __all__ = ["DEFAULT_KEEP_CHANGES", "KEEPALIVE_S", "Hub", "PushError", "Pushed"]
 
@@ -161,17 +162,21 @@ class Hub:
         for item in items:
             if isinstance(item, ReadError):  # not JSON, or no event object in it
                 raise PushError(item.source.line, item.error.detail)
-            if item[0] == name and session is None:
-                raise PushError(item[2].line, 'an event without a {"session": KEY, ...} '
-                                "envelope needs ?session=KEY")
+            key, _, at = item
+            if key == name:
+                if session is None:
+                    raise PushError(at.line, 'an event without a {"session": KEY, ...} '
+                                    "envelope needs ?session=KEY")
+            elif (problem := check_key(key)) is not None:  # a key from the network
+                raise PushError(at.line, f'envelope "session": {problem}')
         self.pushes = number
         applied = violations = 0
         engine = self.engine
         for key, obj, at in cast(list[WireItem], items):
             key = bare if key == name else key
-            source = Source(name, at.line)
-            # the engine leaves out a field of the wrong kind and applies the rest
-            changes = engine.feed(obj, key=key, source=source, batch=source)
+            # the engine leaves out a field of the wrong kind and applies the rest; the
+            # reader's source says the line and the response it came in (its batch)
+            changes = engine.feed(obj, key=key, source=at, batch=at)
             applied += 1
             self.events_applied.labels(key).inc()
             violations += sum(1 for c in changes if type(c) is Violation)
