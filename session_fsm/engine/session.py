@@ -30,7 +30,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any, NamedTuple
 
-from ..errors import FieldError, InputError, NotAnEventError, OnError, Source, same_batch
+from ..errors import FieldError, InputError, NotAnEventError, OnError, Source
 from ..machines.session import SESSION, START
 from ..wire import events as ev
 from ..wire.codec import decode, decode_lenient
@@ -142,11 +142,13 @@ class AgentSession(AgentHandlers, ContactHandlers):
             elif type(batch) is Source and type(previous_batch) is Source:
                 # the reader's: a Source per line, or per response when the input's lines
                 # do not follow its responses (errors.same_batch, inlined for a line)
-                if batch.batch is None and previous_batch.batch is None:
+                this, before = batch.batch, previous_batch.batch
+                if this is None and before is None:
                     new_batch = batch.line != previous_batch.line \
                         or batch.path != previous_batch.path
                 else:
-                    new_batch = not same_batch(batch, previous_batch)
+                    new_batch = (this or (batch.line, 0)) != (before or (previous_batch.line, 0)) \
+                        or batch.path != previous_batch.path
             else:
                 new_batch = batch != previous_batch
             if new_batch:  # the batch before becomes the one to compare with

@@ -322,8 +322,8 @@ class _AgentsByState(Collector):
         for session in self.engine.sessions.values():
             if session.info.status != "active":
                 continue
-            state = session.snapshot().agent_state
-            name = state.state if state is not None else "Unknown"
+            # the record's label, not a snapshot: a scrape must not copy every session
+            name = session.agent.label or "Unknown"
             counts[name] = counts.get(name, 0) + 1
         family = GaugeMetricFamily("session_fsm_agents", "Agents with an active session, "
                                    "by agent state.", labels=["state"])
