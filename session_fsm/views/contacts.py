@@ -45,9 +45,9 @@ from .history import (
     HistoryFold,
     SessionLog,
     StepHistory,
-    _settled,  # history's own rule for "nothing can change it now", not a second one
     agent_acw_s,
     contact_history,
+    settled,  # history's own rule for "nothing can change it now", not a second one
 )
 
 __all__ = [
@@ -202,7 +202,7 @@ class ContactsFold:
         log = self.log
         timeline = log.timeline
         last = timeline[-1] if timeline else None
-        done = [c for c in log.contacts.values() if _settled(c, last)]
+        done = [c for c in log.contacts.values() if settled(c, last)]
         if done:
             self._make(done)
         kept = log.contacts

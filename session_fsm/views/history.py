@@ -75,6 +75,7 @@ __all__ = [
     "histories_json",
     "history_of",
     "interval_json",
+    "settled",
     "state_intervals",
     "to_json",
 ]
@@ -437,7 +438,7 @@ class HistoryFold:
             agent_states=state_intervals(timeline)[log.touched_from:],
         )
         last = timeline[-1] if timeline else None
-        for contact in [c for c in log.contacts.values() if _settled(c, last)]:
+        for contact in [c for c in log.contacts.values() if settled(c, last)]:
             del log.contacts[contact.contact_id]
         kept = log.contacts
         log.timeline = [i for i in timeline[:-1] if i.acw_contact_id in kept] + timeline[-1:]
@@ -473,7 +474,7 @@ _FOLDS: dict[type[Any], Callable[[HistoryFold, SessionLog, Any], None]] = {
 after a contact's FinalState True is its violation's, not a step of its history)."""
 
 
-def _settled(contact: ContactLog, last: AgentInterval | None) -> bool:
+def settled(contact: ContactLog, last: AgentInterval | None) -> bool:
     """Whether nothing can change a closed contact's history any more (see
     :meth:`HistoryFold.take_updates`). A contact without steps (a chat room's text before
     any contact claimed it) can still grow, so it stays."""
