@@ -415,3 +415,30 @@ def test_an_unclean_session_end_is_kept_and_warned_about() -> None:
     clean.feed({"Type": "AgentSessionEnd", "Success": "True", "Message": ""}, key=KEY)
     assert clean.snapshot(KEY)[0].session.end_clean is True
     assert clean.sessions[KEY].violations == []
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_every_change_of_a_simulated_day_is_whole(seed: int, tmp_path: Path) -> None:
+    # The hot paths build changes from a tuple of their fields (core._new), which no
+    # constructor checks: every change must have each of its fields, the key ones typed.
+    from session_fsm.sim import simulate
+    from session_fsm.wire.reader import iter_wire
+
+    path = tmp_path / "day.jsonl"
+    with path.open("wb") as out:
+        simulate(out, agents=4, seed=seed, minutes=90.0)
+    engine = SessionEngine()
+    kinds: set[type] = set()
+    for key, wire, source in iter_wire(path):
+        for change in engine.feed(wire, key=key, source=source, batch=source):
+            kinds.add(type(change))
+            assert len(change) == len(type(change)._fields), change
+            assert change.session == key and type(change.event_index) is int
+            if isinstance(change, Transition):
+                assert type(change.machine) is str and type(change.final) is bool
+                assert type(change.from_state) is str and type(change.to_state) is str
+            elif isinstance(change, AgentStatus):
+                assert type(change.state) is str and type(change.is_acw) is bool
+            elif isinstance(change, ContactDetails):
+                assert type(change.contact_id) is str and type(change.media) is str
+    assert {Transition, AgentStatus, ContactDetails} <= kinds

@@ -19,7 +19,7 @@ from .changes import (
     StatusAfterFinal,
     Transition,
 )
-from .core import SessionCore
+from .core import SessionCore, _new
 from .records import (
     AcwPeriod,
     LegRecord,
@@ -29,6 +29,7 @@ from .rules import RuleName
 _CONTACT_STATES = frozenset(ON_CONTACT)
 _STATE_UNAVAILABLE = AgentStateName.UNAVAILABLE.value
 _AGENT_STATE_MACHINE = AGENT_STATE.name
+_AGENT_TRIGGERS = AGENT_STATE.exact
 
 
 class AgentHandlers(SessionCore):
@@ -52,7 +53,8 @@ class AgentHandlers(SessionCore):
             self._violate(RuleName.DUPLICATE_EVENT, "an AgentState applied before, delivered "
                           "again (older than the current state)", change=False)
             return
-        trigger = AGENT_STATE.trigger_for(event.current_state)
+        trigger = _AGENT_TRIGGERS.get(event.current_state) or \
+            AGENT_STATE.trigger_for(event.current_state)
         if len(event.next_states) > 2:
             self._violate(RuleName.TOO_MANY_NEXT_STATES, f"NextStates has {len(event.next_states)} "
                           "entries; the protocol has at most two (next, next-next)",
@@ -80,9 +82,9 @@ class AgentHandlers(SessionCore):
         if state_changed:
             self._check_contact_state_left()
             # _moved(), inlined on the hot path (as in _on_contact)
-            self._out.append(Transition(self.key, self._index, _AGENT_STATE_MACHINE, None,
-                                        agent.state, dest, trigger or dest,
-                                        event.current_state, event.start_time, False))
+            self._out.append(_new(Transition, (self.key, self._index, _AGENT_STATE_MACHINE,
+                                               None, agent.state, dest, trigger or dest,
+                                               event.current_state, event.start_time, False)))
             agent.state = dest
             agent.entered_index = self._index
             agent.entered_source = self._source
@@ -129,8 +131,8 @@ class AgentHandlers(SessionCore):
             acw_contact = self._acw_contact(previous if previous is not None else 0)
         agent.interval_index = self._index
         deadline = _deadline(since, acw_timeout) if is_acw else None
-        self._out.append(AgentStatus(self.key, self._index, state, out_reason, is_acw, since,
-                                     acw_timeout, deadline))
+        self._out.append(_new(AgentStatus, (self.key, self._index, state, out_reason, is_acw,
+                                            since, acw_timeout, deadline)))
         if acw_contact is not None:
             self._out.append(AcwLinked(self.key, self._index, acw_contact, since, deadline))
         return acw_contact

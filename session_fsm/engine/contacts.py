@@ -21,7 +21,7 @@ from .changes import (
     TranscriptAdded,
     Transition,
 )
-from .core import SessionCore, _matches_direction
+from .core import SessionCore, _matches_direction, _new
 from .records import (
     ContactRecord,
     TranscriptLine,
@@ -76,7 +76,7 @@ class ContactHandlers(SessionCore):
             self._after_final(spec, contact_id, event)
             return
         state = contact.state if contact else spec.initial
-        trigger = spec.trigger_for(event.status)
+        trigger = spec.exact.get(event.status) or spec.trigger_for(event.status)
         dest = state
         if trigger is None:
             self._violate(RuleName.UNKNOWN_STATUS, f"unknown {media} status {event.status!r}",
@@ -114,15 +114,15 @@ class ContactHandlers(SessionCore):
             contact = ContactRecord(contact_id, media, spec.initial, "", self._index)
             self.contacts[contact_id] = contact
         if self._update_contact(contact, event, digest) or new:
-            self._out.append(ContactDetails(
+            self._out.append(_new(ContactDetails, (
                 self.key, self._index, contact_id, media, contact.skill, contact.is_inbound,
-                contact.call_type, contact.disconnect_code, contact.payload))
+                contact.call_type, contact.disconnect_code, contact.payload)))
         at = changed or event.start_time
         if dest != contact.state:
             # _moved(), inlined: the hot path makes one of these for most contact events
-            self._out.append(Transition(self.key, self._index, spec.name, contact_id,
-                                        contact.state, dest, trigger or dest, contact.status,
-                                        at, False))
+            self._out.append(_new(Transition, (self.key, self._index, spec.name, contact_id,
+                                               contact.state, dest, trigger or dest,
+                                               contact.status, at, False)))
             if dest in spec.closable:
                 self._last_ended_contact = (contact_id, self._index)  # the voice ended
         contact.state = dest

@@ -37,6 +37,11 @@ RECENT = 16
 """How many agent, leg and contact events a session remembers to tell a redelivery that is
 not the last event of its subject (a response delivered again comes soon after)."""
 
+_new = tuple.__new__
+"""Builds a change (a NamedTuple) from a tuple of all its fields, in order: one C call
+where ``Transition(...)`` runs the generated ``__new__`` in Python, on the paths every
+event takes. The field count is the caller's to keep (test_changes checks each kind)."""
+
 _NO_ENTRIES: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -168,11 +173,11 @@ class SessionCore:
     def _moved(self, machine: str, subject: str | None, from_state: str, to_state: str,
                trigger: str, status: str | None, at: datetime | None, final: bool) -> None:
         """A row of ``machine``'s table fired for ``subject``: say so."""
-        self._out.append(Transition(self.key, self._index, machine, subject, from_state,
-                                    to_state, trigger, status, at, final))
+        self._out.append(_new(Transition, (self.key, self._index, machine, subject, from_state,
+                                           to_state, trigger, status, at, final)))
 
     def _note(self, event_type: str, subject: str | None, value: Any) -> None:
-        self._out.append(Noted(self.key, self._index, event_type, subject, value))
+        self._out.append(_new(Noted, (self.key, self._index, event_type, subject, value)))
 
     def _in_join_batch(self, batch: Hashable | None) -> bool:
         if not self.info.saw_start:

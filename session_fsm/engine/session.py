@@ -29,6 +29,10 @@ from array import array
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any, NamedTuple
+from zlib import adler32 as _adler32
+from zlib import crc32 as _crc32
+
+from orjson import dumps as _dumps
 
 from ..errors import FieldError, InputError, NotAnEventError, OnError, Source
 from ..machines.session import SESSION, START
@@ -39,7 +43,6 @@ from ..wire.facts import (
     MuteFacts,
     event_digest,
     facts_of_event,
-    wire_digest,
     wire_reader,
 )
 from .agent import AgentHandlers
@@ -119,13 +122,28 @@ class AgentSession(AgentHandlers, ContactHandlers):
                 typed = _ROUTES[type(event)]
             route = typed
             facts = facts_of_event(event) if route.read is not None else event
-        # the digest of what came (the wire object, if it was one): tells a redelivery
-        digest = wire_digest(wire) if wire is not None else event_digest(event)
+        # the digest of what came (the wire object, if it was one): tells a redelivery.
+        # facts.wire_digest, inlined: every event pays it.
+        if wire is not None:
+            try:
+                data = _dumps(wire)
+            except TypeError:  # orjson cannot write it: never taken for a redelivery
+                digest = None
+            else:
+                digest = _crc32(data) | _adler32(data) << 32
+        else:
+            digest = event_digest(event)
 
         out = self._out
         if out:  # what a strict-mode raise left half-made
             out.clear()
-        self._take_index(source)
+        # _take_index(source), inlined
+        position = self.position
+        self._index = position
+        self._source = source
+        if not position:
+            self.info.first_source = source
+        self.position = position + 1
         if bad_fields:
             for bad in bad_fields:
                 self._violate(RuleName.BAD_FIELD, f"{bad.detail} (the rest of the event "

@@ -72,6 +72,9 @@ class MachineSpec:
         self.triggers: tuple[str, ...] = tuple(dict.fromkeys(str(r.trigger) for r in self.rules))
         # Wire strings are compared case-insensitively, as the official SDK does.
         self._folded: dict[str, str] = {t.lower(): t for t in self.triggers}
+        self.exact: Mapping[str | None, str] = {t: t for t in self.triggers}
+        """Each trigger under its own spelling: the wire's usual one, found with no call
+        (the engine tries it before :meth:`trigger_for`)."""
 
     def _compile(self) -> dict[tuple[str, str], str]:
         """Read ``transitions``' own event table, so the engine runs exactly what it checked."""

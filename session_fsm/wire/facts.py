@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from operator import attrgetter
 from typing import Any, NamedTuple
 from zlib import adler32, crc32
@@ -113,7 +114,10 @@ def wire_reader(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
     """The facts of a wire object of ``cls`` (``FACTS_OF[cls]``), or None when the object
     must be decoded first (see :func:`session_fsm.wire.codec.field_reader`)."""
     facts_type = FACTS_OF[cls]
-    return field_reader(cls, facts_type._fields, facts_type._make, EXTRA_FACTS)
+    # tuple.__new__ bound to the facts type: _make without its Python frame (the reader
+    # gives exactly one value per field, in order)
+    make = partial(tuple.__new__, facts_type)
+    return field_reader(cls, facts_type._fields, make, EXTRA_FACTS)
 
 
 def facts_of_event(event: Any) -> Any:
