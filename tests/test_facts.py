@@ -189,6 +189,15 @@ def test_the_digest_is_the_same_in_another_process() -> None:
     assert int(out.stdout) == wire_digest(obj)
 
 
+def test_feed_keeps_the_digest_wire_digest_defines() -> None:
+    # feed() computes it inline (every event pays it); checkpoints carry what it kept,
+    # so the two must never drift apart
+    session = AgentSession()
+    obj = _state(NextStates=[{"State": "Unavailable", "OutReason": "Lunch"}])
+    session.feed(obj)
+    assert session.agent.last_digest == wire_digest(obj) is not None
+
+
 def test_an_undigestible_event_is_never_a_duplicate() -> None:
     session = AgentSession()
     huge = _state(Extra=2**70)  # orjson cannot write it: no digest

@@ -136,7 +136,8 @@ def wire_digest(obj: Mapping[str, Any]) -> int | None:
     more rarely than CRC-32's 1 in 2**32 alone; such a pair would be reported as a
     duplicate, never dropped silently.
     None when orjson cannot write the object (an integer past 64 bits, 255 levels of
-    nesting): such an event is never taken for a redelivery.
+    nesting): such an event is never taken for a redelivery. ``AgentSession.feed()``
+    computes the same inline, as every event pays it (a test holds the two equal).
     """
     try:
         data = orjson.dumps(obj)
