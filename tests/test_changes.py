@@ -433,12 +433,17 @@ def test_every_change_of_a_simulated_day_is_whole(seed: int, tmp_path: Path) -> 
         for change in engine.feed(wire, key=key, source=source, batch=source):
             kinds.add(type(change))
             assert len(change) == len(type(change)._fields), change
-            assert change.session == key and type(change.event_index) is int
+            assert change.session == key
+            assert type(change.event_index) is int
             if isinstance(change, Transition):
-                assert type(change.machine) is str and type(change.final) is bool
-                assert type(change.from_state) is str and type(change.to_state) is str
+                assert type(change.machine) is str
+                assert type(change.final) is bool
+                assert type(change.from_state) is str
+                assert type(change.to_state) is str
             elif isinstance(change, AgentStatus):
-                assert type(change.state) is str and type(change.is_acw) is bool
+                assert type(change.state) is str
+                assert type(change.is_acw) is bool
             elif isinstance(change, ContactDetails):
-                assert type(change.contact_id) is str and type(change.media) is str
+                assert type(change.contact_id) is str
+                assert type(change.media) is str
     assert {Transition, AgentStatus, ContactDetails} <= kinds
