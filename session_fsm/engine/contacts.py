@@ -165,9 +165,7 @@ class ContactHandlers(SessionCore):
             changed = True
         contact.started = event.start_time or contact.started
         contact.last_change = event.last_state_change_time or contact.last_change
-        desktop = _desktop_facts(event)  # one C call; the tuple kept only when it changed
-        if desktop != contact.desktop:
-            contact.desktop = desktop
+        contact.desktop = _desktop_facts(event)  # one C call (comparing first cost more)
         if event.is_inbound is not None and event.is_inbound != contact.is_inbound:
             contact.is_inbound = event.is_inbound
             changed = True

@@ -34,7 +34,7 @@ from zlib import crc32 as _crc32
 
 from orjson import dumps as _dumps
 
-from ..errors import FieldError, InputError, NotAnEventError, OnError, Source
+from ..errors import FieldError, InputError, NotAnEventError, OnError, Source, same_batch
 from ..machines.session import SESSION, START
 from ..wire import events as ev
 from ..wire.codec import decode, decode_lenient
@@ -55,6 +55,9 @@ from .contacts import ContactHandlers
 from .core import RECENT
 from .rules import RuleName, Violation
 from .snapshot import Snapshot, snapshot_of
+
+BAD_FIELD_APPLIED = " (the rest of the event is applied)"
+"""What a bad-field violation's message ends with when the rest of its event applied."""
 
 END_EVENTS = (ev.AgentSessionEnd, ev.RemoteAgentSessionEnd, ev.HttpSessionEnded)
 _LIFECYCLE_EVENTS = frozenset({ev.AgentSessionStart, *END_EVENTS})
@@ -146,8 +149,7 @@ class AgentSession(AgentHandlers, ContactHandlers):
         self.position = position + 1
         if bad_fields:
             for bad in bad_fields:
-                self._violate(RuleName.BAD_FIELD, f"{bad.detail} (the rest of the event "
-                              "is applied)", strict=False)
+                self._violate(RuleName.BAD_FIELD, bad.detail + BAD_FIELD_APPLIED, strict=False)
         # A response that repeats the one before it, event for event, is that response
         # delivered again (every event passes here, so it is written inline). The
         # session's own start and end are one whatever repeats them, with no warning.
@@ -159,14 +161,13 @@ class AgentSession(AgentHandlers, ContactHandlers):
                 new_batch = False
             elif type(batch) is Source and type(previous_batch) is Source:
                 # the reader's: a Source per line, or per response when the input's lines
-                # do not follow its responses (errors.same_batch, inlined for a line)
-                this, before = batch.batch, previous_batch.batch
-                if this is None and before is None:
+                # do not follow its responses (errors.same_batch; its usual case, a line
+                # each, inlined)
+                if batch.batch is None and previous_batch.batch is None:
                     new_batch = batch.line != previous_batch.line \
                         or batch.path != previous_batch.path
                 else:
-                    new_batch = (this or (batch.line, 0)) != (before or (previous_batch.line, 0)) \
-                        or batch.path != previous_batch.path
+                    new_batch = not same_batch(batch, previous_batch)
             else:
                 new_batch = batch != previous_batch
             if new_batch:  # the batch before becomes the one to compare with
