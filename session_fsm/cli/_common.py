@@ -17,6 +17,8 @@ from rich.table import Table
 
 from ..engine import SessionEngine
 from ..engine.changes import Change
+from ..engine.rules import RuleName
+from ..engine.session import BAD_FIELD_APPLIED
 from ..errors import InputError, OnError, plural
 from ..wire.reader import ReadError, WireItem, iter_wire
 
@@ -287,13 +289,13 @@ def _say_bad_fields(engine: SessionEngine) -> None:
     """One line on stderr when events were applied without a field of the wrong kind
     (their bad-field violations are in the snapshot's count and in validate's report)."""
     bad = [v for session in engine.sessions.values() for v in session.violations
-           if v.rule == "bad-field"]
+           if v.rule == RuleName.BAD_FIELD]
     if bad:
         first = bad[0]
         where = f"{first.source}: " if first.source else ""
         click.echo(f"session-fsm: {plural(len(bad), 'field')} of the wrong kind left out, the "
                    f"rest of their events applied (bad-field; validate lists them); first: "
-                   f"{where}{first.message.removesuffix(' (the rest of the event is applied)')}",
+                   f"{where}{first.message.removesuffix(BAD_FIELD_APPLIED)}",
                    err=True)
 
 

@@ -149,7 +149,7 @@ class Columns:
     def add_row(self, *cells: str) -> None:
         self.rows.append(cells)
 
-    def lines(self, style: _Style) -> list[str]:
+    def lines(self, style: Style) -> list[str]:
         # cell_len, not len: a wide character (CJK, emoji) takes two columns
         widths = [max(map(cell_len, column)) for column in zip(self.headers, *self.rows,
                                                                 strict=True)]
@@ -162,7 +162,7 @@ class Columns:
         return [style.bold(line(self.headers)), *map(line, self.rows)]
 
 
-class _Style:
+class Style:
     """Bold on a terminal (unless NO_COLOR is set), nothing when piped; decided once, not
     per line, so a long output costs no more than its text."""
 
@@ -176,11 +176,11 @@ class _Style:
 def show_history(history: SessionHistory) -> None:
     """A session's history as plain text tables, for people (stream text through
     :func:`cell`: escaped), written at once; see :class:`Columns` for why not rich."""
-    sys.stdout.write("\n".join(history_lines(history, _Style())) + "\n\n")
+    sys.stdout.write("\n".join(history_lines(history, Style())) + "\n\n")
     sys.stdout.flush()
 
 
-def history_lines(history: SessionHistory, style: _Style) -> list[str]:
+def history_lines(history: SessionHistory, style: Style) -> list[str]:
     out = [f"{style.bold(cell(history.key))}  "
            f"{plural(len(history.contacts), 'contact')}, "
            f"{plural(len(history.agent_states), 'agent state')}"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ._common import EXIT_INPUT, JSON, Failure, emit_json
-from .render import Columns, _Style, cell, duration
+from .render import Columns, Style, cell, duration
 
 if TYPE_CHECKING:
     from ..io.report import Report
@@ -117,7 +117,7 @@ def _show(found: Report) -> None:
     has tens of thousands of state rows, which rich's tables take minutes to lay out
     (see :class:`~session_fsm.cli.render.Columns`). Text from the stream (skills, agent
     ids, out reasons) goes through :func:`~session_fsm.cli.render.cell`: escaped."""
-    style = _Style()
+    style = Style()
     contacts = Columns("  ", found.by, "offered", "handled", "abandoned", "missed",
                        "refused", "abandon %", "outbound", "connected", "consults", "ring",
                        "talk", "hold", "ACW", "handle")
