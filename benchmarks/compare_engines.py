@@ -13,6 +13,10 @@ ratio this / other, and the best rounds against the best floor.
     git worktree add /tmp/old a7264ed
     .venv/bin/python benchmarks/compare_engines.py /tmp/old stream.jsonl --rounds 21
 
+With ``--history`` each engine keeps contact histories and agent timelines: this one
+through a subscribed ``HistoryFold``, as does the other if it has one; an engine from
+before the change stream (``a7264ed``) kept them itself, so this compares like with like.
+
 (The README's "The cost of saying what happened" was measured with it.)
 """
 
@@ -35,8 +39,9 @@ import orjson
 OTHER = "session_fsm_other"
 
 
-def load_other(checkout: Path, into: Path) -> tuple[Any, Callable[..., Any]]:
-    """The other checkout's ``SessionEngine`` and ``iter_wire``, under :data:`OTHER`."""
+def load_other(checkout: Path, into: Path) -> tuple[Any, Callable[..., Any], Any]:
+    """The other checkout's ``SessionEngine``, ``iter_wire`` and ``HistoryFold`` (None
+    for a version whose engine kept history itself), under :data:`OTHER`."""
     shutil.copytree(checkout / "session_fsm", into / OTHER,
                     ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     sys.path.insert(0, str(into))
@@ -45,7 +50,11 @@ def load_other(checkout: Path, into: Path) -> tuple[Any, Callable[..., Any]]:
         reader = importlib.import_module(f"{OTHER}.wire.reader")
     except ImportError:
         reader = importlib.import_module(f"{OTHER}.reader")
-    return engine.SessionEngine, reader.iter_wire
+    try:
+        fold = importlib.import_module(f"{OTHER}.views.history").HistoryFold
+    except ImportError:
+        fold = None
+    return engine.SessionEngine, reader.iter_wire, fold
 
 
 def floor(path: str) -> int:
@@ -57,8 +66,11 @@ def floor(path: str) -> int:
     return events
 
 
-def end_to_end(engine_type: Any, iter_wire: Callable[..., Any], path: str) -> None:
+def end_to_end(engine_type: Any, iter_wire: Callable[..., Any], path: str,
+               fold_type: Any = None) -> None:
     engine = engine_type()
+    if fold_type is not None:  # history kept, by a fold of the change stream
+        engine.subscribe(fold_type().apply)
     feed = engine.feed
     for key, wire, source in iter_wire([path]):
         feed(wire, key=key, source=source, batch=source)
@@ -78,18 +90,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("other", type=Path, help="a checkout of another version (its root)")
     parser.add_argument("stream", help="a JSON Lines file of events")
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--history", action="store_true",
+                        help="keep history: subscribe a HistoryFold to each engine that has "
+                        "one (an engine from before the change stream kept it itself)")
     args = parser.parse_args(argv)
     if not (args.other / "session_fsm").is_dir():
         parser.error(f"{args.other} has no session_fsm package")
 
     from session_fsm.engine import SessionEngine
+    from session_fsm.views.history import HistoryFold
     from session_fsm.wire.reader import iter_wire
 
     with tempfile.TemporaryDirectory() as scratch:
-        other_engine, other_wire = load_other(args.other, Path(scratch))
+        other_engine, other_wire, other_fold = load_other(args.other, Path(scratch))
+        this_fold = HistoryFold if args.history else None
+        other_fold = other_fold if args.history else None
         versions = {
-            "other": lambda: end_to_end(other_engine, other_wire, args.stream),
-            "this": lambda: end_to_end(SessionEngine, iter_wire, args.stream),
+            "other": lambda: end_to_end(other_engine, other_wire, args.stream, other_fold),
+            "this": lambda: end_to_end(SessionEngine, iter_wire, args.stream, this_fold),
         }
         floors: list[float] = []
         times: dict[str, list[float]] = {"other": [], "this": []}

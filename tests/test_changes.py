@@ -284,6 +284,41 @@ def test_a_subscriber_that_raises_is_logged_and_harms_nothing(
     assert len(seen) == 3  # details and Incoming, then Active
 
 
+def test_a_lone_subscriber_that_raises_still_gets_the_rest_of_the_event(
+        caplog: pytest.LogCaptureFixture) -> None:
+    engine = SessionEngine()
+    seen: list[Change] = []
+
+    def flaky(change: Change) -> None:
+        seen.append(change)
+        if len(seen) == 1:
+            raise RuntimeError("the wallboard hiccupped")
+
+    engine.subscribe(flaky)
+    with caplog.at_level(logging.ERROR, logger="session_fsm.engine"):
+        changes = engine.feed(call(CALL, "Incoming", at=RING), key=KEY)
+    assert len(changes) == 2  # the contact's details, then its move to Incoming
+    assert seen == list(changes)
+    raised = [r for r in caplog.records if r.exc_info is not None]
+    assert len(raised) == 1
+    assert str(raised[0].exc_info[1]) == "the wallboard hiccupped"  # type: ignore[index]
+
+
+def test_a_subscriber_that_leaves_while_called_gets_the_rest_of_that_event_only() -> None:
+    engine = SessionEngine()
+    seen: list[Change] = []
+
+    def once(change: Change) -> None:
+        seen.append(change)
+        unsubscribe()
+
+    unsubscribe = engine.subscribe(once)
+    changes = engine.feed(call(CALL, "Incoming", at=RING), key=KEY)
+    engine.feed(call(CALL, "Active", at=TALK), key=KEY)
+    assert seen == list(changes)
+    assert len(seen) == 2
+
+
 # --- session-fsm changes --------------------------------------------------------------------
 
 

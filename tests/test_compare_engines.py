@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
+from session_fsm.engine import SessionEngine
+from session_fsm.engine.changes import Change
 from session_fsm.sim import simulate
+from session_fsm.wire.reader import ReadError, iter_wire
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,3 +41,46 @@ def test_a_checkout_without_the_package_is_refused(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert f"{tmp_path} has no session_fsm package" in done.stderr
+
+
+def test_with_history_each_engine_folds_the_change_stream(tmp_path: Path) -> None:
+    stream = tmp_path / "day.jsonl"
+    with stream.open("wb") as out:
+        simulate(out, agents=2, seed=5, minutes=20.0)
+    spec = importlib.util.spec_from_file_location(
+        "compare_engines", ROOT / "benchmarks" / "compare_engines.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class CountingFold:  # stands for HistoryFold: one per run, subscribed
+        made: ClassVar[list[list[Change]]] = []
+
+        def __init__(self) -> None:
+            self.seen: list[Change] = []
+            CountingFold.made.append(self.seen)
+
+        def apply(self, change: Change) -> None:
+            self.seen.append(change)
+
+    module.end_to_end(SessionEngine, iter_wire, str(stream), CountingFold)
+    # what the fold was handed is the whole change stream of the same input, fed again
+    engine = SessionEngine()
+    expected: list[Change] = []
+    for item in iter_wire([stream]):
+        assert not isinstance(item, ReadError), item
+        key, wire, source = item
+        expected.extend(engine.feed(wire, key=key, source=source, batch=source))
+    expected.extend(engine.finish())
+    assert len(CountingFold.made) == 1
+    assert CountingFold.made[0] == expected
+    assert len(expected) > 100
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_engines.py"), str(ROOT),
+         str(stream), "--rounds", "1", "--history"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^this / other, per round: median [\d.]+ \(1 rounds\)$", done.stdout,
+                     re.MULTILINE), done.stdout

@@ -405,6 +405,11 @@ class AgentSession(AgentHandlers, ContactHandlers):
                       "interpreted)")
 
 
+def _subscriber_raised(change: Change) -> None:
+    """Called in an ``except`` block: log what a subscriber raised, with its traceback."""
+    log.exception("a change subscriber raised on %r; the engine goes on", change)
+
+
 def _taken(out: list[Change]) -> tuple[Change, ...]:
     """The changes ``out`` gathered, leaving it empty: a live session keeps no change (and
     reuses its one list) between events."""
@@ -492,16 +497,24 @@ class SessionEngine:
         return unsubscribe
 
     def _publish(self, changes: tuple[Change, ...]) -> tuple[Change, ...]:
-        # copied once per event, not per change: a subscriber may unsubscribe while called
-        # (it then still gets the rest of this event's changes)
-        callbacks = tuple(self._subscribers)
+        # A subscriber may unsubscribe (or subscribe another) while called: who is called
+        # is fixed once per event, and gets the rest of this event's changes.
+        subscribers = self._subscribers
+        if len(subscribers) == 1:  # the usual case (a fold, a follower): no inner loop
+            callback = subscribers[0]
+            for change in changes:
+                try:
+                    callback(change)
+                except Exception:
+                    _subscriber_raised(change)
+            return changes
+        callbacks = tuple(subscribers)
         for change in changes:
             for callback in callbacks:
                 try:
                     callback(change)
                 except Exception:
-                    log.exception("a change subscriber raised on %r; the engine goes on",
-                                  change)
+                    _subscriber_raised(change)
         return changes
 
     def session(self, key: str) -> AgentSession:
