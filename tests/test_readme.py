@@ -34,3 +34,29 @@ def test_every_guarantee_names_tests_that_exist() -> None:
             assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{current}::{name}"
             named += 1
     assert named >= len(rows)
+
+
+def test_the_module_table_names_every_module_and_only_modules_that_exist() -> None:
+    """The Design section's module table matches the package: every module is on a row
+    (itself, or a directory row ending in ``/``), and every row names what exists."""
+    text = README.read_text(encoding="utf-8")
+    table = text.split("\n| module | concern |\n", 1)[1].split("\n\n", 1)[0]
+    listed = set()
+    for line in table.splitlines()[1:]:  # the separator row first
+        first_cell = line.split("|")[1]
+        listed.update(re.findall(r"`([\w/.]+)`", first_cell))
+    package = README.parent / "session_fsm"
+    for name in listed:
+        assert (package / name).exists(), f"the README's module table names {name}, gone"
+    directories = {name for name in listed if name.endswith("/")}
+    modules = [path.relative_to(package).as_posix() for path in package.rglob("*.py")
+               if "__pycache__" not in path.parts]
+    assert len(modules) > 40
+    unlisted = [
+        module for module in modules
+        if module not in listed
+        and not any(module.startswith(directory) for directory in directories)
+        # a subpackage's __init__ re-exports the modules its row lists
+        and not (module.endswith("/__init__.py"))
+    ]
+    assert unlisted == []
