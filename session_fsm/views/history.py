@@ -337,12 +337,6 @@ class HistoryFold:
     def __init__(self) -> None:
         self.sessions: dict[str, SessionLog] = {}
 
-    def _session(self, key: str) -> SessionLog:
-        found = self.sessions.get(key)
-        if found is None:
-            found = self.sessions[key] = SessionLog(key)
-        return found
-
     def _contact(self, log: SessionLog, contact_id: str, media: str,
                  index: int) -> ContactLog:
         found = log.contacts.get(contact_id)
