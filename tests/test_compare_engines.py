@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import ClassVar
 
 from session_fsm.engine import SessionEngine
 from session_fsm.engine.changes import Change
@@ -54,12 +53,12 @@ def test_with_history_each_engine_folds_the_change_stream(tmp_path: Path) -> Non
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
 
-    class CountingFold:  # stands for HistoryFold: one per run, subscribed
-        made: ClassVar[list[list[Change]]] = []
+    folds: list[list[Change]] = []  # what each fold made for the run was handed
 
+    class CountingFold:  # stands for HistoryFold: one per run, subscribed
         def __init__(self) -> None:
             self.seen: list[Change] = []
-            CountingFold.made.append(self.seen)
+            folds.append(self.seen)
 
         def apply(self, change: Change) -> None:
             self.seen.append(change)
@@ -73,8 +72,8 @@ def test_with_history_each_engine_folds_the_change_stream(tmp_path: Path) -> Non
         key, wire, source = item
         expected.extend(engine.feed(wire, key=key, source=source, batch=source))
     expected.extend(engine.finish())
-    assert len(CountingFold.made) == 1
-    assert CountingFold.made[0] == expected
+    assert len(folds) == 1
+    assert folds[0] == expected
     assert len(expected) > 100
 
     done = subprocess.run(
