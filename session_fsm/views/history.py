@@ -474,8 +474,9 @@ _FOLDS: dict[type[Any], Callable[[HistoryFold, SessionLog, Any], None]] = {
     ContactDetails: HistoryFold._details,
     TranscriptAdded: HistoryFold._transcript,
 }
-"""How each kind of change is folded (the others say nothing a history keeps; a status
-after a contact's FinalState True is its violation's, not a step of its history)."""
+"""How each kind of change other than a Transition (which :meth:`HistoryFold.apply` folds
+itself) is folded; the others say nothing a history keeps (a status after a contact's
+FinalState True is its violation's, not a step of its history)."""
 
 
 def settled(contact: ContactLog, last: AgentInterval | None) -> bool:
