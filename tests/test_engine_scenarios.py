@@ -34,7 +34,7 @@ from helpers import (
 
 from session_fsm.engine import AgentSession
 from session_fsm.engine.changes import Change, LinkMoved, Transition
-from session_fsm.engine.rules import Severity
+from session_fsm.engine.rules import Severity, Violation
 from session_fsm.engine.snapshot import Snapshot
 from session_fsm.views.history import AgentInterval, ContactLog, HistoryFold
 
@@ -786,3 +786,62 @@ def test_final_state_on_an_active_leg_ends_it_as_the_platform_says() -> None:
     w.step(leg("2200339900", "Dialing"), leg=("2200339900", "Dialing", False))
     assert [(v.rule, v.event_index) for v in w.session.violations] == [
         ("leg-transition", 3), ("leg-after-final", 4)]
+
+
+# --- a remote logoff's own events (issue 29, item 3) -------------------------------------
+
+
+def _remote_logoff_during_acw(*after: dict[str, Any]) -> AgentSession:
+    c = "1569815"
+    return replay([
+        session_start(),                                                        # 0
+        available(t(11, 0, 0)),                                                 # 1
+        call(c, "Incoming", at=t(11, 0, 5)),                                    # 2
+        agent_state("InboundContact", at=t(11, 0, 5)),                          # 3
+        call(c, "Active", at=t(11, 0, 9), start=t(11, 0, 5)),                   # 4
+        call(c, "Disconnected", at=t(11, 3, 0), start=t(11, 0, 5)),             # 5
+        agent_state("Unavailable", at=t(11, 3, 0), acw=True),                   # 6
+        remote_end("RemoteLogoff"),                                             # 7
+        *after,                                                                 # 8...
+    ])
+
+
+def test_a_remote_logoff_whose_own_events_close_the_contact_leaves_none_open() -> None:
+    """"This event will be followed by a normal AgentSessionEnd event" (seed): the
+    administrator's logoff closes the call in ACW, logs the agent out, then the session
+    ends. Nothing is open when it ends."""
+    session = _remote_logoff_during_acw(
+        call("1569815", "Disconnected", at=t(11, 4, 0), start=t(11, 0, 5), final=True),
+        agent_state("LoggedOut", at=t(11, 4, 0)),
+        session_end())
+    session.finish()
+    assert session.violations == []
+    snap = session.snapshot()
+    assert (snap.session.status, snap.session.end_reason, snap.contacts) == (
+        "ended", "RemoteAgentSessionEnd", ())
+
+
+def test_a_contact_still_open_at_the_session_end_after_a_remote_logoff() -> None:
+    session = _remote_logoff_during_acw(agent_state("LoggedOut", at=t(11, 4, 0)),
+                                        session_end())
+    session.finish()
+    assert [(v.rule, v.event_index, v.contact_id) for v in session.violations] == [
+        ("contacts-open-at-end", 9, "1569815")]  # at the AgentSessionEnd
+
+
+def test_a_contact_still_open_when_the_input_ends_after_a_remote_logoff() -> None:
+    session = _remote_logoff_during_acw(agent_state("LoggedOut", at=t(11, 4, 0)))
+    assert session.violations == []  # not judged at the remote end
+    session.finish()
+    # judged at the end of the input, pointed at the remote end like its own warning
+    assert [(v.rule, v.event_index, v.contact_id) for v in session.violations] == [
+        ("remote-end-without-end", 7, None), ("contacts-open-at-end", 7, "1569815")]
+
+
+def test_a_contact_still_open_at_the_409_after_a_remote_logoff() -> None:
+    session = _remote_logoff_during_acw(agent_state("LoggedOut", at=t(11, 4, 0)))
+    changes = session.end("409")  # the AgentSessionEnd was purged with the queue
+    session.finish()
+    assert [(v.rule, v.event_index, v.contact_id) for v in session.violations] == [
+        ("contacts-open-at-end", 9, "1569815")]  # the 409 takes the next index
+    assert [c.rule for c in changes if isinstance(c, Violation)] == ["contacts-open-at-end"]

@@ -276,6 +276,7 @@ class AgentSession(AgentHandlers, ContactHandlers):
             self._violate(RuleName.REMOTE_END_WITHOUT_END,
                           "RemoteAgentSessionEnd was never followed "
                           "by AgentSessionEnd or a 409", strict=False)
+            self._check_contacts_open()  # judged now, pointed at the remote end
         self._check_contact_state_left()
         return _taken(out)
 
@@ -318,17 +319,29 @@ class AgentSession(AgentHandlers, ContactHandlers):
 
     def _end(self, reason: str, message: str | None) -> None:
         info = self.info
-        if reason != "RemoteAgentSessionEnd":
+        remote = reason == "RemoteAgentSessionEnd"
+        # A remote logoff's own events (the contact's close, LoggedOut...) come between it
+        # and the AgentSessionEnd that follows it (seed): what is still open is judged at
+        # that end (or a 409), or at the end of the input when none comes (finish()).
+        judge = not remote and not info.saw_end_event
+        if not remote:
             info.saw_end_event = True
         if message and not info.end_message:
             info.end_message = message
         dest = SESSION.next_state(info.status, reason)
         if dest is None:  # ended already: one end, whatever repeats it
+            if judge and info.end_reason == "RemoteAgentSessionEnd":
+                self._check_contacts_open()
             return
         self._moved(SESSION.name, None, info.status, dest, reason, None, None, True)
         info.status = dest
         info.end_reason = reason
         info.end_index = self._index
+        if judge:
+            self._check_contacts_open()
+
+    def _check_contacts_open(self) -> None:
+        """``contacts-open-at-end`` for every contact still open, at the current index."""
         for contact in self.contacts.values():
             self._violate(RuleName.CONTACTS_OPEN_AT_END, f"{contact.media} {contact.contact_id} is "
                           f"still open ({contact.status}) when the session ended",
