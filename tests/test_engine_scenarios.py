@@ -33,7 +33,7 @@ from helpers import (
 )
 
 from session_fsm.engine import AgentSession
-from session_fsm.engine.changes import Change, LinkMoved, Transition
+from session_fsm.engine.changes import AcwLinked, Change, LinkMoved, Transition
 from session_fsm.engine.rules import Severity, Violation
 from session_fsm.engine.snapshot import Snapshot
 from session_fsm.views.history import AgentInterval, ContactLog, HistoryFold
@@ -786,6 +786,105 @@ def test_final_state_on_an_active_leg_ends_it_as_the_platform_says() -> None:
     w.step(leg("2200339900", "Dialing"), leg=("2200339900", "Dialing", False))
     assert [(v.rule, v.event_index) for v in w.session.violations] == [
         ("leg-transition", 3), ("leg-after-final", 4)]
+
+
+# --- the ACW belongs to the contact still open in its ACW phase (issue 29, item 2) -------
+
+
+X_CALL, Y_CONSULT = "1590001", "1590002"
+
+
+def _customer(status: str, at: datetime, *, final: bool = False) -> dict[str, Any]:
+    return call(X_CALL, status, at=at, start=t(10, 0, 0), final=final)
+
+
+def _consult(status: str, at: datetime, *, final: bool = False) -> dict[str, Any]:
+    return call(Y_CONSULT, status, at=at, start=t(10, 2, 1), inbound=False,
+                call_type="Consult", final=final)
+
+
+_HANG_UPS = {
+    # both parties hang up in the same second: the customer's call goes on in its ACW
+    # phase (FinalState False), the consult is closed at once (FinalState True)
+    "x": _customer("Disconnected", t(10, 5, 0)),
+    "y": _consult("Disconnected", t(10, 5, 0), final=True),
+    "acw": agent_state("Unavailable", at=t(10, 5, 0), acw=True, acw_timeout=120,
+                       next_states=["Available"]),
+}
+
+
+@pytest.mark.parametrize("order", [
+    ("x", "y", "acw"),  # the issue's stream: the consult's close is the last before the ACW
+    ("y", "x", "acw"),
+    ("y", "acw", "x"),  # the AgentState before its contact's event: both orders occur
+    ("acw", "y", "x"),
+], ids="-".join)
+def test_the_acw_after_a_conference_is_the_open_calls_not_the_closed_consults(
+        order: tuple[str, ...]) -> None:
+    """A customer call and a consult in conference both disconnect at 10:05:00: the
+    consult with FinalState True, the call with FinalState False; the agent goes into ACW.
+    "If the agent is moved into an Unavailable/ACW state, the contact will still be
+    'active' in the system, and the FinalState property ... will be 'false'" (seed): the
+    ACW is the call's, in the change stream, the snapshot and the history alike."""
+    replayed = replay_history([
+        session_start(),
+        available(t(10, 0, 0)),
+        _customer("Incoming", t(10, 0, 0)),
+        agent_state("InboundContact", at=t(10, 0, 0), next_states=["Unavailable", "Available"]),
+        _customer("Active", t(10, 0, 5)),
+        _customer("Holding", t(10, 2, 0)),
+        _consult("Dialing", t(10, 2, 1)),
+        agent_state("OutboundConsult", at=t(10, 2, 1), next_states=["Unavailable", "Available"]),
+        _consult("Active", t(10, 2, 8)),
+        _customer("Active", t(10, 3, 0)),  # off hold, into the conference
+        *(_HANG_UPS[name] for name in order),
+    ])
+    snap = replayed.session.snapshot()
+    assert snap.agent_state is not None
+    assert snap.agent_state.acw is not None
+    assert snap.agent_state.acw.contact_id == X_CALL
+    assert [(c.contact_id, c.status, c.in_acw) for c in snap.contacts] == [
+        (X_CALL, "Disconnected", True)]
+    replayed.feed(_customer("Disconnected", t(10, 6, 10), final=True))  # ACW ends
+    replayed.feed(available(t(10, 6, 10)))
+    assert replayed.session.violations == []
+    assert [c.contact_id for c in replayed.said if isinstance(c, AcwLinked)] == [X_CALL]
+    history = replayed.history()
+    customer, consult = history.contacts
+    # the consult: Dialing 10:02:01 -> Active 10:02:08 (7 s) -> closed 10:05:00 (172 s);
+    # no ACW of its own, handle time its talk: 172 s
+    assert (consult.contact_id, consult.acw_s, consult.handle_time_s) == (Y_CONSULT, None, 172.0)
+    assert consult.time_in_status_s == {"Dialing": 7.0, "Active": 172.0}
+    # the call: Active 10:00:05 -> 10:02:00 (115 s) and 10:03:00 -> 10:05:00 (120 s),
+    # Holding 60 s; ACW 10:05:00 -> 10:06:10 = 70 s, counted once; handle
+    # 10:00:05 -> 10:05:00 = 295 s, + 70 = 365 s
+    assert customer.contact_id == X_CALL
+    assert customer.time_in_status_s == {"Incoming": 5.0, "Active": 235.0, "Holding": 60.0,
+                                         "Disconnected": 70.0}
+    assert (customer.acw_s, customer.handle_time_s) == (70.0, 365.0)
+    assert [(i.state, i.duration_s, i.acw_contact_id) for i in history.agent_states
+            if i.is_acw] == [("Unavailable", 70.0, X_CALL)]
+    assert history.acw_time_s == 70.0
+
+
+def test_an_acw_with_only_closed_contacts_before_it_is_the_one_closed_at_once() -> None:
+    """The other documented path (stream-facts): FinalState True at once, before the
+    agent's ACW starts, with no contact left in its ACW phase or in the agent's hands: the
+    ACW that follows is that contact's."""
+    c = "1569900"
+    replayed = replay_history([
+        session_start(),
+        available(t(6, 0, 0)),
+        call(c, "Incoming", at=t(6, 0, 10)),
+        agent_state("InboundContact", at=t(6, 0, 10)),
+        call(c, "Active", at=t(6, 0, 15), start=t(6, 0, 10)),
+        call(c, "Disconnected", at=t(6, 2, 0), start=t(6, 0, 10), final=True),
+        agent_state("Unavailable", at=t(6, 2, 0), acw=True, acw_timeout=30),
+        available(t(6, 2, 30)),
+    ])
+    contact, = replayed.history().contacts
+    # talk 06:00:15 -> 06:02:00 = 105 s; ACW 06:02:00 -> 06:02:30 = 30 s; 105 + 30 = 135 s
+    assert (contact.acw_s, contact.handle_time_s) == (30.0, 135.0)
 
 
 # --- a remote logoff's own events (issue 29, item 3) -------------------------------------

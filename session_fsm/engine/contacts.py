@@ -124,10 +124,15 @@ class ContactHandlers(SessionCore):
                                                contact.state, dest, trigger or dest,
                                                contact.status, at, False)))
             if dest in spec.closable:
-                self._last_ended_contact = (contact_id, self._index)  # the voice ended
+                if not final:  # the voice ended and the contact goes on: its ACW phase
+                    contact.acw_phase_index = self._index
+            elif contact.acw_phase_index is not None:  # out of it again (a move no table has)
+                contact.acw_phase_index = None
         contact.state = dest
+        in_phase = contact.acw_phase_index is not None
         if final:
-            self._last_ended_contact = (contact_id, self._index)  # the contact ended
+            if not in_phase:  # closed at once: the close is its voice's end
+                self._last_ended_contact = (contact_id, self._index)
             self._moved(spec.name, contact_id, dest, spec.closed_state, CLOSE, contact.status,
                         at, True)
             self._close(contact, spec)
@@ -141,7 +146,11 @@ class ContactHandlers(SessionCore):
         if not agent.contact_seen and not final and _matches_direction(agent.state, contact):
             agent.contact_seen = True
         acw = agent.acw
-        if acw is not None and acw.contact_id is None and (contact.in_acw or final):
+        # an ACW that began before its contact's event (both orders occur): the contact in
+        # (or closing from) its ACW phase owns it; one closed at once only when no other
+        # is still in the agent's hands (see _acw_contact)
+        if acw is not None and acw.contact_id is None and (
+                in_phase or (final and not self._connected())):
             acw.contact_id = contact_id
             self._out.append(AcwLinked(self.key, self._index, contact_id, acw.started,
                                        acw.deadline))

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import SequenceError, Source, same_batch
 from ..machines.agent_state import AGENT_STATE, AgentStateName
+from ..machines.contacts import CONTACT_MACHINES
 from ..wire import events as ev
 from .changes import (
     Change,
@@ -100,6 +101,9 @@ class SessionCore:
         self.finished = False
         self._start_batch: Hashable | None = None
         self._last_ended_contact: tuple[str, int] | None = None
+        """The last contact closed at once (FinalState True on the status that ended its
+        voice, no ACW phase before it) and the index of that event: the contact an ACW
+        that follows may belong to (``_acw_contact``)."""
         self._source: Source | None = None
         self._index = 0
         self._out: list[Change] = []
@@ -187,15 +191,36 @@ class SessionCore:
             return same_batch(batch, start)
         return batch is not None and batch == start
 
-    def _acw_contact(self, since_index: int) -> str | None:
-        """The contact an ACW period follows: the last one whose voice ended during the
-        agent's previous state (from ``since_index`` on). An older one is not this ACW's
-        (it had its own, or none); when the AgentState comes first, the contact that ends
-        next is linked then (see ``_on_contact``)."""
-        if self._last_ended_contact is None:
+    def _acw_contact(self, since_index: int, ended: str | None = None) -> str | None:
+        """The contact an agent ACW that begins now belongs to (None: none, or not yet).
+
+        The contact in after-call work is the one still open in its ACW phase: its voice
+        ended with FinalState False (seed, CallContactEvent ``FinalState``). Of those whose
+        phase began during the agent's previous state (from ``since_index`` on: an older
+        one had its own ACW, or none), the last one owns it. Only when there is none, and
+        no open contact is still connected (it may go into its ACW phase next, and is
+        linked then: ``_on_contact``), does a contact *closed at once* in that state (the
+        other documented path, stream-facts) own it; ``ended`` is the contact of the ACW
+        that just ended, which this one does not follow. A closed contact never takes an
+        ACW from an open one.
+        """
+        found: str | None = None
+        latest = since_index - 1
+        for contact in self.contacts.values():
+            began = contact.acw_phase_index
+            if began is not None and began > latest:
+                found, latest = contact.contact_id, began
+        if found is not None:
+            return found
+        if self._last_ended_contact is None or self._connected():
             return None
         contact_id, index = self._last_ended_contact
-        return contact_id if index >= since_index else None
+        return contact_id if index >= since_index and contact_id != ended else None
+
+    def _connected(self) -> bool:
+        """Whether an open contact is in the agent's hands (``ContactSpec.connected``): it
+        may still go into its ACW phase."""
+        return any(c.state in CONTACT_MACHINES[c.media].connected for c in self.contacts.values())
 
     def _has_contact_for(self, state: str) -> bool:
         return any(_matches_direction(state, c) for c in self.contacts.values())

@@ -45,6 +45,10 @@ class ContactRecord:
     disconnect_code: str | None = None
     final_index: int | None = None
     """The index of the event that closed it (FinalState True), once closed."""
+    acw_phase_index: int | None = None
+    """The index of the event that began its ACW phase (its voice ended with FinalState
+    False: the contact the seed calls still "active" in ACW); None before that, and for a
+    contact closed at once. Tells which contact an agent ACW belongs to."""
     # media-specific, allocated only where the media has them
     room_id: str | None = None
     transcript: list[TranscriptLine] | None = None

@@ -283,7 +283,7 @@ def _batch(value: Any, _: Any = None) -> Hashable | None:
 
 
 def _ended_contact(value: Any, _: Any = None) -> tuple[str, int] | None:
-    """The contact that ended last and the index it ended at, or null."""
+    """The contact closed at once last and the index of its close, or null."""
     if value is None:
         return None
     if type(value) not in _ARRAYS or len(value) != 2 or type(value[0]) is not str:
@@ -325,6 +325,7 @@ _RANGES: Final[dict[tuple[type[Any], str], Check]] = {
     (AcwPeriod, "event_index"): _INDEX,
     (AgentInterval, "event_index"): _INDEX,
     (ContactRecord, "final_index"): _optional(_INDEX),
+    (ContactRecord, "acw_phase_index"): _optional(_INDEX),
     (AgentRecord, "interval_index"): _optional(_INDEX),
     (ContactLog, "first_index"): _INDEX,
     (ContactLog, "media"): _one_of(CONTACT_MACHINES, "a media ("

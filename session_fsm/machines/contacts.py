@@ -57,6 +57,7 @@ class ContactSpec(MachineSpec):
         *,
         entry: tuple[StrEnum, ...],
         closable: tuple[StrEnum, ...],
+        connected: tuple[StrEnum, ...],
         entry_by_call_type: dict[str, tuple[StrEnum, ...]] | None = None,
     ) -> None:
         new = states("New")
@@ -70,6 +71,11 @@ class ContactSpec(MachineSpec):
             for call_type, statuses in (entry_by_call_type or {}).items()
         }
         self.closable: frozenset[str] = frozenset(closable)
+        self.connected: frozenset[str] = frozenset(connected)
+        """The statuses of a contact in the agent's hands (answered, its voice or media up):
+        ``Active`` and those that presuppose it. Such a contact may still go into its ACW
+        phase, so an ACW is not given to a contact that closed beside it (see
+        ``engine/core.py``, ``_acw_contact``)."""
         self.closed_state: str = str(closed)
 
     def is_entry(self, trigger: str, call_type: str | None = None) -> bool:
@@ -136,6 +142,7 @@ CALL = ContactSpec(
     ),
     entry=(C.INCOMING, C.RINGING, C.PREVIEW, C.DIALING, C.NATURAL_CALL_DIALING),
     closable=(C.DISCONNECTED, C.CALLBACK_DISCONNECTED),
+    connected=(C.ACTIVE, C.HOLDING, C.MASKING, C.JOINED),
     # a supervisor's takeover call starts connected (the documentation's example)
     entry_by_call_type={"TakeOver": (C.ACTIVE,)},
 )
@@ -167,6 +174,8 @@ SUPERVISOR = ContactSpec(
     ),
     entry=(SV.INCOMING, SV.DIALING, SV.ACTIVE),
     closable=(SV.DISCONNECTED,),
+    # the monitoring leg is the supervisor's own: no after-call work follows it
+    connected=(),
 )
 
 
@@ -200,6 +209,7 @@ WORK_ITEM = ContactSpec(
     ),
     entry=(W.INCOMING,),
     closable=(W.DISCONNECTED, W.TRANSFER),
+    connected=(W.ACTIVE, W.HOLDING, W.INTERRUPTED),
 )
 
 
@@ -237,6 +247,7 @@ CHAT = ContactSpec(
     ),
     entry=(H.WAITING, H.INCOMING, H.INVITING),
     closable=(H.DISCONNECTED,),
+    connected=(H.ACTIVE, H.HOLDING, H.INTERRUPTED),
 )
 
 
@@ -267,6 +278,7 @@ VOICEMAIL = ContactSpec(
     ),
     entry=(V.INCOMING,),
     closable=(V.DISCARDED, V.DISCONNECTED),
+    connected=(V.ACTIVE, V.HOLDING),
 )
 
 
@@ -297,6 +309,7 @@ DIGITAL = ContactSpec(
     ),
     entry=(D.INCOMING,),
     closable=(D.DISCONNECTED,),
+    connected=(D.ACTIVE, D.HOLDING, D.INTERRUPTED),
 )
 
 CONTACT_MACHINES: dict[str, ContactSpec] = {
