@@ -33,7 +33,7 @@ from helpers import (
 )
 
 from session_fsm.engine import AgentSession
-from session_fsm.engine.changes import AcwLinked, Change, LinkMoved, Transition
+from session_fsm.engine.changes import AcwLinked, AgentStatus, Change, LinkMoved, Transition
 from session_fsm.engine.rules import Severity, Violation
 from session_fsm.engine.snapshot import Snapshot
 from session_fsm.views.history import AgentInterval, ContactLog, HistoryFold
@@ -786,6 +786,103 @@ def test_final_state_on_an_active_leg_ends_it_as_the_platform_says() -> None:
     w.step(leg("2200339900", "Dialing"), leg=("2200339900", "Dialing", False))
     assert [(v.rule, v.event_index) for v in w.session.violations] == [
         ("leg-transition", 3), ("leg-after-final", 4)]
+
+
+# --- a state that begins again (issue 29, item 1) ----------------------------------------
+
+
+def test_the_same_state_with_a_later_start_time_began_again() -> None:
+    """AgentState's StartTimeUTC "indicates when the agent's state began" (seed): Available
+    since 08:00, then Available since 09:00 is Available begun again (the agent left it and
+    came back, unseen). ``since`` moves, the timeline has two stretches, an AgentStatus
+    says so; no table row fires (the moves in between were not seen). The same event
+    again, or the older one again, is a redelivery."""
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(8, 0, 0)), **AGENT_IDLE)
+    snap = w.step(available(t(9, 0, 0)))
+    assert snap.agent_state is not None
+    assert snap.agent_state.since == t(9, 0, 0)
+    w.step(available(t(9, 0, 0)), violations=1)  # the same event again
+    w.step(available(t(8, 0, 0)), violations=2)  # the older one again
+    snap = w.step(agent_state("Unavailable", at=t(9, 30, 0), out_reason="Break"),
+                  state="Unavailable", out_reason="Break")
+    assert [(v.rule, v.event_index) for v in w.session.violations] == [
+        ("duplicate-event", 3), ("duplicate-event", 4)]
+    assert [(c.state, c.at, c.event_index) for c in w.said if isinstance(c, AgentStatus)] == [
+        ("Available", t(8, 0, 0), 1), ("Available", t(9, 0, 0), 2),
+        ("Unavailable", t(9, 30, 0), 5)]
+    assert [(c.from_state, c.to_state) for c in w.said
+            if isinstance(c, Transition) and c.machine == "agent_state"] == [
+        ("Unknown", "Available"), ("Available", "Unavailable")]
+    history = w.fold.history("s")
+    # 08:00 -> 09:00 = 3,600 s; 09:00 -> 09:30 = 1,800 s; the break goes on
+    assert [(i.state, i.start, i.end, i.duration_s) for i in history.agent_states] == [
+        ("Available", t(8, 0, 0), t(9, 0, 0), 3600.0),
+        ("Available", t(9, 0, 0), t(9, 30, 0), 1800.0),
+        ("Unavailable", t(9, 30, 0), None, None),
+    ]
+
+
+def test_a_state_restarted_by_a_rejoin_has_two_timeline_intervals() -> None:
+    """Joined twice: the first rejoin's replay shows the state as it was (the same event:
+    a redelivery); while the client was away again the agent left Available and came
+    back, so the second rejoin shows Available since 10:20."""
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(10, 0, 0)), **AGENT_IDLE)
+    # rejoin 1: the state replayed before AgentSessionStart, as the SDK may present it
+    w.step(available(t(10, 0, 0)), batch="join-1", violations=1)
+    w.step(session_start(), batch="join-1")
+    # rejoin 2
+    snap = w.step(available(t(10, 20, 0)), batch="join-2")
+    w.step(session_start(), batch="join-2")
+    assert snap.agent_state is not None
+    assert snap.agent_state.since == t(10, 20, 0)
+    w.step(agent_state("Unavailable", at=t(10, 30, 0), out_reason="Lunch"),
+           state="Unavailable", out_reason="Lunch")
+    assert [(v.rule, v.event_index) for v in w.session.violations] == [("duplicate-event", 2)]
+    history = w.fold.history("s")
+    # 10:00 -> 10:20 = 1,200 s; 10:20 -> 10:30 = 600 s
+    assert [(i.state, i.start, i.end, i.duration_s) for i in history.agent_states] == [
+        ("Available", t(10, 0, 0), t(10, 20, 0), 1200.0),
+        ("Available", t(10, 20, 0), t(10, 30, 0), 600.0),
+        ("Unavailable", t(10, 30, 0), None, None),
+    ]
+    assert history.time_in_state_s == {"Available": 1800.0}  # 1,200 + 600
+
+
+def test_an_acw_begun_again_is_not_the_closed_contact_of_the_acw_before_it() -> None:
+    """The ACW comes before its contact's close here (both orders occur), and the call is
+    closed at once: that ACW is the call's. A rejoin then shows ACW again, since 11:06: an
+    ACW begun after the first one ended, which the closed call cannot own."""
+    c = "1569815"
+    w = Walk()
+    w.step(session_start(), session=("active", None))
+    w.step(available(t(11, 0, 0)), **AGENT_IDLE)
+    w.step(call(c, "Incoming", at=t(11, 0, 5)), contacts=(Open(c, "Incoming"),))
+    w.step(agent_state("InboundContact", at=t(11, 0, 5)), state="InboundContact")
+    w.step(call(c, "Active", at=t(11, 0, 10), start=t(11, 0, 5)), contacts=(Open(c, "Active"),))
+    w.step(agent_state("Unavailable", at=t(11, 2, 0), acw=True, acw_timeout=600),
+           state="Unavailable", is_acw=True, acw_deadline=t(11, 12, 0))  # 11:02 + 600 s
+    w.step(call(c, "Disconnected", at=t(11, 2, 0), start=t(11, 0, 5), final=True), contacts=())
+    snap = w.step(agent_state("Unavailable", at=t(11, 6, 0), acw=True, acw_timeout=600),
+                  batch="join", acw_deadline=t(11, 16, 0))  # 11:06 + 600 s
+    w.step(session_start(), batch="join")
+    assert snap.agent_state is not None
+    assert snap.agent_state.acw is not None
+    assert snap.agent_state.acw.contact_id is None
+    w.step(available(t(11, 7, 0)), **AGENT_IDLE)
+    assert [(x.contact_id, x.event_index) for x in w.said if isinstance(x, AcwLinked)] == [
+        (c, 6)]
+    history = w.fold.history("s")
+    assert [(i.is_acw, i.start, i.end, i.acw_contact_id) for i in history.agent_states
+            if i.is_acw] == [(True, t(11, 2, 0), t(11, 6, 0), c),
+                             (True, t(11, 6, 0), t(11, 7, 0), None)]
+    contact, = history.contacts
+    # ACW 11:02 -> 11:06 = 240 s, once; handle 11:00:10 -> 11:02:00 = 110 s, + 240 = 350 s
+    assert (contact.acw_s, contact.handle_time_s) == (240.0, 350.0)
+    assert w.session.violations == []
 
 
 # --- the ACW belongs to the contact still open in its ACW phase (issue 29, item 2) -------

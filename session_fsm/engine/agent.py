@@ -79,30 +79,43 @@ class AgentHandlers(SessionCore):
         # into a new string: interned, every step of one spelling shares one string.
         out_reason = intern(event.current_out_reason) if event.current_out_reason else ""
         state_changed = dest != agent.state
-        if state_changed:
+        start = event.start_time
+        # the same state with a later StartTimeUTC ("when the agent's state began", seed):
+        # it began again, the agent having left it and come back while the client was away
+        # (a join's replay shows it). An equal time is the same stretch (next states set or
+        # cleared); an earlier one, an old event.
+        restarted = not state_changed and trigger is not None and start is not None \
+            and agent.since is not None and start > agent.since
+        ended: str | None = None
+        if state_changed or restarted:
             self._check_contact_state_left()
-            # _moved(), inlined on the hot path (as in _on_contact)
-            self._out.append(_new(Transition, (self.key, self._index, _AGENT_STATE_MACHINE,
-                                               None, agent.state, dest, trigger or dest,
-                                               event.current_state, event.start_time, False)))
-            agent.state = dest
+            if state_changed:
+                # _moved(), inlined on the hot path (as in _on_contact)
+                self._out.append(_new(Transition, (self.key, self._index, _AGENT_STATE_MACHINE,
+                                                   None, agent.state, dest, trigger or dest,
+                                                   event.current_state, start, False)))
+                agent.state = dest
+            elif agent.acw is not None:  # no table row (the moves in between were not
+                # seen); that ACW is over, and this one is linked anew
+                ended, agent.acw = agent.acw.contact_id, None
             agent.entered_index = self._index
             agent.entered_source = self._source
             agent.contact_seen = dest not in _CONTACT_STATES or self._has_contact_for(dest)
-        elif event.next_states != agent.next_states:
+        if not state_changed and event.next_states != agent.next_states:
             # a transition of its own, reflexive in the table: the state stays, the next
             # state is set or cleared
             change = NEXT_SET if event.next_states else NEXT_CLEARED
             if AGENT_STATE.next_state(agent.state, change) is not None:
                 self._moved(AGENT_STATE.name, None, agent.state, agent.state, change,
-                            event.current_state, event.start_time, False)
+                            event.current_state, start, False)
         agent.label = event.current_state or agent.label
-        new_interval = state_changed or out_reason != agent.out_reason or \
+        new_interval = state_changed or restarted or out_reason != agent.out_reason or \
             is_acw != agent.is_acw or agent.interval_index is None
-        since = event.start_time if new_interval or agent.since is None else agent.since
+        since = start if new_interval or agent.since is None else agent.since
         acw_contact = None
         if new_interval:
-            acw_contact = self._new_interval(dest, out_reason, is_acw, since, event.acw_timeout)
+            acw_contact = self._new_interval(dest, out_reason, is_acw, since, event.acw_timeout,
+                                             ended)
         agent.out_reason = out_reason
         agent.since = since
         agent.next_states = event.next_states
@@ -121,14 +134,16 @@ class AgentHandlers(SessionCore):
         agent.is_acw = is_acw
 
     def _new_interval(self, state: str, out_reason: str, is_acw: bool,
-                      since: datetime | None, acw_timeout: int | None) -> str | None:
+                      since: datetime | None, acw_timeout: int | None,
+                      ended: str | None = None) -> str | None:
         """A new stretch of the agent timeline begins: say so, and which contact its ACW
-        follows (returned too) when that is known already."""
+        belongs to (returned too) when that is known already; ``ended`` is the contact of
+        an ACW that just ended (a restarted one's)."""
         agent = self.agent
         acw_contact = agent.acw.contact_id if is_acw and agent.acw else None
         if is_acw and acw_contact is None:
             previous = agent.interval_index
-            acw_contact = self._acw_contact(previous if previous is not None else 0)
+            acw_contact = self._acw_contact(previous if previous is not None else 0, ended)
         agent.interval_index = self._index
         deadline = _deadline(since, acw_timeout) if is_acw else None
         self._out.append(_new(AgentStatus, (self.key, self._index, state, out_reason, is_acw,
