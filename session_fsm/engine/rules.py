@@ -85,7 +85,7 @@ CATALOGUE: tuple[Rule, ...] = (
     Rule(RuleName.AGENT_STATE_TRANSITION, W, "the agent state moved along an edge the agent-state table does not have"),
     Rule(RuleName.SESSION_END_NOT_CLEAN, W, "AgentSessionEnd with Success False: the platform says the session did not end cleanly"),
     Rule(RuleName.REMOTE_END_WITHOUT_END, W, "RemoteAgentSessionEnd with no AgentSessionEnd (or 409) before the stream ended"),
-    Rule(RuleName.CONTACTS_OPEN_AT_END, W, "contacts still open (no FinalState True) when the session ended"),
+    Rule(RuleName.CONTACTS_OPEN_AT_END, W, "contacts still open (no FinalState True) when the session ended; after a RemoteAgentSessionEnd, whose own events may close them, judged at the AgentSessionEnd or 409 that follows it, or at the end of the input"),
 )
 
 RULES: dict[str, Rule] = {rule.name: rule for rule in CATALOGUE}
