@@ -20,10 +20,12 @@ The metrics, in the industry's usual terms (the README's "Reporting" lists them 
   ``outbound``: outbound customer contacts; ``outbound_connected``: those answered.
   ``consults``: consult calls.
 - Times over *handled* customer contacts (inbound and outbound), average and longest:
-  ``ring`` (offered to answered at the agent), ``talk``, ``hold``, ``acw`` (a handled
-  contact without after-call work counts 0 s, so average handle = average talk + hold +
-  ACW when nothing else happened in between) and ``handle`` (first answer to the end
-  of its ACW).
+  ``ring`` (offered to answered at the agent), ``talk``, ``hold``, ``acw`` and
+  ``handle``: the contacts table's ``acw_s`` and ``handle_time_s``, as the history
+  counts them (``views/history.py``: ACW is the agent's ACW that belongs to the contact,
+  else its own ACW phase; handle time is first answer to the voice's end plus that
+  ACW). A handled contact without after-call work counts 0 s of ACW, so average handle
+  = average talk + hold + ACW when nothing else happened in between.
 - Per agent, from the agent-state intervals of known length: ``logged_in_s`` (every
   state but LoggedOut), ``available_s`` (Available, Dialer, DialerPending: waiting for
   work), ``occupied_s`` (InboundContact, OutboundContact, InboundConsult,

@@ -19,15 +19,22 @@ Reading a log into frozen values computes durations, from **server timestamps on
 - *ring*: from the first step to the first ``Active``; for a contact that never became
   Active (abandoned, missed), to the status that ended it. Unknown when the contact was
   first seen in a middle status (a join's replay), since its start was not seen.
-- *ACW*: the agent's ACW intervals linked to the contact (``AgentInterval.acw_contact_id``)
-  when there are any: they tell the truth on every documented path, the one where the
-  contact is closed at once (FinalState True on the first Disconnected) included, and
-  also when the closing event repeats the ``LastStateChangeTimeUTC`` of the Disconnected
-  before it (that field says when the *status* began, and it did not change). Without
-  a linked interval: the contact's own ACW phase, from its ``Disconnected`` with
-  FinalState False (see ``machines/contacts.py``) to its FinalState True.
-- *handle time*: first ``Active`` to the end of ACW: to the voice's end plus the linked
-  ACW when the agent's side tells it, else to FinalState True.
+- *ACW* (``acw_s``), the contact's after-call work: the agent's ACW intervals that belong
+  to it (``AgentInterval.acw_contact_id``: the engine links an ACW to the contact still
+  open in its ACW phase, or to one closed at once when there is none, see
+  ``engine/core.py``), each from its StartTimeUTC to the next AgentState's, on the
+  agent's clock. They tell the truth on every documented path, the one where the contact
+  is closed at once (FinalState True on its first ``Disconnected``) included, and also
+  when the closing event repeats the ``LastStateChangeTimeUTC`` of the Disconnected
+  before it (that field says when the *status* began, and it did not change). Only when
+  no agent ACW belongs to it: the contact's own ACW phase, from its ``Disconnected`` with
+  FinalState False (see ``machines/contacts.py``) to its FinalState True, on the
+  contact's clock. None when it had neither.
+- *handle time* (``handle_time_s``): first ``Active`` to the voice's end (the first
+  ``Disconnected`` with FinalState False, or the close when it came at once), plus the
+  ACW above. Time in status is the contact's own: when the agent's clock and the
+  contact's differ, or the close repeats the Disconnected's time, its ``Disconnected``
+  differs from ``acw_s``, and handle time follows ``acw_s``.
 - *agent time*: each interval's ``end - start``; totals per state, per out reason and ACW.
 
 Statuses are grouped by the machine table's own spelling (``active`` counts as ``Active``);
@@ -549,9 +556,9 @@ def agent_acw_s(timeline: Sequence[AgentInterval], *,
 def contact_history(record: ContactLog, timeline: Sequence[AgentInterval] = (), *,
                     now: datetime | None = None,
                     agent_acw: Mapping[str, float | None] | None = None) -> ContactHistory:
-    """One contact's history; the agent's ACW linked to it (from ``timeline``, or
+    """One contact's history; the agent's ACW that belongs to it (from ``timeline``, or
     ``agent_acw`` as :func:`agent_acw_s` gives it, computed once for many contacts) is its
-    ACW when it was closed at once.
+    ACW whenever there is one (the module docstring says how ACW and handle time count).
 
     ``now`` is the *server's* now (skew already applied), for an open contact's live figures.
     """
@@ -602,13 +609,14 @@ def contact_history(record: ContactLog, timeline: Sequence[AgentInterval] = (), 
     first_active = next((s for s, name in zip(lifecycle, names, strict=True)
                          if name == _ACTIVE), None)
     handle: float | None = None
-    if record.contact_id in agent_acw:  # the agent's side tells when ACW ended
+    # handle time = first Active to the voice's end, plus the ACW (module docstring)
+    if record.contact_id in agent_acw:  # an agent ACW belongs to it: the agent's side
         acw = agent_acw[record.contact_id]
         voice_end = acw_begins if acw_begins is not None else final_step
         if first_active is not None and voice_end is not None:
             talk = _seconds(first_active.at, voice_end.at)
             handle = None if talk is None or acw is None else talk + acw
-    else:
+    else:  # its own ACW phase, from the voice's end to the close: the sum is one subtraction
         acw = _seconds(acw_begins.at, end_of_contact) if acw_begins is not None else None
         if first_active is not None:
             handle = _seconds(first_active.at, end_of_contact)
