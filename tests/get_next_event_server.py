@@ -261,13 +261,14 @@ def loopback_env() -> dict[str, str]:
 
 
 def interrupted(command: list[str], server: ScriptServer, *, after_requests: int,
-                env: dict[str, str]) -> tuple[int, bytes, bytes]:
-    """Run ``command``, send it SIGINT once ``server`` has had ``after_requests`` requests
-    (it is following), and return its exit code, stdout and stderr; bounded in time."""
+                env: dict[str, str], signum: int = signal.SIGINT) -> tuple[int, bytes, bytes]:
+    """Run ``command``, send it ``signum`` once ``server`` has had ``after_requests``
+    requests (it is following), and return its exit code, stdout and stderr; bounded in
+    time."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert server.wait_for_requests(after_requests, bound_s=BOUND_S)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         out, err = process.communicate(timeout=BOUND_S)
     finally:
         if process.poll() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -83,13 +84,16 @@ def test_follow_human_output_when_piped(token_file: Path) -> None:
     assert b"Traceback" not in done.stderr
 
 
-def test_ctrl_c_stops_cleanly_and_says_where_to_resume(token_file: Path) -> None:
-    """A server that only idles (slow 304s) after rotating the id; SIGINT mid-poll."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_says_where_to_resume(
+        token_file: Path, signum: int) -> None:
+    """A server that only idles (slow 304s) after rotating the id; SIGINT (Ctrl-C) or
+    SIGTERM (a service manager's stop) mid-poll: the same clean stop, the same line."""
     rotate = {"sessionId": ROTATED_ID, "events": [h.session_start()]}
     with ScriptServer([Reply(200, rotate)], then=Reply(304, delay_s=0.3)) as server:
         # the rotation applied and two idle polls made: it is following
         code, out, err = interrupted(follow_command(server, token_file, "--json"), server,
-                                     after_requests=3, env=loopback_env())
+                                     after_requests=3, env=loopback_env(), signum=signum)
     assert code == 130
     assert f"resume with --session-id {ROTATED_ID}" in err.decode()
     assert b"Traceback" not in err

@@ -142,7 +142,10 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
         if not follower.applying:  # a response being applied finishes first
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+    # SIGTERM (a service manager, `kill`, a container stop) is Ctrl-C too: the same clean
+    # stop and the same "resume with" line, not a silent exit 143
+    previous = {signum: signal.signal(signum, interrupt)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     failure: Failure | None = None
     try:
         with follower, display.running(base_url, session_id):
@@ -152,7 +155,8 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
     except FollowError as error:
         failure = Failure(str(error), EXIT_INPUT)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
         logger.removeHandler(handler)
         if recorder is not None:
             try:
