@@ -391,3 +391,17 @@ class PushError(SessionFsmError):
         self.line = line
         self.detail = detail
         super().__init__(f"line {line}: {detail}")
+
+
+class JournalError(ServiceError):
+    """The service's write-ahead journal cannot be used: ``path`` and the byte ``offset``
+    where it is damaged (or 0), ``detail`` what is wrong. The service refuses to start
+    rather than skip an input it acknowledged."""
+
+    def __init__(self, path: str, offset: int, detail: str) -> None:
+        self.path = path
+        self.offset = offset
+        self.detail = detail
+        super().__init__(f"{path}: {detail} (at byte {offset}); the inputs it holds were "
+                         "acknowledged, so the service will not start without them: restore "
+                         "the file, or move it away to start from the saved state alone")

@@ -69,6 +69,18 @@ class Serve:
         assert found, f"no listening line: {first!r}"
         self.url = found[1]
         self.http = httpx.Client(base_url=self.url, trust_env=False, timeout=10)
+        said = self._next_line()
+        named = re.search(r"needs the token in (.+) \(Authorization", said)
+        assert named, f"no push token line: {said!r}"
+        self.push_token = None if named[1] == "the --api-token-file" else \
+            Path(named[1]).read_text().strip()
+
+    def push(self, content: bytes, *, token: str | None = None,
+             **options: Any) -> httpx.Response:
+        """POST ``content`` to /api/events as JSON Lines, with the push token."""
+        headers = {"Content-Type": "application/x-ndjson",
+                   "Authorization": f"Bearer {token or self.push_token}"}
+        return self.http.post("/api/events", content=content, headers=headers, **options)
 
     def _collect(self) -> None:
         assert self.process.stderr is not None
@@ -186,6 +198,12 @@ def sse_events(serve: Serve, *, count: int, last_event_id: int | None = None
     return found
 
 
+def kept_count(serve: Serve) -> int:
+    """How many changes the service's log holds now (ids are consecutive)."""
+    health = serve.get("/healthz")
+    return int(health["last_change_id"] - health["oldest_change_id"] + 1)
+
+
 def without_source(change: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in change.items() if k != "source"}
 
@@ -231,7 +249,7 @@ def test_serve_follows_many_sessions_and_says_what_snapshot_and_changes_say(
         api = serve.get("/api/sessions")
         history = serve.get("/api/sessions/alpha/history")
         metrics = serve.http.get("/metrics").text
-        whole = sse_events(serve, count=api["last_change_id"])
+        whole = sse_events(serve, count=kept_count(serve))
         middle = whole[len(whole) // 2][1]
         resumed = sse_events(serve, count=len(whole) - len(whole) // 2 - 1,
                              last_event_id=middle)
@@ -257,7 +275,9 @@ def test_serve_follows_many_sessions_and_says_what_snapshot_and_changes_say(
                    cli_json("changes", str(expected), "--json").splitlines()]
     stream = [data for _, _, data in whole]
     assert [event for event, _, _ in whole] == ["message"] * len(whole)
-    assert [i for _, i, _ in whole] == list(range(1, len(whole) + 1))
+    first_id = whole[0][1]
+    assert [i for _, i, _ in whole] == list(range(first_id, first_id + len(whole)))
+    assert whole[-1][1] == api["last_change_id"]
     for key in ("alpha", "beta", "gamma"):
         assert [without_source(c) for c in stream if c["session"] == key] == \
             [without_source(c) for c in cli_changes if c["session"] == key], key
@@ -297,7 +317,7 @@ def test_sigterm_mid_stream_then_restart_loses_nothing_and_applies_nothing_twice
         for server in servers.values():
             assert server.wait_for_requests(4, bound_s=BOUND_S)
         before = first.get("/api/sessions")
-        early = sse_events(first, count=before["last_change_id"])
+        early = sse_events(first, count=kept_count(first))
         started = time.monotonic()
         said = first.terminate()
         # the held polls were abandoned, not waited for
@@ -332,7 +352,7 @@ def test_sigterm_mid_stream_then_restart_loses_nothing_and_applies_nothing_twice
                    cli_json("changes", str(expected), "--json").splitlines()]
     ids = [i for _, i, _ in resumed]
     assert ids == list(range(before["last_change_id"] + 1, after["last_change_id"] + 1))
-    assert len(cli_changes) == after["last_change_id"]
+    assert len(cli_changes) == after["last_change_id"] - early[0][1] + 1
     for key in ("alpha", "beta"):
         # what a client saw before the restart, then after it: every change, once
         seen = [without_source(d) for _, _, d in early + resumed if d["session"] == key]
@@ -380,18 +400,17 @@ def test_pushed_events_unknown_keys_and_unreadable_bodies(tmp_path: Path,
     try:
         lines = b"\n".join(orjson.dumps({"session": "pushed", "event": e})
                            for e in R1["events"] + R2["events"])
-        answer = serve.http.post("/api/events", content=lines)
+        answer = serve.push(lines)
         assert answer.status_code == 200
         assert answer.json() == {"applied": 5, "violations": 0}
-        bare = serve.http.post("/api/events", params={"session": "bare"},
-                               content=orjson.dumps(R1))
+        bare = serve.push(orjson.dumps(R1), params={"session": "bare"})
         assert bare.json() == {"applied": 3, "violations": 0}
         # a bare event without ?session=, a line that is not JSON: 400, nothing applied
-        nobody = serve.http.post("/api/events", content=orjson.dumps(h.leg(status="Active")))
+        nobody = serve.push(orjson.dumps(h.leg(status="Active")))
         assert nobody.status_code == 400
         assert "?session=KEY" in nobody.json()["error"]
-        broken = serve.http.post("/api/events", params={"session": "bare"},
-                                 content=orjson.dumps(h.leg(status="Active")) + b"\n{oops")
+        broken = serve.push(orjson.dumps(h.leg(status="Active")) + b"\n{oops",
+                            params={"session": "bare"})
         assert broken.status_code == 400
         assert "line 2" in broken.json()["error"]
         assert serve.get("/api/sessions/bare")["events"] == 3
@@ -410,8 +429,7 @@ def test_pushed_events_unknown_keys_and_unreadable_bodies(tmp_path: Path,
 def test_push_body_over_the_limit_is_refused_unread(tmp_path: Path, env: dict[str, str]) -> None:
     serve = Serve("--port", "0", "--max-push-bytes", "1000", env=env)
     try:
-        answer = serve.http.post("/api/events", params={"session": "big"},
-                                 content=b" " * 5000 + orjson.dumps(h.leg()))
+        answer = serve.push(b" " * 5000 + orjson.dumps(h.leg()), params={"session": "big"})
         assert answer.status_code == 413
         assert serve.get("/healthz")["sessions"] == 0
     finally:
@@ -549,11 +567,11 @@ def test_a_pushed_session_key_is_checked_like_a_configured_one(env: dict[str, st
     serve = Serve("--port", "0", env=env)
     try:
         line = orjson.dumps({"session": "agent\x1b[31m", "event": h.leg()})
-        refused = serve.http.post("/api/events", content=line)
+        refused = serve.push(line)
         assert refused.status_code == 400
         assert "printable" in refused.json()["error"]
         long_key = orjson.dumps({"session": "k" * 201, "event": h.leg()})
-        assert serve.http.post("/api/events", content=long_key).status_code == 400
+        assert serve.push(long_key).status_code == 400
         assert serve.get("/healthz")["sessions"] == 0
     finally:
         serve.terminate()

@@ -44,6 +44,7 @@ BOUND_S = 30.0
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _LISTENING = re.compile(r"serving \d+ followed sessions on (http://127\.0\.0\.1:(\d+))")
+_PUSH_TOKEN = re.compile(r"needs the token in (\S+) \(Authorization")
 
 # a mark the page keeps until it reloads: the live tests check it survives
 _MARK = "window.__wallboard_test_mark = 'not reloaded';"
@@ -125,6 +126,12 @@ class Served:
             time.sleep(0.05)
         raise AssertionError(f"serve did not start: {log.read_text(errors='replace')}")
 
+    def push_token(self) -> str:
+        """The token the service made for pushes (it names the file at start)."""
+        found = _PUSH_TOKEN.search(self.log.read_text(errors="replace"))
+        assert found, f"no push token file named: {self.log.read_text(errors='replace')}"
+        return Path(found[1]).read_text().strip()
+
     @property
     def log(self) -> Path:
         """Where this start's standard error goes (each service, each start its own)."""
@@ -146,9 +153,8 @@ class Served:
         """POST ``(session, event)`` pairs as JSON Lines of envelopes; the answer."""
         body = b"\n".join(orjson.dumps({"session": key, "event": event})
                           for key, event in events)
-        headers = {"Content-Type": "application/x-ndjson"}
-        if self.token is not None:
-            headers["Authorization"] = f"Bearer {self.token}"
+        headers = {"Content-Type": "application/x-ndjson",
+                   "Authorization": f"Bearer {self.token or self.push_token()}"}
         request = urllib.request.Request(f"{self.url}/api/events", data=body, method="POST",
                                          headers=headers)
         try:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
+from typing import Final
 
 import click
 
@@ -20,11 +22,17 @@ from ..io.service.app import DEFAULT_MAX_PUSH_BYTES
 from ..io.service.hub import DEFAULT_KEEP_CHANGES
 from ._common import EXIT_INPUT, Failure, state
 
+# a DNS name (a leading "*." for every subdomain), an IPv4 address, or an IPv6 one in brackets
+_HOST_NAME: Final = re.compile(r"(\*\.)?[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+
 EXAMPLES = """\b
 Examples:
   session-fsm serve --config sessions.toml --state-dir state/ --db day.sqlite
   curl -s localhost:8000/api/sessions | jq '.sessions[].agent_state.state'
   curl -N localhost:8000/api/changes
+  curl -H "Authorization: Bearer $(cat state/push-token)" \\
+       -H 'Content-Type: application/x-ndjson' --data-binary @day.jsonl \\
+       localhost:8000/api/events
 """
 
 
@@ -49,13 +57,18 @@ class _StderrHandler(logging.Handler):
 @click.option("--db", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep every polled response's events and histories in the store at PATH.")
 @click.option("--state-dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
-              help="Save the engine, histories, change log and session ids here on SIGTERM; "
-                   "start again from them.")
+              help="Journal every answer and push here before applying it, and save the "
+                   "engine, histories, change log and session ids: a restart, even after a "
+                   "crash or SIGKILL, goes on from them.")
 @click.option("--allow-remote", is_flag=True,
               help="Allow a --host beyond loopback (the API then needs --api-token-file).")
 @click.option("--api-token-file", metavar="PATH",
               type=click.Path(dir_okay=False, path_type=Path),
               help="File holding the token every API request must carry (Bearer).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this host name (the Host header; repeatable). "
+                   "Loopback names and the bound address are always answered; any other "
+                   "name is refused, so a rebound DNS name reaches nothing.")
 @click.option("--keep-changes", type=click.IntRange(min=1), default=DEFAULT_KEEP_CHANGES,
               show_default=True, metavar="N",
               help="Changes kept for event-stream clients that reconnect.")
@@ -64,13 +77,15 @@ class _StderrHandler(logging.Handler):
               help="Largest body POST /api/events reads.")
 def command(config_path: Path | None, host: str, port: int, db: Path | None,
             state_dir: Path | None, allow_remote: bool, api_token_file: Path | None,
-            keep_changes: int, max_push_bytes: int) -> None:
+            allowed_hosts: tuple[str, ...], keep_changes: int, max_push_bytes: int) -> None:
     """Follow many agent sessions at once; serve their state, histories and changes over
     HTTP, and a live wallboard at /.
 
     Runs until SIGTERM or Ctrl-C, which stop the polls cleanly and (with --state-dir)
-    save everything the next start needs. Exits 2 when the config, the state or the
-    address cannot be used.
+    save everything the next start needs; with --state-dir a crash loses nothing taken
+    either. Pushing events needs a token: the --api-token-file one, or one the service
+    makes and names at start. Exits 2 when the config, the state or the address cannot
+    be used.
     """
     if not is_loopback(host) and not allow_remote:
         raise Failure(f"--host {host} is reachable from other machines: add --allow-remote "
@@ -98,13 +113,22 @@ def command(config_path: Path | None, host: str, port: int, db: Path | None,
         logger.addHandler(handler)
         logger.setLevel(handler.level)
 
-    def listening(url: str) -> None:
+    for name in allowed_hosts:
+        if not _HOST_NAME.fullmatch(name):
+            raise Failure(f"--allowed-host {name!r}: expected a host name or address without "
+                          "a port (example.com, *.example.com, 10.0.0.5, [::1])", EXIT_INPUT)
+
+    def listening(url: str, push_token_file: Path | None) -> None:
         click.echo(f"session-fsm: serving {len(config.sessions)} followed sessions on {url} "
                    f"(wallboard at {url}/)", err=True)
+        where = "the --api-token-file" if push_token_file is None else str(push_token_file)
+        click.echo(f"session-fsm: POST /api/events needs the token in {where} "
+                   "(Authorization: Bearer TOKEN)", err=True)
 
     service = Service(config, host=host, port=port, db=db, state_dir=state_dir,
                       api_token=api_token, keep_changes=keep_changes,
-                      max_push_bytes=max_push_bytes, on_listening=listening)
+                      allowed_hosts=allowed_hosts, max_push_bytes=max_push_bytes,
+                      on_listening=listening)
     try:
         asyncio.run(service.run())
     except ServiceError as error:

@@ -81,6 +81,7 @@ __all__ = [
     "PollNow",
     "RetryPolicy",
     "TokenSource",
+    "body_from_line",
     "check_base_url",
     "check_session_id",
     "check_token",
@@ -284,7 +285,7 @@ class PollCore:
 
     def __init__(self, session_id: str, session: AgentSession, *, timeout: int,
                  max_body: int, policy: RetryPolicy, rand: Callable[[], float],
-                 responses: int = 0) -> None:
+                 responses: int = 0, log_each_retry: bool = True) -> None:
         if not 0 <= timeout <= 60:
             raise ValueError(f"timeout must be 0..60 seconds, got {timeout}")
         if max_body < 1:
@@ -302,6 +303,11 @@ class PollCore:
         """Requests sent, retries included."""
         self.failures = 0
         """Failed polls in a row."""
+        self.ended: str | None = None
+        """Why the session ended, once an applied body ended it (see :meth:`apply`)."""
+        self.log_each_retry = log_each_retry
+        """Log every retry as a warning (``follow``); else at debug level, and the driver
+        says when a run of failures starts and ends (``serve``, with many sessions)."""
         self._sent_token = ""
         self._after_401 = False
 
@@ -369,8 +375,9 @@ class PollCore:
         if self.failures > self.policy.max_retries:
             raise GaveUpError(self.failures, cause, self.session_id)
         pause = self.policy.delay(self.failures, self.rand)
-        log.warning("poll of session %s failed (attempt %d of %d): %s; retrying in %.2f s",
-                    self.session_id, self.failures, self.policy.max_retries + 1, cause, pause)
+        log.log(logging.WARNING if self.log_each_retry else logging.DEBUG,
+                "poll of session %s failed (attempt %d of %d): %s; retrying in %.2f s",
+                self.session_id, self.failures, self.policy.max_retries + 1, cause, pause)
         return Backoff(pause, cause, self.failures)
 
     def transport_failed(self, error: httpx.HTTPError, url: str) -> Backoff:
@@ -417,8 +424,8 @@ class PollCore:
         # alone does not: its AgentSessionEnd or the 409 is still to come.
         if body.ends or session.info.saw_end_event:
             changes.extend(session.finish())
-            return Applied(tuple(changes),
-                           session.info.end_reason or ("409" if body.ends else "AgentSessionEnd"))
+            self.ended = session.info.end_reason or ("409" if body.ends else "AgentSessionEnd")
+            return Applied(tuple(changes), self.ended)
         return Applied(tuple(changes), None)
 
     # --- bodies ------------------------------------------------------------------------
@@ -442,22 +449,13 @@ class PollCore:
         line = orjson.dumps(data)
         if len(line) > self.max_body:  # a re-encoded number can be longer than it was
             raise BodyTooLargeError(url, self.max_body, len(line), self.session_id)
-        source = Source(RESPONSE_SOURCE, number)
-        # Objects go to the engine as they came: it reads what it needs of each, leaves
-        # out a field of the wrong kind (bad-field) and applies the rest, as every reader
-        # of a recording does, so a recording replays to what was followed.
-        items = tuple(obj if type(obj) is dict else NotAnEventError(
-            f"expected an event object, got {kind_of(obj)}").located(source)
-            for obj in data["events"])
-        return Body(session_id or None, items, line, number)
+        return Body(session_id or None, _items(data["events"], number), line, number)
 
     def _ended(self, status: int) -> Body:
         """The body a bodiless 409 means: one :class:`HttpSessionEnded` event, recorded as a
         response-shaped line. It is no 200 (:attr:`responses` stays) but takes the next
         response number, as it takes the next line of a recording."""
-        event = HttpSessionEnded(http_status=status, session_id=self.session_id)
-        line = orjson.dumps({"sessionId": self.session_id, "events": [encode(event)]})
-        return Body(None, (event,), line, self.responses + 1, ends=True)
+        return _ended_body(status, self.session_id, self.responses + 1)
 
     # --- what may be shown -------------------------------------------------------------
 
@@ -479,6 +477,31 @@ class PollCore:
                           if text.endswith(token[:n])), 0)
             text = text[:len(text) - piece]
         return self.shown(text)
+
+
+def body_from_line(line: bytes, number: int, *, ends: bool = False) -> Body:
+    """The :class:`Body` a recorded ``line`` (:attr:`Body.line`) was made from: the same
+    items, so applying it again does exactly what applying the answer did (the service's
+    journal keeps bodies this way). The line was checked when the answer came."""
+    data = orjson.loads(line)
+    if ends:
+        return _ended_body(409, data["sessionId"], number)
+    return Body(data.get("sessionId") or None, _items(data["events"], number), line, number)
+
+
+def _items(events: list[Any], number: int) -> tuple[dict[str, Any] | InputError, ...]:
+    # Objects go to the engine as they came: it reads what it needs of each, leaves out a
+    # field of the wrong kind (bad-field) and applies the rest, as every reader of a
+    # recording does, so a recording replays to what was followed.
+    source = Source(RESPONSE_SOURCE, number)
+    return tuple(obj if type(obj) is dict else NotAnEventError(
+        f"expected an event object, got {kind_of(obj)}").located(source) for obj in events)
+
+
+def _ended_body(status: int, session_id: str, number: int) -> Body:
+    event = HttpSessionEnded(http_status=status, session_id=session_id)
+    line = orjson.dumps({"sessionId": session_id, "events": [encode(event)]})
+    return Body(None, (event,), line, number, ends=True)
 
 
 class _NotAResponseError(Exception):

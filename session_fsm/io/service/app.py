@@ -1,35 +1,52 @@
 """The service's HTTP API and wallboard (Starlette), over a :class:`~.hub.Hub`.
 
-Endpoints and shapes are those of ``docs/contract.md`` ("serve: the HTTP API"); the
-handlers only read the hub or hand it a pushed body, so everything they answer comes
-from the engine's change stream.
+Endpoints and shapes are those of the contract (README, "The HTTP API"); the handlers
+only read the hub or hand it a pushed body, so everything they answer comes from the
+engine's change stream.
 
-Hostile peers. A pushed body is read up to ``max_push_bytes`` and refused past it
-(413) before anything is parsed; a session key from a URL or a query is only ever a
-dictionary key (it never shapes a path or a file) and is checked like a config key.
-With an API token (required for a bind beyond loopback), every ``/api/`` and
-``/metrics`` request must carry it, as ``Authorization: Bearer TOKEN`` or as the
-``session_fsm_token`` cookie the wallboard sets from ``/#token=...`` (an EventSource can
-send no header); it is compared in constant time and never logged or echoed.
+Who may do what (the README's threat model). The service listens on loopback unless
+told otherwise, and assumes that anything running on this machine, and any web page a
+browser on it opens, can send it requests:
+
+- ``Host`` must be one of the service's own names (:class:`TrustedHostMiddleware`), so a
+  page of another site whose name was rebound to 127.0.0.1 (DNS rebinding) gets nothing.
+- A request that changes state (``POST /api/events``) must carry the push token as
+  ``Authorization: Bearer`` (never a cookie: a browser sends a cookie to every port of a
+  host, so a page on another port would carry it), must be JSON (a page can send only
+  ``text/plain`` and form bodies without asking first, and this service never answers
+  CORS questions), and must not come from another origin (``Origin``,
+  ``Sec-Fetch-Site``).
+- With an API token (required for a bind beyond loopback), every ``/api/`` and
+  ``/metrics`` request must carry it, as ``Authorization: Bearer TOKEN`` or as the
+  ``session_fsm_token`` cookie the wallboard sets from ``/#token=...`` (an EventSource
+  can send no header). Tokens are compared in constant time, never logged or echoed.
+- Every answer forbids framing and sniffing and carries the page's Content-Security-Policy.
+
+A pushed body is read up to ``max_push_bytes`` and refused past it (413) before anything
+is parsed; a session key from a URL or a query is only ever a dictionary key (it never
+shapes a path or a file) and is checked like a config key.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...errors import PushError, printable
+from ...errors import PushError, ServiceError, printable
 from .config import check_key
 from .hub import Hub
 
@@ -41,6 +58,22 @@ DEFAULT_MAX_PUSH_BYTES: Final = 16 * 1024 * 1024
 TOKEN_COOKIE: Final = "session_fsm_token"
 WALLBOARD: Final = Path(__file__).parent / "wallboard"
 
+PUSH_TYPES: Final = ("application/json", "application/x-ndjson", "application/jsonl",
+                     "application/x-jsonlines")
+"""Content types ``POST /api/events`` takes: JSON, which no page can send without a CORS
+preflight that this service never grants."""
+
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS: Final = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+
 
 def _json(document: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status, media_type="application/json")
@@ -50,14 +83,18 @@ def _error(status: int, message: str) -> Response:
     return _json({"error": message}, status)
 
 
-def create_app(hub: Hub, *, api_token: str | None = None,
+def create_app(hub: Hub, *, push_token: str, api_token: str | None = None,
+               allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost", "[::1]"),
                max_push_bytes: int = DEFAULT_MAX_PUSH_BYTES,
                health: Any = None) -> Starlette:
-    """The ASGI app. ``health`` is a callable giving ``/healthz``'s extra keys."""
+    """The ASGI app. ``push_token`` guards ``POST /api/events`` (the API token, when there
+    is one, guards every data request); ``health`` is a callable giving ``/healthz``'s
+    extra keys."""
 
     async def sessions(request: Request) -> Response:
         keys = request.query_params.getlist("key") or None
         return _json({"sessions": hub.snapshots(keys), "last_change_id": hub.last_id,
+                      "oldest_change_id": hub.changes.first_id,
                       "server_time": hub.server_time(), "skew_s": hub.skew_s})
 
     async def one_session(request: Request) -> Response:
@@ -104,15 +141,21 @@ def create_app(hub: Hub, *, api_token: str | None = None,
             return _error(400, "the body is empty: expected events in any input shape "
                                "of the contract")
         try:
-            pushed = hub.push(bytes(body), session)
+            pushed = await hub.take_push(bytes(body), session)
         except PushError as error:
             return _error(400, f"unreadable input, nothing applied: {error}")
+        except ServiceError as error:
+            return _error(503, f"nothing applied: {error}")
+        except OSError as error:
+            return _error(503, "nothing applied: the service cannot write its journal "
+                               f"({printable(error.strerror or type(error).__name__)})")
         return _json({"applied": pushed.applied, "violations": pushed.violations})
 
     async def healthz(request: Request) -> Response:
         extra = health() if health is not None else {}
         return _json({"status": "ok", "sessions": len(hub.engine.sessions),
-                      "last_change_id": hub.last_id, **extra})
+                      "last_change_id": hub.last_id,
+                      "oldest_change_id": hub.changes.first_id, **extra})
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(hub.registry), media_type=CONTENT_TYPE_LATEST)
@@ -135,25 +178,93 @@ def create_app(hub: Hub, *, api_token: str | None = None,
         Route("/healthz", healthz),
         Route("/metrics", metrics),
     ]
-    middleware = [Middleware(_TokenCheck, token=api_token)] if api_token else []
+    middleware = [
+        Middleware(_SecurityHeaders),
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts),
+                   www_redirect=False),
+        Middleware(_Guard, push_token=push_token, api_token=api_token),
+    ]
     return Starlette(routes=routes, middleware=middleware)
 
 
-class _TokenCheck(BaseHTTPMiddleware):
-    """The API token on every request for data (the page and its files are public)."""
+class _SecurityHeaders:
+    """Every answer: no framing, no sniffing, the page's Content-Security-Policy."""
 
-    def __init__(self, app: Any, token: str) -> None:
-        super().__init__(app)
-        self.token = token.encode()
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        path = request.url.path
-        if path.startswith(("/api/", "/metrics")):
-            given = request.headers.get("authorization", "")
-            offered = given[7:].strip() if given[:7].lower() == "bearer " else \
-                request.cookies.get(TOKEN_COOKIE, "")
-            if not hmac.compare_digest(offered.encode("utf-8", "replace"), self.token):
-                return JSONResponse({"error": "this API needs its token (Authorization: "
-                                              "Bearer TOKEN)"}, 401,
-                                    headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    headers.raw.append((name, value))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class _Guard:
+    """Who may do what (see the module doc): a state change needs the push token in a
+    header, a JSON body and no other origin; with an API token, data needs it too."""
+
+    def __init__(self, app: ASGIApp, push_token: str, api_token: str | None) -> None:
+        self.app = app
+        self.push_token = push_token.encode()
+        self.api_token = api_token.encode() if api_token is not None else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        headers = Headers(scope=scope)
+        if scope["method"] not in ("GET", "HEAD"):
+            site = headers.get("sec-fetch-site")
+            origin = headers.get("origin")
+            if (site is not None and site not in ("same-origin", "none")) or (
+                    origin is not None and origin not in (f"http://{headers.get('host')}",
+                                                          f"https://{headers.get('host')}")):
+                return _error(403, "a request from another origin cannot change this "
+                                   "service's state")
+            kind = headers.get("content-type", "").partition(";")[0].strip().lower()
+            if kind not in PUSH_TYPES:
+                return _error(415, "expected a JSON body (Content-Type: "
+                                   f"{' or '.join(PUSH_TYPES)})")
+            if not _matches(_bearer(headers), self.push_token):
+                return _needs_token("pushing events needs the push token (Authorization: "
+                                    "Bearer TOKEN; serve names its file at start)")
+        elif self.api_token is not None and scope["path"].startswith(("/api/", "/metrics")):
+            offered = _bearer(headers)
+            if offered is None:
+                offered = Request(scope).cookies.get(TOKEN_COOKIE)
+            if not _matches(offered, self.api_token):
+                return _needs_token("this API needs its token (Authorization: Bearer TOKEN)")
+        return None
+
+
+def _bearer(headers: Headers) -> str | None:
+    given = headers.get("authorization")
+    if given is None or given[:7].lower() != "bearer ":
+        return None
+    return given[7:].strip()
+
+
+def _matches(offered: str | None, token: bytes) -> bool:
+    return offered is not None and hmac.compare_digest(offered.encode("utf-8", "replace"),
+                                                       token)
+
+
+def _needs_token(message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), 401, media_type="application/json",
+                    headers={"WWW-Authenticate": "Bearer"})

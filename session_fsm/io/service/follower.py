@@ -3,11 +3,16 @@
 :class:`~session_fsm.io.poll.PollCore` decides what every answer means, exactly as for
 ``follow``; this driver only does the I/O on the service's event loop (the token file,
 the request on a shared :class:`httpx.AsyncClient` with its overall deadline and bounded
-body, the store, the backoff's sleep) and hands what each applied body changed to the
-hub. Applying runs without an ``await`` in it, so nothing can stop it halfway. When the
-service stops (the hub closes), a poll still waiting for its answer is abandoned, and
-one whose answer has begun to arrive is read, applied and kept first: the platform
-would not send those events again.
+body, the store, the backoff's sleep) and hands each whole answer to the hub, which
+journals it and applies it in the service's one order (:meth:`.hub.Hub.take_answer`).
+When the service stops, a poll still waiting for its answer is abandoned, and one whose
+answer has begun to arrive is read, taken and applied first: the platform would not
+send those events again. The poll core holds the session's poll position (next session
+id, responses applied, whether it ended), which the hub saves with the engine.
+
+A run of failed polls is logged when it starts and when it ends, with its count (a
+service follows hundreds of sessions: a line per attempt would drown the log); each
+attempt is logged at debug level, and ``/healthz`` lists the sessions retrying.
 
 A :class:`~session_fsm.errors.FollowError` (a second 401, a status that makes no sense,
 a body over the limit, too many failures in a row) stops this session only: it is
@@ -56,6 +61,8 @@ class AsyncFollower:
         self.error: str | None = None
         """Why following stopped, when it failed (a message with no token in it)."""
         self.ended: str | None = None
+        self.failing = 0
+        """Failed polls in a row: a session retrying shows on ``/healthz`` with this."""
         self._answering = False
         """The current request's answer has begun to arrive: it is read to its end."""
         self._stopping = False
@@ -70,11 +77,23 @@ class AsyncFollower:
                 action = await self._poll()
                 if isinstance(action, Backoff):
                     self.hub.retries.labels(key).inc()
+                    self.failing = action.attempt
+                    if action.attempt == 1:  # one line when failures start, not one each
+                        log.warning("polls of session %s are failing (%s); retrying with "
+                                    "backoff", key, action.cause)
                     if self._stopping:
                         break
                     await self.sleep(action.delay)
-                elif isinstance(action, Deliver):
-                    ended = self._deliver(action.body)
+                    continue
+                if self.failing:
+                    log.info("session %s polls again after %d failed polls", key,
+                             self.failing)
+                    self.failing = 0
+                if isinstance(action, Deliver):
+                    try:
+                        ended = await self._deliver(action.body)
+                    finally:
+                        self._answering = False
                     if ended is not None:
                         self.status, self.ended = "ended", ended
                         log.info("session %s ended (%s)", key, ended)
@@ -97,6 +116,8 @@ class AsyncFollower:
             self._task.cancel()
 
     async def _poll(self) -> Deliver | PollNow | Backoff:
+        """One request and what its answer means. When that is a :class:`Deliver`, the
+        answer stays marked as arriving (``_answering``) until it is applied."""
         core = self.core
         url = core.url(self.spec.base_url)
         try:
@@ -105,6 +126,7 @@ class AsyncFollower:
             raise TokenError(os_detail(error), core.session_id) from None
         params, headers = core.request(token, f" in {self.spec.token_file}")
         self.hub.polls.labels(self.spec.key).inc()
+        action: Deliver | PollNow | Backoff | None = None
         try:
             async with asyncio.timeout(self.http_timeout):
                 async with self.client.stream("GET", url, params=params,
@@ -113,32 +135,29 @@ class AsyncFollower:
                     status = response.status_code
                     content, more = await _read(response, core.body_limit(status))
         except TimeoutError:
-            return core.late(self.http_timeout, url)
+            action = core.late(self.http_timeout, url)
         except httpx.RequestError as error:
-            return core.transport_failed(error, url)
+            action = core.transport_failed(error, url)
+        else:
+            action = core.answer(status, response.reason_phrase, content, more, url)
         finally:
-            self._answering = False
-        return core.answer(status, response.reason_phrase, content, more, url)
+            if not isinstance(action, Deliver):
+                self._answering = False
+        return action
 
-    def _deliver(self, body: Body) -> str | None:
-        """Keep, apply and publish ``body``; no ``await`` in here (see the module doc)."""
-        key = self.spec.key
+    async def _deliver(self, body: Body) -> str | None:
+        """Keep ``body`` (``--db``), then have the hub journal and apply it; the end
+        reason if it ended the session."""
         if self.record is not None:
             try:
-                self.record(key, body)
+                self.record(self.spec.key, body)
             except (OSError, SessionFsmError) as error:
                 raise self.core.record_failed(error, body) from None
-        applied = self.core.apply(body)
-        self.hub.events_applied.labels(key).inc(
-            sum(1 for item in body.items if not isinstance(item, SessionFsmError)))
-        self.hub.publish(applied.changes)
+        try:
+            applied = await self.hub.take_answer(self.spec.key, body)
+        except OSError as error:  # the journal cannot be written: the answer is not taken
+            raise self.core.record_failed(error, body) from None
         return applied.ended
-
-    def state(self) -> dict[str, object]:
-        """What a restart needs to go on polling: the next session id, responses so far."""
-        return {"session_id": self.core.session_id, "responses": self.core.responses,
-                "ended": self.ended}
-
 
 async def _read(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     """Up to ``limit`` bytes of the body, and whether it holds more."""

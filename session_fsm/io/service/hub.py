@@ -1,20 +1,32 @@
-"""The service's one engine and what it publishes: change log, histories, metrics, state.
+"""The service's one engine: what goes in (in one order, journaled) and what it says.
 
 Theory of operation. Every session the service knows (followed by a poller, or fed by
-``POST /api/events``) lives in one :class:`~session_fsm.engine.SessionEngine`. Whatever
-applies events hands the changes it got back to :meth:`Hub.publish`, which is the only
-way out of the engine: each change is folded into the histories
-(:class:`~session_fsm.views.history.HistoryFold`), counted in the metrics, and appended to
-the *change log* under the next id, as the line ``changes --json`` prints for it. The
-Server-Sent Events stream reads that log (:meth:`Hub.events_after`), so a client that
-reconnects with ``Last-Event-ID`` gets exactly what it missed, in order.
+``POST /api/events``) lives in one :class:`~session_fsm.engine.SessionEngine`, and the
+hub is the only way in and out of it.
 
-Bounds. The log keeps the last ``keep_changes`` changes. A client asking to resume from
-an id the log no longer holds (it was away too long), or from one the service never
-issued (the service restarted without ``--state-dir``), gets one ``reset`` event instead
-and continues from the present: it must read the snapshots again, and it is told so,
-never silently left with a gap. Everything runs on the service's event loop, so the log
-needs no lock.
+In: an answer from the platform (:meth:`Hub.take_answer`) and a pushed body
+(:meth:`Hub.take_push`) are *taken*: given the next sequence number, appended to the
+write-ahead journal (:mod:`.journal`, fsync'd; with ``--state-dir``) and only then
+applied, by one task (:meth:`Hub.run`) in sequence order. So a restart that applies the
+journal after the saved state applies the same inputs in the same order, and gets the
+same changes under the same ids. A big push is applied in slices with the event loop let
+go in between, so polls, the API and the event stream keep answering; other inputs wait
+their turn, since the order is what makes the journal replayable.
+
+Out: whatever an input changed goes through :meth:`Hub.publish`: each change is folded
+into the histories (:class:`~session_fsm.views.history.HistoryFold`), counted in the
+metrics, and appended to the *change log* (:class:`~.changelog.ChangeLog`) under the next
+id, as the line ``changes --json`` prints for it. The Server-Sent Events stream reads
+that log (:meth:`Hub.events_after`), so a client that reconnects with ``Last-Event-ID``
+gets exactly what it missed, in order.
+
+Change ids. A service that starts with no saved state begins its ids at the current
+time in microseconds, so no two runs ever issue the same id (a run would have to publish
+a million changes a second to reach the next run's first id), and they stay plain
+increasing numbers. A client resuming from an id no longer kept, from one of an earlier
+run whose changes this one does not have, or from one never issued, gets one ``reset``
+event and continues from the present: it must read the snapshots again, and it is told
+so, never silently left with a gap.
 
 Clock skew. Stream timestamps are the platform's clock. The service keeps ``skew_s``,
 the platform's clock minus its own: each published change that carries a time ``at``
@@ -23,20 +35,24 @@ bounds it from below (a change cannot arrive before it happened), so the largest
 it to the browser's clock to show time in state in server time.
 
 State. :meth:`Hub.state` is the engine (``checkpoint.dump_engine``), the histories, the
-change log and its next id, and whatever the caller adds (the pollers' session ids);
-:meth:`Hub.restore` takes it back, so a restart with ``--state-dir`` continues every
-session, every history and the change ids where they stopped.
+change log, the followed sessions' poll positions and the last journaled sequence number;
+it is written when the journal grows past ``checkpoint_bytes`` and when the service
+stops, and the journal is then emptied. Everything runs on the service's event loop, so
+nothing here needs a lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from pathlib import Path
+from typing import Any, Final
 
+import attrs
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
@@ -45,24 +61,42 @@ from prometheus_client.registry import Collector
 from ...engine import SessionEngine
 from ...engine.changes import AgentStatus, Change, Transition, Violation, as_json
 from ...engine.snapshot import to_json as snapshot_json
-from ...errors import CheckpointLoadError, PushError
+from ...errors import CheckpointLoadError, PushError, ServiceError, SessionFsmError
 from ...views.history import HistoryFold
 from ...views.history import to_json as history_json
 from ...wire.codec import format_optional_time
 from ...wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError, WireItem, wire_bytes
-from ..checkpoint import dump_engine, dump_history, load_engine, load_history
+from ..checkpoint import dump_engine, dump_history, load_engine, load_history, write_atomic
+from ..poll import Applied, Body, PollCore, RetryPolicy, body_from_line
+from .changelog import ChangeLog
 from .config import check_key
+from .journal import Entry, Journal
 
-__all__ = ["DEFAULT_KEEP_CHANGES", "KEEPALIVE_S", "Hub", "PushError", "Pushed"]
+__all__ = ["DEFAULT_CHECKPOINT_BYTES", "DEFAULT_KEEP_CHANGES", "KEEPALIVE_S", "STATE_FILE",
+           "Hub", "PushError", "Pushed"]
+
+log = logging.getLogger("session_fsm.io.service")
 
 DEFAULT_KEEP_CHANGES: Final = 100_000
-"""Changes the log keeps for clients that reconnect (about 300 bytes each)."""
+"""Changes the log keeps for clients that reconnect."""
+
+DEFAULT_CHECKPOINT_BYTES: Final = 64 * 1024 * 1024
+"""A journal this large is folded into a saved state: it bounds the replay at a start."""
 
 KEEPALIVE_S: Final = 15.0
 """A quiet event stream sends a comment this often, so proxies and browsers keep it."""
 
+SLICE_EVENTS: Final = 2_000
+"""Events of a push checked or applied between two turns of the event loop (about 50 ms
+of work: a 15 MiB push then never holds the loop for long)."""
+
+CHUNK_CHANGES: Final = 1_000
+"""Changes sent to one event-stream client at a time: one slow client holds no huge buffer."""
+
+STATE_FILE: Final = "service-state.json"
 STATE_FORMAT: Final = "session-fsm service state"
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
+"""Version 2 adds the journal position and the change-id epoch; version 1 still loads."""
 
 
 # A counter's "_created" series (when it was made) says nothing a wallboard or alert uses
@@ -80,24 +114,48 @@ class Pushed:
         self.violations = violations
 
 
+@attrs.define(slots=True)
+class _Taken:
+    """An input taken and not yet applied: its journal entry, the answer already decoded
+    (None for a push, and in a replay), and who waits for the result."""
+
+    entry: Entry
+    body: Body | None
+    done: asyncio.Future[Any]
+
+
+_Applying = Generator[None, None, "Applied | Pushed"]
+"""Applying one input: yields where the event loop may run, returns the result."""
+
+
 class Hub:
-    """The service's engine, and everything that reads what it says (see the module doc)."""
+    """The service's engine, its inputs and everything that reads it (see the module doc)."""
 
     def __init__(self, *, keep_changes: int = DEFAULT_KEEP_CHANGES,
-                 clock: Callable[[], float] = time.time) -> None:
-        if keep_changes < 1:
-            raise ValueError(f"keep_changes must be positive, got {keep_changes}")
+                 clock: Callable[[], float] = time.time, state_dir: Path | None = None,
+                 checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES) -> None:
         self.engine = SessionEngine()
         self.fold = HistoryFold()
         self.clock = clock
-        self.log: deque[tuple[int, bytes]] = deque(maxlen=keep_changes)
-        self.next_id = 1
+        self.changes = ChangeLog(keep_changes, next_id=max(1, int(clock() * 1_000_000)))
+        self.epoch_first_id = self.changes.next_id
+        """The first change id of the run whose changes this log continues."""
         self.skew_s: float | None = None
         self.pushes = 0
-        """Bodies applied by :meth:`push` (their sources are numbered by it)."""
+        """Pushes numbered so far (their sources are ``POST /api/events #N``)."""
+        self.cores: dict[str, PollCore] = {}
+        """The followed sessions' poll cores, by key: answers are applied through them."""
+        self.state_dir = state_dir
+        self.journal = Journal(state_dir) if state_dir is not None else None
+        self.checkpoint_bytes = checkpoint_bytes
+        self.seq = 0
+        """The sequence number of the last input taken."""
         self.closing = asyncio.Event()
         """Set when the service stops: event streams end."""
         self._changed = asyncio.Event()
+        self._queue: list[_Taken] = []
+        self._wake = asyncio.Event()
+        self._draining = False
         self.registry = CollectorRegistry()
         self.events_applied = Counter(
             "session_fsm_events_applied", "Events fed to the engine, per session.",
@@ -119,69 +177,170 @@ class Hub:
             registry=self.registry)
         self.registry.register(_AgentsByState(self.engine))
 
+    # --- taking inputs -------------------------------------------------------------------
+
+    async def take_answer(self, key: str, body: Body) -> Applied:
+        """Journal, then apply a followed session's answer through its poll core."""
+        header = {"kind": "answer", "key": key, "number": body.number, "ends": body.ends}
+        result: Applied = await self._take(header, body.line, body)
+        return result
+
+    async def take_push(self, body: bytes, session: str | None, *,
+                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Pushed:
+        """Check, journal and apply a pushed body (any input shape of the contract; events
+        without an envelope belong to ``session``). The whole body is checked first: a line
+        that is not JSON or holds no event object, or a bare event without ``session``,
+        raises :class:`PushError` and nothing is applied. A field of the wrong kind is the
+        engine's: left out, the rest of its event applied, a bad-field violation."""
+        self.pushes += 1
+        number = self.pushes
+        for n, _ in enumerate(self._push_items(body, session, number, max_line_bytes), 1):
+            if n % SLICE_EVENTS == 0:
+                await asyncio.sleep(0)
+        header = {"kind": "push", "session": session, "number": number,
+                  "max_line_bytes": max_line_bytes}
+        result: Pushed = await self._take(header, body, None)
+        return result
+
+    async def _take(self, header: dict[str, Any], body: bytes, decoded: Body | None) -> Any:
+        if self._draining:
+            raise ServiceError("the service is stopping: nothing more is taken")
+        self.seq += 1
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Taken(Entry(self.seq, header, body), decoded, done))
+        self._wake.set()
+        # Cancelling the waiter cancels only the wait: the input is applied all the same.
+        return await done
+
+    async def run(self) -> None:
+        """Journal and apply what is taken, in order, until :meth:`drain` (the one task
+        that applies inputs while the service runs)."""
+        while True:
+            if not self._queue:
+                if self._draining:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, self._queue = self._queue, []
+            if self.journal is not None:
+                try:  # one fsync for everything taken meanwhile (group commit)
+                    await asyncio.to_thread(self.journal.append, [t.entry for t in batch])
+                except OSError as error:
+                    log.error("cannot write the journal %s: %s; %d inputs refused",
+                              self.journal.path, error.strerror or error, len(batch))
+                    for taken in batch:
+                        if not taken.done.done():
+                            taken.done.set_exception(error)
+                    continue
+            for taken in batch:
+                applying = self._apply(taken.entry, taken.body)
+                try:
+                    while True:
+                        next(applying)
+                        await asyncio.sleep(0)
+                except StopIteration as finished:
+                    if not taken.done.done():
+                        taken.done.set_result(finished.value)
+                except Exception as error:  # a bug: said loudly, and the service goes on
+                    log.exception("applying input %d failed", taken.entry.seq)
+                    if not taken.done.done():
+                        taken.done.set_exception(error)
+            if self.journal is not None and self.journal.size >= self.checkpoint_bytes:
+                data = self.state()
+                await asyncio.to_thread(self._write_state, data)
+
+    def drain(self) -> None:
+        """Let :meth:`run` end once everything taken so far is applied; take no more."""
+        self._draining = True
+        self._wake.set()
+
+    def _apply(self, entry: Entry, decoded: Body | None) -> _Applying:
+        header = entry.header
+        if header["kind"] == "answer":
+            key = header["key"]
+            body = decoded if decoded is not None else \
+                body_from_line(entry.body, header["number"], ends=header["ends"])
+            applied = self._core(key).apply(body)
+            self.events_applied.labels(key).inc(
+                sum(1 for item in body.items if not isinstance(item, SessionFsmError)))
+            self.publish(applied.changes)
+            return applied
+        pushed = yield from self._apply_push(entry.body, header["session"], header["number"],
+                                             header["max_line_bytes"])
+        return pushed
+
+    def _core(self, key: str) -> PollCore:
+        core = self.cores.get(key)
+        if core is None:
+            # A journaled answer of a session no longer in the config: it was taken, so it
+            # is applied, with the poll protocol's meaning, by a core that will never poll.
+            core = PollCore("0", self.engine.session(key), timeout=0, max_body=1,
+                            policy=RetryPolicy(), rand=random.random)
+            self.cores[key] = core
+        return core
+
+    def _push_items(self, body: bytes, session: str | None, number: int,
+                    max_line_bytes: int) -> Iterator[WireItem]:
+        """The events of a pushed body, each checked as it is read (see :meth:`take_push`),
+        with their session keys."""
+        name = f"POST /api/events #{number}"
+        for item in wire_bytes(body, name, on_error="report", max_line_bytes=max_line_bytes):
+            if isinstance(item, ReadError):  # not JSON, or no event object in it
+                raise PushError(item.source.line, item.error.detail)
+            key, obj, at = item
+            if key == name:
+                if session is None:
+                    raise PushError(at.line, 'an event without a {"session": KEY, ...} '
+                                    "envelope needs ?session=KEY")
+                key = session
+            elif (problem := check_key(key)) is not None:  # a key from the network
+                raise PushError(at.line, f'envelope "session": {problem}')
+            yield key, obj, at
+
+    def _apply_push(self, body: bytes, session: str | None, number: int,
+                    max_line_bytes: int) -> _Applying:
+        applied = violations = 0
+        feed = self.engine.feed
+        for key, obj, at in self._push_items(body, session, number, max_line_bytes):
+            # the engine leaves out a field of the wrong kind and applies the rest; the
+            # reader's source says the line and the response it came in (its batch)
+            changes = feed(obj, key=key, source=at, batch=at)
+            applied += 1
+            self.events_applied.labels(key).inc()
+            violations += sum(1 for c in changes if type(c) is Violation)
+            self.publish(changes)
+            if applied % SLICE_EVENTS == 0:
+                yield
+        self.pushes = max(self.pushes, number)
+        return Pushed(applied, violations)
+
     # --- publishing ------------------------------------------------------------------------
 
-    def publish(self, changes: Sequence[Change]) -> None:
+    def publish(self, changes: Iterable[Change]) -> None:
         """Fold, count and log ``changes`` (in order), and wake the event streams."""
-        if not changes:
-            return
         fold = self.fold.apply
-        log = self.log
+        append = self.changes.append
+        first = self.changes.next_id
         newest: datetime | None = None
-        next_id = self.next_id
         for change in changes:
             fold(change)
-            log.append((next_id, orjson.dumps(as_json(change))))
-            next_id += 1
+            append(orjson.dumps(as_json(change)))
             if isinstance(change, Violation):
                 self.violations.labels(change.rule, str(change.severity)).inc()
             elif isinstance(change, Transition | AgentStatus):
                 at = change.at
                 if at is not None and (newest is None or at > newest):
                     newest = at
-        self.changes_published.inc(next_id - self.next_id)
-        self.next_id = next_id
+        if self.changes.next_id == first:
+            return
+        self.changes_published.inc(self.changes.next_id - first)
         if newest is not None:
             seen = newest.timestamp() - self.clock()
             if self.skew_s is None or seen > self.skew_s:
                 self.skew_s = seen
         self._changed.set()
         self._changed = asyncio.Event()
-
-    def push(self, body: bytes, session: str | None, *,
-             max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Pushed:
-        """Apply a pushed body (any input shape of the contract; events without an envelope
-        belong to ``session``). The whole body is read and checked first: a line that is
-        not JSON or holds no event object, or a bare event without ``session``, raises
-        :class:`PushError` and nothing is applied. A field of the wrong kind is the
-        engine's: left out, the rest of its event applied, a bad-field violation."""
-        number = self.pushes + 1
-        name = f"POST /api/events #{number}"
-        bare = session if session is not None else name
-        items = list(wire_bytes(body, name, on_error="report", max_line_bytes=max_line_bytes))
-        for item in items:
-            if isinstance(item, ReadError):  # not JSON, or no event object in it
-                raise PushError(item.source.line, item.error.detail)
-            key, _, at = item
-            if key == name:
-                if session is None:
-                    raise PushError(at.line, 'an event without a {"session": KEY, ...} '
-                                    "envelope needs ?session=KEY")
-            elif (problem := check_key(key)) is not None:  # a key from the network
-                raise PushError(at.line, f'envelope "session": {problem}')
-        self.pushes = number
-        applied = violations = 0
-        engine = self.engine
-        for key, obj, at in cast(list[WireItem], items):
-            key = bare if key == name else key
-            # the engine leaves out a field of the wrong kind and applies the rest; the
-            # reader's source says the line and the response it came in (its batch)
-            changes = engine.feed(obj, key=key, source=at, batch=at)
-            applied += 1
-            self.events_applied.labels(key).inc()
-            violations += sum(1 for c in changes if type(c) is Violation)
-            self.publish(changes)
-        return Pushed(applied, violations)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -203,8 +362,8 @@ class Hub:
 
     @property
     def last_id(self) -> int:
-        """The id of the newest change (0 before the first)."""
-        return self.next_id - 1
+        """The id of the newest change (one before this run's first id before any)."""
+        return self.changes.last_id
 
     def server_time(self) -> str | None:
         """The platform's clock now, as far as the skew estimate knows it."""
@@ -213,23 +372,38 @@ class Hub:
         return format_optional_time(datetime.fromtimestamp(self.clock() + self.skew_s, UTC))
 
     async def events_after(self, after: int) -> AsyncIterator[bytes]:
-        """The event stream from after id ``after``: SSE text, a chunk at a time, until
-        the service closes (or the client goes, which cancels this)."""
-        position = after
-        first = self.log[0][0] if self.log else self.next_id
-        if after > self.last_id or after < first - 1:
-            reason = ("that id was never issued here (the service restarted without its "
-                      "state?)" if after > self.last_id else
-                      "the changes after that id are no longer kept")
-            position = self.last_id
+        """The event stream from after id ``after`` (0: from the oldest kept): SSE text, a
+        chunk at a time, until the service closes (or the client goes, which cancels
+        this)."""
+        changes = self.changes
+        # the id before this run's first is where a client that saw none of it stands
+        position = max(after, self.epoch_first_id - 1)
+        reason = None
+        if after > changes.last_id:
+            reason = "that id was never issued here (the service restarted without its state?)"
+        elif after != 0 and after < self.epoch_first_id - 1:
+            reason = "that id is from an earlier run of the service, whose changes are lost"
+        elif position < changes.first_id - 1:
+            reason = "the changes after that id are no longer kept"
+        if reason is not None:
+            position = changes.last_id
             data = orjson.dumps({"kind": "reset", "after": after, "last_id": position,
                                  "reason": reason})
             yield b"event: reset\nid: %d\ndata: %s\n\n" % (position, data)
         while not self.closing.is_set():
-            chunk = self._lines_after(position)
-            if chunk:
-                position = self.last_id
-                yield chunk
+            if position < changes.last_id:
+                if position < changes.first_id - 1:  # this client fell out of the window
+                    data = orjson.dumps({"kind": "reset", "after": position,
+                                         "last_id": changes.last_id,
+                                         "reason": "the changes after that id are no "
+                                                   "longer kept"})
+                    position = changes.last_id
+                    yield b"event: reset\nid: %d\ndata: %s\n\n" % (position, data)
+                    continue
+                parts = [b"id: %d\ndata: %s\n\n" % kept for kept in
+                         changes.lines(position + 1, position + 1 + CHUNK_CHANGES)]
+                position += len(parts)
+                yield b"".join(parts)
                 continue
             changed = self._changed
             closing = asyncio.ensure_future(self.closing.wait())
@@ -243,38 +417,84 @@ class Hub:
             if not done:
                 yield b": keep-alive\n\n"
 
-    def _lines_after(self, position: int) -> bytes:
-        log = self.log
-        if not log or position >= self.last_id:
-            return b""
-        start = max(0, position + 1 - log[0][0])
-        # ids are consecutive, so the position is an index; at most 1,000 per chunk keeps
-        # one slow client from holding a huge buffer
-        parts = []
-        for index in range(start, min(len(log), start + 1000)):
-            change_id, line = log[index]
-            parts.append(b"id: %d\ndata: %s\n\n" % (change_id, line))
-        return b"".join(parts)
-
     # --- state -----------------------------------------------------------------------------
 
-    def state(self, extra: Mapping[str, Any]) -> bytes:
-        """Everything a restart needs, as one JSON document (``extra``: the caller's)."""
+    @property
+    def state_file(self) -> Path | None:
+        return None if self.state_dir is None else self.state_dir / STATE_FILE
+
+    def state(self) -> bytes:
+        """Everything a restart needs, as one JSON document."""
+        polls = {key: {"session_id": core.session_id, "responses": core.responses,
+                       "ended": core.ended} for key, core in self.cores.items()}
         position = {
             "format": STATE_FORMAT,
             "version": STATE_VERSION,
-            "next_change_id": self.next_id,
-            "changes": [line.decode() for _, line in self.log],
+            "next_change_id": self.changes.next_id,
+            "epoch_first_id": self.epoch_first_id,
+            "changes": [line.decode() for line in self.changes.kept_lines()],
             "histories": [dump_history(log) for log in self.fold.sessions.values()],
             "pushes": self.pushes,
             "skew_s": self.skew_s,
-            "extra": dict(extra),
+            "journal_seq": self.seq,
+            "extra": {"polls": polls},
         }
         return orjson.dumps(dump_engine(self.engine, position=position))
 
+    def save(self) -> None:
+        """Write the state to the state directory and empty the journal it now includes
+        (nothing without a state directory). Blocking: call it between inputs."""
+        if self.state_file is not None:
+            self._write_state(self.state())
+            log.info("state saved to %s (%d sessions)", self.state_file,
+                     len(self.engine.sessions))
+
+    def _write_state(self, data: bytes) -> None:
+        assert self.state_file is not None
+        write_atomic(self.state_file, data)
+        if self.journal is not None:
+            self.journal.clear()
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """Read the saved state, if there is one; the followed sessions' saved poll
+        positions by key (``session_id``, ``responses``, ``ended``). Call :meth:`recover`
+        once their poll cores are in :attr:`cores`."""
+        path = self.state_file
+        if path is None or not path.exists():
+            return {}
+        try:
+            extra = self.restore(path.read_bytes())
+        except OSError as error:
+            raise ServiceError(f"cannot read {path}: {error.strerror or error}") from None
+        except CheckpointLoadError as error:
+            raise ServiceError(f"{path}: {error}") from None
+        polls = extra.get("polls", {})
+        if not isinstance(polls, dict) or not all(isinstance(p, dict) for p in polls.values()):
+            raise ServiceError(f"{path}: position.extra.polls: expected an object of objects")
+        return polls
+
+    def recover(self) -> int:
+        """Apply the journal's entries that the saved state does not include, in order, as
+        they were applied live; then save, so the journal starts empty. How many."""
+        if self.journal is None:
+            return 0
+        entries = [e for e in self.journal.recover() if e.seq > self.seq]
+        for entry in entries:
+            self.seq = entry.seq
+            if entry.header.get("kind") not in ("answer", "push"):
+                raise ServiceError(f"{self.journal.path}: entry {entry.seq} is of an unknown "
+                                   f"kind {entry.header.get('kind')!r}")
+            for _ in self._apply(entry, None):
+                pass
+        if entries:
+            log.info("applied %d journaled inputs after the saved state", len(entries))
+        if self.journal.size or entries:
+            self.save()
+        return len(entries)
+
     def restore(self, data: bytes) -> dict[str, Any]:
-        """Take back :meth:`state`; the caller's ``extra``. A damaged or foreign document
-        raises :class:`~session_fsm.errors.CheckpointLoadError` naming what is wrong."""
+        """Take back :meth:`state`; its ``extra``. A damaged or foreign document raises
+        :class:`~session_fsm.errors.CheckpointLoadError` naming what is wrong."""
         try:
             document = orjson.loads(data)
         except orjson.JSONDecodeError as error:
@@ -282,9 +502,9 @@ class Hub:
         engine = load_engine(document)
         position = document.get("position")
         if (not isinstance(position, dict) or position.get("format") != STATE_FORMAT
-                or position.get("version") != STATE_VERSION):
-            raise CheckpointLoadError(f"is not a {STATE_FORMAT} of version {STATE_VERSION}",
-                                      "position")
+                or position.get("version") not in (1, STATE_VERSION)):
+            raise CheckpointLoadError(f"is not a {STATE_FORMAT} of version 1 or "
+                                      f"{STATE_VERSION}", "position")
         next_id = _field(position, "next_change_id", int)
         lines = _field(position, "changes", list)
         if next_id < 1 or len(lines) >= next_id or not all(isinstance(x, str) for x in lines):
@@ -293,13 +513,20 @@ class Hub:
         skew = position.get("skew_s")
         if skew is not None and not isinstance(skew, int | float):
             raise CheckpointLoadError("expected a number or null", "position.skew_s")
+        version_1 = position["version"] == 1
+        epoch = 1 if version_1 else _field(position, "epoch_first_id", int)
+        seq = 0 if version_1 else _field(position, "journal_seq", int)
+        if not 1 <= epoch <= next_id - len(lines):
+            raise CheckpointLoadError("does not fit next_change_id", "position.epoch_first_id")
         self.engine.sessions.update(engine.sessions)
         self.fold.sessions.update({log.key: log for log in histories})
-        first = next_id - len(lines)
-        self.log.extend((first + n, line.encode()) for n, line in enumerate(lines))
-        self.next_id = next_id
+        self.changes = ChangeLog(self.changes.keep, next_id=next_id - len(lines))
+        for line in lines:
+            self.changes.append(line.encode())
+        self.epoch_first_id = epoch
         self.pushes = _field(position, "pushes", int)
         self.skew_s = None if skew is None else float(skew)
+        self.seq = seq
         extra: dict[str, Any] = _field(position, "extra", dict)
         return extra
 

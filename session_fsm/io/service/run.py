@@ -1,19 +1,26 @@
 """``session-fsm serve``: one process, one engine, many sessions, an HTTP API.
 
-Theory of operation. :class:`Service` owns the :class:`~.hub.Hub` (the engine and what
-reads it), one :class:`~.follower.AsyncFollower` task per configured session, and a
-uvicorn server for the API (:mod:`.app`), all on one asyncio loop: no threads, no locks,
-and everything the engine says goes out through the hub in order.
+Theory of operation. :class:`Service` owns the :class:`~.hub.Hub` (the engine, its
+journaled inputs and what reads it), one :class:`~.follower.AsyncFollower` task per
+configured session, and a uvicorn server for the API (:mod:`.app`), all on one asyncio
+loop: no locks, and everything the engine says goes out through the hub in order (the
+journal's writes and fsyncs run in a worker thread).
+
+Crashes. With ``--state-dir``, every answer and every push is in the hub's write-ahead
+journal before it is applied or acknowledged, so a SIGKILL or a power cut loses nothing
+taken: the next start reads the saved state, applies the journal after it and goes on.
 
 Stopping. SIGTERM and SIGINT set the server's exit flag (uvicorn's own signal handling
 is turned off, so the service decides what happens): the API stops listening, the event
 streams end, every follower stops (a poll still waiting is abandoned, one whose answer
-has begun to arrive is applied first: nothing the platform sent is lost, nothing is
-applied twice), and then, with ``--state-dir``, the state is written atomically: the engine,
-the histories, the change log, and each session's next session id and response count.
-The next start reads it and goes on from there; a session that ended is not polled
-again. With ``--db``, each body is stored (``StoreWriter.add_line``, under
-``serve/KEY`` and its response number) before it is applied, as ``follow --db`` does.
+has begun to arrive is taken first: nothing the platform sent is lost, nothing is
+applied twice), the hub applies everything taken, and then, with ``--state-dir``, the
+state is written atomically and the journal emptied. A session that ended is not polled
+again. With ``--db``, each body is stored (``StoreWriter.add_line``, under ``serve/KEY``
+and its response number) before it is taken, as ``follow --db`` does.
+
+Who may do what is :mod:`.app`'s: ``POST /api/events`` always needs a token; without
+``--api-token-file`` the service makes one (:func:`_push_token`).
 """
 
 from __future__ import annotations
@@ -22,29 +29,31 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import random
+import secrets
+import shutil
 import signal
 import socket
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import httpx
 import uvicorn
 
-from ...errors import CheckpointLoadError, ServiceError
-from ..checkpoint import write_atomic
+from ...errors import ServiceError
 from ..poll import Body, PollCore, RetryPolicy
 from .app import DEFAULT_MAX_PUSH_BYTES, create_app
 from .config import ServiceConfig
 from .follower import AsyncFollower, envelope_line
-from .hub import DEFAULT_KEEP_CHANGES, Hub
+from .hub import DEFAULT_CHECKPOINT_BYTES, DEFAULT_KEEP_CHANGES, STATE_FILE, Hub
 
-__all__ = ["STATE_FILE", "Service", "ServiceError", "is_loopback"]
+__all__ = ["PUSH_TOKEN_FILE", "STATE_FILE", "Service", "ServiceError", "allowed_host_names",
+           "is_loopback"]
 
 log = logging.getLogger("session_fsm.io.service")
-
-STATE_FILE: Final = "service-state.json"
 
 
 def is_loopback(host: str) -> bool:
@@ -72,7 +81,9 @@ class Service:
                  db: Path | None = None, state_dir: Path | None = None,
                  api_token: str | None = None, keep_changes: int = DEFAULT_KEEP_CHANGES,
                  max_push_bytes: int = DEFAULT_MAX_PUSH_BYTES,
-                 on_listening: Callable[[str], None] | None = None,
+                 allowed_hosts: Sequence[str] = (),
+                 checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
+                 on_listening: Callable[[str, Path | None], None] | None = None,
                  trust_env: bool = True) -> None:
         self.config = config
         self.host = host
@@ -81,42 +92,14 @@ class Service:
         self.state_dir = state_dir
         self.api_token = api_token
         self.max_push_bytes = max_push_bytes
+        self.allowed_hosts = allowed_host_names(host, allowed_hosts)
         self.on_listening = on_listening
         self.trust_env = trust_env
-        self.hub = Hub(keep_changes=keep_changes)
+        self.hub = Hub(keep_changes=keep_changes, state_dir=state_dir,
+                       checkpoint_bytes=checkpoint_bytes)
         self.followers: dict[str, AsyncFollower] = {}
         self._server: _Server | None = None
         self._stopping = False
-
-    # --- state -----------------------------------------------------------------------------
-
-    @property
-    def state_file(self) -> Path | None:
-        return None if self.state_dir is None else self.state_dir / STATE_FILE
-
-    def _restore(self) -> dict[str, Any]:
-        path = self.state_file
-        if path is None or not path.exists():
-            return {}
-        try:
-            extra = self.hub.restore(path.read_bytes())
-        except OSError as error:
-            raise ServiceError(f"cannot read {path}: {error.strerror or error}") from None
-        except CheckpointLoadError as error:
-            raise ServiceError(f"{path}: {error}") from None
-        polls = extra.get("polls", {})
-        if not isinstance(polls, dict):
-            raise ServiceError(f"{path}: position.extra.polls: expected an object")
-        return polls
-
-    def save(self) -> None:
-        """Write the state to ``--state-dir`` atomically (nothing without one)."""
-        path = self.state_file
-        if path is None:
-            return
-        polls = {key: follower.state() for key, follower in self.followers.items()}
-        write_atomic(path, self.hub.state({"polls": polls}))
-        log.info("state saved to %s (%d sessions)", path, len(self.hub.engine.sessions))
 
     # --- running ---------------------------------------------------------------------------
 
@@ -131,15 +114,31 @@ class Service:
         """Serve until :meth:`stop` (or SIGTERM/SIGINT); then save the state."""
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-        saved = self._restore()
+        hub = self.hub
+        saved = hub.load()
+        poll = self.config.poll
+        http_timeout = poll.http_timeout if poll.http_timeout is not None else poll.timeout + 10.0
+        for spec in self.config.sessions:
+            was = saved.get(spec.key, {})
+            core = PollCore(str(was.get("session_id") or spec.session_id),
+                            hub.engine.session(spec.key), timeout=poll.timeout,
+                            max_body=poll.max_body,
+                            policy=RetryPolicy(poll.max_retries, poll.retry_base_delay,
+                                                poll.retry_max_delay),
+                            rand=random.random, responses=int(was.get("responses") or 0),
+                            log_each_retry=False)
+            core.ended = str(was["ended"]) if was.get("ended") else None
+            hub.cores[spec.key] = core
+        # what was taken after the saved state (a crash, not a clean stop) is applied now
+        hub.recover()
+        push_token, push_token_file, made_dir = _push_token(self.api_token, self.state_dir)
+
         writer = _open_writer(self.db) if self.db is not None else None
         record = None
         if writer is not None:
             def record(key: str, body: Body) -> None:
                 writer.add_line(f"serve/{key}", body.number, envelope_line(key, body))
 
-        poll = self.config.poll
-        http_timeout = poll.http_timeout if poll.http_timeout is not None else poll.timeout + 10.0
         # One client (one connection pool) per session: httpcore's pool looks at every
         # connection it holds to place each request, so one pool for 1,000 long polls
         # made every poll cost O(sessions) (measured: ~100 events/s at 1,000 sessions,
@@ -156,24 +155,20 @@ class Service:
             clients.append(made)
             return made
 
+        intake = asyncio.create_task(hub.run(), name="hub intake")
         tasks: list[asyncio.Task[None]] = []
         for spec in self.config.sessions:
-            was = saved.get(spec.key, {})
-            core = PollCore(str(was.get("session_id") or spec.session_id),
-                            self.hub.engine.session(spec.key), timeout=poll.timeout,
-                            max_body=poll.max_body,
-                            policy=RetryPolicy(poll.max_retries, poll.retry_base_delay,
-                                                poll.retry_max_delay),
-                            rand=random.random, responses=int(was.get("responses") or 0))
-            follower = AsyncFollower(spec, core, self.hub, client(), http_timeout=http_timeout,
+            core = hub.cores[spec.key]
+            follower = AsyncFollower(spec, core, hub, client(), http_timeout=http_timeout,
                                      record=record)
             self.followers[spec.key] = follower
-            if was.get("ended"):
-                follower.status, follower.ended = "ended", str(was["ended"])
+            if core.ended is not None:
+                follower.status, follower.ended = "ended", core.ended
                 continue
             tasks.append(asyncio.create_task(follower.run(), name=f"follow {spec.key}"))
 
-        app = create_app(self.hub, api_token=self.api_token,
+        app = create_app(hub, api_token=self.api_token, push_token=push_token,
+                         allowed_hosts=self.allowed_hosts,
                          max_push_bytes=self.max_push_bytes, health=self._health)
         listener = _listen(self.host, self.port)
         config = uvicorn.Config(app, log_level="warning", lifespan="off",
@@ -187,13 +182,13 @@ class Service:
             if self.on_listening is not None:
                 host, port = listener.getsockname()[:2]
                 shown = f"[{host}]" if ":" in host else host
-                self.on_listening(f"http://{shown}:{port}")
+                self.on_listening(f"http://{shown}:{port}", push_token_file)
             if not self._stopping:
                 await server.serve(sockets=[listener])
         finally:
             self.stop()
-            # polls that only wait are abandoned; an answer arriving is applied first,
-            # and its deadline bounds the wait
+            # polls that only wait are abandoned; an answer arriving is taken first, and
+            # its deadline bounds the wait
             for follower in self.followers.values():
                 follower.stop()
             _, late = await asyncio.wait(tasks, timeout=http_timeout + 1) if tasks \
@@ -201,14 +196,21 @@ class Service:
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # everything taken is applied before the state is saved
+            hub.drain()
+            await intake
             for made in clients:
                 await made.aclose()
             try:
-                self.save()
+                hub.save()
             finally:
+                if hub.journal is not None:
+                    hub.journal.close()
                 if writer is not None:
                     writer.close()
                     writer.store.close()
+                if made_dir is not None:
+                    shutil.rmtree(made_dir, ignore_errors=True)
                 for signum in (signal.SIGTERM, signal.SIGINT):
                     with contextlib.suppress(NotImplementedError, RuntimeError):
                         loop.remove_signal_handler(signum)
@@ -220,7 +222,51 @@ class Service:
             "following": sum(1 for f in followers if f.status == "following"),
             "ended": sum(1 for f in followers if f.status == "ended"),
             "failed": {f.spec.key: f.error for f in followers if f.status == "failed"},
+            "retrying": {f.spec.key: f.failing for f in followers
+                         if f.status == "following" and f.failing},
         }
+
+
+def allowed_host_names(host: str, extra: Sequence[str]) -> list[str]:
+    """The ``Host`` header values the API answers (any port): this machine's loopback
+    names, the bound address unless it is a wildcard, and ``extra``. A bind to every
+    address (``0.0.0.0``, ``::``) with no ``extra`` answers any name (it needs a token)."""
+    names = ["127.0.0.1", "localhost", "[::1]"]
+    wildcard = host in ("0.0.0.0", "::", "")
+    if not wildcard:
+        names.append(f"[{host}]" if ":" in host else host)
+    names.extend(extra)
+    if wildcard and not extra:
+        names.append("*")
+    return list(dict.fromkeys(name.lower() for name in names))
+
+
+PUSH_TOKEN_FILE: Final = "push-token"
+
+
+def _push_token(api_token: str | None,
+                state_dir: Path | None) -> tuple[str, Path | None, Path | None]:
+    """The token ``POST /api/events`` needs: the API token when there is one; else one of
+    this service's own, in ``state_dir/push-token`` (kept across restarts, so pushers go
+    on) or in a private temporary directory removed at the stop. The token, its file (None
+    for the API token) and the directory to remove."""
+    if api_token is not None:
+        return api_token, None, None
+    made = None
+    if state_dir is None:
+        made = Path(tempfile.mkdtemp(prefix="session-fsm-"))  # mode 0700
+        path = made / PUSH_TOKEN_FILE
+    else:
+        path = state_dir / PUSH_TOKEN_FILE
+        with contextlib.suppress(FileNotFoundError):
+            kept = path.read_text("ascii", errors="replace").strip()
+            if len(kept) >= 32 and kept.isascii() and kept.isalnum():
+                return kept, path, None
+    token = secrets.token_hex(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+    return token, path, made
 
 
 def _listen(host: str, port: int) -> socket.socket:

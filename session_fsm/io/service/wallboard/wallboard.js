@@ -205,7 +205,10 @@
       render();
       if (source === null) {
         baseline = lastSeenId = typeof doc.last_change_id === "number" ? doc.last_change_id : 0;
-        connect(Math.max(0, baseline - BACKFILL_CHANGES));
+        // the backfill starts no earlier than the oldest change kept (ids begin at a
+        // run's start time, not at 1: an id before the log is a reset)
+        var oldest = typeof doc.oldest_change_id === "number" ? doc.oldest_change_id : 1;
+        connect(Math.max(0, oldest - 1, baseline - BACKFILL_CHANGES));
       }
     }).catch(function () {
       fullFailed = true;
