@@ -332,7 +332,12 @@ def test_changes_json_lines_have_the_contract_keys(tmp_path: Path) -> None:
                    call(CALL, "Incoming", at=RING), "{not json",
                    call(CALL, "Disconnected", at=DONE, final=True))
     done = run("changes", path, "--json")
-    assert done.exit_code == 0, done.stderr
+    # the unreadable line 4: reported at its place and on stderr, and the exit is 2
+    assert done.exit_code == 2, done.stderr
+    said = done.stderr.splitlines()
+    assert said[0].startswith(f"session-fsm: unreadable {path}:4: not valid JSON: ")
+    assert said[1:] == ["session-fsm: 1 unreadable item in the input, reported at its place "
+                        "(use --skip-bad to accept them)"]
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines == [
         {"session": path, "event_index": 0, "kind": "transition", "machine": "session",

@@ -41,7 +41,8 @@ def clean_stream() -> str:
 
 def broken_stream() -> str:
     """Index 0 start, 1 Incoming, 2 Disconnected final, 3 Active after final (error),
-    4 not JSON (error), 5 unknown Type (warning)."""
+    4 not JSON (error), 5 unknown Type (warning). Line 5 cannot be read: without
+    --skip-bad that alone exits 2 (README, "Exit codes")."""
     return jsonl(session_start(), call(CALL, "Incoming", at=AT),
                  call(CALL, "Disconnected", at=LATER, start=AT, final=True),
                  call(CALL, "Active", at=LATER, start=AT),
@@ -64,9 +65,11 @@ def test_clean_file_exits_0(tmp_path: Path) -> None:
 
 def test_errors_exit_1_with_counts_then_violations(tmp_path: Path) -> None:
     (tmp_path / "calls.jsonl").write_text(broken_stream())
-    done = run("calls.jsonl", cwd=tmp_path)
+    done = run("calls.jsonl", "--skip-bad", cwd=tmp_path)  # the unreadable line accepted
     assert done.returncode == 1, done.stderr
-    assert done.stderr == ""
+    said = done.stderr.splitlines()
+    assert said[0].startswith("session-fsm: unreadable calls.jsonl:5: not valid JSON: ")
+    assert said[1:] == ["session-fsm: 1 unreadable item reported and accepted (--skip-bad)"]
     out = done.stdout
     lines = out.splitlines()
     # first the totals: rule, severity, count, sessions; errors first
@@ -102,7 +105,7 @@ def test_errors_exit_1_with_counts_then_violations(tmp_path: Path) -> None:
 def test_json_is_the_contract_document(tmp_path: Path) -> None:
     (tmp_path / "calls.jsonl").write_text(broken_stream())
     done = run("calls.jsonl", "--json", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2  # an unreadable line: the document is written all the same
     document = json.loads(done.stdout)
     assert list(document) == ["events", "errors", "warnings", "violations"]
     assert (document["events"], document["errors"], document["warnings"]) == (5, 2, 1)
@@ -144,19 +147,23 @@ def test_warnings_exit_0_unless_strict(tmp_path: Path) -> None:
 def test_ignore_silences_rules_and_their_exit_code(tmp_path: Path) -> None:
     (tmp_path / "calls.jsonl").write_text(broken_stream())
     done = run("calls.jsonl", "--json", "--ignore", "contact-after-final", "--ignore",
-               "not-json", cwd=tmp_path)
+               "not-json", "--skip-bad", cwd=tmp_path)
     assert done.returncode == 0
     document = json.loads(done.stdout)
     assert (document["errors"], document["warnings"]) == (0, 1)
     assert [v["rule"] for v in document["violations"]] == ["unknown-event-type"]
     # and --strict still sees the warning that is left
     assert run("calls.jsonl", "--strict", "--ignore", "contact-after-final", "--ignore",
-               "not-json", cwd=tmp_path).returncode == 1
+               "not-json", "--skip-bad", cwd=tmp_path).returncode == 1
+    # a rule ignored is not reported; the line still could not be read: exit 2
+    assert run("calls.jsonl", "--ignore", "contact-after-final", "--ignore", "not-json",
+               cwd=tmp_path).returncode == 2
 
 
 def test_select_checks_only_the_named_rules(tmp_path: Path) -> None:
     (tmp_path / "calls.jsonl").write_text(broken_stream())
-    done = run("calls.jsonl", "--json", "--select", "unknown-event-type", cwd=tmp_path)
+    done = run("calls.jsonl", "--json", "--select", "unknown-event-type", "--skip-bad",
+               cwd=tmp_path)
     assert done.returncode == 0
     assert [v["rule"] for v in json.loads(done.stdout)["violations"]] == ["unknown-event-type"]
 
@@ -198,7 +205,14 @@ def test_unreadable_lines_are_reported_and_validation_goes_on(tmp_path: Path) ->
         {"Type": "AgentLeg", "AgentLegId": "1", "Status": "Active", "FinalState": "maybe"},
         session_end(), {"Type": "Indicator", "Name": "IndTest"}))
     done = run("bad.jsonl", "--json", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2  # input that could not be read, reported and read past
+    said = done.stderr.splitlines()
+    assert said[0].startswith("session-fsm: unreadable bad.jsonl:2: not valid JSON: ")
+    assert said[1:] == [
+        "session-fsm: unreadable bad.jsonl:3: expected an event object, got a number",
+        "session-fsm: unreadable bad.jsonl:3: expected an event object, got a number",
+        "session-fsm: 3 unreadable items in the input, each reported at its place (use "
+        "--skip-bad to accept them)"]
     assert [(v["rule"], v["event_index"], v["source"])
             for v in json.loads(done.stdout)["violations"]] == [
         ("not-json", 1, "bad.jsonl:2"),
@@ -218,7 +232,7 @@ def test_standard_input_and_gzip(tmp_path: Path) -> None:
     with gzip.open(tmp_path / "calls.jsonl.gz", "wt") as out:
         out.write(broken_stream())
     done = run("calls.jsonl.gz", "--json", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2  # its line 5 cannot be read
     assert json.loads(done.stdout)["errors"] == 2
 
 

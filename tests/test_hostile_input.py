@@ -135,9 +135,10 @@ def test_dev_zero_stops_at_once(command: str) -> None:
     message = ("line is longer than max_line_bytes (16777216 bytes): not parsed, and nothing "
                "after it in this input is read")
     if command == "validate":
-        assert done.returncode == 1
+        assert done.returncode == 2  # reported at its place, and input that was not read
         assert (f"/dev/zero:1: error: not-json: {message} (session /dev/zero, event 0)\n"
                 in done.stdout)
+        assert done.stderr.startswith(f"session-fsm: unreadable /dev/zero:1: {message}\n")
     else:
         assert done.returncode == 2
         assert done.stderr == (f"session-fsm: /dev/zero:1: {message} (use --skip-bad to skip "

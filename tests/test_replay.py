@@ -160,9 +160,11 @@ def test_unreadable_lines_are_violation_rows_and_stderr_lines(tmp_path: Path) ->
     ])
     out = tmp_path / "out"
     done = run_cli("replay", path, "--out", str(out), "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr  # the tables are written, then exit 2
     assert f"unreadable {path}:2: not valid JSON" in done.stderr
     assert f"unreadable {path}:4: " in done.stderr
+    assert done.stderr.endswith("session-fsm: 3 unreadable items in the input, each reported "
+                                "at its place (use --skip-bad to accept them)\n")
     summary = orjson.loads(done.stdout)
     assert (summary["events"], summary["unreadable"]) == (2, 3)
     found = {(r["rule"], r["session"], r["source"]) for r in rows(out, "violations")}

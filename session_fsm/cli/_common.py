@@ -51,6 +51,17 @@ SKIP_BAD = click.option(
     "--skip-bad", is_flag=True,
     help="Report unreadable lines on stderr, count them, and go on (default: stop, exit 2).",
 )
+REPORT_BAD = click.option(
+    "--skip-bad", is_flag=True,
+    help="Accept unreadable lines: they are still reported where they are (and on stderr), "
+         "but do not make the exit 2.",
+)
+"""``--skip-bad`` of the commands that report an unreadable line at its place and read on
+(validate, changes, replay): the same rule as SKIP_BAD's, which stops at the first."""
+
+SHOWN_UNREADABLE = 20
+"""Unreadable items named one by one on stderr by the commands that read on after them;
+the rest are counted."""
 
 
 _PIPED_WIDTH = 100_000
@@ -138,11 +149,57 @@ def with_progress(items: Iterable[WireItem | ReadError], paths: Sequence[str]) -
 
 
 @attrs.define
+class Unreadable:
+    """The unreadable input items of a command that reports each at its place and reads
+    on (validate, changes): the first :data:`SHOWN_UNREADABLE` are named on stderr as they
+    come, and :meth:`done` tells the exit."""
+
+    count: int = 0
+
+    def saw(self, error: InputError) -> None:
+        self.count += 1
+        if self.count <= SHOWN_UNREADABLE:
+            click.echo(f"session-fsm: unreadable {error}", err=True)
+
+    def watch(self, items: Iterable[WireItem | ReadError]) -> Iterator[WireItem | ReadError]:
+        """``items``, each unreadable one seen (:meth:`saw`) on its way."""
+        for item in items:
+            if type(item) is ReadError:
+                self.saw(item.error)
+            yield item
+
+    def done(self, skip_bad: bool) -> None:
+        """The input is read: exit 2 if any item was unreadable, unless ``skip_bad``."""
+        say_unreadable(self.count, min(self.count, SHOWN_UNREADABLE), skip_bad=skip_bad)
+
+
+def say_unreadable(count: int, told: int, *, skip_bad: bool) -> None:
+    """The end of a run that reported ``count`` unreadable items at their place, ``told``
+    of them on stderr already: the rest counted, and exit 2 unless ``skip_bad`` (the one
+    rule of every command that reads events; README, "Exit codes")."""
+    if not count:
+        return
+    if count > told:
+        more = count - told
+        click.echo(f"session-fsm: ... and {more} more unreadable "
+                   f"{'item' if more == 1 else 'items'}", err=True)
+    if skip_bad:
+        click.echo(f"session-fsm: {plural(count, 'unreadable item')} reported and accepted "
+                   "(--skip-bad)", err=True)
+        return
+    each = "" if count == 1 else "each "
+    raise Failure(f"{plural(count, 'unreadable item')} in the input, {each}reported at its "
+                  "place (use --skip-bad to accept them)", EXIT_INPUT)
+
+
+@attrs.define
 class Replay:
     engine: SessionEngine
     skipped: int = 0
     consumed: int = 0
     """Input items (events and unreadable items) taken from the input, resumed ones included."""
+    unreadable: Unreadable = attrs.Factory(Unreadable)
+    """With ``report_bad``: the unreadable items reported at their place."""
 
 
 CHECKPOINT = click.option(
@@ -254,6 +311,7 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
             continue
         if isinstance(item, ReadError):
             if report_bad:
+                result.unreadable.saw(item.error)
                 changes = result.engine.report_input_error(item.key, item.error, item.source)
                 if on_changes is not None:
                     on_changes(changes)
@@ -304,7 +362,12 @@ def say_if_empty(replay: Replay) -> None:
     exit 0 would otherwise look the same as a command that did not run. (Input whose every
     item was unreadable and skipped has been told so already.)"""
     if not replay.engine.sessions and not replay.skipped:
-        click.echo("session-fsm: the input held no events", err=True)
+        say_empty()
+
+
+def say_empty() -> None:
+    """The one wording of an input that held nothing (every command: exit 0)."""
+    click.echo("session-fsm: the input held no events", err=True)
 
 
 def past_the_end(checkpoint: str | None, position: int, items: int) -> Failure:

@@ -26,7 +26,7 @@ from ..engine.changes import (
 from ..engine.rules import Violation
 from ..errors import InputError, printable
 from ..wire.codec import format_time
-from ._common import FILES, JSON, input_failure, replay_files, say_if_empty
+from ._common import FILES, JSON, REPORT_BAD, input_failure, replay_files, say_if_empty
 
 EXAMPLES = """\b
 Examples:
@@ -39,12 +39,14 @@ Examples:
 @click.command("changes", epilog=EXAMPLES)
 @FILES
 @JSON
-def command(files: tuple[str, ...], as_json: bool) -> None:
+@REPORT_BAD
+def command(files: tuple[str, ...], as_json: bool, skip_bad: bool) -> None:
     """Print every change the engine makes while it feeds FILE...: transitions of every
     machine, violations, and what users watch for (ACW linked, transcript lines, noted
     events), in the order they are made.
 
-    An unreadable line is a violation at its place (as in validate), never dropped.
+    An unreadable line is a violation at its place (as in validate), never dropped: it is
+    named on stderr too, and the exit is 2 once the input is read (unless --skip-bad).
     With --json: JSON Lines, one change a line (keys in contract.md and the README).
     """
     out = sys.stdout.buffer
@@ -59,6 +61,7 @@ def command(files: tuple[str, ...], as_json: bool) -> None:
         raise input_failure(error) from None
     out.flush()
     say_if_empty(replay)
+    replay.unreadable.done(skip_bad)
 
 
 def _json_line(change: Change) -> bytes:

@@ -25,6 +25,7 @@ from ._common import (
     input_failure,
     past_the_end,
     resume_position,
+    say_empty,
     stdout,
     with_progress,
     write_position,
@@ -118,6 +119,8 @@ def command(files: tuple[str, ...], db: str, batch_size: int, lock_timeout: floa
         raise Failure(str(error), EXIT_INPUT) from None
     if result.resumed < resume_after:
         raise past_the_end(checkpoint, resume_after, result.resumed)
+    if not result.read and not result.skipped and not result.resumed:
+        say_empty()
     if as_json:
         emit_json({"db": db, "read": result.read, "added": result.added,
                    "skipped": result.skipped, "resumed": result.resumed,

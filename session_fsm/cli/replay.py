@@ -14,7 +14,20 @@ from typing import TYPE_CHECKING, Final
 
 import click
 
-from ._common import EXIT_INPUT, JSON, Failure, emit_json, read_failure, stderr, stdout, table
+from ._common import (
+    EXIT_INPUT,
+    JSON,
+    REPORT_BAD,
+    SHOWN_UNREADABLE,
+    Failure,
+    emit_json,
+    read_failure,
+    say_empty,
+    say_unreadable,
+    stderr,
+    stdout,
+    table,
+)
 
 if TYPE_CHECKING:
     from ..io.replay import ReplaySummary
@@ -31,7 +44,7 @@ Examples:
   session-fsm replay 2024-03-31/*.gz --out t/03-31 --checkpoint-dir state/ --last-chunk
 """
 
-_SHOWN: Final = 20  # unreadable lines printed one by one; the rest are counted
+_SHOWN: Final = SHOWN_UNREADABLE  # unreadable lines printed one by one; the rest are counted
 
 
 @click.command("replay", epilog=EXAMPLES)
@@ -59,9 +72,10 @@ _SHOWN: Final = 20  # unreadable lines printed one by one; the rest are counted
               help="With --checkpoint-dir: these are the last archives; finish every "
                    "session and write everything still open.")
 @JSON
+@REPORT_BAD
 def command(archives: tuple[str, ...], out_dir: str, engine: str, scheduler: str | None,
             workers: int | None, partitions: int | None, checkpoint_dir: str | None,
-            last_chunk: bool, as_json: bool) -> None:
+            last_chunk: bool, as_json: bool, skip_bad: bool) -> None:
     """Replay ARCHIVE... (JSON Lines, .gz too, keyed {"session", "event(s)"} envelopes)
     through the engine and write Parquet tables: snapshots, contacts, contact_steps,
     agent_states, violations. Both engines write identical tables; `session-fsm report`
@@ -69,7 +83,8 @@ def command(archives: tuple[str, ...], out_dir: str, engine: str, scheduler: str
 
     Each session's events are ordered by server time, then by archive offset (see the
     README, "Replaying archives"). An unreadable line is reported here with its file and
-    line and becomes a row of the violations table; the replay goes on.
+    line and becomes a row of the violations table; the replay goes on, and exits 2 at
+    the end (unless --skip-bad), the tables written.
     """
     if engine == "local" and (scheduler or workers):
         raise Failure("--scheduler and --workers need --engine dask", EXIT_INPUT)
@@ -116,6 +131,10 @@ def command(archives: tuple[str, ...], out_dir: str, engine: str, scheduler: str
                    "seconds": round(time.monotonic() - started, 3)})
     else:
         _show(summary, out_dir, time.monotonic() - started)
+    unreadable = summary.fold.unreadable
+    if not summary.fold.events and not unreadable:
+        say_empty()
+    say_unreadable(unreadable, unreadable, skip_bad=skip_bad)  # each told above
 
 
 def _report_unreadable(summary: ReplaySummary) -> None:

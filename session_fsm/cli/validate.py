@@ -2,7 +2,8 @@
 
 The checking is :func:`session_fsm.views.validation.validate` (the engine's own violations);
 this module reads the files, prints the report and chooses the exit code: 0 no error,
-1 errors (with ``--strict``, warnings too), 2 input that cannot be opened, or bad usage.
+1 errors (with ``--strict``, warnings too), 2 input that cannot be read (a file that cannot
+be opened, an unreadable line unless ``--skip-bad``), or bad usage.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from ._common import (
     EXIT_INPUT,
     FILES,
     JSON,
+    REPORT_BAD,
     Failure,
+    Unreadable,
     check_inputs,
     emit_json,
     read_failure,
+    say_empty,
     with_progress,
 )
 from .render import show_report
@@ -46,20 +50,23 @@ _RULE_HELP = "(repeatable; rule names are listed in the README's 'Validation rul
               help=f"Do not check RULE {_RULE_HELP}.")
 @click.option("--select", "select", multiple=True, metavar="RULE",
               help=f"Check only RULE {_RULE_HELP}.")
+@REPORT_BAD
 def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[str, ...],
-            select: tuple[str, ...]) -> None:
+            select: tuple[str, ...], skip_bad: bool) -> None:
     """Check the event sequences of FILE... against the documented protocol.
 
     Every violation is reported with its rule, severity, session, 0-based event index
-    and file:line. Unreadable lines are error violations; validation goes on after them.
-    Exit 0 when there is no error, 1 when there is one (with --strict, a warning too),
-    2 when a file cannot be opened or the command line is wrong.
+    and file:line. Unreadable lines are error violations (named on stderr too);
+    validation goes on after them. Exit 0 when there is no error, 1 when there is one
+    (with --strict, a warning too), 2 when input cannot be read (a file that cannot be
+    opened; an unreadable line, unless --skip-bad) or the command line is wrong.
     """
     chosen = select or None  # no --select: every rule
     check_inputs(files)
+    unreadable = Unreadable()
     try:  # validate() checks the rule names before iter_wire opens anything
-        report = validate(with_progress(iter_wire(files, on_error="report"), files),
-                          ignore=ignore, select=chosen, strict_warnings=strict)
+        items = unreadable.watch(with_progress(iter_wire(files, on_error="report"), files))
+        report = validate(items, ignore=ignore, select=chosen, strict_warnings=strict)
     except UnknownRuleError as error:
         raise Failure(str(error), EXIT_INPUT) from None
     except OSError as error:
@@ -70,6 +77,9 @@ def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[s
         emit_json(report.to_json())
     else:
         show_report(report)
+    if not report.sessions and not unreadable.count:
+        say_empty()
+    unreadable.done(skip_bad)  # exit 2: input that could not be read comes first
     if report.failed:
         sys.exit(EXIT_FINDING)
 
