@@ -24,6 +24,7 @@ order, no change id is ever issued again with other content, and a client resumi
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import signal
@@ -69,7 +70,7 @@ class Platform:
         platform = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            def do_GET(self) -> None:
                 platform.answer(self)
 
             def log_message(self, *args: Any) -> None:
@@ -82,10 +83,9 @@ class Platform:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def answer(self, handler: BaseHTTPRequestHandler) -> None:
-        try:
+        # the service may be killed while an answer is on its way
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._answer(handler)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the service was killed while this answer was on its way
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         found = re.fullmatch(r"/agent-sessions/s(\d+)-(\d+)/get-next-event(\?.*)?",
@@ -362,7 +362,7 @@ def test_sigkill_at_random_points_loses_nothing_and_reuses_no_change_id(
     expected = tmp_path / "expected.jsonl"
     with expected.open("wb") as out:
         for n, key in enumerate(polled):
-            for number, events in enumerate(answers[n], 1):
+            for events in answers[n]:
                 out.write(orjson.dumps({"session": key, "events": events}) + b"\n")
                 if any(event.get("Type") in ("AgentSessionEnd", "session_fsm.HttpSessionEnded")
                        for event in events):
@@ -370,7 +370,7 @@ def test_sigkill_at_random_points_loses_nothing_and_reuses_no_change_id(
                     # simulator records a 409 as an event of that type)
             else:  # the 409's end, as the poll core makes it
                 out.write(orjson.dumps({"session": key, "events": [encode(HttpSessionEnded(
-                    http_status=409, session_id=f"s{n}-{number}"))]}) + b"\n")
+                    http_status=409, session_id=f"s{n}-{len(answers[n])}"))]}) + b"\n")
         for key in pushed:
             for line in pushed_lines[key]:
                 out.write(orjson.dumps({"session": key, "events": line}) + b"\n")

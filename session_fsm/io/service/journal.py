@@ -115,9 +115,12 @@ class Journal:
             self._file = None
 
     def _truncate(self, size: int) -> None:
-        with self.path.open("r+b") as handle:
-            handle.truncate(size)
-            os.fsync(handle.fileno())
+        try:
+            with self.path.open("r+b") as handle:
+                handle.truncate(size)
+                os.fsync(handle.fileno())
+        except FileNotFoundError:  # nothing was ever journaled here
+            pass
         self.size = size
 
 
