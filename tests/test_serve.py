@@ -575,3 +575,33 @@ def test_a_pushed_session_key_is_checked_like_a_configured_one(env: dict[str, st
         assert serve.get("/healthz")["sessions"] == 0
     finally:
         serve.terminate()
+
+
+def test_failing_polls_show_on_healthz_and_log_one_line_per_change_of_state(
+        tmp_path: Path, env: dict[str, str], servers: dict[str, ScriptServer]) -> None:
+    """Three sessions whose platform answers 503 forty times, then recovers: /healthz
+    lists them as retrying with their failure counts, and the log says when each run of
+    failures starts and ends (two lines a session, with the count), not once per attempt."""
+    for key in ("alpha", "beta", "gamma"):
+        servers[key] = ScriptServer([Reply(503, b"busy")] * 40 + [
+            Reply(200, R1), Reply(409)]).__enter__()
+    config = write_config(tmp_path, servers)
+    serve = Serve("--config", str(config), "--port", "0", env=env)
+    try:
+        deadline = time.monotonic() + BOUND_S
+        while time.monotonic() < deadline:
+            health = serve.get("/healthz")
+            if len(health["retrying"]) == 3:
+                break
+            time.sleep(0.01)
+        assert sorted(health["retrying"]) == ["alpha", "beta", "gamma"], health
+        assert all(1 <= count <= 40 for count in health["retrying"].values()), health
+        assert health["following"] == 3
+        done = serve.wait_until_followed(3)
+        assert done["retrying"] == {}
+    finally:
+        said = serve.terminate()
+    for key in ("alpha", "beta", "gamma"):
+        assert said.count(f"polls of session {key} are failing (HTTP 503") == 1, said
+        assert said.count(f"session {key} polls again after 40 failed polls") == 1, said
+    assert said.count("503") == 3  # no line per attempt
