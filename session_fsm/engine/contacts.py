@@ -129,9 +129,8 @@ class ContactHandlers(SessionCore):
             elif contact.acw_phase_index is not None:  # out of it again (a move no table has)
                 contact.acw_phase_index = None
         contact.state = dest
-        in_phase = contact.acw_phase_index is not None
         if final:
-            if not in_phase:  # closed at once: the close is its voice's end
+            if contact.acw_phase_index is None:  # closed at once: the close is its voice's end
                 self._last_ended_contact = (contact_id, self._index)
             self._moved(spec.name, contact_id, dest, spec.closed_state, CLOSE, contact.status,
                         at, True)
@@ -150,7 +149,7 @@ class ContactHandlers(SessionCore):
         # (or closing from) its ACW phase owns it; one closed at once only when no other
         # is still in the agent's hands (see _acw_contact)
         if acw is not None and acw.contact_id is None and (
-                in_phase or (final and not self._connected())):
+                contact.acw_phase_index is not None or (final and not self._connected())):
             acw.contact_id = contact_id
             self._out.append(AcwLinked(self.key, self._index, contact_id, acw.started,
                                        acw.deadline))
