@@ -32,16 +32,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sizes import full_size
 
 from session_fsm.io.service.changelog import ChangeLog
 
 BOUND_S = 180.0
 
-
-def _full(config: pytest.Config) -> bool:
-    if os.environ.get("BENCH_FULL") == "1":
-        return True
-    return not (config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"))
 
 
 def _day(tmp_path: Path, full: bool) -> tuple[Path, list[bytes]]:
@@ -71,7 +67,7 @@ def _held_bytes(build: Any) -> tuple[int, Any]:
 def test_a_kept_change_costs_its_line(request: pytest.FixtureRequest, tmp_path: Path,
                                       benchmark: Any) -> None:
     """Bytes per kept change: packed log against a deque of (id, bytes) tuples."""
-    _, lines = _day(tmp_path, _full(request.config))
+    _, lines = _day(tmp_path, full_size(request.config))
     # each line a fresh bytes object, as the service makes one per change (orjson.dumps)
     texts = [bytearray(line) for line in lines]
 
@@ -142,7 +138,7 @@ def _service_rss(tmp_path: Path, day: Path, keep: int) -> tuple[int, int]:
 def test_the_services_memory_per_kept_change(request: pytest.FixtureRequest,
                                              tmp_path: Path, benchmark: Any) -> None:
     """Resident memory of the service keeping every change against keeping one."""
-    day, lines = _day(tmp_path, _full(request.config))
+    day, lines = _day(tmp_path, full_size(request.config))
     keeping_all, kept = _service_rss(tmp_path, day, len(lines) + 1)
     keeping_one, one = _service_rss(tmp_path, day, 1)
     assert (kept, one) == (len(lines), 1)

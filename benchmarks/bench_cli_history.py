@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sizes import full_size
 
 from session_fsm.cli import main
 from session_fsm.sim import simulate
@@ -34,11 +35,6 @@ from session_fsm.sim import simulate
 ROUNDS = 3
 MAX_RATIO = 3.0
 
-
-def _full(config: pytest.Config) -> bool:
-    if os.environ.get("BENCH_FULL") == "1":
-        return True
-    return not (config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"))
 
 
 def history(*args: str) -> float:
@@ -55,7 +51,7 @@ def history(*args: str) -> float:
 
 def test_human_history_within_3x_of_json(benchmark: Any, request: pytest.FixtureRequest,
                                          tmp_path: Path) -> None:
-    full = _full(request.config)
+    full = full_size(request.config)
     agents, minutes = (200, 480.0) if full else (10, 60.0)
     path = tmp_path / "day.jsonl"
     with path.open("wb") as out:

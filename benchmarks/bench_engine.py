@@ -23,7 +23,6 @@ Real run (the README's "Performance" table)::
 from __future__ import annotations
 
 import gc
-import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 import pytest
+from sizes import full_size
 
 from session_fsm.engine import SessionEngine
 from session_fsm.sim import INTENDED_WARNINGS, simulate
@@ -55,16 +55,10 @@ ROUNDS = 5
 # --- sizes -----------------------------------------------------------------------------
 
 
-def _full(config: pytest.Config) -> bool:
-    if os.environ.get("BENCH_FULL") == "1":
-        return True
-    # pytest-benchmark's own rule: disabled unless --benchmark-enable overrides it
-    return not (config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"))
-
 
 @pytest.fixture(scope="module")
 def full(request: pytest.FixtureRequest) -> bool:
-    return _full(request.config)
+    return full_size(request.config)
 
 
 @pytest.fixture(scope="module")

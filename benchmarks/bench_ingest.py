@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import time
 from pathlib import Path
 
 import orjson
 import pytest
+from sizes import full_size
 
 from session_fsm.io.store import Store
 from session_fsm.sim import simulate
@@ -31,17 +31,12 @@ ROUNDS = 3
 """Timed rounds per benchmark when enabled (each into a fresh store)."""
 
 
-def _full(config: pytest.Config) -> bool:
-    if os.environ.get("BENCH_FULL") == "1":
-        return True
-    return not (config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"))
-
 
 @pytest.fixture(scope="module")
 def events(request: pytest.FixtureRequest) -> list[bytes]:
     """The simulated stream's lines (each one keyed event or a keyed batch), about 40,000
     or 2,000 events in all."""
-    full = _full(request.config)
+    full = full_size(request.config)
     simulated = io.BytesIO()
     summary, _ = simulate(simulated, agents=400 if full else 40, seed=7,
                           minutes=100.0 if full else 40.0)

@@ -43,15 +43,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sizes import full_size
 
 BOUND_S = 180.0
 """No run of this benchmark waits longer than this for anything."""
 
-
-def _full(config: pytest.Config) -> bool:
-    if os.environ.get("BENCH_FULL") == "1":
-        return True
-    return not (config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"))
 
 
 def _now_iso() -> str:
@@ -217,7 +213,7 @@ def _run(tmp_path: Path, sessions: int, interval_s: float, warmup_s: float,
 def test_serve_many_sessions(benchmark: Any, request: pytest.FixtureRequest,
                              tmp_path: Path) -> None:
     """1,000 followed sessions: events/s sustained, poll-answer-to-SSE latency, memory."""
-    full = _full(request.config)
+    full = full_size(request.config)
     sessions, interval, warmup, measure = (1000, 4.0, 10.0, 30.0) if full else \
         (20, 0.5, 1.0, 3.0)
     # BENCH_SERVE_INTERVAL: seconds between one session's events (the offered load)

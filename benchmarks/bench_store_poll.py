@@ -38,7 +38,6 @@ to build)::
 from __future__ import annotations
 
 import io
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from typing import Any
 
 import orjson
 import pytest
+from sizes import full_size
 
 from session_fsm.io.store import Store, StoreWriter
 from session_fsm.sim import simulate
@@ -59,11 +59,6 @@ INGEST_ROUNDS = 3
 """Interleaved rounds of the poll through a fresh ingest (each loads and saves the state)."""
 KEY = "agent"
 
-
-def _full(config: pytest.Config) -> bool:
-    if os.environ.get("BENCH_FULL") == "1":
-        return True
-    return not (config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"))
 
 
 def _call_cycle(n: int) -> list[dict[str, Any]]:
@@ -208,7 +203,7 @@ def _best(rounds: int, sessions: list[_Session],
 
 def test_per_poll_store_cost_is_flat(benchmark: Any, request: pytest.FixtureRequest,
                                      tmp_path: Path) -> None:
-    full = _full(request.config)
+    full = full_size(request.config)
     small, large = (1_000, 100_000) if full else (300, 3_000)
     events = _events(large)
     sessions = [_Session(tmp_path, events[:small], small), _Session(tmp_path, events, large)]
