@@ -41,8 +41,8 @@ from session_fsm.io.report import open_source
 from session_fsm.io.store import Store
 from tests.browser import Browser, browser  # noqa: F401
 
-ZERO = {"abandoned": 0, "missed": 0, "refused": 0, "outbound": 0, "outbound_connected": 0,
-        "consults": 0}
+ZERO = {"abandoned": 0, "missed": 0, "refused": 0, "unknown": 0, "open_at_end": 0,
+        "outbound": 0, "outbound_connected": 0, "consults": 0}
 
 
 def group(name: str, **figures: Any) -> dict[str, Any]:
@@ -204,9 +204,10 @@ def test_the_command_json_csv_and_human(day: dict[str, Path]) -> None:
     done = run(str(day["tables"]))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    # 1507's row: offered 2, handled 1, abandoned 1, 50.0% abandoned, handle 2m 35s / 3m 10s
+    # 1507's row: offered 2, handled 1, abandoned 1 (missed, refused, unknown, open at end
+    # 0), 50.0% abandoned, handle 2m 35s / 3m 10s
     row = next(line.split() for line in lines if line.strip().startswith("1507"))
-    assert row[:7] == ["1507", "2", "1", "1", "0", "0", "50.0%"]
+    assert row[:9] == ["1507", "2", "1", "1", "0", "0", "0", "0", "50.0%"]
     assert " ".join(row).endswith("2m 35s / 3m 10s")
     assert any("473" not in line and "26.3%" in line for line in lines)  # 1001's occupancy
 

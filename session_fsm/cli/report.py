@@ -48,10 +48,12 @@ _EXTRA: Final = "pip install 'session-fsm[analytics]'"
 @JSON
 def command(tables_dir: str | None, db: str | None, by: str, as_csv: bool, html: str | None,
             as_json: bool) -> None:
-    """Contacts offered, handled, abandoned, missed and refused; ring, talk, hold, ACW and
-    handle time (average and longest); agent occupancy and time per state and out
-    reason. From replay's tables (TABLES_DIR, written by `session-fsm replay`) or a
-    store (--db). The definitions are in the README, "Reporting".
+    """Contacts offered, and how each ended: handled, abandoned (the caller hung up while
+    it rang at the agent), missed, refused, unknown (joined mid-way, ended unanswered) or
+    still open at the end, which add up to offered; ring, talk, hold, ACW and handle
+    time (average and longest); agent occupancy and time per state and out reason. From
+    replay's tables (TABLES_DIR, written by `session-fsm replay`) or a store (--db). The
+    definitions are in the README, "What the metrics mean".
     """
     if (tables_dir is None) == (db is None):
         raise Failure("give TABLES_DIR or --db PATH (one of them)", EXIT_INPUT)
@@ -97,6 +99,11 @@ def _page(source: Any, found: Report, path: str) -> None:
         raise Failure(f"cannot write {path}: {error.strerror or error}", EXIT_INPUT) from None
 
 
+_OFFERED: Final = ("offered", "handled", "abandoned", "missed", "refused", "unknown",
+                   "open_at_end")
+"""Offered, then the outcomes it is split into (they add up to it)."""
+
+
 def _count(value: Any) -> str:
     return "-" if value is None else f"{value:,}"
 
@@ -119,12 +126,11 @@ def _show(found: Report) -> None:
     ids, out reasons) goes through :func:`~session_fsm.cli.render.cell`: escaped."""
     style = Style()
     contacts = Columns("  ", found.by, "offered", "handled", "abandoned", "missed",
-                       "refused", "abandon %", "outbound", "connected", "consults", "ring",
-                       "talk", "hold", "ACW", "handle")
+                       "refused", "unknown", "open at end", "abandon %", "outbound",
+                       "connected", "consults", "ring", "talk", "hold", "ACW", "handle")
     for row in (*found.groups, found.total):
         contacts.add_row(
-            cell(row["group"]), *(_count(row[n]) for n in ("offered", "handled", "abandoned",
-                                                            "missed", "refused")),
+            cell(row["group"]), *(_count(row[n]) for n in _OFFERED),
             _percent(row["abandon_rate"]),
             *(_count(row[n]) for n in ("outbound", "outbound_connected", "consults")),
             *(_pair(row, n) for n in ("ring", "talk", "hold", "acw", "handle")))

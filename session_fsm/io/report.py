@@ -15,8 +15,14 @@ The metrics, in the industry's usual terms (the README's "Reporting" lists them 
   their time is already the held contact's) and a supervisor's own legs. *Inbound*
   ones are those the wire does not mark ``IsInbound False`` (work items, chats and
   voicemails carry no direction: they come in).
-- ``offered``: inbound customer contacts; ``handled``, ``abandoned``, ``missed``,
-  ``refused``: those of them with that outcome; ``abandon_rate`` abandoned / offered.
+- ``offered``: inbound customer contacts presented to the agent, split by their outcome
+  into ``handled`` (answered), ``abandoned`` (the caller hung up while it was offered,
+  ringing, at the agent: ``DisconnectCode`` ``CallAbandoned``), ``missed`` (ended
+  unanswered otherwise), ``refused`` (the agent declined it or let it time out),
+  ``unknown`` (first seen past its start, by a join, and ended unanswered: the stream
+  does not say whether it rang) and ``open_at_end`` (not closed when the input ended), so
+  that offered = handled + abandoned + missed + refused + unknown + open_at_end on every
+  row; ``abandon_rate`` abandoned / offered.
   ``outbound``: outbound customer contacts; ``outbound_connected``: those answered.
   ``consults``: consult calls.
 - Times over *handled* customer contacts (inbound and outbound), average and longest:
@@ -77,7 +83,8 @@ IDLE_STATES: Final = ("Available", "Dialer", "DialerPending")
 """Agent states spent waiting for work."""
 
 CONTACT_METRICS: Final = (
-    "contacts", "offered", "handled", "abandoned", "missed", "refused", "abandon_rate",
+    "contacts", "offered", "handled", "abandoned", "missed", "refused", "unknown",
+    "open_at_end", "abandon_rate",
     "outbound", "outbound_connected", "consults",
     "ring_avg_s", "ring_max_s", "talk_avg_s", "talk_max_s", "hold_avg_s", "hold_max_s",
     "acw_avg_s", "acw_max_s", "handle_avg_s", "handle_max_s",
@@ -110,6 +117,8 @@ FROM (
            count(*) FILTER (customer AND inbound AND outcome = 'abandoned') AS abandoned,
            count(*) FILTER (customer AND inbound AND outcome = 'missed') AS missed,
            count(*) FILTER (customer AND inbound AND outcome = 'refused') AS refused,
+           count(*) FILTER (customer AND inbound AND outcome = 'unknown') AS unknown,
+           count(*) FILTER (customer AND inbound AND outcome = 'open') AS open_at_end,
            abandoned / nullif(offered, 0) AS abandon_rate,
            count(*) FILTER (customer AND NOT inbound) AS outbound,
            count(*) FILTER (customer AND NOT inbound AND outcome = 'handled')
@@ -266,7 +275,8 @@ def _empty_total() -> dict[str, Any]:
 
 
 _COUNTS: Final = frozenset(("contacts", "offered", "handled", "abandoned", "missed", "refused",
-                            "outbound", "outbound_connected", "consults"))
+                            "unknown", "open_at_end", "outbound", "outbound_connected",
+                            "consults"))
 
 
 _PLACES: Final = 6

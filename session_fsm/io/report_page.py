@@ -141,7 +141,8 @@ def _hourly_chart(hours: Sequence[dict[str, Any]]) -> str:
     for name, colour, label in (("handled", "#4caf50", "handled"),
                                 ("abandoned", "#e53935", "abandoned"),
                                 ("missed_or_refused", "#fb8c00", "missed or refused"),
-                                ("other", "#9e9e9e", "other (outbound not reached, open)")):
+                                ("other", "#9e9e9e",
+                                 "other (outbound not reached, unknown, open)")):
         values = [h[name] for h in hours]
         axes.bar(labels, values, bottom=bottom, color=colour, label=label)
         bottom = [a + b for a, b in zip(bottom, values, strict=True)]
@@ -186,7 +187,7 @@ def render_page(source: Analytics, report: Report) -> str:
     shown = min(agents, TIMELINE_AGENTS)
     groups = [
         [g["group"], g["offered"], g["handled"], g["abandoned"], g["missed"], g["refused"],
-         g["outbound"], g["outbound_connected"],
+         g["unknown"], g["open_at_end"], g["outbound"], g["outbound_connected"],
          *(_seconds(g[f"{n}_avg_s"]) for n in ("ring", "talk", "hold", "acw", "handle")),
          _seconds(g["handle_max_s"])]
         for g in (*report.groups, report.total)]
@@ -214,8 +215,8 @@ def render_page(source: Analytics, report: Report) -> str:
         _hourly_chart(hours) if hours else "<p>No contacts.</p>",
         f"<h2>Contacts by {html.escape(report.by)}</h2>",
         _table([report.by, "offered", "handled", "abandoned", "missed", "refused",
-                "outbound", "connected", "avg ring", "avg talk", "avg hold", "avg ACW",
-                "avg handle", "longest handle"], groups),
+                "unknown", "open at end", "outbound", "connected", "avg ring", "avg talk",
+                "avg hold", "avg ACW", "avg handle", "longest handle"], groups),
         "<h2>Agents</h2>",
         _table(["agent", "logged in", "available", "occupied", "ACW", "unavailable",
                 "occupancy"], agent_rows),
