@@ -21,6 +21,7 @@ from .engine.changes import (
     LinkMoved,
     Noted,
     StatusAfterFinal,
+    Subscriber,
     TranscriptAdded,
     Transition,
 )
@@ -38,13 +39,15 @@ from .views.history import (
 )
 from .views.validation import validate
 from .wire.codec import decode, encode
-from .wire.reader import iter_wire, read
+from .wire.reader import ReadError, ReadItem, iter_wire, read
 
 if TYPE_CHECKING:
     from .io.client import SessionFollower
     from .io.store import Store
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
+"""The one version of the package (pyproject.toml reads it): 0.2 as the README's
+"Changes" describes it, not yet released."""
 
 # The edges load on first use: the HTTP client alone would double the import time of a
 # program that only feeds events.
@@ -75,6 +78,8 @@ __all__ = [
     "InputError",
     "LinkMoved",
     "Noted",
+    "ReadError",
+    "ReadItem",
     "RuleName",
     "SequenceError",
     "SessionEngine",
@@ -87,6 +92,7 @@ __all__ = [
     "StateFilter",
     "StatusAfterFinal",
     "Store",
+    "Subscriber",
     "TranscriptAdded",
     "Transition",
     "Violation",

@@ -8,7 +8,7 @@ import click
 
 from .. import diagrams
 from ..machines import spec_registry
-from ._common import EXIT_FINDING, JSON, Failure, emit_json, stdout, table
+from ._common import EXIT_FINDING, EXIT_INPUT, JSON, Failure, emit_json, stdout, table
 
 EXAMPLES = """\b
 Examples:
@@ -63,6 +63,10 @@ def _warn(svg_errors: tuple[str, ...]) -> None:
 
 
 def _check(out: Path, as_json: bool) -> None:
+    if not out.is_dir():  # not stale: there is nothing here to compare (another directory)
+        raise Failure(f"{out} is not a directory of diagrams: run the check where the "
+                      "diagrams are (the project's root), or name them with --out DIR",
+                      EXIT_INPUT)
     found = diagrams.stale(out)
     if as_json:
         emit_json({"out": str(out), "up_to_date": not found,

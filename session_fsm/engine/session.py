@@ -28,7 +28,7 @@ import logging
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, overload
 from zlib import adler32 as _adler32
 from zlib import crc32 as _crc32
 
@@ -61,6 +61,9 @@ BAD_FIELD_APPLIED = " (the rest of the event is applied)"
 
 END_EVENTS = (ev.AgentSessionEnd, ev.RemoteAgentSessionEnd, ev.HttpSessionEnded)
 _LIFECYCLE_EVENTS = frozenset({ev.AgentSessionStart, *END_EVENTS})
+
+_C = TypeVar("_C", bound=Change)
+"""A kind of change a filtered subscriber takes."""
 
 log = logging.getLogger(__name__)
 
@@ -492,14 +495,33 @@ class SessionEngine:
         self.sessions: dict[str, AgentSession] = {}
         self._subscribers: list[Subscriber] = []
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(change)`` for every change from now on, in order; returns a
-        callable that unsubscribes (calling it twice is harmless).
+    @overload
+    def subscribe(self, callback: Subscriber, /) -> Callable[[], None]: ...
 
-        A subscriber that raises has its exception logged (logger ``session_fsm.engine.session``,
-        with the traceback) and stays subscribed: the change is already applied, the
-        other subscribers still get it, and ``feed()`` returns as usual.
+    @overload
+    def subscribe(self, callback: Callable[[_C], object], kind: type[_C], /,
+                  *kinds: type[_C]) -> Callable[[], None]: ...
+
+    def subscribe(self, callback: Callable[[Any], object], /,
+                  *kinds: type[Any]) -> Callable[[], None]:
+        """Call ``callback(change)`` for every change from now on, in order, or only for
+        the changes of the ``kinds`` given (``engine.subscribe(on_status, AgentStatus)``);
+        returns a callable that unsubscribes (calling it twice is harmless).
+
+        Subscribers are called in the order they subscribed, each with every change of
+        an event before the next event is applied. A subscriber that raises has its
+        exception logged (logger ``session_fsm.engine.session``, with the traceback) and
+        stays subscribed: the change is already applied, the other subscribers still get
+        it, and ``feed()`` returns as usual.
         """
+        if kinds:
+            wanted = kinds
+            every = callback
+
+            def callback(change: Change) -> None:
+                if isinstance(change, wanted):
+                    every(change)
+
         subscribers = self._subscribers
 
         def unsubscribe() -> None:
@@ -590,6 +612,18 @@ class SessionEngine:
         if found is None:
             raise KeyError(f"no session {key!r}: no event was fed under that key")
         return (snapshot_of(found),)
+
+    def agent_snapshot(self, agent_id: str) -> Snapshot | None:
+        """The snapshot of agent ``agent_id``'s session (the ``AgentId`` of its
+        ``AgentSessionStart``): of its active sessions the one that began last, else the
+        one that began last; None when no session names that agent."""
+        found = None
+        for session in self.sessions.values():
+            info = session.info
+            if info.agent_id == agent_id and (
+                    found is None or info.status == "active" or found.info.status != "active"):
+                found = session
+        return None if found is None else snapshot_of(found)
 
     def violations(self) -> Iterator[Violation]:
         """Every violation of every session, session by session, in event order."""

@@ -71,6 +71,14 @@ class AgentStateView:
         """Entry 1: where the agent goes after ACW."""
         return self.next_states[1] if len(self.next_states) > 1 else None
 
+    def time_in_state_s(self, now: datetime) -> float | None:
+        """Seconds the agent has been in this state at ``now``, which must be the
+        platform's clock (your clock plus the skew; ``serve`` says it as ``server_time``):
+        the stream's times are the platform's. None when the state's start is unknown."""
+        if self.since is None:
+            return None
+        return (now - self.since).total_seconds()
+
 
 @attrs.frozen(slots=True)
 class AgentLegView:
@@ -122,6 +130,9 @@ class Snapshot:
     key: str
     session: SessionView
     agent_state: AgentStateView | None
+    """Where the agent stands; ``LoggedOut`` once the session has ended, whatever state
+    was seen last (a logoff by an administrator, or a lost end, sends no LoggedOut
+    state): that one is :attr:`last_seen_state`."""
     agent_leg: AgentLegView | None
     contacts: tuple[ContactView, ...]
     linked_contact_id: str | None
@@ -140,11 +151,17 @@ class Snapshot:
     muted: bool | None = None
     signals: Mapping[str, int] = attrs.field(factory=dict)
     unknown_types: Mapping[str, int] = attrs.field(factory=dict)
+    last_seen_state: AgentStateView | None = None
+    """The last agent state the stream said; differs from :attr:`agent_state` only
+    after the session ended without a ``LoggedOut`` state."""
 
     def contact(self, contact_id: str) -> ContactView | None:
         """An open contact by id."""
         return next((c for c in self.contacts if c.contact_id == contact_id), None)
 
+
+LOGGED_OUT = "LoggedOut"
+"""The agent state of an ended session (the documentation lists it among the states)."""
 
 CONTRACT_KEYS = (
     "key", "session", "agent_state", "agent_leg", "contacts", "linked_contact_id",
@@ -192,6 +209,10 @@ def snapshot_of(session: AgentSession) -> Snapshot:
             tuple(NextStateView(n.state or "", n.out_reason or "") for n in agent.next_states),
             AcwView(acw.contact_id, acw.started, acw.deadline) if acw else None,
         )
+    seen_view = agent_view
+    if info.status == "ended" and (agent_view is None or agent_view.state != LOGGED_OUT):
+        # the session is over: the agent is logged out, whatever the stream said last
+        agent_view = AgentStateView(LOGGED_OUT, "", None, False, None, None, ())
     leg = session.leg
     monitor = session.monitoring
     errors = list(session.session_errors)
@@ -222,6 +243,7 @@ def snapshot_of(session: AgentSession) -> Snapshot:
         muted=session.muted,
         signals=dict(session.signals),
         unknown_types=dict(session.unknown_types),
+        last_seen_state=seen_view,
     )
 
 

@@ -44,7 +44,6 @@ from .history import (
     ContactLog,
     HistoryFold,
     SessionLog,
-    StepHistory,
     agent_acw_s,
     contact_history,
     settled,  # history's own rule for "nothing can change it now", not a second one
@@ -82,28 +81,15 @@ CONTACT_COLUMNS: Final = (
 """What :func:`contact_values` gives, in this order (the tables put ``session`` and
 ``agent_id`` before them)."""
 
-_TALK: Final = frozenset(("Active", "Joined"))
 _REFUSED: Final = "refused"
 _KEPT: Final = (Transition, AgentStatus, AcwLinked, ContactDetails)
 """The changes a contact's row depends on (transcript lines are in no row)."""
 
 
-def _first_active(contact: ContactHistory) -> StepHistory | None:
-    """The contact's first ``Active`` step (the table's spelling: ``active`` counts)."""
-    spec = CONTACT_MACHINES.get(contact.media)
-    for step in contact.steps:
-        name = (spec.trigger_for(step.status) if spec is not None else None) or step.status
-        if name == "Active":
-            return step
-        if step.final:
-            break
-    return None
-
-
 def answered_at(contact: ContactHistory) -> datetime | None:
     """The first ``Active`` step's server time: when the agent answered (None: never,
     or that step carried no time)."""
-    step = _first_active(contact)
+    step = contact.answered_step
     return step.at if step is not None else None
 
 
@@ -153,14 +139,10 @@ def outcome_of(contact: ContactHistory, *, answered: bool, refused: bool) -> str
 
 def contact_values(contact: ContactHistory, *, refused: bool = False) -> tuple[Any, ...]:
     """The :data:`CONTACT_COLUMNS` of one contact, in order (times as datetimes)."""
-    first = _first_active(contact)
+    first = contact.answered_step
     answered = first.at if first is not None else None
     reached = first is not None
-    talk: float | None = None
-    if reached:  # time in status is counted by the table's spelling
-
-        talk = sum(seconds for status, seconds in contact.time_in_status_s.items()
-                   if status in _TALK)
+    talk = contact.talk_s
     return (
         contact.contact_id, contact.first_index, contact.media, contact.skill,
         contact.call_type, contact.is_inbound, contact.status, contact.started, answered,

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -142,6 +142,29 @@ class ContactHistory:
     def ended(self) -> datetime | None:
         """The FinalState True step's server timestamp (None while open)."""
         return next((s.at for s in self.steps if s.final), None)
+
+    @property
+    def answered_step(self) -> StepHistory | None:
+        """The first ``Active`` step (by the table's spelling: ``active`` counts), before
+        the close: where the agent answered; None if never."""
+        spec = CONTACT_MACHINES.get(self.media)
+        for step in self.steps:
+            name = (spec.trigger_for(step.status) if spec is not None else None) or step.status
+            if name == "Active":
+                return step
+            if step.final:
+                break
+        return None
+
+    @property
+    def talk_s(self) -> float | None:
+        """Seconds in ``Active`` and ``Joined`` (a conference is talk too); None when never
+        answered. With :attr:`hold_s`, :attr:`acw_s` and :attr:`handle_time_s`, what a
+        desktop says when a contact ends."""
+        if self.answered_step is None:
+            return None
+        return sum(seconds for status, seconds in self.time_in_status_s.items()
+                   if status in _TALK)
 
 
 @attrs.frozen(slots=True)
@@ -329,6 +352,8 @@ class SessionLog:
 
 
 _MEDIA_OF_MACHINE = {spec.name: media for media, spec in CONTACT_MACHINES.items()}
+_TALK: Final = frozenset(("Active", "Joined"))
+"""The statuses that are talk (time in status is counted by the table's spelling)."""
 
 
 class HistoryFold:
@@ -393,6 +418,41 @@ class HistoryFold:
                 return
         steps.append(Step(change.status or "", change.at, change.final, change.event_index,
                           contact.disconnect_code))
+
+    def on_contact_done(self, callback: Callable[[str, ContactHistory], object]
+                        ) -> Callable[[Change], None]:
+        """A subscriber that folds every change (subscribe it *instead of* :meth:`apply`,
+        so the history is folded before you read it) and then calls ``callback(key,
+        contact)`` once for each contact whose figures are final: closed (FinalState
+        True) and its after-call work over. That is at the agent's first state after the
+        close that is not the contact's own ACW (an ACW not yet linked to any contact is
+        waited out), or at the session's end. ``contact`` has the talk, hold, ACW and
+        handle times (:attr:`ContactHistory.talk_s`, ``hold_s``, ``acw_s``,
+        ``handle_time_s``)::
+
+            fold = HistoryFold()
+            engine.subscribe(fold.on_contact_done(lambda key, c: print(c.contact_id, c.acw_s)))
+        """
+        waiting: dict[str, dict[str, None]] = {}  # by session: contacts closed, not yet done
+
+        def subscriber(change: Change) -> None:
+            self.apply(change)
+            key = change.session
+            if type(change) is Transition and change.contact_ended:
+                assert change.subject is not None  # a contact machine's subject is its id
+                waiting.setdefault(key, {})[change.subject] = None
+            closed = waiting.get(key)
+            if not closed:
+                return
+            log = self.sessions[key]
+            last = log.timeline[-1] if log.timeline else None
+            for contact_id in list(closed):
+                record = log.contacts[contact_id]
+                if log.ended or _after_work_over(record, last):
+                    del closed[contact_id]
+                    callback(key, contact_history(record, log.timeline))
+
+        return subscriber
 
     def _agent_status(self, log: SessionLog, change: AgentStatus) -> None:
         timeline = log.timeline
@@ -495,6 +555,15 @@ def settled(contact: ContactLog, last: AgentInterval | None) -> bool:
         return False
     return last is not None and last.event_index > final.event_index \
         and last.acw_contact_id != contact.contact_id
+
+
+def _after_work_over(contact: ContactLog, last: AgentInterval | None) -> bool:
+    """Whether a closed contact's figures are final: the agent's current state began
+    after the close and is no ACW that is, or may yet be linked to, this contact."""
+    final = next((s for s in contact.steps if s.final), None)
+    if final is None or last is None or last.event_index <= final.event_index:
+        return False
+    return not last.is_acw or last.acw_contact_id not in (None, contact.contact_id)
 
 
 def history_of(log: SessionLog, *, now: datetime | None = None,

@@ -59,7 +59,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from functools import partial
 from itertools import chain
-from typing import IO, Any, Final, TypeAlias, cast
+from typing import IO, Any, Final, Literal, TypeAlias, cast, overload
 
 import attrs
 import orjson
@@ -120,8 +120,22 @@ class ReadError:
 # --- public API ------------------------------------------------------------------------
 
 
+Paths: TypeAlias = "Iterable[str | os.PathLike[str]] | str | os.PathLike[str]"
+"""One path, or several: files, ``.gz`` files, ``-`` for standard input."""
+
+
+@overload
+def read(paths: Paths, *, on_error: Literal["raise"] = "raise",
+         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[ReadItem]: ...
+
+
+@overload
+def read(paths: Paths, *, on_error: Literal["report"],
+         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[ReadItem | ReadError]: ...
+
+
 def read(
-    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    paths: Paths,
     *,
     on_error: OnError = "raise",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
@@ -129,11 +143,26 @@ def read(
     """Every event of ``paths`` (files, ``.gz`` files, ``-``), decoded, in input order.
 
     Built on :func:`iter_wire`, so both share one parsing path; the codec's errors are
-    located here. ``ReadError`` items appear only with ``on_error="report"``. Files are
-    opened one after the other, as the iteration reaches them.
+    located here. ``ReadError`` items appear only with ``on_error="report"`` (then the
+    items are ``ReadItem | ReadError``; by default, every item is a :class:`ReadItem` and
+    the first error raises). Files are opened one after the other, as the iteration
+    reaches them. Feeding an engine, a line being one response (batch)::
+
+        for item in read("recording.jsonl"):
+            engine.feed(item.event, key=item.key, source=item.source, batch=item.source)
     """
     wire = iter_wire(paths, on_error=on_error, max_line_bytes=max_line_bytes)
     return _decoded(wire, on_error == "raise")
+
+
+@overload
+def read_one(path: str | os.PathLike[str], *, on_error: Literal["raise"] = "raise",
+             max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[ReadItem]: ...
+
+
+@overload
+def read_one(path: str | os.PathLike[str], *, on_error: Literal["report"],
+             max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[ReadItem | ReadError]: ...
 
 
 def read_one(
