@@ -53,7 +53,8 @@ def command(tables_dir: str | None, db: str | None, by: str, as_csv: bool, html:
     still open at the end, which add up to offered; ring, talk, hold, ACW and handle
     time (average and longest); agent occupancy and time per state and out reason. From
     replay's tables (TABLES_DIR, written by `session-fsm replay`) or a store (--db). The
-    definitions are in the README, "What the metrics mean".
+    definitions are in the README, "What the metrics mean", and in `session-fsm schema
+    report` (every --json key).
     """
     if (tables_dir is None) == (db is None):
         raise Failure("give TABLES_DIR or --db PATH (one of them)", EXIT_INPUT)
