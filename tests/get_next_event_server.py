@@ -377,10 +377,13 @@ BEFORE_END: dict[str, Any] = {
 }
 # The 409 ends it exactly as AgentSessionEnd would; no contact was open, so no violation.
 # The follower applies the 409 as one event (session_fsm.HttpSessionEnded, the line the
-# recording holds for it), so it counts: 12 + 1 events.
+# recording holds for it), so it counts: 12 + 1 events. An ended session's agent is
+# logged out, whatever the stream said last (Available): no since, no ACW, no next state.
 FINAL: dict[str, Any] = {
     **BEFORE_END,
     "session": {**BEFORE_END["session"], "status": "ended", "end_reason": "409"},
+    "agent_state": {"state": "LoggedOut", "out_reason": "", "since": None, "is_acw": False,
+                    "acw_timeout_s": None, "acw_deadline": None, "next_states": []},
     "events": EVENT_COUNT + 1,
 }
 

@@ -6,7 +6,6 @@ missing from the picture or the picture shows an edge no row declares.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -97,13 +96,14 @@ def test_check_names_stale_missing_and_obsolete_files(tmp_path: Path) -> None:
     assert run("diagrams", "--out", str(out), "--check").returncode == 0
 
 
-def test_check_json_and_missing_directory(tmp_path: Path) -> None:
+def test_check_of_a_missing_directory_says_there_is_none(tmp_path: Path) -> None:
+    """Not nine stale diagrams (the first version's answer, issue 33): no directory to
+    check, an input error, with --json too."""
     done = run("diagrams", "--out", str(tmp_path / "nowhere"), "--check", "--json")
-    assert done.returncode == 1
-    document = json.loads(done.stdout)
-    assert document["up_to_date"] is False
-    assert {s["reason"] for s in document["stale"]} == {"missing"}
-    assert len(document["stale"]) == 9
+    assert done.returncode == 2
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert f"{tmp_path / 'nowhere'} is not a directory of diagrams" in line
 
 
 def test_output_does_not_depend_on_hash_seed(tmp_path: Path) -> None:

@@ -49,8 +49,9 @@ def t(hour: int, minute: int, second: int, millisecond: int = 0) -> Any:
     return utc(2013, 9, 11, hour, minute, second, millisecond)
 
 
-def busy_session_json() -> dict[str, Any]:
-    """An agent in ACW after a call, with a leg up, being monitored, when the session ends."""
+def busy_session_json(*, ended: bool = True) -> dict[str, Any]:
+    """An agent in ACW after a call, with a leg up, being monitored, when the session ends
+    (or, not ``ended``, just before: the agent state then is the ACW's)."""
     session = replay([
         session_start(),
         leg("2200339882", "Dialing"),
@@ -64,7 +65,7 @@ def busy_session_json() -> dict[str, Any]:
         call("1569815", "Disconnected", at=t(5, 6, 17), start=t(5, 5, 0)),
         agent_state("Unavailable", at=t(5, 6, 17), acw=True, acw_timeout=60,
                     next_states=["Available"]),
-        session_end(),
+        *([session_end()] if ended else []),
     ], key="agent-00042")
     return to_json(session.snapshot())
 
@@ -74,7 +75,9 @@ def test_snapshot_json_has_exactly_the_contract_keys_at_every_level() -> None:
     assert set(data) == TOP_KEYS
     assert set(data["session"]) == SESSION_KEYS
     assert set(data["agent_state"]) == AGENT_STATE_KEYS
-    assert [set(n) for n in data["agent_state"]["next_states"]] == [NEXT_STATE_KEYS]
+    in_acw = busy_session_json(ended=False)["agent_state"]
+    assert set(in_acw) == AGENT_STATE_KEYS
+    assert [set(n) for n in in_acw["next_states"]] == [NEXT_STATE_KEYS]
     assert set(data["agent_leg"]) == AGENT_LEG_KEYS
     assert [set(c) for c in data["contacts"]] == [CONTACT_KEYS, CONTACT_KEYS]
     assert set(data["monitoring"]) == MONITORING_KEYS
@@ -86,10 +89,10 @@ def test_snapshot_json_values() -> None:
         "session": {"session_id": "58070815", "agent_id": "12214", "bus_no": "4500",
                     "status": "ended", "end_reason": "AgentSessionEnd", "end_message": None,
                     "end_clean": True},
-        "agent_state": {"state": "Unavailable", "out_reason": "",
-                        "since": "2013-09-11T05:06:17.000Z", "is_acw": True,
-                        "acw_timeout_s": 60, "acw_deadline": "2013-09-11T05:07:17.000Z",
-                        "next_states": [{"state": "Available", "out_reason": ""}]},
+        # the session ended, so the agent is logged out, whatever it was in (ACW)
+        "agent_state": {"state": "LoggedOut", "out_reason": "", "since": None,
+                        "is_acw": False, "acw_timeout_s": None, "acw_deadline": None,
+                        "next_states": []},
         "agent_leg": {"id": "2200339882", "status": "Active", "final": False},
         "contacts": [
             {"contact_id": "1569815", "media": "call", "status": "Disconnected",
@@ -119,8 +122,16 @@ def test_snapshot_json_values() -> None:
     }
 
 
+def test_snapshot_json_agent_state_in_acw_before_the_end() -> None:
+    assert busy_session_json(ended=False)["agent_state"] == {
+        "state": "Unavailable", "out_reason": "", "since": "2013-09-11T05:06:17.000Z",
+        "is_acw": True, "acw_timeout_s": 60,
+        "acw_deadline": "2013-09-11T05:07:17.000Z",  # 05:06:17 + 60 s
+        "next_states": [{"state": "Available", "out_reason": ""}]}
+
+
 def test_snapshot_json_value_types() -> None:
-    data = busy_session_json()
+    data = busy_session_json(ended=False)
     timestamps = [
         data["agent_state"]["since"], data["agent_state"]["acw_deadline"],
         data["monitoring"]["since"],

@@ -371,6 +371,9 @@ class SessionWriter:
                 self.a_state, self.a_reason,
                 None if self.a_since is None else datetime_of(self.a_since), self.a_acw,
                 self.a_timeout, deadline, self.a_next)
+        if self.status == "ended" and (agent_state is None or agent_state.state != "LoggedOut"):
+            # an ended session's agent is logged out, whatever state the stream said last
+            agent_state = ExpectedAgentState("LoggedOut", "", None, False, None, None, ())
         leg = ExpectedLeg(self.leg_id, self.leg_status, self.leg_final) if self.leg_id else None
         contacts = tuple(
             ExpectedContact(
