@@ -343,7 +343,7 @@ GOLDEN = Path(__file__).parent / "data" / "differential"
 
 
 def golden_form(history: SessionHistory) -> dict[str, Any]:
-    """A history as the golden files hold it: contract.md's JSON entry, plus what the
+    """A history as the golden files hold it: ``history --json``'s entry, plus what the
     Python values carry beyond it."""
     entry = history_json(history)
     for contact, shown in zip(history.contacts, entry["contacts"], strict=True):

@@ -105,9 +105,10 @@ def test_bad_line_stops_snapshot_with_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_bad_field_is_left_out_and_the_rest_applied(tmp_path: Path) -> None:
-    """contract.md: input errors are lines that are not JSON and events that are not
-    objects; a field of the wrong kind is the bad-field violation, and the rest of its
-    event (here the agent going Available at 20:06:00) and of the stream applies."""
+    """The input rules (README, "Exit codes"): input errors are lines that are not JSON
+    and events that are not objects; a field of the wrong kind is the bad-field
+    violation, and the rest of its event (here the agent going Available at 20:06:00) and
+    of the stream applies."""
     stream = write_stream(tmp_path / "calls.jsonl", CALL_STREAM)
     with stream.open("ab") as out:
         out.write(b'{"Type": "AgentState", "CurrentState": "Available", "CurrentOutReason": "",'

@@ -1,6 +1,6 @@
 """One stream, three ways of writing it: the same snapshot and the same violations.
 
-contract.md lets a stream come as JSON Lines, as one JSON document, compact or
+The input rules let a stream come as JSON Lines, as one JSON document, compact or
 pretty-printed. What the engine makes of it must not depend on the line breaks: a batch
 (which tells a join's replay from live events, and a response delivered twice from
 two) is one get-next-event response or one envelope, wherever its lines fall (issue 16,

@@ -1,6 +1,7 @@
-"""``to_json`` of a snapshot against contract.md's ``snapshot --json``, key by key.
+"""``to_json`` of a snapshot against the contract's ``snapshot --json``, key by key.
 
-The expected key sets and values are copied by hand from ``shared/docs/contract.md``:
+The expected key sets and values are copied by hand from the contract (the project's
+``shared/docs/contract.md``; users have ``session-fsm schema snapshot``):
 exactly its keys at every level, timestamps as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` strings,
 IDs as strings.
 """
@@ -27,14 +28,14 @@ from session_fsm.engine.snapshot import snapshots_json, to_json
 
 TOP_KEYS = {"key", "session", "agent_state", "agent_leg", "contacts", "linked_contact_id",
             "monitoring", "events", "violations"}
-# contract.md's keys, end_clean (AgentSessionEnd's Success) among them
+# the contract's keys, end_clean (AgentSessionEnd's Success) among them
 SESSION_KEYS = {"session_id", "agent_id", "bus_no", "status", "end_reason", "end_message",
                 "end_clean"}
 AGENT_STATE_KEYS = {"state", "out_reason", "since", "is_acw", "acw_timeout_s", "acw_deadline",
                     "next_states"}
 NEXT_STATE_KEYS = {"state", "out_reason"}
 AGENT_LEG_KEYS = {"id", "status", "final"}
-# contract.md's keys, what a desktop needs among them, and screen_pop_variables (allowed)
+# the contract's keys, what a desktop needs among them, and screen_pop_variables (allowed)
 CONTACT_KEYS = {"contact_id", "media", "status", "final", "in_acw", "is_linked", "is_inbound",
                 "call_type", "skill", "started", "last_change", "ani", "dnis",
                 "screen_pop_url", "screen_pop_variables", "master_contact_id",

@@ -47,7 +47,8 @@ def command(files: tuple[str, ...], as_json: bool, skip_bad: bool) -> None:
 
     An unreadable line is a violation at its place (as in validate), never dropped: it is
     named on stderr too, and the exit is 2 once the input is read (unless --skip-bad).
-    With --json: JSON Lines, one change a line (keys in contract.md and the README).
+    With --json: JSON Lines, one change a line (every kind's keys: `session-fsm schema
+    changes`, and the README's change table).
     """
     out = sys.stdout.buffer
     line = _json_line if as_json else _text_line

@@ -107,7 +107,7 @@ class Report:
         return result
 
     def to_json(self) -> dict[str, Any]:
-        """The ``validate --json`` document of the contract (``docs/contract.md``)."""
+        """The ``validate --json`` document (schema: ``session-fsm schema validate``)."""
         return {
             "events": self.events,
             "errors": self.errors,
