@@ -283,7 +283,10 @@ def scenario_streams() -> dict[str, list[tuple[Hashable, dict[str, Any]]]]:
         for name, function in inspect.getmembers(scenarios, inspect.isfunction):
             if not name.startswith("test_") or function.__module__ != scenarios.__name__:
                 continue
+            wanted = set(inspect.signature(function).parameters)
             for n, parameters in enumerate(_parameter_sets(function)):
+                if set(parameters) != wanted:
+                    continue  # a scenario that needs a fixture: not a plain stream
                 current[0] = f"{name.removeprefix('test_')}-{n}"
                 # a scenario that fails is its own test's news; its stream is still one
                 with contextlib.suppress(AssertionError):
@@ -410,3 +413,21 @@ def test_the_services_sessions_and_change_stream_hold_their_schemas(
     assert (name, change_id, data["kind"], data["after"]) == ("reset", last, "reset",
                                                               last + 1_000)
     check("change", data)
+
+
+def test_every_line_of_follow_json_is_a_snapshot_session(tmp_path: Path) -> None:
+    """``follow --json`` against the stand-in get-next-event server (six responses, then a
+    409): each line is ``snapshot``'s ``$defs/session``, as the README says."""
+    from get_next_event_server import ScriptServer, follow_command, loopback_env, session_script
+
+    token = tmp_path / "token"
+    token.write_text("fresh\n")
+    with ScriptServer(session_script(failures=False)) as server:
+        done = subprocess.run(follow_command(server, token, "--json"), capture_output=True,
+                              timeout=BOUND_S, env=loopback_env(), check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 7
+    for line in lines:
+        check("snapshot", line, "session")
+    assert lines[-1]["session"]["end_reason"] == "409"
