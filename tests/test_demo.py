@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from session_fsm.cli.demo import duration
 from session_fsm.engine import SessionEngine
+from session_fsm.views.durations import duration
 from session_fsm.views.validation import validate_files
 from session_fsm.wire.reader import read
 
@@ -162,7 +162,7 @@ def test_demo_names_the_key_facts(human: str) -> None:
     # the ACW of the inbound call (14:09:05 -> 14:09:48) and the one still running
     assert "Unavailable (ACW for 5810001) 43s" in human
     assert "ACW for 5810011 until 2024-03-12T14:41:10.000Z" in human
-    assert ("call 5810001: Incoming 3s -> Active 2m28s -> Holding 40s -> Active 2m13s -> "
+    assert ("call 5810001: Incoming 3s -> Active 2m 28s -> Holding 40s -> Active 2m 13s -> "
             "Disconnected 43s -> Disconnected (final)") in human
     # the remote logoff and the validation report
     assert "ended (RemoteAgentSessionEnd)" in human
@@ -240,7 +240,8 @@ def test_demo_help_has_examples() -> None:
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [
-    (None, "-"), (0.0, "0s"), (3.0, "3s"), (148.0, "2m28s"), (3725.0, "1h02m05s"),
+    (None, "-"), (0.0, "0s"), (3.0, "3s"), (148.0, "2m 28s"), (3725.0, "1h 02m 05s"),
+    (60.4, "1m 00.4s"),
 ])
 def test_duration(seconds: float | None, shown: str) -> None:
     assert duration(seconds) == shown

@@ -22,6 +22,7 @@ from ..engine import SessionEngine
 from ..engine.rules import RULES, Violation
 from ..engine.snapshot import snapshots_json
 from ..errors import InputError, plural
+from ..views.durations import duration
 from ..views.history import (
     ContactHistory,
     HistoryFold,
@@ -32,7 +33,6 @@ from ..views.history import (
 from ..views.validation import Report, report_of
 from ..wire.codec import format_time
 from ._common import JSON, Failure, emit_json, heading, replay_files, stdout, table
-from .render import duration as history_duration
 from .render import show_report, show_snapshot
 
 EXAMPLES = """\b
@@ -103,11 +103,6 @@ def command(as_json: bool) -> None:
 
 
 # --- history ----------------------------------------------------------------------------
-
-
-def duration(seconds: float | None) -> str:
-    """The demo's compact form of :func:`.history.duration`: ``3s``, ``2m28s``."""
-    return history_duration(seconds, sep="")
 
 
 def _lifecycle(contact: ContactHistory) -> str:

@@ -20,6 +20,7 @@ from rich.text import Text
 from ..engine.rules import CATALOGUE, Severity
 from ..engine.snapshot import Snapshot
 from ..errors import plural, printable
+from ..views.durations import duration
 from ..views.history import SessionHistory
 from ..views.validation import Report
 from ..wire.codec import format_time
@@ -107,23 +108,6 @@ class _Clock:
 
     def title(self, title: str) -> str:
         return f"{title} ({self.date}, UTC)" if self.date else title
-
-
-def duration(seconds: float | None, *, sep: str = " ") -> str:
-    """``25.0`` -> ``25s``, ``312.0`` -> ``5m 12s``, ``3725.5`` -> ``1h 02m 05.5s``
-    (``sep=""``: ``5m12s``)."""
-    if seconds is None:
-        return "-"
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    fraction = seconds - whole
-    tail = f"{fraction:.3f}".rstrip("0").rstrip(".")[1:] if fraction else ""
-    if hours:
-        return f"{hours}h{sep}{minutes:02d}m{sep}{secs:02d}{tail}s"
-    if minutes:
-        return f"{minutes}m{sep}{secs:02d}{tail}s"
-    return f"{secs}{tail}s"
 
 
 def _figures(pairs: Iterable[tuple[str, float | None]]) -> str:

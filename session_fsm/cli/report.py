@@ -10,13 +10,15 @@ one line naming the extra.
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ..views.durations import duration
 from ._common import EXIT_INPUT, JSON, Failure, emit_json
-from .render import Columns, Style, cell, duration
+from .render import Columns, Style, cell
 
 if TYPE_CHECKING:
     from ..io.report import Report
@@ -60,6 +62,8 @@ def command(tables_dir: str | None, db: str | None, by: str, as_csv: bool, html:
         raise Failure("give TABLES_DIR or --db PATH (one of them)", EXIT_INPUT)
     if as_json and as_csv:
         raise Failure("--json and --csv: choose one", EXIT_INPUT)
+    if html is not None:
+        _check_writable(html)
     try:
         from ..io import report as analytics
     except ImportError as error:
@@ -86,6 +90,16 @@ def command(tables_dir: str | None, db: str | None, by: str, as_csv: bool, html:
         _show(found)
     if html is not None:
         click.echo(f"session-fsm: wrote {html}", err=True)
+
+
+def _check_writable(path: str) -> None:
+    """Refuse a page that could not be written before the report is computed (it can
+    take a while): its directory must exist and be writable."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise Failure(f"cannot write {path}: no directory {folder}", EXIT_INPUT)
+    if not os.access(folder, os.W_OK):
+        raise Failure(f"cannot write {path}: {folder} is not writable", EXIT_INPUT)
 
 
 def _page(source: Any, found: Report, path: str) -> None:
@@ -117,7 +131,7 @@ def _pair(row: dict[str, Any], name: str) -> str:
     average, longest = row[f"{name}_avg_s"], row[f"{name}_max_s"]
     if average is None:
         return "-"
-    return f"{duration(round(average, 1))} / {duration(round(longest, 1))}"
+    return f"{duration(round(average))} / {duration(round(longest))}"
 
 
 def _show(found: Report) -> None:
@@ -126,15 +140,20 @@ def _show(found: Report) -> None:
     (see :class:`~session_fsm.cli.render.Columns`). Text from the stream (skills, agent
     ids, out reasons) goes through :func:`~session_fsm.cli.render.cell`: escaped."""
     style = Style()
+    # three tables of one row per group, not one of seventeen columns: each fits a
+    # 120-column terminal (an hour's group name is 16 characters)
     contacts = Columns("  ", found.by, "offered", "handled", "abandoned", "missed",
-                       "refused", "unknown", "open at end", "abandon %", "outbound",
-                       "connected", "consults", "ring", "talk", "hold", "ACW", "handle")
+                       "refused", "unknown", "open", "abandon %")
+    outbound = Columns("  ", found.by, "outbound", "connected", "consults")
+    times = Columns("  ", found.by, "ring", "talk", "hold", "ACW", "handle")
     for row in (*found.groups, found.total):
-        contacts.add_row(
-            cell(row["group"]), *(_count(row[n]) for n in _OFFERED),
-            _percent(row["abandon_rate"]),
-            *(_count(row[n]) for n in ("outbound", "outbound_connected", "consults")),
-            *(_pair(row, n) for n in ("ring", "talk", "hold", "acw", "handle")))
+        group = cell(row["group"])
+        contacts.add_row(group, *(_count(row[n]) for n in _OFFERED),
+                         _percent(row["abandon_rate"]))
+        outbound.add_row(group, *(_count(row[n]) for n in ("outbound", "outbound_connected",
+                                                           "consults")))
+        times.add_row(group, *(_pair(row, n) for n in ("ring", "talk", "hold", "acw",
+                                                       "handle")))
     agents = Columns("  ", "agent", "logged in", "available", "occupied", "ACW",
                      "unavailable", "occupancy")
     for agent in found.agents:
@@ -147,8 +166,11 @@ def _show(found: Report) -> None:
                        "yes" if row["is_acw"] else "", _count(row["intervals"]),
                        duration(round(row["seconds"])))
     out = [style.bold(f"report of {cell(found.source)}, by {found.by}"), "",
-           style.bold(f"contacts by {found.by} (times: average / longest, of handled "
-                      "contacts)"), *contacts.lines(style), "",
+           style.bold(f"contacts offered by {found.by}, and how they ended (open: still "
+                      "open at the end)"), *contacts.lines(style), "",
+           style.bold(f"outbound contacts by {found.by}"), *outbound.lines(style), "",
+           style.bold(f"times by {found.by}: average / longest, of handled contacts"),
+           *times.lines(style), "",
            style.bold("agents"), *agents.lines(style), "",
            style.bold("time per state and out reason"), *states.lines(style)]
     sys.stdout.write("\n".join(out) + "\n")

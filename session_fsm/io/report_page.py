@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ..views.durations import duration
 from .report import IDLE_STATES, OCCUPIED_STATES, Analytics, Report
 
 __all__ = ["TIMELINE_AGENTS", "render_page", "write_page"]
@@ -168,7 +169,8 @@ svg { max-width: 100%; height: auto; }
 
 
 def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f}"
+    """A duration as the terminal report writes it (whole seconds)."""
+    return duration(None if value is None else round(value))
 
 
 def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -203,7 +205,8 @@ def render_page(source: Analytics, report: Report) -> str:
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Contact-center report</h1><p class='note'>{html.escape(report.source)}: "
         f"{report.total['contacts']:,} customer contacts, {agents:,} agents. Times are "
-        "seconds; the definitions are in the README, \u201cReporting\u201d.</p>",
+        "averages of handled contacts, in whole seconds; the definitions are in the "
+        "README, \u201cReporting\u201d, and in <code>session-fsm schema report</code>.</p>",
         "<h2>Each agent's day</h2>",
         f"<p class='note'>{shown:,} of {agents:,} agents, in the order of their ids.</p>"
         if agents > shown else "",
