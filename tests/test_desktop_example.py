@@ -212,3 +212,12 @@ def test_one_version_the_changelogs() -> None:
     assert "version" not in project
     assert project["dynamic"] == ["version"]
     assert cli("--version").stdout.strip().endswith(session_fsm.__version__)
+
+
+def test_every_module_the_readme_names_exists() -> None:
+    """The README named session_fsm/rules.py and validation.py long after they moved."""
+    text = README.read_text(encoding="utf-8")
+    named = set(re.findall(r"session_fsm/[\w/]+\.py", text))
+    assert len(named) >= 4  # the rule table's sources, the diagrams', the contacts'
+    missing = sorted(path for path in named if not (README.parent / path).exists())
+    assert missing == []
