@@ -27,7 +27,7 @@ READING_COMMANDS = {
 STOPS_AT_THE_FIRST = {"snapshot", "history", "ingest"}
 FINDING = {"validate": 1}
 """The exit a command gives once the unreadable lines are accepted: validate still has
-their not-json errors (contract.md), the others nothing to say."""
+their not-json errors (the README's exit codes), the others nothing to say."""
 
 
 def cli(tmp_path: Path, command: str, path: Path, *more: str) -> subprocess.CompletedProcess[str]:

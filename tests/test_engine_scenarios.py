@@ -102,7 +102,7 @@ class Walk:
         said = self.session.feed(event, batch=f"b{self.batch}" if batch is None else batch)
         self.said.extend(said)
         self.fold.apply_all(said)
-        self.expected["events"] += 1  # contract.md: every event applied counts
+        self.expected["events"] += 1  # the snapshot schema: every event applied counts
         return self.check(**changes)
 
     def check(self, **changes: Any) -> Snapshot:

@@ -242,7 +242,8 @@ def kind_of(change: Change) -> str:
 
 
 def as_json(change: Change) -> dict[str, Any]:
-    """One line of ``session-fsm changes --json`` (keys in contract.md and the README)."""
+    """One line of ``session-fsm changes --json`` (its keys: ``session-fsm schema
+    changes`` and the README)."""
     head: dict[str, Any] = {"session": change.session, "event_index": change.event_index,
                             "kind": kind_of(change)}
     if isinstance(change, Transition):

@@ -1,8 +1,9 @@
 """Frozen snapshot values: what an agent session looks like at one moment.
 
 :func:`snapshot_of` reads an :class:`~session_fsm.engine.session.AgentSession`'s records into
-immutable values (it changes nothing), and :func:`to_json` turns them into the JSON of
-``contract.md``: exactly its keys, ISO 8601 UTC timestamps with milliseconds and ``Z``.
+immutable values (it changes nothing), and :func:`to_json` turns them into the JSON
+of ``session-fsm schema snapshot``: exactly its keys, ISO 8601 UTC timestamps with
+milliseconds and ``Z``.
 The Python values carry more than the contract's JSON (indicators, pages, errors...).
 """
 
@@ -32,7 +33,7 @@ class SessionView:
     end_message: str | None
     end_clean: bool | None = None
     """AgentSessionEnd's ``Success`` (False: not ended cleanly); None until the session
-    ends, or when its end did not say (contract.md's ``end_clean``)."""
+    ends, or when its end did not say (``end_clean`` in the snapshot schema)."""
 
 
 @attrs.frozen(slots=True)
@@ -125,7 +126,8 @@ class MonitoringView:
 
 @attrs.frozen(slots=True)
 class Snapshot:
-    """One session at one moment. The first fields are contract.md's ``snapshot --json``."""
+    """One session at one moment. The first fields are ``snapshot --json``'s
+    (``session-fsm schema snapshot``)."""
 
     key: str
     session: SessionView
@@ -248,7 +250,7 @@ def snapshot_of(session: AgentSession) -> Snapshot:
 
 
 def _plain(value: Any) -> Any:
-    """Attrs values -> JSON-ready data with contract.md's timestamp form."""
+    """Attrs values -> JSON-ready data with the schemas' timestamp form."""
     if isinstance(value, datetime):
         return format_time(value)
     if attrs.has(type(value)):
@@ -259,7 +261,8 @@ def _plain(value: Any) -> Any:
 
 
 def to_json(snapshot: Snapshot) -> dict[str, Any]:
-    """One entry of ``snapshot --json``'s ``sessions``: exactly contract.md's keys."""
+    """One entry of ``snapshot --json``'s ``sessions``: exactly the keys of
+    ``session-fsm schema snapshot``."""
     data = {key: _plain(getattr(snapshot, key)) for key in CONTRACT_KEYS}
     agent_state = data["agent_state"]
     if agent_state is not None:

@@ -38,8 +38,9 @@ Reading a log into frozen values computes durations, from **server timestamps on
 - *agent time*: each interval's ``end - start``; totals per state, per out reason and ACW.
 
 Statuses are grouped by the machine table's own spelling (``active`` counts as ``Active``);
-the steps keep the wire's. :func:`to_json` gives contract.md's ``history --json`` entry,
-exactly its keys; the Python values carry more (ring, hold, skill, payload, step ends).
+the steps keep the wire's. :func:`to_json` gives ``history --json``'s entry
+(``session-fsm schema history``), exactly its keys; the Python values carry more (ring,
+hold, skill, payload, step ends).
 """
 
 from __future__ import annotations
@@ -760,7 +761,8 @@ def interval_json(interval: StateInterval) -> dict[str, Any]:
 
 
 def to_json(history: SessionHistory) -> dict[str, Any]:
-    """One entry of ``history --json``'s ``sessions``: exactly contract.md's keys."""
+    """One entry of ``history --json``'s ``sessions``: exactly the keys of
+    ``session-fsm schema history``."""
     return {
         "key": history.key,
         "contacts": [contact_json(c) for c in history.contacts],

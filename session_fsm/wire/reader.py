@@ -4,7 +4,7 @@ This module's one concern is turning a path (plain, gzip, or ``-`` for standard 
 into ``(session key, event, source)`` items in input order, with every input error
 located at its file and line. It knows nothing of what the events mean.
 
-Shapes, detected per line or per document (see ``docs/contract.md``, "Input"):
+Shapes, detected per line or per document (the README, "Using it", says them to users):
 
 - an event object (an object with a ``Type`` or ``type`` key);
 - an array of events;
