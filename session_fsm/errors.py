@@ -405,3 +405,11 @@ class JournalError(ServiceError):
         super().__init__(f"{path}: {detail} (at byte {offset}); the inputs it holds were "
                          "acknowledged, so the service will not start without them: restore "
                          "the file, or move it away to start from the saved state alone")
+
+
+# --- the native core (native/) -------------------------------------------------------------
+
+
+class NativeCoreError(SessionFsmError):
+    """The native core cannot be used: not built, or built from other sources than the
+    ones beside it; the message says how to build it."""
