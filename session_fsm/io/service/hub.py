@@ -150,6 +150,9 @@ class Hub:
         self.checkpoint_bytes = checkpoint_bytes
         self.seq = 0
         """The sequence number of the last input taken."""
+        self.applied_seq = 0
+        """The sequence number of the last input applied: what a saved state includes
+        (inputs taken after it may still wait their turn)."""
         self.closing = asyncio.Event()
         """Set when the service stops: event streams end."""
         self._changed = asyncio.Event()
@@ -240,9 +243,11 @@ class Hub:
                         next(applying)
                         await asyncio.sleep(0)
                 except StopIteration as finished:
+                    self.applied_seq = taken.entry.seq
                     if not taken.done.done():
                         taken.done.set_result(finished.value)
                 except Exception as error:  # a bug: said loudly, and the service goes on
+                    self.applied_seq = taken.entry.seq
                     log.exception("applying input %d failed", taken.entry.seq)
                     if not taken.done.done():
                         taken.done.set_exception(error)
@@ -436,7 +441,7 @@ class Hub:
             "histories": [dump_history(log) for log in self.fold.sessions.values()],
             "pushes": self.pushes,
             "skew_s": self.skew_s,
-            "journal_seq": self.seq,
+            "journal_seq": self.applied_seq,
             "extra": {"polls": polls},
         }
         return orjson.dumps(dump_engine(self.engine, position=position))
@@ -478,9 +483,9 @@ class Hub:
         they were applied live; then save, so the journal starts empty. How many."""
         if self.journal is None:
             return 0
-        entries = [e for e in self.journal.recover() if e.seq > self.seq]
+        entries = [e for e in self.journal.recover() if e.seq > self.applied_seq]
         for entry in entries:
-            self.seq = entry.seq
+            self.seq = self.applied_seq = entry.seq
             if entry.header.get("kind") not in ("answer", "push"):
                 raise ServiceError(f"{self.journal.path}: entry {entry.seq} is of an unknown "
                                    f"kind {entry.header.get('kind')!r}")
@@ -526,7 +531,7 @@ class Hub:
         self.epoch_first_id = epoch
         self.pushes = _field(position, "pushes", int)
         self.skew_s = None if skew is None else float(skew)
-        self.seq = seq
+        self.seq = self.applied_seq = seq
         extra: dict[str, Any] = _field(position, "extra", dict)
         return extra
 
