@@ -129,9 +129,13 @@ class Service:
                             log_each_retry=False)
             core.ended = str(was["ended"]) if was.get("ended") else None
             hub.cores[spec.key] = core
-        # what was taken after the saved state (a crash, not a clean stop) is applied now
-        hub.recover()
-        push_token, push_token_file, made_dir = _push_token(self.api_token, self.state_dir)
+        try:
+            # what was taken after the saved state (a crash, not a clean stop) is applied now
+            hub.recover()
+            push_token, push_token_file, made_dir = _push_token(self.api_token, self.state_dir)
+        except OSError as error:
+            raise ServiceError(f"cannot write {error.filename or self.state_dir}: "
+                               f"{error.strerror or error}") from None
 
         writer = _open_writer(self.db) if self.db is not None else None
         record = None
