@@ -13,3 +13,10 @@ class Machine:
     def next_state(self, state: str, trigger: str) -> str | None: ...
     def trigger_for(self, wire_value: str | None) -> str | None: ...
     def __len__(self) -> int: ...
+
+MAX_INT_DIGITS: int
+
+def parse_field(kind: str, json: bytes) -> bool | int | str | None:
+    """One JSON value read as a field of ``kind`` ("bool", "int" or "str"), as the
+    codec's ``parse_bool``, ``parse_int`` and ``parse_str`` read it (``codec.rs``);
+    ValueError naming what the kind holds."""
