@@ -413,3 +413,8 @@ class JournalError(ServiceError):
 class NativeCoreError(SessionFsmError):
     """The native core cannot be used: not built, or built from other sources than the
     ones beside it; the message says how to build it."""
+
+
+class PushConflictError(PushError):
+    """A push under the key of a session the service follows: it would merge two streams
+    into one session (``?merge=1`` asks for that on purpose)."""

@@ -605,3 +605,30 @@ def test_failing_polls_show_on_healthz_and_log_one_line_per_change_of_state(
         assert said.count(f"polls of session {key} are failing (HTTP 503") == 1, said
         assert said.count(f"session {key} polls again after 40 failed polls") == 1, said
     assert said.count("503") == 3  # no line per attempt
+
+
+def test_a_push_into_a_followed_session_is_refused_unless_asked_for(
+        tmp_path: Path, env: dict[str, str], servers: dict[str, ScriptServer]) -> None:
+    """Pushing under the key of a session the service polls would merge two streams into
+    one session (seen: 665 violations and nothing else to show for it): 409, nothing
+    applied; ?merge=1 says it is meant."""
+    servers["alpha"] = ScriptServer([Reply(200, R1)], then=Reply(304, delay_s=0.2)).__enter__()
+    config = write_config(tmp_path, servers)
+    serve = Serve("--config", str(config), "--port", "0", env=env)
+    try:
+        assert servers["alpha"].wait_for_requests(2, bound_s=BOUND_S)
+        before = serve.get("/api/sessions/alpha")["events"]
+        assert before == 3  # R1: the start, the agent state, the leg
+        event = orjson.dumps({"session": "alpha", "event": h.leg(status="Active")})
+        refused = serve.push(b"\n".join([orjson.dumps({"session": "other",
+                                                       "event": h.leg()}), event]))
+        assert refused.status_code == 409
+        assert "session 'alpha' is followed by this service" in refused.json()["error"]
+        assert "?merge=1" in refused.json()["error"]
+        assert serve.get("/api/sessions/alpha")["events"] == before
+        assert serve.http.get("/api/sessions/other").status_code == 404  # none of it
+        merged = serve.push(event, params={"merge": "1"})
+        assert merged.status_code == 200, merged.text
+        assert serve.get("/api/sessions/alpha")["events"] == before + 1
+    finally:
+        serve.terminate()

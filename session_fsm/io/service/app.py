@@ -46,7 +46,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...errors import PushError, ServiceError, printable
+from ...errors import PushConflictError, PushError, ServiceError, printable
 from .config import check_key
 from .hub import Hub
 
@@ -140,8 +140,11 @@ def create_app(hub: Hub, *, push_token: str, api_token: str | None = None,
         if not body.strip():
             return _error(400, "the body is empty: expected events in any input shape "
                                "of the contract")
+        merge = request.query_params.get("merge", "") in ("1", "true")
         try:
-            pushed = await hub.take_push(bytes(body), session)
+            pushed = await hub.take_push(bytes(body), session, merge=merge)
+        except PushConflictError as error:
+            return _error(409, f"nothing applied: {error}")
         except PushError as error:
             return _error(400, f"unreadable input, nothing applied: {error}")
         except ServiceError as error:

@@ -47,7 +47,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -61,7 +69,13 @@ from prometheus_client.registry import Collector
 from ...engine import SessionEngine
 from ...engine.changes import AgentStatus, Change, Transition, Violation, as_json
 from ...engine.snapshot import to_json as snapshot_json
-from ...errors import CheckpointLoadError, PushError, ServiceError, SessionFsmError
+from ...errors import (
+    CheckpointLoadError,
+    PushConflictError,
+    PushError,
+    ServiceError,
+    SessionFsmError,
+)
 from ...views.history import HistoryFold
 from ...views.history import to_json as history_json
 from ...wire.codec import format_optional_time
@@ -189,15 +203,21 @@ class Hub:
         return result
 
     async def take_push(self, body: bytes, session: str | None, *,
-                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Pushed:
+                        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                        merge: bool = False) -> Pushed:
         """Check, journal and apply a pushed body (any input shape of the contract; events
         without an envelope belong to ``session``). The whole body is checked first: a line
         that is not JSON or holds no event object, or a bare event without ``session``,
-        raises :class:`PushError` and nothing is applied. A field of the wrong kind is the
-        engine's: left out, the rest of its event applied, a bad-field violation."""
+        raises :class:`PushError`, and an event for a session this service follows
+        :class:`~session_fsm.errors.PushConflictError` unless ``merge`` (two streams in
+        one session are a mistake far more often than a plan); then nothing is applied.
+        A field of the wrong kind is the engine's: left out, the rest of its event
+        applied, a bad-field violation."""
         self.pushes += 1
         number = self.pushes
-        for n, _ in enumerate(self._push_items(body, session, number, max_line_bytes), 1):
+        followed = frozenset() if merge else self.cores.keys()
+        for n, _ in enumerate(self._push_items(body, session, number, max_line_bytes,
+                                               followed), 1):
             if n % SLICE_EVENTS == 0:
                 await asyncio.sleep(0)
         header = {"kind": "push", "session": session, "number": number,
@@ -286,9 +306,10 @@ class Hub:
         return core
 
     def _push_items(self, body: bytes, session: str | None, number: int,
-                    max_line_bytes: int) -> Iterator[WireItem]:
+                    max_line_bytes: int, followed: Collection[str] = ()
+                    ) -> Iterator[WireItem]:
         """The events of a pushed body, each checked as it is read (see :meth:`take_push`),
-        with their session keys."""
+        with their session keys; one for a session in ``followed`` is refused."""
         name = f"POST /api/events #{number}"
         for item in wire_bytes(body, name, on_error="report", max_line_bytes=max_line_bytes):
             if isinstance(item, ReadError):  # not JSON, or no event object in it
@@ -301,6 +322,10 @@ class Hub:
                 key = session
             elif (problem := check_key(key)) is not None:  # a key from the network
                 raise PushError(at.line, f'envelope "session": {problem}')
+            if key in followed:
+                raise PushConflictError(at.line, f"session {key!r} is followed by this "
+                                        "service: pushing into it would merge two streams "
+                                        "(add ?merge=1 to push into it all the same)")
             yield key, obj, at
 
     def _apply_push(self, body: bytes, session: str | None, number: int,
