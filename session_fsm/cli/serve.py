@@ -27,6 +27,7 @@ _HOST_NAME: Final = re.compile(r"(\*\.)?[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,4
 
 EXAMPLES = """\b
 Examples:
+  session-fsm serve --demo                  # simulated agents: open the board it prints
   session-fsm serve --config sessions.toml --state-dir state/ --db day.sqlite
   curl -s localhost:8000/api/sessions | jq '.sessions[].agent_state.state'
   curl -N localhost:8000/api/changes
@@ -72,12 +73,21 @@ class _StderrHandler(logging.Handler):
 @click.option("--keep-changes", type=click.IntRange(min=1), default=DEFAULT_KEEP_CHANGES,
               show_default=True, metavar="N",
               help="Changes kept for event-stream clients that reconnect.")
+@click.option("--demo", is_flag=True,
+              help="Follow simulated agents, played in real time by a stand-in of "
+                   "get-next-event in this process (real polls, no tenant needed): the "
+                   "board to try at once.")
+@click.option("--agents", type=click.IntRange(1, 10_000), default=12, show_default=True,
+              metavar="N", help="With --demo: how many simulated agents.")
+@click.option("--seed", type=int, default=1, show_default=True, metavar="S",
+              help="With --demo: the simulation's random seed.")
 @click.option("--max-push-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_PUSH_BYTES,
               show_default=True, metavar="BYTES",
               help="Largest body POST /api/events reads.")
 def command(config_path: Path | None, host: str, port: int, db: Path | None,
             state_dir: Path | None, allow_remote: bool, api_token_file: Path | None,
-            allowed_hosts: tuple[str, ...], keep_changes: int, max_push_bytes: int) -> None:
+            allowed_hosts: tuple[str, ...], keep_changes: int, demo: bool, agents: int,
+            seed: int, max_push_bytes: int) -> None:
     """Follow many agent sessions at once; serve their state, histories and changes over
     HTTP, and a live wallboard at /.
 
@@ -103,34 +113,46 @@ def command(config_path: Path | None, host: str, port: int, db: Path | None,
                           EXIT_INPUT) from None
         except SessionFsmTokenError as error:
             raise Failure(error.detail, EXIT_INPUT) from None
+    if demo and config_path is not None:
+        raise Failure("--demo follows simulated agents of its own: leave out --config",
+                      EXIT_INPUT)
     try:
         config = read_config(config_path) if config_path is not None else ServiceConfig()
     except ConfigError as error:
         raise Failure(str(error), EXIT_INPUT) from None
+    for name in allowed_hosts:
+        if not _HOST_NAME.fullmatch(name):
+            raise Failure(f"--allowed-host {name!r}: expected a host name or address without "
+                          "a port (example.com, *.example.com, 10.0.0.5, [::1])", EXIT_INPUT)
     handler = _StderrHandler(logging.DEBUG if state.debug else logging.INFO)
     loggers = [logging.getLogger(n) for n in ("session_fsm.io.service", "session_fsm.io.client")]
     for logger in loggers:
         logger.addHandler(handler)
         logger.setLevel(handler.level)
 
-    for name in allowed_hosts:
-        if not _HOST_NAME.fullmatch(name):
-            raise Failure(f"--allowed-host {name!r}: expected a host name or address without "
-                          "a port (example.com, *.example.com, 10.0.0.5, [::1])", EXIT_INPUT)
+    def service_of(config: ServiceConfig) -> Service:
+        def listening(url: str, push_token_file: Path | None) -> None:
+            click.echo(f"session-fsm: serving {len(config.sessions)} followed sessions on {url} "
+                       f"(wallboard at {url}/)", err=True)
+            if demo:
+                click.echo("session-fsm: --demo: the sessions are simulated agents, played in "
+                           "real time by a stand-in of get-next-event in this process", err=True)
+            where = "the --api-token-file" if push_token_file is None else str(push_token_file)
+            click.echo(f"session-fsm: POST /api/events needs the token in {where} "
+                       "(Authorization: Bearer TOKEN)", err=True)
 
-    def listening(url: str, push_token_file: Path | None) -> None:
-        click.echo(f"session-fsm: serving {len(config.sessions)} followed sessions on {url} "
-                   f"(wallboard at {url}/)", err=True)
-        where = "the --api-token-file" if push_token_file is None else str(push_token_file)
-        click.echo(f"session-fsm: POST /api/events needs the token in {where} "
-                   "(Authorization: Bearer TOKEN)", err=True)
+        return Service(config, host=host, port=port, db=db, state_dir=state_dir,
+                       api_token=api_token, keep_changes=keep_changes,
+                       allowed_hosts=allowed_hosts, max_push_bytes=max_push_bytes,
+                       on_listening=listening)
 
-    service = Service(config, host=host, port=port, db=db, state_dir=state_dir,
-                      api_token=api_token, keep_changes=keep_changes,
-                      allowed_hosts=allowed_hosts, max_push_bytes=max_push_bytes,
-                      on_listening=listening)
     try:
-        asyncio.run(service.run())
+        if demo:
+            from ..io.service.demo import run_demo
+
+            asyncio.run(run_demo(agents, seed, service_of))
+        else:
+            asyncio.run(service_of(config).run())
     except ServiceError as error:
         raise Failure(str(error), EXIT_INPUT) from None
     finally:

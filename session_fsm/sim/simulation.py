@@ -56,6 +56,11 @@ class Simulation:
 
     def lines(self) -> Iterator[bytes]:
         """Every JSON Lines line (``\\n``-terminated), sessions merged by server time."""
+        return (line for _, line in self.timed_lines())
+
+    def timed_lines(self) -> Iterator[tuple[int, bytes]]:
+        """:meth:`lines`, each with its server time in epoch milliseconds (when a live
+        platform would have it to send: ``serve --demo`` plays them at those times)."""
         if self._started:
             raise RuntimeError("a Simulation runs once; make a new one to run again")
         self._started = True
@@ -69,7 +74,7 @@ class Simulation:
         while heap:
             _, i = heap[0]
             agent = agents[i]
-            yield agent.buffer.popleft()[1]
+            yield agent.buffer.popleft()
             self._lines += 1
             at = agent.next_time()
             if at is None:
