@@ -332,6 +332,9 @@ class Hub:
                     max_line_bytes: int) -> _Applying:
         applied = violations = 0
         feed = self.engine.feed
+        # published a slice at a time (the same changes in the same order): the streams
+        # are woken once a slice, not once an event
+        pending: list[Change] = []
         for key, obj, at in self._push_items(body, session, number, max_line_bytes):
             # the engine leaves out a field of the wrong kind and applies the rest; the
             # reader's source says the line and the response it came in (its batch)
@@ -339,9 +342,12 @@ class Hub:
             applied += 1
             self.events_applied.labels(key).inc()
             violations += sum(1 for c in changes if type(c) is Violation)
-            self.publish(changes)
+            pending.extend(changes)
             if applied % SLICE_EVENTS == 0:
+                self.publish(pending)
+                pending.clear()
                 yield
+        self.publish(pending)
         self.pushes = max(self.pushes, number)
         return Pushed(applied, violations)
 
@@ -414,21 +420,15 @@ class Hub:
         elif after != 0 and after < self.epoch_first_id - 1:
             reason = "that id is from an earlier run of the service, whose changes are lost"
         elif position < changes.first_id - 1:
-            reason = "the changes after that id are no longer kept"
+            reason = _NOT_KEPT
         if reason is not None:
             position = changes.last_id
-            data = orjson.dumps({"kind": "reset", "after": after, "last_id": position,
-                                 "reason": reason})
-            yield b"event: reset\nid: %d\ndata: %s\n\n" % (position, data)
+            yield _reset(after, position, reason)
         while not self.closing.is_set():
             if position < changes.last_id:
                 if position < changes.first_id - 1:  # this client fell out of the window
-                    data = orjson.dumps({"kind": "reset", "after": position,
-                                         "last_id": changes.last_id,
-                                         "reason": "the changes after that id are no "
-                                                   "longer kept"})
-                    position = changes.last_id
-                    yield b"event: reset\nid: %d\ndata: %s\n\n" % (position, data)
+                    after, position = position, changes.last_id
+                    yield _reset(after, position, _NOT_KEPT)
                     continue
                 parts = [b"id: %d\ndata: %s\n\n" % kept for kept in
                          changes.lines(position + 1, position + 1 + CHUNK_CHANGES)]
@@ -559,6 +559,16 @@ class Hub:
         self.seq = self.applied_seq = seq
         extra: dict[str, Any] = _field(position, "extra", dict)
         return extra
+
+
+_NOT_KEPT: Final = "the changes after that id are no longer kept"
+
+
+def _reset(after: int, last_id: int, reason: str) -> bytes:
+    """The ``reset`` event: the client asked from ``after``, goes on from ``last_id``."""
+    data = orjson.dumps({"kind": "reset", "after": after, "last_id": last_id,
+                         "reason": reason})
+    return b"event: reset\nid: %d\ndata: %s\n\n" % (last_id, data)
 
 
 def _field(position: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
