@@ -19,7 +19,7 @@ def t(minute: int, second: int = 0) -> str:
 
 
 COMMANDS = ["demo", "snapshot", "validate", "history", "diagrams", "simulate", "ingest",
-            "follow", "replay", "changes", "serve", "report", "schema"]
+            "follow", "replay", "changes", "serve", "report", "schema", "publish", "stream"]
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

@@ -25,7 +25,7 @@ Examples:
 
 
 COMMANDS = ("snapshot", "validate", "diagrams", "demo", "follow", "simulate", "history",
-            "ingest", "replay", "changes", "serve", "report", "schema")
+            "ingest", "replay", "changes", "serve", "report", "schema", "publish", "stream")
 """Every command, each a module of this package named as the command is."""
 
 
