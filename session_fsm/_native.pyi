@@ -20,3 +20,33 @@ def parse_field(kind: str, json: bytes) -> bool | int | str | None:
     """One JSON value read as a field of ``kind`` ("bool", "int" or "str"), as the
     codec's ``parse_bool``, ``parse_int`` and ``parse_str`` read it (``codec.rs``);
     ValueError naming what the kind holds."""
+
+class Kit:
+    """This package's declarations as the engine core takes them (``engine.rs``):
+    built once per process by ``engine/native.py``."""
+
+    def __init__(self, routes: list[tuple[str, str, bool, bool, bool]],
+                 machines: dict[str, Machine], kinds: list[tuple[object, ...]],
+                 rules: dict[str, tuple[object, object, bool]],
+                 classes: dict[str, object]) -> None: ...
+
+class Core:
+    """One agent session on the native core (``engine.rs``); ``engine/native.py``'s
+    ``NativeSession`` is its face."""
+
+    key: str
+    strict: bool
+    position: int
+    events: int
+    finished: bool
+    violation_count: int
+    def __init__(self, kit: Kit, key: str, strict: bool = False,
+                 ignore: set[str] = ...) -> None: ...
+    def apply(self, route: int, facts: object, digest: int | None, source: object,
+              batch: object, bad: list[str]) -> tuple[object, ...]: ...
+    def report_input_error(self, rule: str, detail: str,
+                           source: object) -> tuple[object, ...]: ...
+    def end(self, reason: str, message: str | None = None) -> tuple[object, ...]: ...
+    def finish(self) -> tuple[object, ...]: ...
+    def export(self, parts: list[str] | None = None) -> dict[str, object]: ...
+    def restore(self, state: dict[str, object]) -> None: ...

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from session_fsm.engine import AgentSession, SessionEngine
+from session_fsm.engine import AgentSession, SessionEngine, native
 from session_fsm.engine.changes import Change
 from session_fsm.engine.rules import Severity
 from session_fsm.errors import CheckpointLoadError
@@ -128,10 +128,15 @@ def test_the_stream_really_exercises_the_state_a_checkpoint_must_carry() -> None
 
 
 def test_checkpoint_knows_every_attribute_of_a_session() -> None:
-    session = _feed_all(STREAM).sessions["agent-1"]
+    session = _feed_all(STREAM, SessionEngine(engine="python")).sessions["agent-1"]
     assert not hasattr(session, "__dict__")  # every attribute is a declared slot
     slots = {name for cls in type(session).__mro__ for name in getattr(cls, "__slots__", ())}
     assert slots == ck.SESSION_FIELDS
+    # and the native core exports every record a checkpoint carries (the rest are the
+    # session's own attributes, or nothing between events)
+    own = {"key", "strict", "ignore", "position", "events", "finished", "_source", "_index",
+           "_out"}
+    assert ck.SESSION_FIELDS - own == native.PARTS
 
 
 def test_strict_and_ignore_survive() -> None:

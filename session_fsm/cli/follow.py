@@ -23,7 +23,7 @@ import orjson
 from rich.live import Live
 from rich.text import Text
 
-from ..engine import AgentSession
+from ..engine import AgentSession, new_session
 from ..engine.snapshot import to_json
 from ..errors import SessionFsmError, plural
 from ..io.client import (
@@ -124,7 +124,7 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
     logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > handler.level:
         logger.setLevel(handler.level)
-    session = AgentSession(session_id)
+    session = new_session(session_id)
     follower = SessionFollower(
         base_url, session_id, token_file,
         session=session,

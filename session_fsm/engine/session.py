@@ -99,46 +99,10 @@ class AgentSession(AgentHandlers, ContactHandlers):
         Returns the changes in the order the handler made them (``changes.py``), or
         :data:`~session_fsm.engine.changes.NO_CHANGES` when the event changed nothing.
         """
-        # The frequent types are read straight from the wire (see facts.py); anything
-        # else, or a wire object that needs the codec's general path, is decoded.
-        wire = event if type(event) is dict else None
-        facts = None
-        bad_fields: tuple[FieldError, ...] = ()
-        if wire is not None:
-            found = _WIRE_READERS.get(wire.get("Type"))
-            if found is not None:
-                read, route = found
-                facts = read(wire)
-        if facts is None:
-            typed = _ROUTES.get(type(event))
-            if typed is None:  # a wire object, or not an event at all
-                try:
-                    event = decode(event)
-                except InputError as error:
-                    if self.strict or on_error == "raise":
-                        raise (error.located(source) if source is not None else error) from None
-                    if not isinstance(error, FieldError):
-                        return self.report_input_error(error, source)
-                    # one bad value must not lose the rest of the event: apply what is
-                    # good, and report each bad field at the event's place (below)
-                    try:
-                        event, bad_fields = decode_lenient(event)
-                    except InputError as worse:
-                        return self.report_input_error(worse, source)
-                typed = _ROUTES[type(event)]
-            route = typed
-            facts = facts_of_event(event) if route.read is not None else event
-        # the digest of what came (the wire object, if it was one): tells a redelivery.
-        # facts.wire_digest, inlined: every event pays it.
-        if wire is not None:
-            try:
-                data = _dumps(wire)
-            except TypeError:  # orjson cannot write it: never taken for a redelivery
-                digest = None
-            else:
-                digest = _crc32(data) | _adler32(data) << 32
-        else:
-            digest = event_digest(event)
+        read = read_event(event, source, self.strict or on_error == "raise")
+        if isinstance(read, InputError):  # not readable as an event at all
+            return self.report_input_error(read, source)
+        route, facts, bad_fields, digest = read
 
         out = self._out
         if out:  # what a strict-mode raise left half-made
@@ -421,6 +385,39 @@ class AgentSession(AgentHandlers, ContactHandlers):
                       "interpreted)")
 
 
+def engine_name() -> str:
+    """The engine this process runs: ``python`` or ``native`` (``SESSION_FSM_ENGINE``;
+    without it, the native core when it is built: ``engine/native.py``)."""
+    from .native import engine_name as chosen
+
+    return chosen()
+
+
+def session_type(engine: str | None = None) -> Callable[..., AgentSession]:
+    """The session class of ``engine`` (default: :func:`engine_name`'s)."""
+    if (engine or engine_name()) == "python":
+        return AgentSession
+    from .native import NativeSession
+
+    return NativeSession
+
+
+def new_session(key: str = "-", *, strict: bool = False, ignore: Iterable[str] = (),
+                engine: str | None = None) -> AgentSession:
+    """A session of ``engine`` (default: the one this process runs)."""
+    return session_type(engine)(key, strict=strict, ignore=ignore)
+
+
+def adopt(session: AgentSession, engine: str | None = None) -> AgentSession:
+    """``session`` (the reference's records, as a checkpoint restores them) as a session of
+    ``engine`` (default: the one this process runs): the same state, in the core if native."""
+    if type(session) is not AgentSession or (engine or engine_name()) == "python":
+        return session
+    from .native import NativeSession
+
+    return NativeSession.from_reference(session)
+
+
 def _subscriber_raised(change: Change) -> None:
     """Called in an ``except`` block: log what a subscriber raised, with its traceback."""
     log.exception("a change subscriber raised on %r; the engine goes on", change)
@@ -434,6 +431,61 @@ def _taken(out: list[Change]) -> tuple[Change, ...]:
     changes = tuple(out)
     out.clear()
     return changes
+
+
+def read_event(event: ev.Event | Mapping[str, Any], source: Source | None,
+               raise_errors: bool) -> tuple[_Route, Any, tuple[FieldError, ...], int | None] \
+        | InputError:
+    """What both engines read of one event before applying it: its route, its facts (or
+    the typed event, for the types handled whole), the fields the codec left out, and
+    its digest; or the :class:`InputError` of an object that is no event at all.
+
+    The frequent types are read straight from the wire (see ``facts.py``); anything
+    else, or a wire object that needs the codec's general path, is decoded. With
+    ``raise_errors`` an undecodable object raises (located at ``source``) instead.
+    """
+    wire = event if type(event) is dict else None
+    facts = None
+    bad_fields: tuple[FieldError, ...] = ()
+    route: _Route | None = None
+    if wire is not None:
+        found = _WIRE_READERS.get(wire.get("Type"))
+        if found is not None:
+            read, route = found
+            facts = read(wire)
+    if facts is None:
+        typed = _ROUTES.get(type(event))
+        if typed is None:  # a wire object, or not an event at all
+            try:
+                event = decode(event)
+            except InputError as error:
+                if raise_errors:
+                    raise (error.located(source) if source is not None else error) from None
+                if not isinstance(error, FieldError):
+                    return error
+                # one bad value must not lose the rest of the event: apply what is
+                # good, and report each bad field at the event's place
+                try:
+                    event, bad_fields = decode_lenient(event)
+                except InputError as worse:
+                    return worse
+            typed = _ROUTES[type(event)]
+        route = typed
+        facts = facts_of_event(event) if route.read is not None else event
+    # the digest of what came (the wire object, if it was one): tells a redelivery.
+    # facts.wire_digest, inlined: every event pays it.
+    digest: int | None
+    if wire is not None:
+        try:
+            data = _dumps(wire)
+        except TypeError:  # orjson cannot write it: never taken for a redelivery
+            digest = None
+        else:
+            digest = _crc32(data) | _adler32(data) << 32
+    else:
+        digest = event_digest(event)
+    assert route is not None
+    return route, facts, bad_fields, digest
 
 
 class _Route(NamedTuple):
@@ -489,9 +541,13 @@ class SessionEngine:
     hands each, in order, to every subscriber (:meth:`subscribe`).
     """
 
-    def __init__(self, *, strict: bool = False, ignore: Iterable[str] = ()) -> None:
+    def __init__(self, *, strict: bool = False, ignore: Iterable[str] = (),
+                 engine: str | None = None) -> None:
         self.strict = strict
         self.ignore = frozenset(ignore)
+        self.engine = engine or engine_name()
+        """``python`` (the reference) or ``native`` (the core): see :func:`engine_name`."""
+        self._new: Callable[..., AgentSession] = session_type(self.engine)
         self.sessions: dict[str, AgentSession] = {}
         self._subscribers: list[Subscriber] = []
 
@@ -556,7 +612,7 @@ class SessionEngine:
         """The session for ``key``, created on first use."""
         found = self.sessions.get(key)
         if found is None:
-            found = self.sessions[key] = AgentSession(key, strict=self.strict, ignore=self.ignore)
+            found = self.sessions[key] = self._new(key, strict=self.strict, ignore=self.ignore)
         return found
 
     def feed(
@@ -578,7 +634,7 @@ class SessionEngine:
         session = self.sessions.get(key)
         new = session is None
         if session is None:
-            session = AgentSession(key, strict=self.strict, ignore=self.ignore)
+            session = self._new(key, strict=self.strict, ignore=self.ignore)
         changes = session.feed(event, source=source, batch=batch, on_error=on_error)
         if new:  # only once its first event applied (it raised otherwise)
             self.sessions[key] = session

@@ -47,6 +47,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ..engine import AgentSession, SessionEngine
 from ..engine.core import RECENT
+from ..engine.native import NativeSession
 from ..engine.records import (
     AcwPeriod,
     AgentRecord,
@@ -56,6 +57,7 @@ from ..engine.records import (
     TranscriptLine,
 )
 from ..engine.rules import RULES, Severity, Violation
+from ..engine.session import adopt
 from ..errors import CheckpointError, CheckpointLoadError, InputError, Source
 from ..machines.agent_leg import AGENT_LEG
 from ..machines.agent_state import AGENT_STATE
@@ -520,6 +522,8 @@ def _structured(data: Any, cls: type[_T]) -> _T:
 def dump_session(session: AgentSession) -> dict[str, Any]:
     """One session's complete state as JSON-ready data.
     """
+    if isinstance(session, NativeSession):  # the reference's records, all at once
+        session = session.reference()
     fields: dict[str, Any] = {}
     for field in attrs.fields(_SessionState):
         value = getattr(session, _ATTRIBUTE.get(field.name, field.name))
@@ -529,10 +533,11 @@ def dump_session(session: AgentSession) -> dict[str, Any]:
     return data
 
 
-def load_session(data: Any) -> AgentSession:
-    """Rebuild a session from :func:`dump_session`'s data. Every field is checked: a
-    damaged one is refused with :class:`CheckpointLoadError`, which names it."""
-    return _session_of(_structured(data, _SessionState))
+def load_session(data: Any, engine: str | None = None) -> AgentSession:
+    """Rebuild a session from :func:`dump_session`'s data, on ``engine`` (default: the one
+    this process runs). Every field is checked: a damaged one is refused with
+    :class:`CheckpointLoadError`, which names it."""
+    return adopt(_session_of(_structured(data, _SessionState)), engine)
 
 
 def _session_of(state: _SessionState) -> AgentSession:
@@ -592,7 +597,7 @@ def load_engine(document: Any) -> SessionEngine:
         if state.key in engine.sessions:
             raise CheckpointLoadError(f"a session key given twice ({state.key!r})",
                                       f"sessions[{i}].key")
-        engine.sessions[state.key] = _session_of(state)
+        engine.sessions[state.key] = adopt(_session_of(state), engine.engine)
     return engine
 
 

@@ -61,7 +61,7 @@ from typing import Literal
 import attrs
 import httpx
 
-from ..engine import AgentSession
+from ..engine import AgentSession, new_session
 from ..engine.changes import Change
 from ..errors import (
     AuthError,
@@ -176,7 +176,7 @@ class SessionFollower:
             raise TypeError("token must be a callable or a path (pathlib.Path), not a str: "
                             "a str could be either the token or its file")
         self.core = PollCore(session_id,
-                             session if session is not None else AgentSession(session_id),
+                             session if session is not None else new_session(session_id),
                              timeout=timeout, max_body=max_body,
                              policy=policy or RetryPolicy(), rand=rand)
         self.base_url = base_url.rstrip("/")

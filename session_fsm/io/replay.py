@@ -76,7 +76,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..engine import AgentSession
+from ..engine import AgentSession, new_session
 from ..engine.changes import (
     AcwLinked,
     AgentStatus,
@@ -694,7 +694,7 @@ def _fold_session(key: str, rows: Iterator[tuple[int, str, int, bytes]], out: _O
             if kind == KIND_CHECKPOINT:
                 session, folded = _carried(key, raw, archive, line)
                 continue
-            session = AgentSession(key)
+            session = new_session(key)
         source = Source(archive, line)
         before = len(session.violations)
         if kind == KIND_EVENT:

@@ -99,7 +99,7 @@ import attrs
 import cattrs
 import orjson
 
-from ..engine import AgentSession
+from ..engine import AgentSession, new_session
 from ..engine.changes import AgentStatus
 from ..errors import (
     CheckpointLoadError,
@@ -895,7 +895,7 @@ class Store:
                 rebuilt |= self._db.execute(f"DELETE FROM {table} WHERE session = ?",
                                             (session_id,)).rowcount > 0
             # saved_seq None: whatever state is there (damaged) is replaced
-            applied = _Applied(key, session_id, AgentSession(key), SessionLog(key), -1, None)
+            applied = _Applied(key, session_id, new_session(key), SessionLog(key), -1, None)
         rows = self._db.execute(
             "SELECT seq, source, line, wire FROM events WHERE session = ? AND seq > ? "
             "ORDER BY seq", (session_id, applied.seq))
@@ -1018,7 +1018,7 @@ class Store:
         """A fresh session fed every stored event of ``key`` in order, then finished.
         Nothing is written."""
         session_id = self._session_id(key)
-        session = AgentSession(key)
+        session = new_session(key)
         rows = self._db.execute(
             "SELECT source, line, wire FROM events WHERE session = ? ORDER BY seq",
             (session_id,))

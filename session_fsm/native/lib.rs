@@ -4,6 +4,7 @@
 //! | file | concern |
 //! |---|---|
 //! | `machine.rs` | a machine kind's transition table, handed over from Python |
+//! | `engine.rs` | one agent session: its records, redelivery memory, handlers and changes |
 //! | `codec.rs` | the codec's scalar readers (booleans, integers, strings as the wire spells them) |
 //! | `build.rs` | the digest of these sources, so a stale build is refused |
 //!
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBool;
 
 mod codec;
+mod engine;
 mod machine;
 
 /// The digest of the sources this module was built from (see `build.rs`).
@@ -52,6 +54,8 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("SOURCE_DIGEST", SOURCE_DIGEST)?;
     module.add("MAX_INT_DIGITS", codec::MAX_INT_DIGITS)?;
     module.add_class::<machine::Machine>()?;
+    module.add_class::<engine::Kit>()?;
+    module.add_class::<engine::Core>()?;
     module.add_function(wrap_pyfunction!(parse_field, module)?)?;
     Ok(())
 }

@@ -26,6 +26,37 @@ pub struct Machine {
     table: Vec<Option<usize>>,
 }
 
+impl Machine {
+    /// The machine's name (`agent_state`, `contact_call`...).
+    pub fn name_str(&self) -> &str {
+        &self.name
+    }
+
+    /// Where `trigger` leads from `state` (the engine's lookup).
+    pub fn dest(&self, state: &str, trigger: &str) -> Option<&str> {
+        let s = *self.state_index.get(state)?;
+        let t = *self.trigger_index.get(trigger)?;
+        self.table[s * self.triggers.len() + t].map(|d| self.states[d].as_str())
+    }
+
+    /// The trigger a wire status names: its own spelling first (`MachineSpec.exact`), then
+    /// any casing (`MachineSpec.trigger_for`).
+    pub fn trigger(&self, status: Option<&str>) -> Option<&str> {
+        let status = status?;
+        if let Some(&n) = self.trigger_index.get(status) {
+            return Some(self.triggers[n].as_str());
+        }
+        let n = *self.folded.get(&status.to_lowercase())?;
+        Some(self.triggers[n].as_str())
+    }
+
+    /// The trigger a wire status names in any casing only (`MachineSpec.trigger_for`).
+    pub fn folded_trigger(&self, status: Option<&str>) -> Option<&str> {
+        let n = *self.folded.get(&status?.to_lowercase())?;
+        Some(self.triggers[n].as_str())
+    }
+}
+
 #[pymethods]
 impl Machine {
     /// `states` and `triggers` in their declared order; `table` maps `(state, trigger)`
@@ -41,10 +72,9 @@ impl Machine {
             states.iter().enumerate().map(|(n, s)| (s.clone(), n)).collect();
         let trigger_index: HashMap<String, usize> =
             triggers.iter().enumerate().map(|(n, t)| (t.clone(), n)).collect();
-        let mut folded = HashMap::new();
-        for (n, trigger) in triggers.iter().enumerate() {
-            folded.entry(trigger.to_lowercase()).or_insert(n);
-        }
+        // the last of two triggers that fold alike wins, as in `MachineSpec._folded`
+        let folded: HashMap<String, usize> =
+            triggers.iter().enumerate().map(|(n, t)| (t.to_lowercase(), n)).collect();
         let mut compiled = vec![None; states.len() * triggers.len()];
         for ((source, trigger), dest) in &table {
             let unknown = |what: &str, value: &str| {
@@ -61,15 +91,12 @@ impl Machine {
     /// Where `trigger` leads from `state`, or None when the table has no such row (or
     /// either is unknown).
     fn next_state(&self, state: &str, trigger: &str) -> Option<&str> {
-        let s = *self.state_index.get(state)?;
-        let t = *self.trigger_index.get(trigger)?;
-        self.table[s * self.triggers.len() + t].map(|d| self.states[d].as_str())
+        self.dest(state, trigger)
     }
 
     /// The trigger a wire status names, in any casing; None if this machine has none.
     fn trigger_for(&self, wire_value: Option<&str>) -> Option<&str> {
-        let n = *self.folded.get(&wire_value?.to_lowercase())?;
-        Some(self.triggers[n].as_str())
+        self.folded_trigger(wire_value)
     }
 
     /// How many `(state, trigger)` rows the table has.

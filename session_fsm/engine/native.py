@@ -1,0 +1,324 @@
+"""The engine on the native core: :class:`NativeSession` is an :class:`AgentSession`
+whose records, redelivery memory and handlers live in Rust (``session_fsm/native/``).
+
+Theory of operation. Both engines read an event the same way, with the same code
+(:func:`~session_fsm.engine.session.read_event`: the codec's facts, its bad-field
+reports, the digest); the native core then does everything the reference's ``feed()``
+does from taking the index on, handler for handler, and hands back the same change
+values. It is built from this package's own declarations, once per process (the
+:class:`Kit`): the routes, the machines' tables, the rule catalogue and the change
+classes, so the core runs exactly the rows the reference runs.
+
+What the snapshot, checkpoints and the views read is the reference's own records, made
+from the core's state on demand (:meth:`NativeSession.reference`) and taken back from
+them (:meth:`NativeSession.from_reference`): a checkpoint written by one engine restores
+in the other, and a snapshot is the reference's ``snapshot_of`` on the same state.
+
+Which engine runs: ``SESSION_FSM_ENGINE=python`` or ``native``; without it, the native
+one when its module loads (:func:`engine_name`).
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from functools import cache, partial
+from typing import Any, Final
+
+import attrs
+
+from ..errors import (
+    FieldError,
+    InputError,
+    NativeCoreError,
+    NotAnEventError,
+    OnError,
+    SequenceError,
+    Source,
+    same_batch,
+)
+from ..machines import MachineSpec
+from ..machines.agent_leg import AGENT_LEG
+from ..machines.agent_state import AGENT_STATE
+from ..machines.contacts import CONTACT_MACHINES
+from ..machines.session import SESSION
+from ..wire import events as ev
+from . import changes as ch
+from .agent import _deadline
+from .contacts import _TYPE_OF_MEDIA
+from .core import _NO_ENTRIES
+from .records import AcwPeriod, AgentRecord, ContactRecord, LegRecord, SessionInfo, TranscriptLine
+from .rules import RULES, RuleName, Severity
+from .session import _LIFECYCLE_EVENTS, _ROUTES, END_EVENTS, AgentSession, _Route, read_event
+from .snapshot import Snapshot, snapshot_of
+
+ENVIRONMENT: Final = "SESSION_FSM_ENGINE"
+"""The variable that chooses the engine: ``python`` or ``native``."""
+
+_HANDLERS: Final[dict[Callable[..., None], str]] = {
+    AgentSession._on_session_start: "session_start",
+    AgentSession._on_session_end: "session_end",
+    AgentSession._on_remote_end: "remote_end",
+    AgentSession._on_http_end: "http_end",
+    AgentSession._on_agent_state: "agent_state",
+    AgentSession._on_agent_leg: "agent_leg",
+    AgentSession._on_agent_error: "agent_error",
+    AgentSession._on_skill_list: "skill_list",
+    AgentSession._on_chat_text: "chat_text",
+    AgentSession._on_indicator: "indicator",
+    AgentSession._on_page_open: "page_open",
+    AgentSession._on_pop_url: "pop_url",
+    AgentSession._on_mute: "mute",
+    AgentSession._on_take_over: "take_over",
+    AgentSession._on_supervisor_monitor: "supervisor_monitor",
+    AgentSession._on_custom: "custom",
+    AgentSession._on_hours: "hours",
+    AgentSession._on_unknown: "unknown",
+    AgentSession._on_noted: "noted",
+}
+"""The native handler of each of the reference's handlers (``engine.rs``, ``Handler``)."""
+
+_ROUTE_INDEX: Final[dict[type[Any], int]] = {cls: n for n, cls in enumerate(_ROUTES)}
+
+
+def _handler_of(route: _Route) -> str:
+    handle = route.handle
+    if isinstance(handle, partial):
+        if handle.func is AgentSession._on_contact:
+            return f"contact:{handle.keywords['media']}"
+        if handle.func is AgentSession._on_signal:
+            return "signal"
+    return _HANDLERS[handle]
+
+
+def _machine(native: Any, spec: MachineSpec) -> Any:
+    return native.Machine(spec.name, list(spec.states), list(spec.triggers), dict(spec.table))
+
+
+@cache
+def _kit() -> Any:
+    """The core's view of this package's declarations (see the module's docstring)."""
+    from ..native import load
+
+    native = load()
+    routes = [(_handler_of(route), getattr(cls, "TYPE", ""), route.repeats,
+               cls in _LIFECYCLE_EVENTS, cls in END_EVENTS) for cls, route in _ROUTES.items()]
+    machines = {"session": _machine(native, SESSION), "agent_state": _machine(native, AGENT_STATE),
+                "agent_leg": _machine(native, AGENT_LEG)}
+    kinds = [(media, _TYPE_OF_MEDIA[media], _machine(native, spec), spec.initial, spec.closed_state,
+              set(spec.entry_triggers), {k: set(v) for k, v in spec.entry_by_call_type.items()},
+              set(spec.closable), set(spec.connected)) for media, spec in CONTACT_MACHINES.items()]
+    rules = {name: (RuleName(name), rule.severity, rule.severity is Severity.ERROR)
+             for name, rule in RULES.items()}
+    classes = {
+        "Transition": ch.Transition, "AgentStatus": ch.AgentStatus,
+        "ContactDetails": ch.ContactDetails, "AcwLinked": ch.AcwLinked,
+        "LinkMoved": ch.LinkMoved, "TranscriptAdded": ch.TranscriptAdded,
+        "StatusAfterFinal": ch.StatusAfterFinal, "Noted": ch.Noted,
+        "Violation": ch.Violation, "TranscriptLine": TranscriptLine,
+        "SequenceError": SequenceError, "Source": Source, "same_batch": same_batch,
+        "deadline": _deadline, "tuple_new": tuple.__new__,
+    }
+    return native.Kit(routes, machines, kinds, rules, classes)
+
+
+def available() -> bool:
+    """Whether the native core loads here (built, and from these sources)."""
+    try:
+        _kit()
+    except NativeCoreError:
+        return False
+    return True
+
+
+def engine_name() -> str:
+    """The engine this process runs: ``SESSION_FSM_ENGINE`` if set (``native`` refuses to
+    go on without its module, saying how to build it), else ``native`` when it loads."""
+    chosen = os.environ.get(ENVIRONMENT, "").strip().lower()
+    if chosen == "python":
+        return "python"
+    if chosen == "native":
+        _kit()  # raises NativeCoreError, saying how to build it
+        return "native"
+    if chosen:
+        raise NativeCoreError(f"{ENVIRONMENT}={chosen!r}: expected 'python' or 'native'")
+    return "native" if available() else "python"
+
+
+# --- the reference's records, out of and into the core -------------------------------------
+
+PARTS: Final = frozenset({
+    "info", "agent", "leg", "contacts", "closed", "past_legs", "indicators", "page_opens",
+    "pop_urls", "custom_events", "signals", "unknown_types", "rooms", "monitoring",
+    "take_over", "skill_list", "hours_of_operation", "_start_batch", "_batch",
+    "linked_contact_id", "monitor_contact_id", "session_errors", "muted", "violations",
+    "_last_ended_contact", "_recent", "_recent_at", "_batch_digests", "_previous_batch",
+    "_repeating",
+})
+"""The reference's attributes the core exports (``position``, ``events`` and ``finished``
+are the core's own attributes)."""
+
+_SNAPSHOTPARTS: Final = ["info", "agent", "leg", "monitoring", "session_errors", "contacts",
+                          "linked_contact_id", "monitor_contact_id", "violations",
+                          "indicators", "page_opens", "pop_urls", "custom_events",
+                          "skill_list", "hours_of_operation", "take_over", "muted", "signals",
+                          "unknown_types"]
+
+
+def _leg(values: tuple[Any, ...]) -> LegRecord:
+    return LegRecord(*values)
+
+
+def _contact(values: tuple[Any, ...]) -> ContactRecord:
+    return ContactRecord(*values)
+
+
+def _record_values(name: str, value: Any) -> Any:
+    """One exported value as the reference keeps it."""
+    if name == "info":
+        return SessionInfo(*value)
+    if name == "agent":
+        fields = list(value)
+        fields[7] = None if fields[7] is None else AcwPeriod(*fields[7])  # its ACW period
+        return AgentRecord(*fields)
+    if name == "leg":
+        return None if value is None else _leg(value)
+    if name in ("contacts", "closed"):
+        return {record.contact_id: record for record in map(_contact, value)}
+    if name == "past_legs":
+        return [_leg(leg) for leg in value] or ()
+    if name == "session_errors":
+        return value or ()
+    if name in ("indicators", "page_opens", "pop_urls", "custom_events", "signals",
+                "unknown_types"):
+        return _NO_ENTRIES if value is None else value
+    if name == "_recent":
+        return None if value is None else array("Q", value)
+    return value
+
+
+def _values_of(session: AgentSession) -> dict[str, Any]:
+    """The reference's records as the values :meth:`NativeSession.restore` takes."""
+    def contact(record: ContactRecord) -> tuple[Any, ...]:
+        return attrs.astuple(record, recurse=False)
+
+    agent = session.agent
+    acw = agent.acw
+    values: dict[str, Any] = {name: getattr(session, name) for name in PARTS}
+    values.update(
+        info=attrs.astuple(session.info, recurse=False),
+        agent=(*attrs.astuple(agent, recurse=False)[:7],
+               None if acw is None else attrs.astuple(acw, recurse=False),
+               *attrs.astuple(agent, recurse=False)[8:]),
+        leg=None if session.leg is None else attrs.astuple(session.leg, recurse=False),
+        past_legs=[attrs.astuple(leg, recurse=False) for leg in session.past_legs],
+        contacts=[contact(c) for c in session.contacts.values()],
+        closed=[contact(c) for c in session.closed.values()],
+        _recent=None if session._recent is None else session._recent.tolist(),
+        position=session.position, events=session.events, finished=session.finished,
+    )
+    return values
+
+
+class NativeSession(AgentSession):
+    """One agent session on the native core, with :class:`AgentSession`'s API: ``feed``,
+    ``end``, ``finish``, ``report_input_error``, ``snapshot``, and its records read by
+    name (built from the core's state: read-only views).
+
+    A subclass, so that it is one wherever a session is: the reference's record slots
+    stay unset (reading one finds no value and asks :meth:`__getattr__`, which exports
+    it from the core), and every method that applies something is the core's.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(self, key: str = "-", *, strict: bool = False,
+                 ignore: Iterable[str] = ()) -> None:
+        # not AgentSession.__init__: the records are the core's
+        self.key = key
+        self.strict = strict
+        self.ignore = frozenset(ignore)
+        self._core: Any = _kit_core(key, strict, self.ignore)
+
+    def feed(self, event: ev.Event | Mapping[str, Any], *, source: Source | None = None,
+             batch: Hashable | None = None, on_error: OnError = "report") -> tuple[ch.Change, ...]:
+        """Apply one event; the changes it made (see :meth:`AgentSession.feed`)."""
+        read = read_event(event, source, self.strict or on_error == "raise")
+        if isinstance(read, InputError):
+            return self.report_input_error(read, source)
+        route, facts, bad_fields, digest = read
+        changes: tuple[ch.Change, ...] = self._core.apply(
+            _ROUTE_INDEX[route.cls], facts, digest, source, batch,
+            [bad.detail for bad in bad_fields])
+        return changes
+
+    def report_input_error(self, error: InputError,
+                           source: Source | None = None) -> tuple[ch.Change, ...]:
+        """Account for an input item that could not be read (an index and a violation)."""
+        if isinstance(error, FieldError):
+            rule = RuleName.BAD_FIELD
+        elif isinstance(error, NotAnEventError):
+            rule = RuleName.NOT_AN_EVENT
+        else:
+            rule = RuleName.NOT_JSON
+        changes: tuple[ch.Change, ...] = self._core.report_input_error(
+            rule.value, error.detail, source or error.source)
+        return changes
+
+    def end(self, reason: str = "409", message: str | None = None) -> tuple[ch.Change, ...]:
+        """End the session from outside the stream (HTTP 409)."""
+        changes: tuple[ch.Change, ...] = self._core.end(reason, message)
+        return changes
+
+    def finish(self) -> tuple[ch.Change, ...]:
+        """The input is over: the checks that need the whole stream. Idempotent."""
+        changes: tuple[ch.Change, ...] = self._core.finish()
+        return changes
+
+    def snapshot(self) -> Snapshot:
+        """This session now, as a frozen value (the reference's ``snapshot_of``)."""
+        return snapshot_of(self.reference(_SNAPSHOTPARTS))
+
+    @property
+    def position(self) -> int:  # type: ignore[override]
+        position: int = self._core.position
+        return position
+
+    @property
+    def events(self) -> int:  # type: ignore[override]
+        events: int = self._core.events
+        return events
+
+    @property
+    def finished(self) -> bool:  # type: ignore[override]
+        finished: bool = self._core.finished
+        return finished
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in PARTS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return _record_values(name, self._core.export([name])[name])
+
+    def reference(self, parts: Iterable[str] | None = None) -> AgentSession:
+        """The reference's session with this one's state (``parts``: only those records)."""
+        session = AgentSession(self.key, strict=self.strict, ignore=self.ignore)
+        exported = self._core.export(None if parts is None else list(parts))
+        for name, value in exported.items():
+            setattr(session, name, _record_values(name, value))
+        session.position, session.events = self.position, self.events
+        session.finished = self.finished
+        return session
+
+    @classmethod
+    def from_reference(cls, session: AgentSession) -> NativeSession:
+        """A native session with the reference session's state (a checkpoint's)."""
+        native = cls(session.key, strict=session.strict, ignore=session.ignore)
+        native._core.restore(_values_of(session))
+        return native
+
+
+def _kit_core(key: str, strict: bool, ignore: frozenset[str]) -> Any:
+    from .. import _native
+
+    return _native.Core(_kit(), key, strict, set(ignore))
