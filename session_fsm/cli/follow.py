@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import FrameType
@@ -102,9 +103,19 @@ def _check_base_url(url: str) -> None:
               default=DEFAULT_MAX_LINE_BYTES, show_default=True, metavar="BYTES",
               help="Largest 200 body (and recorded line) accepted; a larger one stops follow "
                    "unapplied. The default is the longest line a recording can be read with.")
+@click.option("--publish-to", metavar="TOPIC",
+              help="Also publish every response to this Kafka topic before applying it, "
+                   "keyed by session, for `session-fsm stream` processors (needs "
+                   "--bootstrap-servers and the kafka extra).")
+@click.option("--bootstrap-servers", "bootstrap", metavar="HOSTS",
+              help="With --publish-to: Kafka brokers to start from, HOST:PORT[,...].")
+@click.option("--publish-key", metavar="KEY",
+              help="With --publish-to: the session's key on the topic (default: "
+                   "--session-id; give the same key when resuming with a rotated id).")
 def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
             record: Path | None, db: Path | None, poll_timeout: int, max_retries: int,
-            http_timeout: float | None, max_body: int) -> None:
+            http_timeout: float | None, max_body: int, publish_to: str | None,
+            bootstrap: str | None, publish_key: str | None) -> None:
     """Long-poll a live agent session's get-next-event and show its state as it changes.
 
     Exits 0 when the session ends (409 or AgentSessionEnd). Failed polls are retried
@@ -116,9 +127,16 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
         raise Failure("--db needs --record FILE: the store ingests the recording", EXIT_INPUT)
     check_session_id(session_id, "--session-id")
     _check_base_url(base_url)
+    if (publish_to is None) != (bootstrap is None):
+        raise Failure("--publish-to and --bootstrap-servers go together", EXIT_INPUT)
+    if publish_key is not None and publish_to is None:
+        raise Failure("--publish-key needs --publish-to", EXIT_INPUT)
     display: _JsonLines | _Screen = _JsonLines() if as_json else _Screen()
-    recorder = _Recorder(record, _open_store(db) if db is not None else None) \
+    publisher = _publisher(bootstrap, publish_to, publish_key or session_id) \
+        if publish_to is not None and bootstrap is not None else None
+    recording = _Recorder(record, _open_store(db) if db is not None else None) \
         if record is not None else None
+    recorder = recording if publisher is None else _Published(publisher, recording)
     handler = _StderrHandler(logging.DEBUG if state.debug else logging.WARNING)
     logger = logging.getLogger(_LOGGER)
     logger.addHandler(handler)
@@ -136,6 +154,8 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
         # a response that changed something: show the session as it now is
         on_changes=lambda changes: display.changed(session),
     )
+    if isinstance(recorder, _Published):
+        recorder.follower = follower
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         follower.request_stop()
@@ -177,6 +197,38 @@ def command(base_url: str, session_id: str, token_file: Path, as_json: bool,
         click.echo(f"session-fsm: session ended ({result.reason}) after "
                    f"{plural(result.responses, 'response')}; last session id "
                    f"{result.session_id}", err=True)
+
+
+class _Published:
+    """``--publish-to``: each response published (and acknowledged) before it is
+    recorded (``--record``) and applied, as the ``number``-th answer of its session."""
+
+    def __init__(self, publish: Callable[[bytes, int], None], then: _Recorder | None) -> None:
+        self.publish = publish
+        self.then = then
+        self.follower: SessionFollower | None = None
+
+    def __call__(self, line: bytes) -> None:
+        assert self.follower is not None
+        # the body about to be applied takes the next response number (a 409's end too)
+        self.publish(line, self.follower.responses + 1)
+        if self.then is not None:
+            self.then(line)
+
+    def close(self) -> None:
+        if self.then is not None:
+            self.then.close()
+
+
+def _publisher(bootstrap: str, topic: str, key: str) -> Callable[[bytes, int], None]:
+    """A publisher of this session's responses; the broker is reached before following."""
+    from ..io.kafka.client import ResponsePublisher, check_bootstrap
+
+    try:
+        publisher = ResponsePublisher(check_bootstrap(bootstrap), topic)
+    except SessionFsmError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
+    return lambda line, number: publisher(key, line, number)
 
 
 def _open_store(path: Path) -> Store:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import plural
-from ._common import state
+from ._common import JSON, emit_json, state
 
 EXAMPLES = """\b
 Examples:
@@ -46,9 +46,11 @@ Examples:
 @click.option("--stop-after-idle", "stop_after_idle_s", default=0.0,
               type=click.FloatRange(min=0), metavar="S",
               help="Stop once no message came for S seconds (default: run until SIGTERM).")
+@JSON
 def command(bootstrap: str, input_topic: str, changes_topic: str,
             snapshots_topic: str | None, group: str, state_dir: Path, at_least_once: bool,
-            partitions: int, commit_interval_s: float, stop_after_idle_s: float) -> None:
+            partitions: int, commit_interval_s: float, stop_after_idle_s: float,
+            as_json: bool) -> None:
     """Process the input topic with the engine: each input message's session state is
     kept in Quix Streams state (RocksDB and a changelog topic), its changes go to the
     changes topic and, with --snapshots-topic, its snapshot to a compacted topic.
@@ -65,10 +67,17 @@ def command(bootstrap: str, input_topic: str, changes_topic: str,
     if (snapshots_topic is not None and snapshots_topic in (input_topic, changes_topic)) \
             or changes_topic == input_topic:
         raise click.UsageError("the input, changes and snapshots topics must be three topics")
-    processed = run(StreamConfig(
+    stats = run(StreamConfig(
         bootstrap=bootstrap, input_topic=input_topic, changes_topic=changes_topic,
         snapshots_topic=snapshots_topic, group=group,
         guarantee="at-least-once" if at_least_once else "exactly-once",
         state_dir=state_dir, partitions=partitions, commit_interval_s=commit_interval_s,
         stop_after_idle_s=stop_after_idle_s, debug=state.debug))
-    click.echo(f"session-fsm: stopped after {plural(processed, 'message')}", err=True)
+    rate = stats.events_per_s
+    if as_json:
+        emit_json({"messages": stats.messages, "events": stats.events,
+                   "busy_s": round(stats.busy_s, 3),
+                   "events_per_s": None if rate is None else round(rate, 1)})
+    speed = "" if rate is None else f", {rate:,.0f} events/s while busy"
+    click.echo(f"session-fsm: stopped after {plural(stats.messages, 'message')} "
+               f"({plural(stats.events, 'event')}{speed})", err=True)

@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import attrs
 
-from ...errors import SessionFsmError
+from ...errors import SessionFsmError, Source
 
 PARTITIONER: Final = "murmur2_random"
 """The one partitioner of every session_fsm producer (see the module doc)."""
@@ -212,3 +212,28 @@ class Publisher:
         if self._failed is not None:
             raise SessionFsmError(f"publishing to {self.topic} at {self.bootstrap} failed: "
                                   f"{self._failed}")
+
+
+class ResponsePublisher:
+    """``follow --publish-to`` and ``serve --publish-to``: each polled answer published as
+    an input message before it is applied, and acknowledged by the broker first (a
+    poller that dies after applying an answer has published it; one that cannot publish
+    stops, as when its recording cannot be written)."""
+
+    def __init__(self, bootstrap: str, topic: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 partitions: int = 4) -> None:
+        ensure_topics(bootstrap, [TopicSpec(topic, partitions)], timeout_s=timeout_s)
+        self.publisher = Publisher(bootstrap, topic, timeout_s=timeout_s)
+
+    def __call__(self, key: str, line: bytes, number: int) -> None:
+        """Publish the answer recorded as ``line``, the ``number``-th of session ``key``
+        (its events' source, ``get-next-event:NUMBER``, as the poller's engine has it)."""
+        from ..poll import RESPONSE_SOURCE
+        from .messages import response_message
+
+        message = response_message(key, line, Source(RESPONSE_SOURCE, number))
+        self.publisher.send(message.key, message.value)
+        self.publisher.wait()
+
+    def close(self) -> None:
+        self.publisher.wait()

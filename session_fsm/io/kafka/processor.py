@@ -42,6 +42,7 @@ import fcntl
 import logging
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Final, Literal
@@ -85,6 +86,22 @@ class StreamConfig:
     debug: bool = False
 
 
+@attrs.frozen(kw_only=True)
+class StreamStats:
+    """What one run of a processor did."""
+
+    messages: int
+    events: int
+    """Input items applied (events, and unreadable items recorded)."""
+    busy_s: float
+    """From the first message applied to the last (joining the group and waiting for
+    messages not included; the checkpoints' commits in between are)."""
+
+    @property
+    def events_per_s(self) -> float | None:
+        return self.events / self.busy_s if self.busy_s > 0 else None
+
+
 @attrs.define
 class _Cached:
     at: list[int]
@@ -99,6 +116,8 @@ class _Processor:
         self.cache: dict[str, _Cached] = {}
         self.messages = 0
         self.events = 0
+        self.first_at: float | None = None
+        self.last_at = 0.0
 
     def __call__(self, value: bytes, key: str, timestamp: int, headers: Any,
                  state: Any) -> tuple[list[tuple[bytes, int]], tuple[bytes, int]]:
@@ -110,7 +129,10 @@ class _Processor:
         if done is not None and done[0] == at[0] and done[1] >= at[1]:
             # already in the state (at least once: a message redone after a crash)
             return [], (b"", -1)
+        if self.first_at is None:
+            self.first_at = time.monotonic()
         session = self._session(key, done, state)
+        before = session.position
         changes = apply_message(session, value, Source(f"{self.topic}/{at[0]}", at[1]))
         first = state.get(_CHANGES, 0)
         records = change_records(changes, first)
@@ -120,6 +142,8 @@ class _Processor:
         state.set(_CHANGES, count)
         self.cache[key] = _Cached(at, session)
         self.messages += 1
+        self.events += session.position - before
+        self.last_at = time.monotonic()
         return records, (snapshot_record(session), count)
 
     def _session(self, key: str, done: list[int] | None, state: Any) -> AgentSession:
@@ -165,10 +189,9 @@ def _owned(state_dir: Path) -> Iterator[str]:
         handle.close()
 
 
-def run(config: StreamConfig) -> int:
+def run(config: StreamConfig) -> StreamStats:
     """Run one processor until it is stopped (SIGTERM, Ctrl-C) or, with
-    ``stop_after_idle_s``, until no message comes for that long; the messages it
-    processed."""
+    ``stop_after_idle_s``, until no message comes for that long; what it did."""
     with quiet_imports():
         try:
             from quixstreams import Application
@@ -222,4 +245,5 @@ def run(config: StreamConfig) -> int:
             snapshots.apply(lambda value: value[0]).to_topic(
                 existing(config.snapshots_topic))
         app.run(timeout=config.stop_after_idle_s, collect=False)
-        return processor.messages
+        busy = processor.last_at - processor.first_at if processor.first_at else 0.0
+        return StreamStats(messages=processor.messages, events=processor.events, busy_s=busy)
