@@ -160,7 +160,8 @@ class AgentSession(AgentHandlers, ContactHandlers):
                               "response repeats the one before it",
                               contact_id=getattr(facts, "contact_id", None), change=False)
                 self.events += 1
-                return NO_CHANGES
+                # what the event made before (its bad fields' violations) is still a change
+                return _taken(out)
         # After a RemoteAgentSessionEnd the platform logs the agent out (AgentState,
         # AgentLeg...) until its AgentSessionEnd: only events after that one are late.
         if self.info.saw_end_event and route.cls not in END_EVENTS:

@@ -581,8 +581,9 @@ def dump_engine(engine: SessionEngine, *, position: Any = None) -> dict[str, Any
     }
 
 
-def load_engine(document: Any) -> SessionEngine:
-    """Rebuild an engine from :func:`dump_engine`'s document. Anything else is refused
+def load_engine(document: Any, engine: str | None = None) -> SessionEngine:
+    """Rebuild an engine from :func:`dump_engine`'s document, on ``engine`` (default: the
+    one this process runs; a checkpoint is the same for both). Anything else is refused
     with :class:`CheckpointLoadError`: another format or version, or a field missing,
     unknown, of the wrong type or out of range (named)."""
     if type(document) is not dict or document.get("format") != FORMAT:
@@ -592,13 +593,13 @@ def load_engine(document: Any) -> SessionEngine:
         raise CheckpointLoadError(f"has version {version!r}, which this session_fsm cannot "
                                   f"read (it reads version {VERSION})")
     whole = _structured(document, _Document)
-    engine = SessionEngine(strict=whole.strict, ignore=whole.ignore)
+    loaded = SessionEngine(strict=whole.strict, ignore=whole.ignore, engine=engine)
     for i, state in enumerate(whole.sessions):
-        if state.key in engine.sessions:
+        if state.key in loaded.sessions:
             raise CheckpointLoadError(f"a session key given twice ({state.key!r})",
                                       f"sessions[{i}].key")
-        engine.sessions[state.key] = adopt(_session_of(state), engine.engine)
-    return engine
+        loaded.sessions[state.key] = adopt(_session_of(state), loaded.engine)
+    return loaded
 
 
 def to_bytes(engine: SessionEngine, *, position: Any = None) -> bytes:
