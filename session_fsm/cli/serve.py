@@ -10,10 +10,11 @@ import asyncio
 import logging
 import re
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Protocol
 
 import click
 
+from ..errors import SessionFsmError
 from ..errors import TokenError as SessionFsmTokenError
 from ..io.poll import check_token, token_reader
 from ..io.service import ConfigError, Service, ServiceConfig, ServiceError, is_loopback
@@ -84,10 +85,25 @@ class _StderrHandler(logging.Handler):
 @click.option("--max-push-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_PUSH_BYTES,
               show_default=True, metavar="BYTES",
               help="Largest body POST /api/events reads.")
+@click.option("--publish-to", metavar="TOPIC",
+              help="Publish every polled answer to this Kafka topic before applying it, "
+                   "keyed by session, for `session-fsm stream` processors (needs "
+                   "--bootstrap-servers and the kafka extra).")
+@click.option("--changes-from-kafka", "changes_topic", metavar="TOPIC",
+              help="Follow nothing: serve the API and wallboard from this changes topic "
+                   "and --snapshots-from-kafka's, as `session-fsm stream` processors "
+                   "write them.")
+@click.option("--snapshots-from-kafka", "snapshots_topic", metavar="TOPIC",
+              help="With --changes-from-kafka: the processors' snapshots topic.")
+@click.option("--bootstrap-servers", "bootstrap", metavar="HOSTS",
+              help="Kafka brokers for --publish-to or --changes-from-kafka, "
+                   "HOST:PORT[,HOST:PORT...].")
 def command(config_path: Path | None, host: str, port: int, db: Path | None,
             state_dir: Path | None, allow_remote: bool, api_token_file: Path | None,
             allowed_hosts: tuple[str, ...], keep_changes: int, demo: bool, agents: int,
-            seed: int, max_push_bytes: int) -> None:
+            seed: int, max_push_bytes: int, publish_to: str | None,
+            changes_topic: str | None, snapshots_topic: str | None,
+            bootstrap: str | None) -> None:
     """Follow many agent sessions at once; serve their state, histories and changes over
     HTTP, and a live wallboard at /.
 
@@ -124,6 +140,8 @@ def command(config_path: Path | None, host: str, port: int, db: Path | None,
         if not _HOST_NAME.fullmatch(name):
             raise Failure(f"--allowed-host {name!r}: expected a host name or address without "
                           "a port (example.com, *.example.com, 10.0.0.5, [::1])", EXIT_INPUT)
+    kafka = _kafka_options(publish_to, changes_topic, snapshots_topic, bootstrap,
+                           config_path, demo, state_dir, db, keep_changes)
     handler = _StderrHandler(logging.DEBUG if state.debug else logging.INFO)
     loggers = [logging.getLogger(n) for n in ("session_fsm.io.service", "session_fsm.io.client")]
     for logger in loggers:
@@ -141,10 +159,13 @@ def command(config_path: Path | None, host: str, port: int, db: Path | None,
             click.echo(f"session-fsm: POST /api/events needs the token in {where} "
                        "(Authorization: Bearer TOKEN)", err=True)
 
-        return Service(config, host=host, port=port, db=db, state_dir=state_dir,
-                       api_token=api_token, keep_changes=keep_changes,
-                       allowed_hosts=allowed_hosts, max_push_bytes=max_push_bytes,
-                       on_listening=listening)
+        options = {"config": config, "host": host, "port": port, "db": db,
+                   "state_dir": state_dir, "api_token": api_token,
+                   "keep_changes": keep_changes, "allowed_hosts": allowed_hosts,
+                   "max_push_bytes": max_push_bytes, "on_listening": listening}
+        if kafka is not None:
+            return kafka(options)
+        return Service(**options)  # type: ignore[arg-type]
 
     try:
         if demo:
@@ -153,10 +174,66 @@ def command(config_path: Path | None, host: str, port: int, db: Path | None,
             asyncio.run(run_demo(agents, seed, service_of))
         else:
             asyncio.run(service_of(config).run())
-    except ServiceError as error:
+    except (ServiceError, SessionFsmError) as error:
         raise Failure(str(error), EXIT_INPUT) from None
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
     click.echo("session-fsm: stopped" + (f"; state saved in {state_dir}" if state_dir else ""),
                err=True)
+
+
+class _Kafka(Protocol):
+    def __call__(self, options: dict[str, Any]) -> Service: ...
+
+
+def _kafka_options(publish_to: str | None, changes_topic: str | None,
+                   snapshots_topic: str | None, bootstrap: str | None,
+                   config_path: Path | None, demo: bool, state_dir: Path | None,
+                   db: Path | None, keep_changes: int) -> _Kafka | None:
+    """What the Kafka options ask for: a service that publishes its answers, or one that
+    is a view of the processors' topics (its maker); None without them. Refuses what
+    does not go together, and a broker that cannot be reached, before anything starts."""
+    if publish_to is None and changes_topic is None and snapshots_topic is None:
+        if bootstrap is not None:
+            raise Failure("--bootstrap-servers needs --publish-to or --changes-from-kafka",
+                          EXIT_INPUT)
+        return None
+    if bootstrap is None:
+        raise Failure("--publish-to and --changes-from-kafka need --bootstrap-servers",
+                      EXIT_INPUT)
+    if (changes_topic is None) != (snapshots_topic is None):
+        raise Failure("--changes-from-kafka and --snapshots-from-kafka go together",
+                      EXIT_INPUT)
+    if changes_topic is not None:
+        others = [name for name, given in (("--config", config_path), ("--demo", demo),
+                                           ("--state-dir", state_dir), ("--db", db),
+                                           ("--publish-to", publish_to)) if given]
+        if others:
+            raise Failure(f"--changes-from-kafka serves what processors made: leave out "
+                          f"{', '.join(others)}", EXIT_INPUT)
+    try:
+        from ..io.kafka.client import ResponsePublisher, check_bootstrap
+
+        check_bootstrap(bootstrap)
+        if changes_topic is not None and snapshots_topic is not None:
+            from ..io.kafka.view import KafkaService, KafkaView
+
+            view = KafkaView(bootstrap, changes_topic, snapshots_topic,
+                             keep_changes=keep_changes)
+            view.connect()
+
+            def viewing(options: dict[str, Any]) -> Service:
+                return KafkaService(view, **options)
+
+            return viewing
+        assert publish_to is not None
+        publisher = ResponsePublisher(bootstrap, publish_to)
+    except SessionFsmError as error:
+        raise Failure(str(error), EXIT_INPUT) from None
+
+    def publishing(options: dict[str, Any]) -> Service:
+        return Service(**options, publish=lambda key, body: publisher(key, body.line,
+                                                                       body.number))
+
+    return publishing

@@ -84,7 +84,8 @@ class Service:
                  allowed_hosts: Sequence[str] = (),
                  checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
                  on_listening: Callable[[str, Path | None], None] | None = None,
-                 trust_env: bool = True) -> None:
+                 trust_env: bool = True,
+                 publish: Callable[[str, Body], None] | None = None) -> None:
         self.config = config
         self.host = host
         self.port = port
@@ -95,6 +96,8 @@ class Service:
         self.allowed_hosts = allowed_host_names(host, allowed_hosts)
         self.on_listening = on_listening
         self.trust_env = trust_env
+        self.publish = publish
+        """``--publish-to``: called with each answer before it is kept and taken."""
         self.hub = Hub(keep_changes=keep_changes, state_dir=state_dir,
                        checkpoint_bytes=checkpoint_bytes)
         self.followers: dict[str, AsyncFollower] = {}
@@ -139,9 +142,14 @@ class Service:
 
         writer = _open_writer(self.db) if self.db is not None else None
         record = None
-        if writer is not None:
+        if writer is not None or self.publish is not None:
+            publish = self.publish
+
             def record(key: str, body: Body) -> None:
-                writer.add_line(f"serve/{key}", body.number, envelope_line(key, body))
+                if publish is not None:  # published (and acknowledged) first
+                    publish(key, body)
+                if writer is not None:
+                    writer.add_line(f"serve/{key}", body.number, envelope_line(key, body))
 
         # One client (one connection pool) per session: httpcore's pool looks at every
         # connection it holds to place each request, so one pool for 1,000 long polls
