@@ -41,7 +41,7 @@ def test_follow_publishes_each_response_and_a_processor_ends_where_follow_ended(
     token = tmp_path / "token"
     token.write_text("Bearer fresh\n")
     record = tmp_path / "live.jsonl"
-    with ScriptServer(session_script(failures=True)) as server:
+    with ScriptServer(session_script(failures=False)) as server:
         done = subprocess.run(
             follow_command(server, token, "--json", "--record", str(record),
                            "--publish-to", "live-responses", "--bootstrap-servers",
