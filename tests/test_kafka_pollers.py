@@ -72,3 +72,30 @@ def test_follow_publishes_each_response_and_a_processor_ends_where_follow_ended(
     assert replayed.returncode == 0, replayed.stderr
     assert [orjson.loads(c) | {"session": "-"} for c in changes] == \
         [orjson.loads(c) | {"session": "-"} for c in replayed.stdout.splitlines()]
+
+
+def test_at_least_once_processing_makes_the_changes_of_the_recording(
+        kafka: Broker, tmp_path: Path) -> None:
+    """``--at-least-once`` (brokers without transactions), uninterrupted: the same
+    changes as ``changes --json``; the position header would tell a repeat."""
+    recording = tmp_path / "small.jsonl"
+    assert run("simulate", "--agents", "20", "--seed", "4", "--minutes", "20", "--out",
+               str(recording)).returncode == 0
+    assert run("publish", str(recording), "--bootstrap-servers", kafka.bootstrap, "--topic",
+               "alo-responses").returncode == 0
+    processed = run("stream", "--bootstrap-servers", kafka.bootstrap, "--input-topic",
+                    "alo-responses", "--changes-topic", "alo-changes", "--group", "alo",
+                    "--at-least-once", "--stop-after-idle", "3", cwd=tmp_path)
+    assert processed.returncode == 0, processed.stderr
+    expected = run("changes", "--json", str(recording))
+    assert expected.returncode == 0, expected.stderr
+    wanted: dict[str, list[bytes]] = {}
+    for line in expected.stdout.splitlines():
+        wanted.setdefault(orjson.loads(line)["session"], []).append(line)
+    got: dict[str, list[bytes]] = {}
+    for record in read_topic(kafka.bootstrap, "alo-changes", idle_s=1.0):
+        stream = got.setdefault(record.key().decode(), [])
+        (position,) = [int(v) for k, v in record.headers() if k == "session-fsm-change"]
+        assert position == len(stream)  # nothing repeated, nothing missing
+        stream.append(record.value())
+    assert got == wanted
