@@ -25,8 +25,8 @@ class Kit:
     """This package's declarations as the engine core takes them (``engine.rs``):
     built once per process by ``engine/native.py``."""
 
-    def __init__(self, routes: list[tuple[str, str, bool, bool, bool]],
-                 machines: dict[str, Machine], kinds: list[tuple[object, ...]],
+    def __init__(self, routes: list[tuple[str, str, bool, bool, bool, bool, list[int]]],
+                 readers: list[tuple[object, ...]], machines: dict[str, Machine], kinds: list[tuple[object, ...]],
                  rules: dict[str, tuple[object, object, bool]],
                  classes: dict[str, object]) -> None: ...
 
@@ -44,6 +44,8 @@ class Core:
                  ignore: set[str] = ...) -> None: ...
     def apply(self, route: int, facts: object, digest: int | None, source: object,
               batch: object, bad: list[str]) -> tuple[object, ...]: ...
+    def feed_wire(self, wire: dict[str, object], source: object,
+                  batch: object) -> tuple[object, ...] | None: ...
     def report_input_error(self, rule: str, detail: str,
                            source: object) -> tuple[object, ...]: ...
     def end(self, reason: str, message: str | None = None) -> tuple[object, ...]: ...

@@ -20,13 +20,16 @@ one when its module loads (:func:`engine_name`).
 
 from __future__ import annotations
 
+import logging
 import os
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any, Final
 
 import attrs
+import orjson
 
 from ..errors import (
     FieldError,
@@ -44,6 +47,9 @@ from ..machines.agent_state import AGENT_STATE
 from ..machines.contacts import CONTACT_MACHINES
 from ..machines.session import SESSION
 from ..wire import events as ev
+from ..wire.codec import _MISSING, _fast_structured
+from ..wire.events import wire_name
+from ..wire.facts import EXTRA_FACTS, FACTS_OF, ContactFacts, StateFacts
 from . import changes as ch
 from .agent import _deadline
 from .contacts import _TYPE_OF_MEDIA
@@ -97,13 +103,22 @@ def _machine(native: Any, spec: MachineSpec) -> Any:
 
 
 @cache
-def _kit() -> Any:
-    """The core's view of this package's declarations (see the module's docstring)."""
+def _module() -> Any:
+    """``session_fsm._native``, checked against its sources (``native.load``)."""
     from ..native import load
 
-    native = load()
+    return load()
+
+
+@cache
+def _kit() -> Any:
+    """The core's view of this package's declarations (see the module's docstring)."""
+    native = _module()
     routes = [(_handler_of(route), getattr(cls, "TYPE", ""), route.repeats,
-               cls in _LIFECYCLE_EVENTS, cls in END_EVENTS) for cls, route in _ROUTES.items()]
+               cls in _LIFECYCLE_EVENTS, cls in END_EVENTS, route.read is not None,
+               _timed(cls)) for cls, route in _ROUTES.items()]
+    readers = [_reader(cls, _ROUTE_INDEX[cls]) for cls, route in _ROUTES.items()
+               if route.read is not None]
     machines = {"session": _machine(native, SESSION), "agent_state": _machine(native, AGENT_STATE),
                 "agent_leg": _machine(native, AGENT_LEG)}
     kinds = [(media, _TYPE_OF_MEDIA[media], _machine(native, spec), spec.initial, spec.closed_state,
@@ -119,17 +134,70 @@ def _kit() -> Any:
         "Violation": ch.Violation, "TranscriptLine": TranscriptLine,
         "SequenceError": SequenceError, "Source": Source, "same_batch": same_batch,
         "deadline": _deadline, "tuple_new": tuple.__new__,
+        "from_iso": datetime.fromisoformat, "missing": _MISSING, "micros": _micros,
+        "dumps": orjson.dumps,
     }
-    return native.Kit(routes, machines, kinds, rules, classes)
+    return native.Kit(routes, readers, machines, kinds, rules, classes)
+
+
+_TIMED: Final[dict[type[Any], tuple[str, ...]]] = {
+    StateFacts: ("start_time",), ContactFacts: ("last_state_change_time",)}
+"""The facts whose timestamps the engine compares (the core keeps them as integers)."""
+_KINDS: Final[dict[Any, str]] = {str | None: "str", bool | None: "bool", int | None: "int",
+                                 datetime | None: "time"}
+
+
+def _timed(cls: type[Any]) -> list[int]:
+    facts = FACTS_OF.get(cls)
+    return [facts._fields.index(name) for name in _TIMED.get(facts, ())] if facts else []
+
+
+def _reader(cls: type[Any], route: int) -> tuple[Any, ...]:
+    """``codec.field_reader(cls, ...)``'s work, compiled for the core (``wire.rs``): per
+    declared field its wire key, kind, facts slot, and the codec's hook for a nested one."""
+    attrs.resolve_types(cls)
+    names: tuple[str, ...] = FACTS_OF[cls]._fields
+    slot_of = {name: n for n, name in enumerate(names)}
+    fields = []
+    for field in attrs.fields(cls):
+        if field.name == "extra":
+            continue
+        kind = _KINDS.get(field.type, "structured")
+        nested = kind == "structured"
+        fields.append((wire_name(field), kind, slot_of.get(field.name, -1),
+                       _fast_structured(field.type) if nested else None,
+                       field.default if nested else None))
+    declared = {field.name for field in attrs.fields(cls)}
+    extras = [(EXTRA_FACTS[name], n) for n, name in enumerate(names)
+              if name in EXTRA_FACTS and name not in declared]
+    return (cls.TYPE, route, fields, len(names), extras)
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(value: datetime) -> int:
+    """Microseconds since 1970 of a timestamp (a naive one is UTC, as the codec reads it)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(microseconds=1)
 
 
 def available() -> bool:
-    """Whether the native core loads here (built, and from these sources)."""
+    """Whether the native core loads here (built, and from these sources). A build of
+    other sources is not used, and said once (the Python engine runs instead)."""
     try:
         _kit()
-    except NativeCoreError:
+    except NativeCoreError as error:
+        if "built from other sources" in str(error) and not _WARNED:
+            _WARNED.append(True)
+            log.warning("%s; the Python engine runs meanwhile", error)
         return False
     return True
+
+
+_WARNED: list[bool] = []
+log = logging.getLogger(__name__)
 
 
 def engine_name() -> str:
@@ -244,6 +312,10 @@ class NativeSession(AgentSession):
     def feed(self, event: ev.Event | Mapping[str, Any], *, source: Source | None = None,
              batch: Hashable | None = None, on_error: OnError = "report") -> tuple[ch.Change, ...]:
         """Apply one event; the changes it made (see :meth:`AgentSession.feed`)."""
+        if type(event) is dict:  # the frequent types' facts are read in the core
+            done: tuple[ch.Change, ...] | None = self._core.feed_wire(event, source, batch)
+            if done is not None:
+                return done
         read = read_event(event, source, self.strict or on_error == "raise")
         if isinstance(read, InputError):
             return self.report_input_error(read, source)
@@ -319,6 +391,4 @@ class NativeSession(AgentSession):
 
 
 def _kit_core(key: str, strict: bool, ignore: frozenset[str]) -> Any:
-    from .. import _native
-
-    return _native.Core(_kit(), key, strict, set(ignore))
+    return _module().Core(_kit(), key, strict, set(ignore))

@@ -24,6 +24,7 @@ use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use crate::machine::Machine;
+use crate::wire::{checksum, Facts, TypeSpec};
 
 /// How many agent, leg and contact digests a session remembers (`core.RECENT`).
 const RECENT: usize = 16;
@@ -67,6 +68,10 @@ enum Handler {
 
 struct Route {
     handler: Handler,
+    /// Whether the handler takes facts (`route.read`), and which of their slots are
+    /// timestamps the engine compares.
+    facts: bool,
+    timed: Vec<usize>,
     /// The wire `Type` (`cls.TYPE`), named in messages; a signal's name.
     type_name: String,
     repeats: bool,
@@ -99,6 +104,12 @@ struct Rule {
 #[pyclass(frozen, module = "session_fsm._native")]
 pub struct Kit {
     routes: Vec<Route>,
+    /// The facts readers of the frequent types, by the wire's `Type`.
+    readers: HashMap<String, TypeSpec>,
+    from_iso: Obj,
+    missing: Obj,
+    micros: Obj,
+    dumps: Obj,
     session: Py<Machine>,
     agent_state: Py<Machine>,
     agent_leg: Py<Machine>,
@@ -133,8 +144,10 @@ impl Kit {
     /// connected)`; `rules`: name -> `(RuleName, Severity, is an error)`; `classes`: the
     /// change classes and helpers by name.
     #[new]
+    #[allow(clippy::type_complexity)]
     fn new(
-        routes: Vec<(String, String, bool, bool, bool)>,
+        routes: Vec<(String, String, bool, bool, bool, bool, Vec<usize>)>,
+        readers: Vec<(String, usize, Vec<(String, String, i64, Option<Obj>, Option<Obj>)>, usize, Vec<(String, usize)>)>,
         machines: &Bound<'_, PyDict>,
         kinds: Vec<(
             String,
@@ -167,7 +180,7 @@ impl Kit {
             })
             .collect();
         let mut compiled = Vec::with_capacity(routes.len());
-        for (handler, type_name, repeats, lifecycle, end) in routes {
+        for (handler, type_name, repeats, lifecycle, end, facts, timed) in routes {
             let handler = match handler.as_str() {
                 "session_start" => Handler::SessionStart,
                 "session_end" => Handler::SessionEnd,
@@ -198,12 +211,22 @@ impl Kit {
                     None => return Err(PyValueError::new_err(format!("no handler {other:?}"))),
                 },
             };
-            compiled.push(Route { handler, type_name, repeats, lifecycle, end });
+            compiled.push(Route { handler, facts, timed, type_name, repeats, lifecycle, end });
         }
         let machine = |name: &str| -> PyResult<Py<Machine>> { Ok(item(machines, name)?.extract()?) };
         let class = |name: &str| -> PyResult<Obj> { Ok(item(classes, name)?.unbind()) };
+        let mut specs = HashMap::new();
+        for (type_name, route, fields, slots, extras) in readers {
+            let spec = TypeSpec::new(route, fields, slots, extras).map_err(PyValueError::new_err)?;
+            specs.insert(type_name, spec);
+        }
         Ok(Self {
             routes: compiled,
+            readers: specs,
+            from_iso: class("from_iso")?,
+            missing: class("missing")?,
+            micros: class("micros")?,
+            dumps: class("dumps")?,
             session: machine("session")?,
             agent_state: machine("agent_state")?,
             agent_leg: machine("agent_leg")?,
@@ -233,6 +256,38 @@ impl Kit {
 
 // --- the records -------------------------------------------------------------------------
 
+/// A timestamp the engine compares: its microseconds since 1970, and the Python value
+/// the changes and records hand back.
+struct Time {
+    us: i64,
+    obj: Obj,
+}
+
+impl Time {
+    fn copy(&self, py: Python<'_>) -> Time {
+        Time { us: self.us, obj: self.obj.clone_ref(py) }
+    }
+}
+
+fn copy_time(py: Python<'_>, value: &Option<Time>) -> Option<Time> {
+    value.as_ref().map(|t| t.copy(py))
+}
+
+fn time_obj(py: Python<'_>, value: &Option<Time>) -> Option<Obj> {
+    value.as_ref().map(|t| t.obj.clone_ref(py))
+}
+
+/// Whether `a` is before `b` (both known).
+fn earlier(a: &Option<Time>, b: &Option<Time>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a.us < b.us)
+}
+
+/// The timestamp in facts slot `slot`, if any.
+fn fact_time(facts: &Facts<'_>, slot: usize) -> Option<Time> {
+    let us = facts.us(slot)?;
+    facts.obj(slot).map(|obj| Time { us, obj })
+}
+
 struct Acw {
     contact_id: Option<String>,
     started: Option<Obj>,
@@ -245,7 +300,7 @@ struct Agent {
     state: String,
     label: String,
     out_reason: String,
-    since: Option<Obj>,
+    since: Option<Time>,
     is_acw: bool,
     acw_timeout_s: Option<i64>,
     next_states: Obj,
@@ -278,7 +333,7 @@ struct Contact {
     call_type: Option<String>,
     skill: Option<String>,
     started: Option<Obj>,
-    last_change: Option<Obj>,
+    last_change: Option<Time>,
     disconnect_code: Option<String>,
     final_index: Option<i64>,
     acw_phase_index: Option<i64>,
@@ -445,13 +500,6 @@ fn clone_opt(py: Python<'_>, value: &Option<Obj>) -> Option<Obj> {
     value.as_ref().map(|v| v.clone_ref(py))
 }
 
-/// Whether two optional timestamps are ordered `a < b` by Python's own comparison.
-fn before(py: Python<'_>, a: &Option<Obj>, b: &Option<Obj>) -> PyResult<bool> {
-    match (a, b) {
-        (Some(a), Some(b)) => a.bind(py).lt(b.bind(py)),
-        _ => Ok(false),
-    }
-}
 
 impl Core {
     fn fresh(kit: Py<Kit>, key: String, strict: bool, ignore: HashSet<String>, py: Python<'_>) -> Self {
@@ -826,18 +874,18 @@ impl Core {
 
     // --- the agent state ---------------------------------------------------------------------
 
-    fn on_agent_state(&mut self, py: Python<'_>, facts: &Bound<'_, PyAny>, digest: Option<u64>) -> PyResult<()> {
-        let current_state = text(&facts.get_item(0)?)?;
-        let out_reason_raw = text(&facts.get_item(1)?)?;
-        let next_states = facts.get_item(2)?;
-        let start = opt(facts.get_item(3)?).map(Bound::unbind);
-        let is_acw = facts.get_item(4)?.is_truthy()?;
-        let acw_timeout: Option<i64> = facts.get_item(5)?.extract()?;
+    fn on_agent_state(&mut self, py: Python<'_>, facts: &Facts<'_>, digest: Option<u64>) -> PyResult<()> {
+        let current_state = facts.text(0)?;
+        let out_reason_raw = facts.text(1)?;
+        let next_states = facts.get(2).clone();
+        let start = fact_time(facts, 3);
+        let is_acw = facts.truthy(4)?;
+        let acw_timeout: Option<i64> = facts.get(5).extract()?;
         if digest.is_some() && digest == self.agent.last_digest {
             let at = At { change: false, ..At::default() };
             return self.violate(py, "duplicate-event", "the same AgentState event twice in a row".into(), at);
         }
-        if start.is_some() && before(py, &start, &self.agent.since)? && self.repeats_recent(digest) {
+        if earlier(&start, &self.agent.since) && self.repeats_recent(digest) {
             let at = At { change: false, ..At::default() };
             let message = "an AgentState applied before, delivered again (older than the current state)";
             return self.violate(py, "duplicate-event", message.into(), at);
@@ -883,15 +931,14 @@ impl Core {
         let restarted = !state_changed
             && trigger.is_some()
             && start.is_some()
-            && self.agent.since.is_some()
-            && before(py, &self.agent.since, &start)?;
+            && earlier(&self.agent.since, &start);
         let mut ended: Option<String> = None;
         if state_changed || restarted {
             self.check_contact_state_left(py)?;
             if state_changed {
                 let from = self.agent.state.clone();
                 let trig = trigger.clone().unwrap_or_else(|| dest.clone());
-                self.moved(py, "agent_state", None, &from, &dest, &trig, current_state.as_deref(), start.as_ref(), false)?;
+                self.moved(py, "agent_state", None, &from, &dest, &trig, current_state.as_deref(), time_obj(py, &start).as_ref(), false)?;
                 self.agent.state = dest.clone();
             } else if let Some(acw) = self.agent.acw.take() {
                 ended = acw.contact_id;
@@ -904,7 +951,7 @@ impl Core {
             let change = if count > 0 { NEXT_SET } else { NEXT_CLEARED };
             if machine.dest(&self.agent.state, change).is_some() {
                 let state = self.agent.state.clone();
-                self.moved(py, "agent_state", None, &state, &state, change, current_state.as_deref(), start.as_ref(), false)?;
+                self.moved(py, "agent_state", None, &state, &state, change, current_state.as_deref(), time_obj(py, &start).as_ref(), false)?;
             }
         }
         if let Some(label) = nonempty(current_state) {
@@ -915,17 +962,18 @@ impl Core {
             || out_reason != self.agent.out_reason
             || is_acw != self.agent.is_acw
             || self.agent.interval_index.is_none();
-        let since = if new_interval || self.agent.since.is_none() {
+        let since_time = if new_interval || self.agent.since.is_none() {
             start
         } else {
-            clone_opt(py, &self.agent.since)
+            copy_time(py, &self.agent.since)
         };
+        let since = time_obj(py, &since_time);
         let mut acw_contact = None;
         if new_interval {
             acw_contact = self.new_interval(py, &dest, &out_reason, is_acw, &since, acw_timeout, ended.as_deref())?;
         }
         self.agent.out_reason = out_reason;
-        self.agent.since = clone_opt(py, &since);
+        self.agent.since = since_time;
         self.agent.next_states = next_states.unbind();
         self.agent.acw_timeout_s = acw_timeout;
         if is_acw && dest == UNAVAILABLE {
@@ -999,10 +1047,10 @@ impl Core {
 
     // --- the agent leg -------------------------------------------------------------------
 
-    fn on_agent_leg(&mut self, py: Python<'_>, facts: &Bound<'_, PyAny>, digest: Option<u64>) -> PyResult<()> {
-        let leg_id = text(&facts.get_item(0)?)?;
-        let status = text(&facts.get_item(1)?)?;
-        let final_state = facts.get_item(2)?.is_truthy()?;
+    fn on_agent_leg(&mut self, py: Python<'_>, facts: &Facts<'_>, digest: Option<u64>) -> PyResult<()> {
+        let leg_id = facts.text(0)?;
+        let status = facts.text(1)?;
+        let final_state = facts.truthy(2)?;
         if let Some(leg) = &self.leg {
             if digest.is_some() && digest == leg.last_digest {
                 let at = At { change: false, ..At::default() };
@@ -1134,7 +1182,7 @@ impl Core {
         &mut self,
         py: Python<'_>,
         media: usize,
-        facts: &Bound<'_, PyAny>,
+        facts: &Facts<'_>,
         batch: &Option<Obj>,
         digest: Option<u64>,
     ) -> PyResult<()> {
@@ -1145,28 +1193,28 @@ impl Core {
         let name = kind.machine.get().name_str();
         let media_name = kind.media.as_str();
         let type_name = kind.type_name.as_str();
-        let Some(contact_id) = nonempty(text(&facts.get_item(0)?)?) else {
+        let Some(contact_id) = nonempty(facts.text(0)?) else {
             return self.violate(py, "bad-field", format!("{type_name} without a ContactID"), At::default());
         };
         let cid = contact_id.as_str();
-        let status = text(&facts.get_item(1)?)?;
-        let final_state = facts.get_item(2)?.is_truthy()?;
-        let changed = opt(facts.get_item(3)?).map(Bound::unbind);
-        let start_time = opt(facts.get_item(4)?).map(Bound::unbind);
-        let call_type = text(&facts.get_item(8)?)?;
+        let status = facts.text(1)?;
+        let final_state = facts.truthy(2)?;
+        let changed = fact_time(facts, 3);
+        let start_time = facts.obj(4);
+        let call_type = facts.text(8)?;
         let is_open = self.contacts.contains_key(cid);
         let known = self
             .contacts
             .get(cid)
             .or_else(|| self.closed.get(cid))
-            .map(|k| (k.last_digest, clone_opt(py, &k.last_change), k.final_index, k.state.clone()));
+            .map(|k| (k.last_digest, copy_time(py, &k.last_change), k.final_index, k.state.clone()));
         if let Some((known_digest, known_change, known_final_index, known_state)) = known {
             if digest.is_some() && digest == known_digest {
                 let message = format!("the same {type_name} for {cid} twice in a row");
                 let at = At { contact_id: Some(cid), change: false, ..At::default() };
                 return self.violate(py, "duplicate-event", message, at);
             }
-            if changed.is_some() && before(py, &changed, &known_change)? && self.repeats_recent(digest) {
+            if earlier(&changed, &known_change) && self.repeats_recent(digest) {
                 let message = format!(
                     "a {type_name} for {cid} applied before, delivered again (older than its current status)"
                 );
@@ -1195,9 +1243,9 @@ impl Core {
                 fields.push(name.into_bound_py_any(py)?);
                 fields.push(cid.into_bound_py_any(py)?);
                 fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
-                fields.push(clone_opt(py, &changed).into_bound_py_any(py)?);
+                fields.push(time_obj(py, &changed).into_bound_py_any(py)?);
                 fields.push(final_state.into_bound_py_any(py)?);
-                fields.push(facts.get_item(10)?);
+                fields.push(facts.get(10).clone());
                 let change = self.change(py, &kit.status_after_final, fields)?;
                 self.out.push(change);
                 return Ok(());
@@ -1247,13 +1295,13 @@ impl Core {
             let at = At { contact_id: Some(cid), machine: name, state: Some(&dest), trigger: Some(CLOSE), ..At::default() };
             self.violate(py, "final-on-open-status", message, at)?;
         }
-        let last = self.contacts.get(cid).map(|c| clone_opt(py, &c.last_change));
+        let last = self.contacts.get(cid).map(|c| copy_time(py, &c.last_change));
         if let Some(last) = last {
-            if changed.is_some() && before(py, &changed, &last)? {
+            if earlier(&changed, &last) {
                 let message = format!(
                     "{media_name} {cid}: LastStateChangeTime {} is before {}",
-                    iso(py, &changed)?,
-                    iso(py, &last)?
+                    iso(py, &time_obj(py, &changed))?,
+                    iso(py, &time_obj(py, &last))?
                 );
                 self.violate(py, "time-went-backwards", message, At { contact_id: Some(cid), ..At::default() })?;
             }
@@ -1281,7 +1329,7 @@ impl Core {
             let change = self.change(py, &kit.contact_details, fields)?;
             self.out.push(change);
         }
-        let at = if changed.is_some() { clone_opt(py, &changed) } else { start_time };
+        let at = if changed.is_some() { time_obj(py, &changed) } else { start_time };
         let (from, status_now) = {
             let contact = &self.contacts[cid];
             (contact.state.clone(), contact.status.clone())
@@ -1307,7 +1355,7 @@ impl Core {
             self.moved(py, name, Some(cid), &dest, &kind.closed_state, CLOSE, Some(&status_now), at.as_ref(), true)?;
             self.close(py, kind, cid)?;
         }
-        let messages = facts.get_item(12)?;
+        let messages = facts.get(12).clone();
         if !messages.is_none() && messages.is_truthy()? {
             let mut lines = Vec::new();
             for message in messages.try_iter()? {
@@ -1355,35 +1403,32 @@ impl Core {
         py: Python<'_>,
         kind: &ContactKind,
         cid: &str,
-        facts: &Bound<'_, PyAny>,
+        facts: &Facts<'_>,
         digest: Option<u64>,
     ) -> PyResult<bool> {
-        let status = nonempty(text(&facts.get_item(1)?)?);
-        let skill = nonempty(text(&facts.get_item(5)?)?).or(nonempty(text(&facts.get_item(6)?)?));
-        let start_time = opt(facts.get_item(4)?).map(Bound::unbind);
-        let last_change = opt(facts.get_item(3)?).map(Bound::unbind);
-        let is_inbound: Option<bool> = opt(facts.get_item(7)?).map(|v| v.is_truthy()).transpose()?;
-        let call_type = nonempty(text(&facts.get_item(8)?)?);
-        let is_linked: Option<bool> = opt(facts.get_item(9)?).map(|v| v.is_truthy()).transpose()?;
-        let disconnect_code = nonempty(text(&facts.get_item(10)?)?);
+        let status = nonempty(facts.text(1)?);
+        let skill = nonempty(facts.text(5)?).or(nonempty(facts.text(6)?));
+        let start_time = facts.obj(4);
+        let last_change = fact_time(facts, 3);
+        let is_inbound = facts.flag(7)?;
+        let call_type = nonempty(facts.text(8)?);
+        let is_linked = facts.flag(9)?;
+        let disconnect_code = nonempty(facts.text(10)?);
         // the desktop facts, in DESKTOP_FACTS order
-        let desktop = PyTuple::new(
-            py,
-            [17, 18, 19, 20, 24, 21, 22, 23].iter().map(|&i| facts.get_item(i)).collect::<PyResult<Vec<_>>>()?,
-        )?;
+        let desktop = PyTuple::new(py, [17, 18, 19, 20, 24, 21, 22, 23].iter().map(|&i| facts.get(i)))?;
         let media = kind.media.as_str();
         let mut room: Option<String> = None;
         let mut payload: Option<Bound<'_, PyAny>> = None;
         if media == "chat" {
-            room = nonempty(text(&facts.get_item(11)?)?);
+            room = nonempty(facts.text(11)?);
         } else if media == "work_item" {
             let dict = PyDict::new(py);
-            dict.set_item("work_item_id", facts.get_item(13)?)?;
-            dict.set_item("work_item_type", facts.get_item(14)?)?;
-            dict.set_item("payload", facts.get_item(15)?)?;
+            dict.set_item("work_item_id", facts.get(13))?;
+            dict.set_item("work_item_type", facts.get(14))?;
+            dict.set_item("payload", facts.get(15))?;
             payload = Some(dict.into_any());
         } else if media == "voicemail" {
-            let file_name = facts.get_item(16)?;
+            let file_name = facts.get(16).clone();
             if file_name.is_truthy()? {
                 let current = self.contacts[cid].payload.as_ref().map(|p| p.clone_ref(py));
                 let differs = match current {
@@ -1507,8 +1552,8 @@ impl Core {
     }
 
     /// The agent's voice path links one dialer call at a time (`IsLinked`).
-    fn check_link(&mut self, py: Python<'_>, facts: &Bound<'_, PyAny>, cid: &str, final_state: bool) -> PyResult<()> {
-        let is_linked: Option<bool> = opt(facts.get_item(9)?).map(|v| v.is_truthy()).transpose()?;
+    fn check_link(&mut self, py: Python<'_>, facts: &Facts<'_>, cid: &str, final_state: bool) -> PyResult<()> {
+        let is_linked = facts.flag(9)?;
         let linked = self.linked_contact_id.clone();
         if is_linked == Some(true) {
             if final_state {
@@ -1535,11 +1580,11 @@ impl Core {
         Ok(())
     }
 
-    fn on_chat_text(&mut self, py: Python<'_>, facts: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn on_chat_text(&mut self, py: Python<'_>, facts: &Facts<'_>) -> PyResult<()> {
         let kit = self.kit.clone_ref(py);
-        let room_id = text(&facts.get_item(0)?)?;
+        let room_id = facts.text(0)?;
         let room = room_id.clone().unwrap_or_default();
-        let line = kit.get().transcript_line.bind(py).call1((facts.get_item(1)?, facts.get_item(2)?, facts.get_item(3)?))?;
+        let line = kit.get().transcript_line.bind(py).call1((facts.get(1), facts.get(2), facts.get(3)))?;
         let found = self
             .rooms
             .get(&room)
@@ -1574,19 +1619,38 @@ impl Core {
         map.get_or_insert_with(IndexMap::new)
     }
 
-    fn handle(&mut self, py: Python<'_>, route: usize, facts: &Bound<'_, PyAny>, batch: &Option<Obj>, digest: Option<u64>) -> PyResult<()> {
+    fn handle(&mut self, py: Python<'_>, route: usize, input: &Input<'_, '_>, batch: &Option<Obj>, digest: Option<u64>) -> PyResult<()> {
         let kit = self.kit.clone_ref(py);
         let route = &kit.get().routes[route];
         let name = route.type_name.as_str();
+        let facts = match input {
+            Input::Facts(facts) => {
+                return match route.handler {
+                    Handler::AgentState => self.on_agent_state(py, facts, digest),
+                    Handler::AgentLeg => self.on_agent_leg(py, facts, digest),
+                    Handler::Contact(media) => self.on_contact(py, media, facts, batch, digest),
+                    Handler::ChatText => self.on_chat_text(py, facts),
+                    Handler::Mute => {
+                        self.muted = facts.flag(0)?;
+                        self.note(py, name, py.None().into_bound(py), facts.get(0).clone())
+                    }
+                    Handler::Signal => {
+                        *self.signals.get_or_insert_with(IndexMap::new).entry(name.to_owned()).or_insert(0) += 1;
+                        self.note(py, name, py.None().into_bound(py), py.None().into_bound(py))
+                    }
+                    _ => Err(PyValueError::new_err(format!("{name} takes its typed event, not facts"))),
+                };
+            }
+            Input::Event(event) => *event,
+        };
         match route.handler {
             Handler::SessionStart => self.on_session_start(py, facts, batch),
             Handler::SessionEnd => self.on_session_end(py, facts),
             Handler::RemoteEnd => self.on_remote_end(py, facts),
             Handler::HttpEnd => self.end_session(py, "409", None),
-            Handler::AgentState => self.on_agent_state(py, facts, digest),
-            Handler::AgentLeg => self.on_agent_leg(py, facts, digest),
-            Handler::Contact(media) => self.on_contact(py, media, facts, batch, digest),
-            Handler::ChatText => self.on_chat_text(py, facts),
+            Handler::AgentState | Handler::AgentLeg | Handler::Contact(_) | Handler::ChatText | Handler::Mute | Handler::Signal => {
+                Err(PyValueError::new_err(format!("{name} takes facts, not its typed event")))
+            }
             Handler::AgentError => {
                 let contact_id = text(&facts.getattr("contact_id")?)?;
                 let target = text(&facts.getattr("target")?)?.unwrap_or_default().to_lowercase();
@@ -1633,15 +1697,6 @@ impl Core {
                 self.hours_of_operation = Some(facts.clone().unbind());
                 self.note(py, name, py.None().into_bound(py), facts.clone())
             }
-            Handler::Mute => {
-                let muted = facts.get_item(0)?;
-                self.muted = opt(muted.clone()).map(|v| v.is_truthy()).transpose()?;
-                self.note(py, name, py.None().into_bound(py), muted)
-            }
-            Handler::Signal => {
-                *self.signals.get_or_insert_with(IndexMap::new).entry(name.to_owned()).or_insert(0) += 1;
-                self.note(py, name, py.None().into_bound(py), py.None().into_bound(py))
-            }
             Handler::Noted => {
                 let subject = match facts.getattr("contact_id") {
                     Ok(value) => value,
@@ -1683,37 +1738,14 @@ impl Core {
     }
 }
 
-fn is_entry(kind: &ContactKind, trigger: &str, call_type: Option<&str>) -> bool {
-    if kind.entry.contains(trigger) {
-        return true;
-    }
-    let folded = call_type.unwrap_or("").to_lowercase();
-    kind.entry_by_call_type.get(&folded).is_some_and(|statuses| statuses.contains(trigger))
-}
-
-fn iso(py: Python<'_>, value: &Option<Obj>) -> PyResult<String> {
-    match value {
-        Some(v) => Ok(v.bind(py).call_method0("isoformat")?.extract()?),
-        None => Ok("None".to_owned()),
-    }
-}
-
-#[pymethods]
 impl Core {
-    #[new]
-    #[pyo3(signature = (kit, key, strict = false, ignore = HashSet::new()))]
-    fn py_new(py: Python<'_>, kit: Py<Kit>, key: String, strict: bool, ignore: HashSet<String>) -> Self {
-        Self::fresh(kit, key, strict, ignore, py)
-    }
-
-    /// Apply one event's facts (`AgentSession.feed` from taking the index on): the
-    /// changes it made. `bad` holds the detail of each field the codec left out.
-    #[pyo3(signature = (route, facts, digest, source, batch, bad))]
-    fn apply(
+    /// `AgentSession.feed` from taking the index on.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_input(
         &mut self,
         py: Python<'_>,
         route: usize,
-        facts: &Bound<'_, PyAny>,
+        input: &Input<'_, '_>,
         digest: Option<u64>,
         source: Option<Obj>,
         batch: Option<Obj>,
@@ -1736,10 +1768,9 @@ impl Core {
             self.violate(py, "bad-field", detail + BAD_FIELD_APPLIED, at)?;
         }
         let name = || -> PyResult<String> {
-            if found.handler == Handler::Unknown {
-                facts.getattr("type")?.extract()
-            } else {
-                Ok(found.type_name.clone())
+            match input {
+                Input::Event(event) if found.handler == Handler::Unknown => event.getattr("type")?.extract(),
+                _ => Ok(found.type_name.clone()),
             }
         };
         match &batch {
@@ -1765,10 +1796,14 @@ impl Core {
                     repeating
                 };
                 if repeating && !found.lifecycle {
-                    let contact_id: Option<String> = match facts.getattr("contact_id") {
-                        Ok(value) => value.extract()?,
-                        Err(error) if error.is_instance_of::<PyAttributeError>(py) => None,
-                        Err(error) => return Err(error),
+                    let contact_id: Option<String> = match input {
+                        Input::Facts(facts) if matches!(found.handler, Handler::Contact(_)) => facts.text(0)?,
+                        Input::Facts(_) => None,
+                        Input::Event(event) => match event.getattr("contact_id") {
+                            Ok(value) => value.extract()?,
+                            Err(error) if error.is_instance_of::<PyAttributeError>(py) => None,
+                            Err(error) => return Err(error),
+                        },
                     };
                     let message = format!("the same {} again: its response repeats the one before it", name()?);
                     let at = At { contact_id: contact_id.as_deref(), change: false, ..At::default() };
@@ -1789,7 +1824,7 @@ impl Core {
             let at = At { machine: "session", state: Some(&status), trigger: Some(&event), ..At::default() };
             self.violate(py, "event-after-end", message, at)?;
         }
-        self.handle(py, route, facts, &batch, digest)?;
+        self.handle(py, route, input, &batch, digest)?;
         self.events += 1;
         if found.repeats {
             if let Some(digest) = digest {
@@ -1799,6 +1834,98 @@ impl Core {
             }
         }
         self.taken(py)
+    }
+
+}
+
+/// What a handler takes: the facts of a frequent type, or the typed event of any other.
+enum Input<'a, 'py> {
+    Facts(&'a Facts<'py>),
+    Event(&'a Bound<'py, PyAny>),
+}
+
+fn is_entry(kind: &ContactKind, trigger: &str, call_type: Option<&str>) -> bool {
+    if kind.entry.contains(trigger) {
+        return true;
+    }
+    let folded = call_type.unwrap_or("").to_lowercase();
+    kind.entry_by_call_type.get(&folded).is_some_and(|statuses| statuses.contains(trigger))
+}
+
+fn iso(py: Python<'_>, value: &Option<Obj>) -> PyResult<String> {
+    match value {
+        Some(v) => Ok(v.bind(py).call_method0("isoformat")?.extract()?),
+        None => Ok("None".to_owned()),
+    }
+}
+
+#[pymethods]
+impl Core {
+    #[new]
+    #[pyo3(signature = (kit, key, strict = false, ignore = HashSet::new()))]
+    fn py_new(py: Python<'_>, kit: Py<Kit>, key: String, strict: bool, ignore: HashSet<String>) -> Self {
+        Self::fresh(kit, key, strict, ignore, py)
+    }
+
+    /// Apply one event's facts as the shared Python path read them (`read_event`):
+    /// `AgentSession.feed` from taking the index on; the changes it made. `bad` holds the
+    /// detail of each field the codec left out.
+    #[pyo3(signature = (route, facts, digest, source, batch, bad))]
+    fn apply(
+        &mut self,
+        py: Python<'_>,
+        route: usize,
+        facts: &Bound<'_, PyAny>,
+        digest: Option<u64>,
+        source: Option<Obj>,
+        batch: Option<Obj>,
+        bad: Vec<String>,
+    ) -> PyResult<Py<PyTuple>> {
+        let kit = self.kit.clone_ref(py);
+        let Some(found) = kit.get().routes.get(route) else {
+            return Err(PyValueError::new_err(format!("no route {route}")));
+        };
+        if found.facts {
+            let facts = Facts::of_tuple(facts, &found.timed, kit.get().micros.bind(py))?;
+            self.apply_input(py, route, &Input::Facts(&facts), digest, source, batch, bad)
+        } else {
+            self.apply_input(py, route, &Input::Event(facts), digest, source, batch, bad)
+        }
+    }
+
+    /// Apply one wire object of a frequent type, its facts read here (`wire.rs`): the
+    /// changes it made, or None when the shared Python path must read it (then nothing
+    /// was applied).
+    #[pyo3(signature = (wire, source, batch))]
+    fn feed_wire(
+        &mut self,
+        py: Python<'_>,
+        wire: &Bound<'_, PyDict>,
+        source: Option<Obj>,
+        batch: Option<Obj>,
+    ) -> PyResult<Option<Py<PyTuple>>> {
+        let kit_ref = self.kit.clone_ref(py);
+        let kit = kit_ref.get();
+        let Some(type_name) = wire.get_item(pyo3::intern!(py, "Type"))? else {
+            return Ok(None);
+        };
+        let Ok(type_name) = type_name.cast::<PyString>() else {
+            return Ok(None);
+        };
+        let Some(spec) = kit.readers.get(type_name.to_str()?) else {
+            return Ok(None);
+        };
+        let Some(facts) = spec.read(py, wire, kit.from_iso.bind(py), kit.missing.bind(py))? else {
+            return Ok(None);
+        };
+        // the digest of what came (facts.wire_digest): orjson's compact JSON of the object
+        let digest = match kit.dumps.bind(py).call1((wire,)) {
+            Ok(data) => Some(checksum(data.cast::<pyo3::types::PyBytes>()?.as_bytes())),
+            Err(error) if error.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => None,
+            Err(error) => return Err(error),
+        };
+        let route = spec.route;
+        Ok(Some(self.apply_input(py, route, &Input::Facts(&facts), digest, source, batch, Vec::new())?))
     }
 
     /// Account for an input item that could not be read: it takes an index and a
@@ -1911,7 +2038,7 @@ impl Core {
                         a.state.as_str().into_bound_py_any(py)?,
                         a.label.as_str().into_bound_py_any(py)?,
                         a.out_reason.as_str().into_bound_py_any(py)?,
-                        o(py, &a.since).into_bound_py_any(py)?,
+                        time_obj(py, &a.since).into_bound_py_any(py)?,
                         a.is_acw.into_bound_py_any(py)?,
                         a.acw_timeout_s.into_bound_py_any(py)?,
                         a.next_states.bind(py).clone(),
@@ -1954,7 +2081,7 @@ impl Core {
                     c.call_type.as_deref().into_bound_py_any(py)?,
                     c.skill.as_deref().into_bound_py_any(py)?,
                     o(py, &c.started).into_bound_py_any(py)?,
-                    o(py, &c.last_change).into_bound_py_any(py)?,
+                    time_obj(py, &c.last_change).into_bound_py_any(py)?,
                     c.disconnect_code.as_deref().into_bound_py_any(py)?,
                     c.final_index.into_bound_py_any(py)?,
                     c.acw_phase_index.into_bound_py_any(py)?,
@@ -2080,6 +2207,13 @@ impl Core {
     fn restore(&mut self, py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<()> {
         let get = |name: &str| item(state, name);
         let kit = self.kit.clone_ref(py);
+        let micros = kit.get().micros.bind(py);
+        let time = |value: Bound<'_, PyAny>| -> PyResult<Option<Time>> {
+            match opt(value) {
+                None => Ok(None),
+                Some(v) => Ok(Some(Time { us: micros.call1((&v,))?.extract()?, obj: v.unbind() })),
+            }
+        };
         let media_of = |name: &str| -> PyResult<usize> {
             kit.get()
                 .kinds
@@ -2119,7 +2253,7 @@ impl Core {
             state: a.get_item(0)?.extract()?,
             label: a.get_item(1)?.extract()?,
             out_reason: a.get_item(2)?.extract()?,
-            since: opt(a.get_item(3)?).map(Bound::unbind),
+            since: time(a.get_item(3)?)?,
             is_acw: a.get_item(4)?.extract()?,
             acw_timeout_s: a.get_item(5)?.extract()?,
             next_states: a.get_item(6)?.unbind(),
@@ -2156,7 +2290,7 @@ impl Core {
                 call_type: t.get_item(8)?.extract()?,
                 skill: t.get_item(9)?.extract()?,
                 started: opt(t.get_item(10)?).map(Bound::unbind),
-                last_change: opt(t.get_item(11)?).map(Bound::unbind),
+                last_change: time(t.get_item(11)?)?,
                 disconnect_code: t.get_item(12)?.extract()?,
                 final_index: t.get_item(13)?.extract()?,
                 acw_phase_index: t.get_item(14)?.extract()?,

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `machine.rs` | a machine kind's transition table, handed over from Python |
 //! | `engine.rs` | one agent session: its records, redelivery memory, handlers and changes |
+//! | `wire.rs` | the facts of the frequent event types, read from the wire object, and the digest |
 //! | `codec.rs` | the codec's scalar readers (booleans, integers, strings as the wire spells them) |
 //! | `build.rs` | the digest of these sources, so a stale build is refused |
 //!
@@ -20,6 +21,7 @@ use pyo3::types::PyBool;
 mod codec;
 mod engine;
 mod machine;
+mod wire;
 
 /// The digest of the sources this module was built from (see `build.rs`).
 const SOURCE_DIGEST: &str = env!("SESSION_FSM_SOURCE_DIGEST");

@@ -1,0 +1,324 @@
+//! The facts of the frequent event types, read in the core straight from the wire object
+//! (the `dict` the reader made), as `wire/codec.py`'s `field_reader` reads them: every
+//! field of the object checked, only the wanted ones converted.
+//!
+//! The reader answers only for the usual case, and then exactly as `field_reader` does:
+//! keys spelled as documented or in another casing (each field spelled once), strings
+//! that are strings, the wire's boolean words, integers of at most 18 ASCII digits, and
+//! timestamps of the wire's own form (`2013-09-10T20:05:37.000Z`, the fraction of 3 or 6
+//! digits or none). For anything else it answers `None`, and the caller takes the
+//! shared Python path (`engine/session.py`'s `read_event`), which converts or reports
+//! exactly as always. So both engines read the same facts by construction; the
+//! differential tests check it.
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::IntoPyObjectExt;
+
+type Obj = Py<PyAny>;
+
+/// The most digits a wire integer may have (`codec.MAX_INT_DIGITS`).
+const MAX_INT_DIGITS: usize = 18;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Bool,
+    Int,
+    Time,
+    /// A nested value (`NextStates`, `Messages`...): converted by the codec's own hook.
+    Structured,
+}
+
+pub struct Field {
+    kind: Kind,
+    /// Where its value goes in the facts, if the facts want it.
+    slot: Option<usize>,
+    /// The codec's `_fast` hook for a nested field, and its default when absent.
+    convert: Option<Obj>,
+    default: Option<Obj>,
+}
+
+/// How one event type's facts are read (`field_reader`'s compiled form).
+pub struct TypeSpec {
+    pub route: usize,
+    fields: Vec<Field>,
+    /// Each field by its documented key, and by that key lower-cased.
+    exact: HashMap<String, usize>,
+    folded: HashMap<String, usize>,
+    slots: usize,
+    /// The facts slot of an undeclared key read as it is (`MasterID`).
+    extras: Vec<(String, usize)>,
+}
+
+/// One event's facts: Python values in the facts' field order, and the microseconds
+/// since 1970 of the timestamps the engine compares.
+pub struct Facts<'py> {
+    pub values: Vec<Bound<'py, PyAny>>,
+    pub micros: Vec<Option<i64>>,
+}
+
+impl<'py> Facts<'py> {
+    pub fn get(&self, slot: usize) -> &Bound<'py, PyAny> {
+        &self.values[slot]
+    }
+
+    pub fn us(&self, slot: usize) -> Option<i64> {
+        self.micros.get(slot).copied().flatten()
+    }
+
+    pub fn text(&self, slot: usize) -> PyResult<Option<String>> {
+        self.values[slot].extract()
+    }
+
+    pub fn truthy(&self, slot: usize) -> PyResult<bool> {
+        self.values[slot].is_truthy()
+    }
+
+    /// An optional boolean fact (`is_inbound`, `is_linked`): None stays None.
+    pub fn flag(&self, slot: usize) -> PyResult<Option<bool>> {
+        let value = &self.values[slot];
+        if value.is_none() {
+            Ok(None)
+        } else {
+            Ok(Some(value.is_truthy()?))
+        }
+    }
+
+    pub fn obj(&self, slot: usize) -> Option<Obj> {
+        let value = &self.values[slot];
+        if value.is_none() {
+            None
+        } else {
+            Some(value.clone().unbind())
+        }
+    }
+
+    /// The facts of a facts tuple the Python path made (`read_event`): the same values,
+    /// and the microseconds of its compared timestamps through `micros`.
+    pub fn of_tuple(tuple: &Bound<'py, PyAny>, timed: &[usize], micros: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let values: Vec<Bound<'py, PyAny>> = tuple.try_iter()?.collect::<PyResult<_>>()?;
+        let mut us = vec![None; values.len()];
+        for &slot in timed {
+            if let Some(value) = values.get(slot) {
+                if !value.is_none() {
+                    us[slot] = Some(micros.call1((value,))?.extract()?);
+                }
+            }
+        }
+        Ok(Self { values, micros: us })
+    }
+}
+
+impl TypeSpec {
+    /// `fields`: per declared field `(wire key, kind, facts slot or -1, hook, default)`;
+    /// `extras`: `(wire key, facts slot)` of undeclared keys read as they are.
+    pub fn new(
+        route: usize,
+        fields: Vec<(String, String, i64, Option<Obj>, Option<Obj>)>,
+        slots: usize,
+        extras: Vec<(String, usize)>,
+    ) -> Result<Self, String> {
+        let mut exact = HashMap::new();
+        let mut folded = HashMap::new();
+        let mut compiled = Vec::with_capacity(fields.len());
+        for (n, (key, kind, slot, convert, default)) in fields.into_iter().enumerate() {
+            let kind = match kind.as_str() {
+                "str" => Kind::Str,
+                "bool" => Kind::Bool,
+                "int" => Kind::Int,
+                "time" => Kind::Time,
+                "structured" => Kind::Structured,
+                other => return Err(format!("no field kind {other:?}")),
+            };
+            folded.insert(key.to_lowercase(), n);
+            exact.insert(key, n);
+            compiled.push(Field { kind, slot: usize::try_from(slot).ok(), convert, default });
+        }
+        Ok(Self { route, fields: compiled, exact, folded, slots, extras })
+    }
+
+    /// The facts of `obj`, or None when the shared Python path must read it.
+    pub fn read<'py>(
+        &self,
+        py: Python<'py>,
+        obj: &Bound<'py, PyDict>,
+        from_iso: &Bound<'py, PyAny>,
+        missing: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Facts<'py>>> {
+        let mut found: Vec<Option<Bound<'py, PyAny>>> = vec![None; self.fields.len()];
+        for (key, value) in obj.iter() {
+            let Ok(key) = key.cast::<PyString>() else {
+                return Ok(None);
+            };
+            let key = key.to_str()?;
+            let field = match self.exact.get(key) {
+                Some(&n) => Some(n),
+                None => self.folded.get(&key.to_lowercase()).copied(),
+            };
+            if let Some(n) = field {
+                if found[n].is_some() {
+                    return Ok(None); // a field spelled twice: decode keeps one, the other as extra
+                }
+                found[n] = Some(value);
+            }
+        }
+        let none = py.None().into_bound(py);
+        let mut values: Vec<Bound<'py, PyAny>> = vec![none.clone(); self.slots];
+        let mut micros: Vec<Option<i64>> = vec![None; self.slots];
+        for (field, value) in self.fields.iter().zip(found) {
+            let converted: Bound<'py, PyAny> = match field.kind {
+                Kind::Str => match value {
+                    None => none.clone(),
+                    Some(v) if v.is_none() || v.is_exact_instance_of::<PyString>() => v,
+                    Some(_) => return Ok(None),
+                },
+                Kind::Bool => match value {
+                    None => none.clone(),
+                    Some(v) if v.is_none() => v,
+                    Some(v) => {
+                        if !v.is_exact_instance_of::<PyString>() {
+                            return Ok(None);
+                        }
+                        match v.cast::<PyString>()?.to_str()? {
+                            "True" | "true" => true.into_bound_py_any(py)?,
+                            "False" | "false" => false.into_bound_py_any(py)?,
+                            "" => none.clone(),
+                            _ => return Ok(None),
+                        }
+                    }
+                },
+                Kind::Int => match value {
+                    None => none.clone(),
+                    Some(v) if v.is_none() => v,
+                    Some(v) => {
+                        if !v.is_exact_instance_of::<PyString>() {
+                            return Ok(None);
+                        }
+                        let text = v.cast::<PyString>()?.to_str()?;
+                        if text.is_empty() {
+                            none.clone()
+                        } else if text.len() <= MAX_INT_DIGITS && text.bytes().all(|b| b.is_ascii_digit()) {
+                            match text.parse::<i64>() {
+                                Ok(n) => n.into_bound_py_any(py)?,
+                                Err(_) => return Ok(None),
+                            }
+                        } else {
+                            return Ok(None);
+                        }
+                    }
+                },
+                Kind::Time => match value {
+                    None => none.clone(),
+                    Some(v) if v.is_none() => v,
+                    Some(v) => {
+                        if !v.is_exact_instance_of::<PyString>() {
+                            return Ok(None);
+                        }
+                        let text = v.cast::<PyString>()?.to_str()?;
+                        if text.is_empty() {
+                            none.clone()
+                        } else {
+                            let Some(us) = wire_time(text) else {
+                                return Ok(None);
+                            };
+                            if let Some(slot) = field.slot {
+                                micros[slot] = Some(us);
+                            }
+                            from_iso.call1((v,))?
+                        }
+                    }
+                },
+                Kind::Structured => match value {
+                    None => match &field.default {
+                        Some(d) => d.bind(py).clone(),
+                        None => none.clone(),
+                    },
+                    Some(v) => {
+                        if v.is_exact_instance_of::<PyList>() && v.len()? == 0 && field.default.is_some() {
+                            // a tuple field's empty array: what the hook makes of it
+                            PyTuple::empty(py).into_any()
+                        } else {
+                            let Some(convert) = &field.convert else {
+                                return Ok(None);
+                            };
+                            let done = convert.bind(py).call1((v,))?;
+                            if done.is(missing) {
+                                return Ok(None);
+                            }
+                            done
+                        }
+                    }
+                },
+            };
+            if let Some(slot) = field.slot {
+                values[slot] = converted;
+            }
+        }
+        for (key, slot) in &self.extras {
+            if let Some(value) = obj.get_item(key)? {
+                values[*slot] = value;
+            }
+        }
+        Ok(Some(Facts { values, micros }))
+    }
+}
+
+/// Microseconds since 1970-01-01 of a timestamp in the wire's own form, or None for
+/// anything else (the Python path then reads it, as `datetime.fromisoformat` does).
+pub fn wire_time(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let digits = |from: usize, to: usize| -> Option<i64> {
+        let mut n: i64 = 0;
+        for &c in &b[from..to] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + i64::from(c - b'0');
+        }
+        Some(n)
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(0, 4)?, digits(5, 7)?, digits(8, 10)?);
+    let (hour, minute, second) = (digits(11, 13)?, digits(14, 16)?, digits(17, 19)?);
+    let fraction = match b.len() {
+        20 => 0,
+        24 if b[19] == b'.' => digits(20, 23)? * 1000,
+        27 if b[19] == b'.' => digits(20, 26)?,
+        _ => return None,
+    };
+    if year < 1 || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if day < 1 || day > days_in[(month - 1) as usize] {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + fraction)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The redelivery digest of a wire object's compact JSON (`facts.wire_digest`):
+/// CRC-32 and Adler-32 side by side, as zlib computes them.
+pub fn checksum(data: &[u8]) -> u64 {
+    u64::from(crc32fast::hash(data)) | (u64::from(adler2::adler32_slice(data)) << 32)
+}
