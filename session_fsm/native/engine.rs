@@ -24,7 +24,7 @@ use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 
 use crate::machine::Machine;
-use crate::wire::{checksum, Facts, TypeSpec};
+use crate::wire::{digest, Facts, TypeSpec};
 
 /// How many agent, leg and contact digests a session remembers (`core.RECENT`).
 const RECENT: usize = 16;
@@ -459,6 +459,8 @@ pub struct Core {
     batch_digests: Vec<Option<u64>>,
     previous_batch: Vec<Option<u64>>,
     repeating: bool,
+    /// The buffer the digest's JSON is written into, reused from event to event.
+    json: Vec<u8>,
 }
 
 fn opt<'py>(value: Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
@@ -559,6 +561,7 @@ impl Core {
             batch_digests: Vec::new(),
             previous_batch: Vec::new(),
             repeating: false,
+            json: Vec::new(),
         }
     }
 
@@ -1919,11 +1922,10 @@ impl Core {
             return Ok(None);
         };
         // the digest of what came (facts.wire_digest): orjson's compact JSON of the object
-        let digest = match kit.dumps.bind(py).call1((wire,)) {
-            Ok(data) => Some(checksum(data.cast::<pyo3::types::PyBytes>()?.as_bytes())),
-            Err(error) if error.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => None,
-            Err(error) => return Err(error),
-        };
+        let mut buffer = std::mem::take(&mut self.json);
+        let digest = digest(py, wire, kit.dumps.bind(py), &mut buffer);
+        self.json = buffer;
+        let digest = digest?;
         let route = spec.route;
         Ok(Some(self.apply_input(py, route, &Input::Facts(&facts), digest, source, batch, Vec::new())?))
     }

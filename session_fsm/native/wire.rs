@@ -322,3 +322,115 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 pub fn checksum(data: &[u8]) -> u64 {
     u64::from(crc32fast::hash(data)) | (u64::from(adler2::adler32_slice(data)) << 32)
 }
+
+/// The digest of a wire object (`facts.wire_digest`): the checksum of the compact JSON
+/// `orjson.dumps` writes of it, written here for the values a wire object holds
+/// (strings, integers, booleans, null, objects and arrays); anything else (a float, a
+/// key that is no string, an integer orjson cannot write, 255 levels of nesting) is
+/// `orjson.dumps`' own, called as the reference calls it. None when orjson cannot write
+/// it (such an event is never taken for a redelivery).
+pub fn digest(py: Python<'_>, obj: &Bound<'_, PyDict>, dumps: &Bound<'_, PyAny>, buffer: &mut Vec<u8>) -> PyResult<Option<u64>> {
+    buffer.clear();
+    if write_json(buffer, obj.as_any(), 0)? {
+        return Ok(Some(checksum(buffer)));
+    }
+    match dumps.call1((obj,)) {
+        Ok(data) => Ok(Some(checksum(data.cast::<pyo3::types::PyBytes>()?.as_bytes()))),
+        Err(error) if error.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// orjson's depth limit: deeper values are its to refuse.
+const MAX_DEPTH: usize = 254;
+
+/// Write `value` as orjson writes it; false when it is not a value written here.
+fn write_json(out: &mut Vec<u8>, value: &Bound<'_, PyAny>, depth: usize) -> PyResult<bool> {
+    if depth > MAX_DEPTH {
+        return Ok(false);
+    }
+    if value.is_none() {
+        out.extend_from_slice(b"null");
+    } else if value.is_exact_instance_of::<PyString>() {
+        let Ok(text) = value.cast::<PyString>()?.to_str() else {
+            return Ok(false); // a lone surrogate: orjson's to refuse
+        };
+        write_str(out, text);
+    } else if value.is_exact_instance_of::<pyo3::types::PyBool>() {
+        out.extend_from_slice(if value.is_truthy()? { b"true" } else { b"false" });
+    } else if value.is_exact_instance_of::<pyo3::types::PyInt>() {
+        if let Ok(n) = value.extract::<i64>() {
+            out.extend_from_slice(n.to_string().as_bytes());
+        } else if let Ok(n) = value.extract::<u64>() {
+            out.extend_from_slice(n.to_string().as_bytes());
+        } else {
+            return Ok(false);
+        }
+    } else if value.is_exact_instance_of::<PyDict>() {
+        out.push(b'{');
+        for (n, (key, item)) in value.cast::<PyDict>()?.iter().enumerate() {
+            if !key.is_exact_instance_of::<PyString>() {
+                return Ok(false);
+            }
+            let Ok(key) = key.cast::<PyString>()?.to_str() else {
+                return Ok(false);
+            };
+            if n > 0 {
+                out.push(b',');
+            }
+            write_str(out, key);
+            out.push(b':');
+            if !write_json(out, &item, depth + 1)? {
+                return Ok(false);
+            }
+        }
+        out.push(b'}');
+    } else if value.is_exact_instance_of::<PyList>() {
+        out.push(b'[');
+        for (n, item) in value.cast::<PyList>()?.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            if !write_json(out, &item, depth + 1)? {
+                return Ok(false);
+            }
+        }
+        out.push(b']');
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// A JSON string as orjson escapes it: `"`, `\` and the control characters (short forms
+/// for `\b \t \n \f \r`, `\u00XX` in lower case for the rest); everything else as UTF-8.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
