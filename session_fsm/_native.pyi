@@ -26,7 +26,8 @@ class Kit:
     built once per process by ``engine/native.py``."""
 
     def __init__(self, routes: list[tuple[str, str, bool, bool, bool, bool, list[int]]],
-                 readers: list[tuple[object, ...]], machines: dict[str, Machine], kinds: list[tuple[object, ...]],
+                 readers: list[tuple[object, ...]], machines: dict[str, Machine],
+                 kinds: list[tuple[object, ...]],
                  rules: dict[str, tuple[object, object, bool]],
                  classes: dict[str, object]) -> None: ...
 
