@@ -41,10 +41,21 @@ CALL_STREAM = [
 ]
 
 
-def test_version() -> None:
+def test_version_says_which_engine_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from session_fsm.engine import engine_name
+
     done = run("--version")
     assert done.returncode == 0
-    assert done.stdout.decode().strip() == f"session-fsm, version {session_fsm.__version__}"
+    assert done.stdout.decode().strip() == \
+        f"session-fsm, version {session_fsm.__version__} ({engine_name()} engine)"
+    monkeypatch.setenv("SESSION_FSM_ENGINE", "python")
+    assert run("--version").stdout.decode().strip().endswith("(python engine)")
+    monkeypatch.setenv("SESSION_FSM_ENGINE", "rust")
+    assert "expected 'python' or 'native'" in run("--version").stdout.decode()
+    done = run("snapshot", "--json", "-")  # a command refuses to run: one line, exit 2
+    assert done.returncode == 2
+    assert done.stderr.decode().count("\n") == 1
+    assert "SESSION_FSM_ENGINE='rust'" in done.stderr.decode()
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -44,9 +44,24 @@ class _LazyGroup(click.Group):
         return command
 
 
+def _show_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    """``--version``: the version and which engine runs (``SESSION_FSM_ENGINE``)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from ..engine import engine_name
+
+    try:
+        engine = f"{engine_name()} engine"
+    except SessionFsmError as error:  # SESSION_FSM_ENGINE=native without a usable core
+        engine = f"no engine: {error}"
+    click.echo(f"session-fsm, version {__version__} ({engine})")
+    ctx.exit()
+
+
 @click.group(cls=_LazyGroup, epilog=EPILOG,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="session-fsm")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_show_version, help="Show the version and which engine runs, and exit.")
 @click.option("--debug", is_flag=True, help="Show a traceback when something fails.")
 def cli(debug: bool) -> None:
     """Live state, validated sequences and contact histories from the CXone agent event stream."""
