@@ -79,6 +79,13 @@ class Browser:
         self.driver.save_screenshot(str(path))
         return path
 
+    def viewport(self, width: int, height: int, *, mobile: bool = False) -> None:
+        """Make the page's viewport exactly ``width`` x ``height`` CSS pixels (a window
+        size includes the browser's frame); ``mobile`` emulates a phone, which honours the
+        page's viewport meta tag. Lasts until the browser closes."""
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
