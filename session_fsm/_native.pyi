@@ -21,6 +21,9 @@ def parse_field(kind: str, json: bytes) -> bool | int | str | None:
     codec's ``parse_bool``, ``parse_int`` and ``parse_str`` read it (``codec.rs``);
     ValueError naming what the kind holds."""
 
+def wire_digest(wire: dict[str, object]) -> int | None:
+    """The redelivery digest of a wire object as the core computes it (``wire.rs``)."""
+
 class Kit:
     """This package's declarations as the engine core takes them (``engine.rs``):
     built once per process by ``engine/native.py``."""

@@ -256,3 +256,34 @@ def test_a_sixteen_mib_line_and_bad_bytes_are_the_same_on_both_engines(tmp_path:
     found = _assert_same(_items(path))
     rules = {orjson.loads(line).get("rule") for line in found["changes"]}
     assert {"not-json", "not-an-event"} & rules
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text()
+    | st.floats(allow_nan=False) | st.sampled_from(["\x00\x1f\"\\/\x7f\u2028é😀", "a\tb\nc"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(wire=st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=8))
+def test_the_cores_digest_is_the_references(wire: dict[str, Any]) -> None:
+    """The core writes the digest's JSON itself (orjson's escapes, its integer range) and
+    leaves floats and the rest to orjson: the same digest, or the same None."""
+    from session_fsm import _native
+    from session_fsm.wire.facts import wire_digest
+
+    assert _native.wire_digest(wire) == wire_digest(wire)
+
+
+def test_the_cores_digest_of_deep_and_odd_objects() -> None:
+    from session_fsm import _native
+    from session_fsm.wire.facts import wire_digest
+
+    deep: Any = 1
+    for _ in range(300):
+        deep = [deep]
+    for wire in ({"a": deep}, {"a": "\udc80"}, {"a": 2**64}, {"a": -(2**63)},
+                 {"a": 2**64 - 1}, {"a": float("inf")}, {"a": (1, 2)}, {"x" * 20: ""}):
+        assert _native.wire_digest(wire) == wire_digest(wire), wire

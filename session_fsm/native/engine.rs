@@ -15,7 +15,7 @@
 //! `engine/native.py` turns them into the reference's records, so snapshots and
 //! checkpoints are the reference's own code on the same state.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap, FxHashSet as HashSet};
 
 use indexmap::IndexMap;
 use pyo3::exceptions::{PyAttributeError, PyValueError};
@@ -130,6 +130,30 @@ pub struct Kit {
     same_batch: Obj,
     deadline: Obj,
     tuple_new: Obj,
+    /// One Python string per machine name, state, trigger and status the changes carry
+    /// (the reference interns them too): bounded, as statuses come from the wire.
+    words: std::sync::Mutex<HashMap<String, Py<PyString>>>,
+}
+
+/// The most distinct words the kit keeps (a tenant has tens of statuses, not more).
+const WORDS_MAX: usize = 4096;
+
+impl Kit {
+    /// `text` as a shared Python string.
+    fn word<'py>(&self, py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
+        let Ok(mut words) = self.words.lock() else {
+            return PyString::new(py, text).into_any();
+        };
+        if let Some(found) = words.get(text) {
+            return found.bind(py).clone().into_any();
+        }
+        if words.len() >= WORDS_MAX {
+            words.clear();
+        }
+        let made = PyString::intern(py, text);
+        words.insert(text.to_owned(), made.clone().unbind());
+        made.into_any()
+    }
 }
 
 fn item<'py>(map: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -215,7 +239,7 @@ impl Kit {
         }
         let machine = |name: &str| -> PyResult<Py<Machine>> { Ok(item(machines, name)?.extract()?) };
         let class = |name: &str| -> PyResult<Obj> { Ok(item(classes, name)?.unbind()) };
-        let mut specs = HashMap::new();
+        let mut specs = HashMap::default();
         for (type_name, route, fields, slots, extras) in readers {
             let spec = TypeSpec::new(route, fields, slots, extras).map_err(PyValueError::new_err)?;
             specs.insert(type_name, spec);
@@ -250,6 +274,7 @@ impl Kit {
             same_batch: class("same_batch")?,
             deadline: class("deadline")?,
             tuple_new: class("tuple_new")?,
+            words: std::sync::Mutex::new(HashMap::default()),
         })
     }
 }
@@ -417,30 +442,31 @@ pub struct Core {
     kit: Py<Kit>,
     #[pyo3(get)]
     key: String,
+    key_obj: Py<PyString>,
     #[pyo3(get)]
     strict: bool,
     ignore: HashSet<String>,
     info: Info,
     agent: Agent,
     leg: Option<Leg>,
-    contacts: IndexMap<String, Contact>,
-    closed: IndexMap<String, Contact>,
+    contacts: IndexMap<String, Contact, FxBuildHasher>,
+    closed: IndexMap<String, Contact, FxBuildHasher>,
     linked_contact_id: Option<String>,
     monitoring: Option<Obj>,
     monitor_contact_id: Option<String>,
     take_over: Option<Obj>,
     past_legs: Vec<Leg>,
     session_errors: Vec<Obj>,
-    indicators: Option<IndexMap<String, Obj>>,
-    page_opens: Option<IndexMap<String, Obj>>,
-    pop_urls: Option<IndexMap<String, Obj>>,
-    custom_events: Option<IndexMap<String, Obj>>,
+    indicators: Option<IndexMap<String, Obj, FxBuildHasher>>,
+    page_opens: Option<IndexMap<String, Obj, FxBuildHasher>>,
+    pop_urls: Option<IndexMap<String, Obj, FxBuildHasher>>,
+    custom_events: Option<IndexMap<String, Obj, FxBuildHasher>>,
     skill_list: Option<Obj>,
     hours_of_operation: Option<Obj>,
     muted: Option<bool>,
-    signals: Option<IndexMap<String, i64>>,
-    unknown_types: Option<IndexMap<String, i64>>,
-    rooms: IndexMap<String, String>,
+    signals: Option<IndexMap<String, i64, FxBuildHasher>>,
+    unknown_types: Option<IndexMap<String, i64, FxBuildHasher>>,
+    rooms: IndexMap<String, String, FxBuildHasher>,
     violations: Vec<Obj>,
     #[pyo3(get)]
     position: i64,
@@ -508,6 +534,7 @@ impl Core {
         let (session_initial, agent_initial) = ("not_started".to_owned(), "Unknown".to_owned());
         Self {
             kit,
+            key_obj: PyString::new(py, &key).unbind(),
             key,
             strict,
             ignore,
@@ -528,8 +555,8 @@ impl Core {
                 last_digest: None,
             },
             leg: None,
-            contacts: IndexMap::new(),
-            closed: IndexMap::new(),
+            contacts: IndexMap::default(),
+            closed: IndexMap::default(),
             linked_contact_id: None,
             monitoring: None,
             monitor_contact_id: None,
@@ -545,7 +572,7 @@ impl Core {
             muted: None,
             signals: None,
             unknown_types: None,
-            rooms: IndexMap::new(),
+            rooms: IndexMap::default(),
             violations: Vec::new(),
             position: 0,
             events: 0,
@@ -578,7 +605,10 @@ impl Core {
     }
 
     fn head<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        Ok(vec![self.key.as_str().into_bound_py_any(py)?, self.index.into_bound_py_any(py)?])
+        let mut fields = Vec::with_capacity(10);
+        fields.push(self.key_obj.bind(py).clone().into_any());
+        fields.push(self.index.into_bound_py_any(py)?);
+        Ok(fields)
     }
 
     // --- violations and changes ----------------------------------------------------------
@@ -641,16 +671,20 @@ impl Core {
         at: Option<&Obj>,
         final_: bool,
     ) -> PyResult<()> {
+        let kit = self.kit.clone_ref(py);
+        let words = kit.get();
         let mut fields = self.head(py)?;
-        fields.push(machine.into_bound_py_any(py)?);
+        fields.push(words.word(py, machine));
         fields.push(subject.into_bound_py_any(py)?);
-        fields.push(from.into_bound_py_any(py)?);
-        fields.push(to.into_bound_py_any(py)?);
-        fields.push(trigger.into_bound_py_any(py)?);
-        fields.push(status.into_bound_py_any(py)?);
+        fields.push(words.word(py, from));
+        fields.push(words.word(py, to));
+        fields.push(words.word(py, trigger));
+        fields.push(match status {
+            Some(status) => words.word(py, status),
+            None => py.None().into_bound(py),
+        });
         fields.push(at.map(|t| t.bind(py).clone()).into_bound_py_any(py)?);
         fields.push(final_.into_bound_py_any(py)?);
-        let kit = self.kit.clone_ref(py);
         let change = self.change(py, &kit.get().transition, fields)?;
         self.out.push(change);
         Ok(())
@@ -825,13 +859,13 @@ impl Core {
 
     fn on_session_start(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>, batch: &Option<Obj>) -> PyResult<()> {
         let info = &mut self.info;
-        if let Some(v) = nonempty(text(&event.getattr("session_id")?)?) {
+        if let Some(v) = nonempty(text(&event.getattr(pyo3::intern!(py, "session_id"))?)?) {
             info.session_id = Some(v);
         }
-        if let Some(v) = nonempty(text(&event.getattr("agent_id")?)?) {
+        if let Some(v) = nonempty(text(&event.getattr(pyo3::intern!(py, "agent_id"))?)?) {
             info.agent_id = Some(v);
         }
-        if let Some(v) = nonempty(text(&event.getattr("bus_no")?)?) {
+        if let Some(v) = nonempty(text(&event.getattr(pyo3::intern!(py, "bus_no"))?)?) {
             info.bus_no = Some(v);
         }
         let kit = self.kit.clone_ref(py);
@@ -846,8 +880,8 @@ impl Core {
     }
 
     fn on_session_end(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<()> {
-        let success: Option<bool> = opt(event.getattr("success")?).map(|v| v.is_truthy()).transpose()?;
-        let message = text(&event.getattr("message")?)?;
+        let success: Option<bool> = opt(event.getattr(pyo3::intern!(py, "success"))?).map(|v| v.is_truthy()).transpose()?;
+        let message = text(&event.getattr(pyo3::intern!(py, "message"))?)?;
         if success.is_some() && self.info.end_success.is_none() {
             self.info.end_success = success;
         }
@@ -871,7 +905,7 @@ impl Core {
             self.info.remote_end_index = Some(self.index);
             self.info.remote_end_source = clone_opt(py, &self.source);
         }
-        let message = text(&event.getattr("message")?)?;
+        let message = text(&event.getattr(pyo3::intern!(py, "message"))?)?;
         self.end_session(py, "RemoteAgentSessionEnd", message)
     }
 
@@ -1364,9 +1398,9 @@ impl Core {
             for message in messages.try_iter()? {
                 let message = message?;
                 lines.push(kit.transcript_line.bind(py).call1((
-                    message.getattr("party_type")?,
-                    message.getattr("text")?,
-                    message.getattr("time_stamp")?,
+                    message.getattr(pyo3::intern!(py, "party_type"))?,
+                    message.getattr(pyo3::intern!(py, "text"))?,
+                    message.getattr(pyo3::intern!(py, "time_stamp"))?,
                 ))?);
             }
             self.add_transcript(py, cid, lines)?;
@@ -1517,9 +1551,9 @@ impl Core {
                 transcript.append(&line)?;
                 let mut fields = self.head(py)?;
                 fields.push(cid.into_bound_py_any(py)?);
-                fields.push(line.getattr("party")?);
-                fields.push(line.getattr("text")?);
-                fields.push(line.getattr("at")?);
+                fields.push(line.getattr(pyo3::intern!(py, "party"))?);
+                fields.push(line.getattr(pyo3::intern!(py, "text"))?);
+                fields.push(line.getattr(pyo3::intern!(py, "at"))?);
                 let change = self.change(py, &kit.get().transcript_added, fields)?;
                 self.out.push(change);
                 added = true;
@@ -1618,8 +1652,8 @@ impl Core {
 
     // --- everything else ---------------------------------------------------------------------
 
-    fn own_map<'a>(map: &'a mut Option<IndexMap<String, Obj>>) -> &'a mut IndexMap<String, Obj> {
-        map.get_or_insert_with(IndexMap::new)
+    fn own_map<'a>(map: &'a mut Option<IndexMap<String, Obj, FxBuildHasher>>) -> &'a mut IndexMap<String, Obj, FxBuildHasher> {
+        map.get_or_insert_with(IndexMap::default)
     }
 
     fn handle(&mut self, py: Python<'_>, route: usize, input: &Input<'_, '_>, batch: &Option<Obj>, digest: Option<u64>) -> PyResult<()> {
@@ -1638,7 +1672,7 @@ impl Core {
                         self.note(py, name, py.None().into_bound(py), facts.get(0).clone())
                     }
                     Handler::Signal => {
-                        *self.signals.get_or_insert_with(IndexMap::new).entry(name.to_owned()).or_insert(0) += 1;
+                        *self.signals.get_or_insert_with(IndexMap::default).entry(name.to_owned()).or_insert(0) += 1;
                         self.note(py, name, py.None().into_bound(py), py.None().into_bound(py))
                     }
                     _ => Err(PyValueError::new_err(format!("{name} takes its typed event, not facts"))),
@@ -1655,8 +1689,8 @@ impl Core {
                 Err(PyValueError::new_err(format!("{name} takes facts, not its typed event")))
             }
             Handler::AgentError => {
-                let contact_id = text(&facts.getattr("contact_id")?)?;
-                let target = text(&facts.getattr("target")?)?.unwrap_or_default().to_lowercase();
+                let contact_id = text(&facts.getattr(pyo3::intern!(py, "contact_id"))?)?;
+                let target = text(&facts.getattr(pyo3::intern!(py, "target"))?)?.unwrap_or_default().to_lowercase();
                 let event = facts.clone().unbind();
                 let key = contact_id.clone().unwrap_or_default();
                 if let Some(contact) = self.contacts.get_mut(&key) {
@@ -1668,13 +1702,13 @@ impl Core {
                 } else {
                     self.session_errors.push(event);
                 }
-                self.note(py, name, facts.getattr("contact_id")?, facts.clone())
+                self.note(py, name, facts.getattr(pyo3::intern!(py, "contact_id"))?, facts.clone())
             }
             Handler::SupervisorMonitor => {
-                let monitor_type = text(&facts.getattr("monitor_type")?)?.unwrap_or_default();
-                let stop = facts.getattr("final_state")?.is_truthy()? || monitor_type.to_lowercase() == "stopmonitor";
+                let monitor_type = text(&facts.getattr(pyo3::intern!(py, "monitor_type"))?)?.unwrap_or_default();
+                let stop = facts.getattr(pyo3::intern!(py, "final_state"))?.is_truthy()? || monitor_type.to_lowercase() == "stopmonitor";
                 self.monitoring = if stop { None } else { Some(facts.clone().unbind()) };
-                self.note(py, name, facts.getattr("target_agent_id")?, facts.clone())
+                self.note(py, name, facts.getattr(pyo3::intern!(py, "target_agent_id"))?, facts.clone())
             }
             Handler::TakeOver => {
                 self.take_over = Some(facts.clone().unbind());
@@ -1701,7 +1735,7 @@ impl Core {
                 self.note(py, name, py.None().into_bound(py), facts.clone())
             }
             Handler::Noted => {
-                let subject = match facts.getattr("contact_id") {
+                let subject = match facts.getattr(pyo3::intern!(py, "contact_id")) {
                     Ok(value) => value,
                     Err(error) if error.is_instance_of::<PyAttributeError>(py) => py.None().into_bound(py),
                     Err(error) => return Err(error),
@@ -1709,8 +1743,8 @@ impl Core {
                 self.note(py, name, subject, facts.clone())
             }
             Handler::Unknown => {
-                let type_name: String = facts.getattr("type")?.extract()?;
-                *self.unknown_types.get_or_insert_with(IndexMap::new).entry(type_name.clone()).or_insert(0) += 1;
+                let type_name: String = facts.getattr(pyo3::intern!(py, "type"))?.extract()?;
+                *self.unknown_types.get_or_insert_with(IndexMap::default).entry(type_name.clone()).or_insert(0) += 1;
                 self.note(py, &type_name, py.None().into_bound(py), facts.clone())?;
                 let message = format!("unknown event Type {} (kept, not interpreted)", repr(py, Some(&type_name))?);
                 self.violate(py, "unknown-event-type", message, At::default())
@@ -1730,10 +1764,10 @@ impl Core {
         let kit = self.kit.get();
         let source_type = kit.source_type.bind(py);
         if batch.get_type().is(source_type) && previous.get_type().is(source_type) {
-            let (one, other) = (batch.getattr("batch")?, previous.getattr("batch")?);
+            let (one, other) = (batch.getattr(pyo3::intern!(py, "batch"))?, previous.getattr(pyo3::intern!(py, "batch"))?);
             if one.is_none() && other.is_none() {
-                return Ok(batch.getattr("line")?.ne(previous.getattr("line")?)?
-                    || batch.getattr("path")?.ne(previous.getattr("path")?)?);
+                return Ok(batch.getattr(pyo3::intern!(py, "line"))?.ne(previous.getattr(pyo3::intern!(py, "line"))?)?
+                    || batch.getattr(pyo3::intern!(py, "path"))?.ne(previous.getattr(pyo3::intern!(py, "path"))?)?);
             }
             return Ok(!kit.same_batch.bind(py).call1((batch, previous))?.is_truthy()?);
         }
@@ -1772,7 +1806,7 @@ impl Core {
         }
         let name = || -> PyResult<String> {
             match input {
-                Input::Event(event) if found.handler == Handler::Unknown => event.getattr("type")?.extract(),
+                Input::Event(event) if found.handler == Handler::Unknown => event.getattr(pyo3::intern!(py, "type"))?.extract(),
                 _ => Ok(found.type_name.clone()),
             }
         };
@@ -1802,7 +1836,7 @@ impl Core {
                     let contact_id: Option<String> = match input {
                         Input::Facts(facts) if matches!(found.handler, Handler::Contact(_)) => facts.text(0)?,
                         Input::Facts(_) => None,
-                        Input::Event(event) => match event.getattr("contact_id") {
+                        Input::Event(event) => match event.getattr(pyo3::intern!(py, "contact_id")) {
                             Ok(value) => value.extract()?,
                             Err(error) if error.is_instance_of::<PyAttributeError>(py) => None,
                             Err(error) => return Err(error),
@@ -1865,7 +1899,7 @@ fn iso(py: Python<'_>, value: &Option<Obj>) -> PyResult<String> {
 #[pymethods]
 impl Core {
     #[new]
-    #[pyo3(signature = (kit, key, strict = false, ignore = HashSet::new()))]
+    #[pyo3(signature = (kit, key, strict = false, ignore = HashSet::default()))]
     fn py_new(py: Python<'_>, kit: Py<Kit>, key: String, strict: bool, ignore: HashSet<String>) -> Self {
         Self::fresh(kit, key, strict, ignore, py)
     }
@@ -2306,22 +2340,22 @@ impl Core {
         };
         self.leg = opt(get("leg")?).map(leg_of).transpose()?;
         self.past_legs = get("past_legs")?.try_iter()?.map(|t| leg_of(t?)).collect::<PyResult<_>>()?;
-        self.contacts = IndexMap::new();
+        self.contacts = IndexMap::default();
         for t in get("contacts")?.try_iter()? {
             let contact = contact_of(t?)?;
             self.contacts.insert(contact.contact_id.clone(), contact);
         }
-        self.closed = IndexMap::new();
+        self.closed = IndexMap::default();
         for t in get("closed")?.try_iter()? {
             let contact = contact_of(t?)?;
             self.closed.insert(contact.contact_id.clone(), contact);
         }
-        let obj_map = |name: &str| -> PyResult<Option<IndexMap<String, Obj>>> {
+        let obj_map = |name: &str| -> PyResult<Option<IndexMap<String, Obj, FxBuildHasher>>> {
             let value = get(name)?;
             if value.is_none() || value.len()? == 0 {
                 return Ok(None);
             }
-            let mut map = IndexMap::new();
+            let mut map = IndexMap::default();
             for pair in value.call_method0("items")?.try_iter()? {
                 let (k, v): (String, Bound<'_, PyAny>) = pair?.extract()?;
                 map.insert(k, v.unbind());
@@ -2332,12 +2366,12 @@ impl Core {
         self.page_opens = obj_map("page_opens")?;
         self.pop_urls = obj_map("pop_urls")?;
         self.custom_events = obj_map("custom_events")?;
-        let counts = |name: &str| -> PyResult<Option<IndexMap<String, i64>>> {
+        let counts = |name: &str| -> PyResult<Option<IndexMap<String, i64, FxBuildHasher>>> {
             let value = get(name)?;
             if value.is_none() || value.len()? == 0 {
                 return Ok(None);
             }
-            let mut map = IndexMap::new();
+            let mut map = IndexMap::default();
             for pair in value.call_method0("items")?.try_iter()? {
                 let (k, v): (String, i64) = pair?.extract()?;
                 map.insert(k, v);
@@ -2346,7 +2380,7 @@ impl Core {
         };
         self.signals = counts("signals")?;
         self.unknown_types = counts("unknown_types")?;
-        self.rooms = IndexMap::new();
+        self.rooms = IndexMap::default();
         for pair in get("rooms")?.call_method0("items")?.try_iter()? {
             let (k, v): (String, String) = pair?.extract()?;
             self.rooms.insert(k, v);

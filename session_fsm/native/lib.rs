@@ -51,6 +51,14 @@ fn parse_field<'py>(py: Python<'py>, kind: &str, json: &[u8]) -> PyResult<Bound<
     })
 }
 
+/// The redelivery digest of a wire object as the core computes it (`wire.rs`), for the
+/// tests that hold it equal to `facts.wire_digest`.
+#[pyfunction]
+fn wire_digest(py: Python<'_>, wire: &Bound<'_, pyo3::types::PyDict>) -> PyResult<Option<u64>> {
+    let dumps = py.import("orjson")?.getattr("dumps")?;
+    wire::digest(py, wire, &dumps, &mut Vec::new())
+}
+
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("SOURCE_DIGEST", SOURCE_DIGEST)?;
@@ -59,5 +67,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<engine::Kit>()?;
     module.add_class::<engine::Core>()?;
     module.add_function(wrap_pyfunction!(parse_field, module)?)?;
+    module.add_function(wrap_pyfunction!(wire_digest, module)?)?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! exactly the rows the Python reference runs and the diagrams draw. States and triggers
 //! become small indices and the table a flat vector: a lookup is two index operations.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

@@ -11,7 +11,7 @@
 //! exactly as always. So both engines read the same facts by construction; the
 //! differential tests check it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
@@ -121,8 +121,8 @@ impl TypeSpec {
         slots: usize,
         extras: Vec<(String, usize)>,
     ) -> Result<Self, String> {
-        let mut exact = HashMap::new();
-        let mut folded = HashMap::new();
+        let mut exact = HashMap::default();
+        let mut folded = HashMap::default();
         let mut compiled = Vec::with_capacity(fields.len());
         for (n, (key, kind, slot, convert, default)) in fields.into_iter().enumerate() {
             let kind = match kind.as_str() {
@@ -402,6 +402,35 @@ fn write_json(out: &mut Vec<u8>, value: &Bound<'_, PyAny>, depth: usize) -> PyRe
     Ok(true)
 }
 
+/// Whether any byte of `word` may need an escape (`"`, `\` or below 0x20): the usual
+/// zero-byte test, eight bytes at a time. It may flag a word that needs none (a borrow
+/// runs into the next byte), never miss one; the bytes of a flagged word are checked
+/// one by one.
+fn may_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let quote = quote.wrapping_sub(ONES) & !quote & HIGH;
+    let slash = word ^ (ONES * u64::from(b'\\'));
+    let slash = slash.wrapping_sub(ONES) & !slash & HIGH;
+    (below | quote | slash) != 0
+}
+
+/// The index of the first byte from `start` on that needs an escape.
+fn next_escape(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut at = start;
+    while at + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        if may_escape(u64::from_le_bytes(word)) {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\').map(|n| at + n)
+}
+
 /// A JSON string as orjson escapes it: `"`, `\` and the control characters (short forms
 /// for `\b \t \n \f \r`, `\u00XX` in lower case for the rest); everything else as UTF-8.
 fn write_str(out: &mut Vec<u8>, text: &str) {
@@ -409,25 +438,22 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            0x0c => b"\\f",
-            b'\r' => b"\\r",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
+    while let Some(i) = next_escape(bytes, start) {
         out.extend_from_slice(&bytes[start..i]);
-        if escape.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(escape);
+        let b = bytes[i];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
         }
         start = i + 1;
     }
