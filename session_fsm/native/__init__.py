@@ -2,16 +2,17 @@
 
 The core is a Rust crate (this directory's ``.rs`` files, ``Cargo.toml`` at the project's
 root) built as the extension module ``session_fsm._native``: ``cargo build --release``,
-then the library copied beside the package's code (``.ci/run`` does both). It grows one
-concern at a time, each held equal to the Python reference by a differential test
-(``tests/test_native_*.py``); until it runs the whole engine, the Python engine is the
-one every command uses.
+then the library placed beside the package's code (``.ci/run`` does both; ``maturin
+build --release`` makes a wheel with it). It runs the engine's sessions
+(``engine.rs``, driven by ``engine/native.py``), held equal to the Python reference by
+the differential tests (``tests/test_native_*.py``); which engine runs is
+``engine/native.py``'s ``engine_name``.
 
 Stale builds. The module carries a digest of the sources it was built from
 (``build.rs``); :func:`load` computes the same digest (FNV-1a over the sorted file names
 and contents) over the sources beside it and refuses a module built from others, so an
-edited ``.rs`` file never leaves an old build running unnoticed. Where no sources are
-installed (a wheel), the module is taken as it is.
+edited ``.rs`` file never leaves an old build running unnoticed. A wheel carries the
+sources it was built from, so its module passes the same check.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _FNV_OFFSET: Final = 0xCBF29CE484222325
 _FNV_PRIME: Final = 0x100000001B3
 _MASK: Final = 2**64 - 1
 REBUILD: Final = ("cargo build --release && cp target/release/lib_native.so "
+                  "session_fsm/_native.abi3.so.new && mv session_fsm/_native.abi3.so.new "
                   "session_fsm/_native.abi3.so")
 
 
