@@ -32,10 +32,8 @@ import attrs
 import orjson
 
 from ..errors import (
-    FieldError,
     InputError,
     NativeCoreError,
-    NotAnEventError,
     OnError,
     SequenceError,
     Source,
@@ -56,7 +54,15 @@ from .contacts import _TYPE_OF_MEDIA
 from .core import _NO_ENTRIES
 from .records import AcwPeriod, AgentRecord, ContactRecord, LegRecord, SessionInfo, TranscriptLine
 from .rules import RULES, RuleName, Severity
-from .session import _LIFECYCLE_EVENTS, _ROUTES, END_EVENTS, AgentSession, _Route, read_event
+from .session import (
+    _LIFECYCLE_EVENTS,
+    _ROUTES,
+    END_EVENTS,
+    AgentSession,
+    _Route,
+    read_event,
+    rule_of,
+)
 from .snapshot import Snapshot, snapshot_of
 
 ENVIRONMENT: Final = "SESSION_FSM_ENGINE"
@@ -328,14 +334,8 @@ class NativeSession(AgentSession):
     def report_input_error(self, error: InputError,
                            source: Source | None = None) -> tuple[ch.Change, ...]:
         """Account for an input item that could not be read (an index and a violation)."""
-        if isinstance(error, FieldError):
-            rule = RuleName.BAD_FIELD
-        elif isinstance(error, NotAnEventError):
-            rule = RuleName.NOT_AN_EVENT
-        else:
-            rule = RuleName.NOT_JSON
         changes: tuple[ch.Change, ...] = self._core.report_input_error(
-            rule.value, error.detail, source or error.source)
+            rule_of(error).value, error.detail, source or error.source)
         return changes
 
     def end(self, reason: str = "409", message: str | None = None) -> tuple[ch.Change, ...]:

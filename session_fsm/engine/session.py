@@ -197,13 +197,7 @@ class AgentSession(AgentHandlers, ContactHandlers):
         if out:  # what a strict-mode raise left half-made
             out.clear()
         self._take_index(source or error.source)
-        if isinstance(error, FieldError):
-            rule = RuleName.BAD_FIELD
-        elif isinstance(error, NotAnEventError):
-            rule = RuleName.NOT_AN_EVENT
-        else:
-            rule = RuleName.NOT_JSON
-        self._violate(rule, error.detail, strict=False)
+        self._violate(rule_of(error), error.detail, strict=False)
         return _taken(out)
 
     def _take_index(self, source: Source | None) -> None:
@@ -432,6 +426,15 @@ def _taken(out: list[Change]) -> tuple[Change, ...]:
     changes = tuple(out)
     out.clear()
     return changes
+
+
+def rule_of(error: InputError) -> RuleName:
+    """The rule an input item that could not be read breaks."""
+    if isinstance(error, FieldError):
+        return RuleName.BAD_FIELD
+    if isinstance(error, NotAnEventError):
+        return RuleName.NOT_AN_EVENT
+    return RuleName.NOT_JSON
 
 
 def read_event(event: ev.Event | Mapping[str, Any], source: Source | None,

@@ -190,45 +190,30 @@ impl TypeSpec {
                         }
                     }
                 },
-                Kind::Int => match value {
-                    None => none.clone(),
-                    Some(v) if v.is_none() => v,
-                    Some(v) => {
-                        if !v.is_exact_instance_of::<PyString>() {
+                Kind::Int => match scalar_text(&value)? {
+                    Scalar::Unset => none.clone(),
+                    Scalar::Other => return Ok(None),
+                    Scalar::Text(text) => {
+                        if text.len() > MAX_INT_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {
                             return Ok(None);
                         }
-                        let text = v.cast::<PyString>()?.to_str()?;
-                        if text.is_empty() {
-                            none.clone()
-                        } else if text.len() <= MAX_INT_DIGITS && text.bytes().all(|b| b.is_ascii_digit()) {
-                            match text.parse::<i64>() {
-                                Ok(n) => n.into_bound_py_any(py)?,
-                                Err(_) => return Ok(None),
-                            }
-                        } else {
-                            return Ok(None);
+                        match text.parse::<i64>() {
+                            Ok(n) => n.into_bound_py_any(py)?,
+                            Err(_) => return Ok(None),
                         }
                     }
                 },
-                Kind::Time => match value {
-                    None => none.clone(),
-                    Some(v) if v.is_none() => v,
-                    Some(v) => {
-                        if !v.is_exact_instance_of::<PyString>() {
+                Kind::Time => match scalar_text(&value)? {
+                    Scalar::Unset => none.clone(),
+                    Scalar::Other => return Ok(None),
+                    Scalar::Text(text) => {
+                        let Some(us) = wire_time(text) else {
                             return Ok(None);
+                        };
+                        if let Some(slot) = field.slot {
+                            micros[slot] = Some(us);
                         }
-                        let text = v.cast::<PyString>()?.to_str()?;
-                        if text.is_empty() {
-                            none.clone()
-                        } else {
-                            let Some(us) = wire_time(text) else {
-                                return Ok(None);
-                            };
-                            if let Some(slot) = field.slot {
-                                micros[slot] = Some(us);
-                            }
-                            from_iso.call1((v,))?
-                        }
+                        from_iso.call1((value.as_ref().map_or_else(|| none.clone(), Clone::clone),))?
                     }
                 },
                 Kind::Structured => match value {
@@ -264,6 +249,29 @@ impl TypeSpec {
         }
         Ok(Some(Facts { values, micros }))
     }
+}
+
+/// An integer or timestamp field as the wire has it (`field_reader`'s test): unset when
+/// absent, null or `""`; its text when a non-empty string; anything else is the Python
+/// path's to read (it converts a bare number or reports a bad value).
+enum Scalar<'a> {
+    Unset,
+    Text(&'a str),
+    Other,
+}
+
+fn scalar_text<'a>(value: &'a Option<Bound<'_, PyAny>>) -> PyResult<Scalar<'a>> {
+    let Some(value) = value else {
+        return Ok(Scalar::Unset);
+    };
+    if value.is_none() {
+        return Ok(Scalar::Unset);
+    }
+    if !value.is_exact_instance_of::<PyString>() {
+        return Ok(Scalar::Other);
+    }
+    let text = value.cast::<PyString>()?.to_str()?;
+    Ok(if text.is_empty() { Scalar::Unset } else { Scalar::Text(text) })
 }
 
 /// Microseconds since 1970-01-01 of a timestamp in the wire's own form, or None for

@@ -49,7 +49,7 @@ from typing import IO, Any, Final, Literal
 
 import attrs
 
-from ...engine import AgentSession
+from ...engine import AgentSession, new_session
 from ...errors import CheckpointLoadError, SessionFsmError, Source
 from ..checkpoint import dump_session, load_session
 from .client import GROUP_TIMEOUTS, PARTITIONER, TopicSpec, ensure_topics, quiet_imports
@@ -152,7 +152,7 @@ class _Processor:
             return cached.session
         saved = state.get(_STATE)
         if saved is None:
-            return AgentSession(key)
+            return new_session(key)
         try:
             return load_session(saved)
         except CheckpointLoadError as error:  # only another version's state can be this
