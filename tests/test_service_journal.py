@@ -189,3 +189,49 @@ def test_a_checkpoint_taken_while_inputs_wait_loses_none_of_them(tmp_path: Path)
         return [orjson.dumps(s).decode() for s in hub.snapshots()]
 
     assert asyncio.run(restart()) == before
+
+
+
+def test_snapshots_are_made_again_only_for_sessions_that_moved(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """GET /api/sessions at 10,000 sessions must not make 10,000 snapshots each time: an
+    entry is kept with the session's position and the changes it made, and made again
+    only when either moved (a redelivery moves the position and makes no change)."""
+    from session_fsm.io.service import hub as hub_module
+
+    made: list[str] = []
+    real = hub_module.snapshot_json
+
+    def counting(snapshot: object) -> dict[str, object]:
+        made.append(snapshot.key)  # type: ignore[attr-defined]
+        return real(snapshot)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hub_module, "snapshot_json", counting)
+
+    def line(key: str, state: str, at: str) -> bytes:
+        return orjson.dumps({"session": key, "event": h.agent_state(state, at=at)})
+
+    async def run() -> None:
+        hub = Hub()
+        intake = asyncio.create_task(hub.run())
+        for key in ("a", "b", "c"):
+            await hub.take_push(line(key, "Available", "2024-03-04T08:00:00.000Z"), None)
+        first = hub.snapshots()
+        assert sorted(made) == ["a", "b", "c"]
+        assert hub.snapshots() == first  # nothing moved: nothing made again
+        assert sorted(made) == ["a", "b", "c"]
+        await hub.take_push(line("b", "Unavailable", "2024-03-04T08:01:00.000Z"), None)
+        second = hub.snapshots()
+        assert made[3:] == ["b"]
+        assert second[1]["agent_state"]["state"] == "Unavailable"
+        assert second[0] is first[0]
+        assert second[2] is first[2]
+        # the same event again: a redelivery, no change made, but one more event counted
+        await hub.take_push(line("b", "Unavailable", "2024-03-04T08:01:00.000Z"), None)
+        third = hub.snapshot("b")
+        assert made[4:] == ["b"]
+        assert third is not None
+        assert third["events"] == second[1]["events"] + 1
+        intake.cancel()
+
+    asyncio.run(run())

@@ -66,7 +66,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ...engine import SessionEngine
+from ...engine import AgentSession, SessionEngine
 from ...engine.changes import AgentStatus, Change, Transition, Violation, as_json
 from ...engine.snapshot import to_json as snapshot_json
 from ...errors import (
@@ -169,6 +169,11 @@ class Hub:
         (inputs taken after it may still wait their turn)."""
         self.closing = asyncio.Event()
         """Set when the service stops: event streams end."""
+        self._made: dict[str, int] = {}
+        """Changes published per session: with its position, what a snapshot depends on."""
+        self._snapshots: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
+        """Each session's last snapshot entry, with the (position, changes made) it is of:
+        ``GET /api/sessions`` makes anew only those of sessions that moved since."""
         self._changed = asyncio.Event()
         self._queue: list[_Taken] = []
         self._wake = asyncio.Event()
@@ -359,7 +364,9 @@ class Hub:
         append = self.changes.append
         first = self.changes.next_id
         newest: datetime | None = None
+        made = self._made
         for change in changes:
+            made[change.session] = made.get(change.session, 0) + 1
             fold(change)
             append(orjson.dumps(as_json(change)))
             if isinstance(change, Violation):
@@ -383,13 +390,25 @@ class Hub:
     def snapshots(self, keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """``snapshot --json`` entries of every session (or of ``keys`` that exist)."""
         sessions = self.engine.sessions
-        chosen = sessions.values() if keys is None else \
-            (sessions[k] for k in dict.fromkeys(keys) if k in sessions)
-        return [snapshot_json(s.snapshot()) for s in chosen]
+        chosen = sessions if keys is None else [k for k in dict.fromkeys(keys) if k in sessions]
+        return [self._snapshot_of(key, sessions[key]) for key in chosen]
 
     def snapshot(self, key: str) -> dict[str, Any] | None:
         session = self.engine.sessions.get(key)
-        return None if session is None else snapshot_json(session.snapshot())
+        return None if session is None else self._snapshot_of(key, session)
+
+    def _snapshot_of(self, key: str, session: AgentSession) -> dict[str, Any]:
+        """``session``'s snapshot entry, made again only when it moved: every event takes
+        a position (a redelivery too: the count of events is in the entry), and whatever
+        else changes a session is a change the hub published. Entries are shared: the
+        callers only serialise them."""
+        stamp = (session.position, self._made.get(key, 0))
+        cached = self._snapshots.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        entry = snapshot_json(session.snapshot())
+        self._snapshots[key] = (stamp, entry)
+        return entry
 
     def history(self, key: str) -> dict[str, Any] | None:
         if key not in self.engine.sessions:
@@ -549,6 +568,8 @@ class Hub:
         if not 1 <= epoch <= next_id - len(lines):
             raise CheckpointLoadError("does not fit next_change_id", "position.epoch_first_id")
         self.engine.sessions.update(engine.sessions)
+        for key in engine.sessions:  # sessions taken back: their entries are made anew
+            self._snapshots.pop(key, None)
         self.fold.sessions.update({log.key: log for log in histories})
         self.changes = ChangeLog(self.changes.keep, next_id=next_id - len(lines))
         for line in lines:
