@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -353,14 +355,28 @@ def _resident() -> int:
     return pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def _resident_growth(feed_lines: Callable[[], Any]) -> tuple[int, Any]:
-    """How much the resident memory grew over ``feed_lines`` (no tracemalloc running: it
-    sees neither the native core's heap nor the allocator's own overhead, RSS does)."""
-    gc.collect()
-    before = _resident()
-    result = feed_lines()
-    gc.collect()
-    return _resident() - before, result
+def _resident_per_session(sessions: int) -> float:
+    """Resident memory (RSS) per live session with one open call, measured in a fresh
+    process (here, memory freed by the benchmarks before would be reused and hide it):
+    tracemalloc sees neither the native core's heap nor the allocator's own overhead."""
+    code = f"""
+import gc, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import orjson
+from bench_engine import _feed_bytes, _resident, call_cycle, login
+live = []
+for n in range({sessions}):
+    live.extend((f"agent-{{n:05d}}", orjson.dumps(e)) for e in [*login(n), *call_cycle(n, 0)[:3]])
+gc.collect()
+before = _resident()
+engine = _feed_bytes(live)
+gc.collect()
+assert len(engine.sessions) == {sessions}
+print((_resident() - before) / {sessions})
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def _feed_bytes(lines: list[tuple[str, bytes]], engine: SessionEngine | None = None
@@ -388,17 +404,12 @@ def test_memory(benchmark: Any, sessions: int, full: bool) -> None:
         key = f"agent-{n:05d}"
         events = [*login(n), *call_cycle(n, 0)[:3]]
         live.extend((key, orjson.dumps(e)) for e in events)
-    # resident memory first (the engine's whole cost, whichever engine runs), in a
-    # process that has not yet run tracemalloc
-    rss_bytes, engine = _resident_growth(lambda: _feed_bytes(live))
-    assert len(engine.sessions) == sessions
-    del engine
+    rss_per_session = _resident_per_session(sessions)
     live_bytes, engine = benchmark.pedantic(lambda: _retained(lambda: _feed_bytes(live)),
                                             rounds=1, iterations=1)
     assert len(engine.sessions) == sessions
     assert all(len(s.contacts) == 1 for s in engine.sessions.values())
     per_session = live_bytes / sessions
-    rss_per_session = rss_bytes / sessions
 
     # the marginal cost of closed calls in 100 sessions (fixed costs cancel out): in the
     # engine, and in a fold of the history

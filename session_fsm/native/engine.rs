@@ -135,6 +135,12 @@ pub struct Kit {
     words: std::sync::Mutex<HashMap<String, Py<PyString>>>,
 }
 
+thread_local! {
+    /// The buffer the digest's JSON is written into, one for every session (a session's
+    /// own would keep the room of its largest event for its whole life).
+    static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The most distinct words the kit keeps (a tenant has tens of statuses, not more).
 const WORDS_MAX: usize = 4096;
 
@@ -449,8 +455,9 @@ pub struct Core {
     info: Info,
     agent: Agent,
     leg: Option<Leg>,
-    contacts: IndexMap<String, Contact, FxBuildHasher>,
-    closed: IndexMap<String, Contact, FxBuildHasher>,
+    // boxed: a record is some 400 bytes and a map's table keeps room for several
+    contacts: IndexMap<String, Box<Contact>, FxBuildHasher>,
+    closed: IndexMap<String, Box<Contact>, FxBuildHasher>,
     linked_contact_id: Option<String>,
     monitoring: Option<Obj>,
     monitor_contact_id: Option<String>,
@@ -485,8 +492,6 @@ pub struct Core {
     batch_digests: Vec<Option<u64>>,
     previous_batch: Vec<Option<u64>>,
     repeating: bool,
-    /// The buffer the digest's JSON is written into, reused from event to event.
-    json: Vec<u8>,
 }
 
 fn opt<'py>(value: Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
@@ -588,7 +593,6 @@ impl Core {
             batch_digests: Vec::new(),
             previous_batch: Vec::new(),
             repeating: false,
-            json: Vec::new(),
         }
     }
 
@@ -1209,9 +1213,9 @@ impl Core {
 
     fn contact_mut(&mut self, contact_id: &str) -> Option<&mut Contact> {
         if self.contacts.contains_key(contact_id) {
-            self.contacts.get_mut(contact_id)
+            self.contacts.get_mut(contact_id).map(|c| &mut **c)
         } else {
-            self.closed.get_mut(contact_id)
+            self.closed.get_mut(contact_id).map(|c| &mut **c)
         }
     }
 
@@ -1351,7 +1355,7 @@ impl Core {
         let new = !is_open;
         if new {
             let record = Contact::new(contact_id.clone(), media, kind.initial.clone(), self.index);
-            self.contacts.insert(contact_id.clone(), record);
+            self.contacts.insert(contact_id.clone(), Box::new(record));
         }
         if self.update_contact(py, kind, cid, facts, digest)? || new {
             let contact = &self.contacts[cid];
@@ -1597,7 +1601,7 @@ impl Core {
                 return Ok(());
             }
             if let Some(other_id) = linked.as_deref().filter(|l| *l != cid) {
-                let other_in_acw = self.contacts.get(other_id).map(Contact::in_acw);
+                let other_in_acw = self.contacts.get(other_id).map(|c| c.in_acw());
                 if let Some(in_acw) = other_in_acw {
                     if !in_acw {
                         let message = format!("call {cid} IsLinked True while call {other_id} is still linked");
@@ -1637,7 +1641,7 @@ impl Core {
                     let chat = kit.get().kinds.iter().position(|k| k.media == "chat").unwrap_or(0);
                     let mut record = Contact::new(cid.clone(), chat, "Closed".to_owned(), self.index);
                     record.final_ = true;
-                    self.closed.insert(cid.clone(), record);
+                    self.closed.insert(cid.clone(), Box::new(record));
                 }
                 cid
             }
@@ -1956,10 +1960,7 @@ impl Core {
             return Ok(None);
         };
         // the digest of what came (facts.wire_digest): orjson's compact JSON of the object
-        let mut buffer = std::mem::take(&mut self.json);
-        let digest = digest(py, wire, kit.dumps.bind(py), &mut buffer);
-        self.json = buffer;
-        let digest = digest?;
+        let digest = JSON.with_borrow_mut(|buffer| digest(py, wire, kit.dumps.bind(py), buffer))?;
         let route = spec.route;
         Ok(Some(self.apply_input(py, route, &Input::Facts(&facts), digest, source, batch, Vec::new())?))
     }
@@ -2144,10 +2145,10 @@ impl Core {
             out.set_item("past_legs", PyList::new(py, self.past_legs.iter().map(&leg_tuple).collect::<PyResult<Vec<_>>>()?)?)?;
         }
         if want("contacts") {
-            out.set_item("contacts", PyList::new(py, self.contacts.values().map(&contact_tuple).collect::<PyResult<Vec<_>>>()?)?)?;
+            out.set_item("contacts", PyList::new(py, self.contacts.values().map(|c| contact_tuple(c)).collect::<PyResult<Vec<_>>>()?)?)?;
         }
         if want("closed") {
-            out.set_item("closed", PyList::new(py, self.closed.values().map(&contact_tuple).collect::<PyResult<Vec<_>>>()?)?)?;
+            out.set_item("closed", PyList::new(py, self.closed.values().map(|c| contact_tuple(c)).collect::<PyResult<Vec<_>>>()?)?)?;
         }
         let maps = [
             ("indicators", &self.indicators),
@@ -2343,12 +2344,12 @@ impl Core {
         self.contacts = IndexMap::default();
         for t in get("contacts")?.try_iter()? {
             let contact = contact_of(t?)?;
-            self.contacts.insert(contact.contact_id.clone(), contact);
+            self.contacts.insert(contact.contact_id.clone(), Box::new(contact));
         }
         self.closed = IndexMap::default();
         for t in get("closed")?.try_iter()? {
             let contact = contact_of(t?)?;
-            self.closed.insert(contact.contact_id.clone(), contact);
+            self.closed.insert(contact.contact_id.clone(), Box::new(contact));
         }
         let obj_map = |name: &str| -> PyResult<Option<IndexMap<String, Obj, FxBuildHasher>>> {
             let value = get(name)?;
