@@ -19,8 +19,10 @@ second over the measured window (the service's own ``session_fsm_events_applied_
 the events offered per second, latency p50 and p99, and the service's resident memory
 (VmRSS at the end, VmHWM peak). Sizes: under the default ``--benchmark-disable`` (CI)
 20 sessions for 3 s, as a fast test; with ``--benchmark-enable`` (or ``BENCH_FULL=1``)
-1,000 sessions, one event per session every 4 s (``BENCH_SERVE_INTERVAL`` sets it),
-measured for 30 s after a 10 s warm-up::
+1,000 sessions (``BENCH_SERVE_SESSIONS`` sets it), one event per session every 4 s
+(``BENCH_SERVE_INTERVAL`` sets it), measured for 30 s after a 10 s warm-up; also the
+service's CPU over that window and how long ``GET /api/sessions`` (twice) and
+``/metrics`` take right after it::
 
     .venv/bin/python -m pytest benchmarks/bench_serve.py --benchmark-enable -s
 """
@@ -121,6 +123,20 @@ def _memory_kib(pid: int) -> tuple[int, int]:
     return rss, peak
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed_get(http: httpx.Client, path: str) -> float:
+    """Seconds one GET of ``path`` takes, its whole answer read."""
+    started = time.monotonic()
+    answer = http.get(path)
+    answer.raise_for_status()
+    return time.monotonic() - started
+
+
 def _applied(http: httpx.Client) -> float:
     total = 0.0
     for line in http.get("/metrics").text.splitlines():
@@ -159,6 +175,7 @@ def _run(tmp_path: Path, sessions: int, interval_s: float, warmup_s: float,
         measuring_from = start + warmup_s
         stop_at = measuring_from + measure_s
         applied_start: float | None = None
+        cpu_start = 0.0
         with http.stream("GET", "/api/changes", params={"after": "0"},
                          timeout=httpx.Timeout(30, read=BOUND_S)) as stream:
             buffer = b""
@@ -167,6 +184,7 @@ def _run(tmp_path: Path, sessions: int, interval_s: float, warmup_s: float,
                 now = time.monotonic()
                 if applied_start is None and now >= measuring_from:
                     applied_start = _applied(http)
+                    cpu_start = _cpu_s(service.pid)
                     measuring_from = time.monotonic()
                     stop_at = measuring_from + measure_s
                 buffer += chunk
@@ -182,8 +200,15 @@ def _run(tmp_path: Path, sessions: int, interval_s: float, warmup_s: float,
                 if now >= stop_at or now - start > BOUND_S:
                     break
         elapsed = time.monotonic() - measuring_from
+        cpu = _cpu_s(service.pid) - cpu_start
         applied = _applied(http) - (applied_start or 0.0)
         rss, peak = _memory_kib(service.pid)
+        # the API while the sessions go on: every session's snapshot (the first read makes
+        # the entries of sessions that moved, the second finds most of them kept), and
+        # the Prometheus scrape
+        api = {"api_sessions_s": _timed_get(http, "/api/sessions"),
+               "api_sessions_again_s": _timed_get(http, "/api/sessions"),
+               "metrics_s": _timed_get(http, "/metrics")}
         health = http.get("/healthz").json()
         http.close()
     finally:
@@ -204,6 +229,8 @@ def _run(tmp_path: Path, sessions: int, interval_s: float, warmup_s: float,
         "latency_p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))]
         if latencies else None,
         "latency_samples": len(latencies),
+        "serve_cpu_percent": 100 * cpu / elapsed,
+        **api,
         "rss_mib": rss / 1024,
         "peak_rss_mib": peak / 1024,
         "failed_sessions": len(health["failed"]),
@@ -216,6 +243,8 @@ def test_serve_many_sessions(benchmark: Any, request: pytest.FixtureRequest,
     full = full_size(request.config)
     sessions, interval, warmup, measure = (1000, 4.0, 10.0, 30.0) if full else \
         (20, 0.5, 1.0, 3.0)
+    # BENCH_SERVE_SESSIONS: how many sessions (the issue's sizes: 1,000, 3,000, 10,000)
+    sessions = int(os.environ.get("BENCH_SERVE_SESSIONS", sessions))
     # BENCH_SERVE_INTERVAL: seconds between one session's events (the offered load)
     interval = float(os.environ.get("BENCH_SERVE_INTERVAL", interval))
     result = benchmark.pedantic(_run, args=(tmp_path, sessions, interval, warmup, measure),

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import os
@@ -168,6 +169,7 @@ class Service:
             return made
 
         intake = asyncio.create_task(hub.run(), name="hub intake")
+        freezer = asyncio.create_task(_freeze_long_lived(), name="gc freeze")
         tasks: list[asyncio.Task[None]] = []
         for spec in self.config.sessions:
             core = hub.cores[spec.key]
@@ -208,6 +210,7 @@ class Service:
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            freezer.cancel()
             # everything taken is applied before the state is saved
             hub.drain()
             await intake
@@ -237,6 +240,27 @@ class Service:
             "retrying": {f.spec.key: f.failing for f in followers
                          if f.status == "following" and f.failing},
         }
+
+
+FIRST_FREEZE_S: Final = 5.0
+"""When the state the service started with (and its first answers) is set aside."""
+FREEZE_EVERY_S: Final = 60.0
+"""How often what has lived so long is set aside from the cyclic garbage collector."""
+
+
+async def _freeze_long_lived() -> None:
+    """Keep the collector's full passes short: every :data:`FREEZE_EVERY_S` the objects
+    alive then (sessions, histories, the change log: nearly all of the heap, and all of
+    it long-lived) move to the permanent generation, so a full pass looks only at what
+    came since. Without this, a full pass walks the whole heap, which grows with the
+    sessions and their histories (277 to 464 ms at 2,000 to 3,000 sessions, the tail of
+    every change's latency). What is garbage already is collected first by the young
+    passes; an object frozen that later becomes part of a cycle is not reclaimed, which
+    the engine's records, histories and the log do not do."""
+    await asyncio.sleep(FIRST_FREEZE_S)
+    while True:
+        gc.freeze()
+        await asyncio.sleep(FREEZE_EVERY_S)
 
 
 def allowed_host_names(host: str, extra: Sequence[str]) -> list[str]:
