@@ -380,11 +380,12 @@ class PollCore:
                 self.session_id, self.failures, self.policy.max_retries + 1, cause, pause)
         return Backoff(pause, cause, self.failures)
 
-    def transport_failed(self, error: httpx.HTTPError, url: str) -> Backoff:
-        """A request that got no answer (a timeout, a network error): retried."""
-        if isinstance(error, httpx.TimeoutException):
+    def transport_failed(self, error: Exception, url: str) -> Backoff:
+        """A request that got no answer (a timeout, a network error): retried. ``error``
+        is the HTTP client's (httpx's for ``follow``, aiohttp's for ``serve``)."""
+        if isinstance(error, httpx.TimeoutException | TimeoutError):
             return self.failed(f"timed out ({type(error).__name__}) on {url}")
-        # the message of an httpx error can quote the request: no token in it
+        # the message of a client's error can quote the request: no token in it
         return self.failed(f"network error ({self.shown(f'{type(error).__name__}: {error}')}) "
                            f"on {url}")
 

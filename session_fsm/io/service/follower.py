@@ -2,9 +2,10 @@
 
 :class:`~session_fsm.io.poll.PollCore` decides what every answer means, exactly as for
 ``follow``; this driver only does the I/O on the service's event loop (the token file,
-the request on a shared :class:`httpx.AsyncClient` with its overall deadline and bounded
-body, the store, the backoff's sleep) and hands each whole answer to the hub, which
-journals it and applies it in the service's one order (:meth:`.hub.Hub.take_answer`).
+the request on the service's one :class:`aiohttp.ClientSession` with its overall
+deadline and bounded body, the store, the backoff's sleep) and hands each whole answer
+to the hub, which journals it and applies it in the service's one order
+(:meth:`.hub.Hub.take_answer`).
 When the service stops, a poll still waiting for its answer is abandoned, and one whose
 answer has begun to arrive is read, taken and applied first: the platform would not
 send those events again. The poll core holds the session's poll position (next session
@@ -27,7 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-import httpx
+import aiohttp
 import orjson
 
 from ...errors import FollowError, SessionFsmError, TokenError
@@ -46,7 +47,7 @@ Recorder = Callable[[str, Body], None]
 class AsyncFollower:
     """Follows one configured session until it ends, fails, or the task is cancelled."""
 
-    def __init__(self, spec: SessionSpec, core: PollCore, hub: Hub, client: httpx.AsyncClient,
+    def __init__(self, spec: SessionSpec, core: PollCore, hub: Hub, client: aiohttp.ClientSession,
                  *, http_timeout: float, record: Recorder | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.spec = spec
@@ -129,17 +130,17 @@ class AsyncFollower:
         action: Deliver | PollNow | Backoff | None = None
         try:
             async with asyncio.timeout(self.http_timeout):
-                async with self.client.stream("GET", url, params=params,
-                                              headers=headers) as response:
+                async with self.client.get(url, params=params, headers=headers,
+                                           allow_redirects=False) as response:
                     self._answering = True  # from here on, stop() lets it finish
-                    status = response.status_code
+                    status = response.status
                     content, more = await _read(response, core.body_limit(status))
         except TimeoutError:
             action = core.late(self.http_timeout, url)
-        except httpx.RequestError as error:
+        except aiohttp.ClientError as error:
             action = core.transport_failed(error, url)
         else:
-            action = core.answer(status, response.reason_phrase, content, more, url)
+            action = core.answer(status, response.reason or "", content, more, url)
         finally:
             if not isinstance(action, Deliver):
                 self._answering = False
@@ -159,10 +160,10 @@ class AsyncFollower:
             raise self.core.record_failed(error, body) from None
         return applied.ended
 
-async def _read(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """Up to ``limit`` bytes of the body, and whether it holds more."""
+async def _read(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes of the (decoded) body, and whether it holds more."""
     content = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.content.iter_any():
         content += chunk
         if len(content) > limit:
             return bytes(content[:limit]), True

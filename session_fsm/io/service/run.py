@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import aiohttp
 import httpx
 import uvicorn
 
@@ -152,28 +153,25 @@ class Service:
                 if writer is not None:
                     writer.add_line(f"serve/{key}", body.number, envelope_line(key, body))
 
-        # One client (one connection pool) per session: httpcore's pool looks at every
-        # connection it holds to place each request, so one pool for 1,000 long polls
-        # made every poll cost O(sessions) (measured: ~100 events/s at 1,000 sessions,
-        # the service's CPU all in the pool). The TLS context is built once and shared.
+        # One aiohttp session for every poll: a poll costs about 0.11 ms of the client's
+        # CPU where httpx's async client took 0.8 ms (measured on loopback, 4,000
+        # requests over 200 connections), and at 800 answers a second that is the
+        # difference between 9% and 66% of the one core the event loop has. Its pool
+        # finds a host's free connection in constant time (httpcore's looked at every
+        # connection it held, which made one httpx client a session necessary). Proxies
+        # from the environment with trust_env, as httpx; the same TLS context as follow.
         tls = httpx.create_ssl_context(trust_env=self.trust_env)
-        clients: list[httpx.AsyncClient] = []
-
-        def client() -> httpx.AsyncClient:
-            made = httpx.AsyncClient(timeout=httpx.Timeout(http_timeout),
-                                     headers={"Accept": "application/json"},
-                                     limits=httpx.Limits(max_connections=1,
-                                                         max_keepalive_connections=1),
-                                     verify=tls, trust_env=self.trust_env)
-            clients.append(made)
-            return made
+        connector = aiohttp.TCPConnector(limit=0, ssl=tls)
+        client = aiohttp.ClientSession(
+            connector=connector, headers={"Accept": "application/json"},
+            trust_env=self.trust_env, timeout=aiohttp.ClientTimeout(total=http_timeout))
 
         intake = asyncio.create_task(hub.run(), name="hub intake")
         freezer = asyncio.create_task(_freeze_long_lived(), name="gc freeze")
         tasks: list[asyncio.Task[None]] = []
         for spec in self.config.sessions:
             core = hub.cores[spec.key]
-            follower = AsyncFollower(spec, core, hub, client(), http_timeout=http_timeout,
+            follower = AsyncFollower(spec, core, hub, client, http_timeout=http_timeout,
                                      record=record)
             self.followers[spec.key] = follower
             if core.ended is not None:
@@ -214,8 +212,7 @@ class Service:
             # everything taken is applied before the state is saved
             hub.drain()
             await intake
-            for made in clients:
-                await made.aclose()
+            await client.close()
             try:
                 hub.save()
             finally:
