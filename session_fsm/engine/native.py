@@ -277,14 +277,13 @@ def _values_of(session: AgentSession) -> dict[str, Any]:
     def contact(record: ContactRecord) -> tuple[Any, ...]:
         return attrs.astuple(record, recurse=False)
 
-    agent = session.agent
-    acw = agent.acw
+    agent = attrs.astuple(session.agent, recurse=False)
+    acw = session.agent.acw
     values: dict[str, Any] = {name: getattr(session, name) for name in PARTS}
     values.update(
         info=attrs.astuple(session.info, recurse=False),
-        agent=(*attrs.astuple(agent, recurse=False)[:7],
-               None if acw is None else attrs.astuple(acw, recurse=False),
-               *attrs.astuple(agent, recurse=False)[8:]),
+        agent=(*agent[:7], None if acw is None else attrs.astuple(acw, recurse=False),
+               *agent[8:]),
         leg=None if session.leg is None else attrs.astuple(session.leg, recurse=False),
         past_legs=[attrs.astuple(leg, recurse=False) for leg in session.past_legs],
         contacts=[contact(c) for c in session.contacts.values()],

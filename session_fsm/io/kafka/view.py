@@ -182,14 +182,7 @@ class KafkaView(Hub):
                 at = datetime.fromisoformat(change["at"])
                 if newest is None or at > newest:
                     newest = at
-        self.changes_published.inc(len(lines))
-        if newest is not None:
-            seen = newest.timestamp() - self.clock()
-            if self.skew_s is None or seen > self.skew_s:
-                self.skew_s = seen
-        # the event streams wait on this event (Hub.events_after): wake them
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._published(len(lines), newest)
 
     # --- what the app reads ------------------------------------------------------------
 

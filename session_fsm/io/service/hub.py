@@ -375,9 +375,14 @@ class Hub:
                 at = change.at
                 if at is not None and (newest is None or at > newest):
                     newest = at
-        if self.changes.next_id == first:
+        self._published(self.changes.next_id - first, newest)
+
+    def _published(self, count: int, newest: datetime | None) -> None:
+        """``count`` lines were appended to the change log, the newest server time among
+        them ``newest``: count them, update the skew, and wake the event streams."""
+        if not count:
             return
-        self.changes_published.inc(self.changes.next_id - first)
+        self.changes_published.inc(count)
         if newest is not None:
             seen = newest.timestamp() - self.clock()
             if self.skew_s is None or seen > self.skew_s:
