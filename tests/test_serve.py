@@ -632,3 +632,49 @@ def test_a_push_into_a_followed_session_is_refused_unless_asked_for(
         assert serve.get("/api/sessions/alpha")["events"] == before + 1
     finally:
         serve.terminate()
+
+
+def test_polls_go_through_the_proxy_the_environment_names(
+        tmp_path: Path, env: dict[str, str], servers: dict[str, ScriptServer]) -> None:
+    # the proxy is looked up once per base URL (not per poll, see run.py), and still
+    # used: the platform's host does not resolve, so only the proxy can answer; it gets
+    # the absolute URL a proxy is sent, with the bearer token
+    servers["proxy"] = proxy = ScriptServer([Reply(200, R1), Reply(200, R2),
+                                             Reply(409)]).__enter__()
+    (tmp_path / "alpha.token").write_text("token-alpha")
+    config = tmp_path / "sessions.toml"
+    config.write_text("\n".join([
+        "[poll]", "timeout = 0", "http_timeout = 5", "retry_base_delay = 0.01",
+        "retry_max_delay = 0.05", "", "[[session]]", 'key = "alpha"',
+        'base_url = "http://platform.invalid"', f'session_id = "{FIRST_ID}"',
+        'token_file = "alpha.token"', ""]))
+    serve = Serve("--config", str(config), "--port", "0",
+                  env={**env, "HTTP_PROXY": proxy.url, "NO_PROXY": "127.0.0.1,localhost"})
+    try:
+        health = serve.wait_until_followed(1)
+        assert health["ended"] == 1, health
+        # the API on 127.0.0.1 is not proxied (NO_PROXY) and says what the proxy sent
+        assert serve.get("/api/sessions/alpha")["events"] == len(R1["events"]) + \
+            len(R2["events"]) + 1
+    finally:
+        serve.terminate()
+    assert [seen.answered for seen in proxy.seen] == ["200", "200", "409"]
+    assert {seen.authorization for seen in proxy.seen} == {"Bearer token-alpha"}
+
+
+def test_a_netrc_entry_for_the_platform_leaves_the_polls_alone(
+        tmp_path: Path, env: dict[str, str], servers: dict[str, ScriptServer]) -> None:
+    # aiohttp's trust_env would add the entry's basic auth to every poll, which cannot go
+    # with the bearer token: each poll failed before the service stopped trusting it
+    servers["alpha"] = server = ScriptServer([Reply(200, R1), Reply(409)]).__enter__()
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    config = write_config(tmp_path, servers)
+    serve = Serve("--config", str(config), "--port", "0", env={**env, "NETRC": str(netrc)})
+    try:
+        health = serve.wait_until_followed(1)
+    finally:
+        serve.terminate()
+    assert health["ended"] == 1, health
+    assert {seen.authorization for seen in server.seen} == {"Bearer token-alpha"}

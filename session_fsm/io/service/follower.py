@@ -30,15 +30,20 @@ from typing import Literal
 
 import aiohttp
 import orjson
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from ...errors import FollowError, SessionFsmError, TokenError
 from ..poll import Backoff, Body, Deliver, PollCore, PollNow, os_detail, token_reader
 from .config import SessionSpec
 from .hub import Hub
 
-__all__ = ["AsyncFollower", "Recorder"]
+__all__ = ["AsyncFollower", "Proxy", "Recorder", "env_proxy"]
 
 log = logging.getLogger("session_fsm.io.service")
+
+Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
+"""The proxy a session's polls go through (None: straight), and its credentials."""
 
 Recorder = Callable[[str, Body], None]
 """Keeps an applied body before it is applied (``--db``): called with the session key."""
@@ -49,8 +54,10 @@ class AsyncFollower:
 
     def __init__(self, spec: SessionSpec, core: PollCore, hub: Hub, client: aiohttp.ClientSession,
                  *, http_timeout: float, record: Recorder | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 proxy: Proxy = (None, None)) -> None:
         self.spec = spec
+        self.proxy, self.proxy_auth = proxy
         self.core = core
         self.hub = hub
         self.client = client
@@ -58,6 +65,9 @@ class AsyncFollower:
         self.record = record
         self.sleep = sleep
         self._read_token = token_reader(spec.token_file)
+        self._polls = hub.polls.labels(spec.key)
+        """This session's poll counter, looked up once (``labels()`` is a lock and a
+        tuple: too dear for every poll)."""
         self.status: Literal["following", "ended", "failed", "stopped"] = "following"
         self.error: str | None = None
         """Why following stopped, when it failed (a message with no token in it)."""
@@ -126,12 +136,13 @@ class AsyncFollower:
         except OSError as error:
             raise TokenError(os_detail(error), core.session_id) from None
         params, headers = core.request(token, f" in {self.spec.token_file}")
-        self.hub.polls.labels(self.spec.key).inc()
+        self._polls.inc()
         action: Deliver | PollNow | Backoff | None = None
         try:
             async with asyncio.timeout(self.http_timeout):
                 async with self.client.get(url, params=params, headers=headers,
-                                           allow_redirects=False) as response:
+                                           allow_redirects=False, proxy=self.proxy,
+                                           proxy_auth=self.proxy_auth) as response:
                     self._answering = True  # from here on, stop() lets it finish
                     status = response.status
                     content, more = await _read(response, core.body_limit(status))
@@ -159,6 +170,19 @@ class AsyncFollower:
         except OSError as error:  # the journal cannot be written: the answer is not taken
             raise self.core.record_failed(error, body) from None
         return applied.ended
+
+def env_proxy(base_url: str, trust_env: bool) -> Proxy:
+    """The proxy the environment names for ``base_url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``NO_PROXY``, its credentials from ``~/.netrc``), as aiohttp's ``trust_env`` would
+    find it: none without ``trust_env``. Blocking (it may read ``~/.netrc``): call it once
+    per base URL, not per poll."""
+    if trust_env:
+        try:
+            return get_env_proxy_for_url(URL(base_url))
+        except LookupError:  # none named for it, or NO_PROXY names its host
+            pass
+    return None, None
+
 
 async def _read(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
     """Up to ``limit`` bytes of the (decoded) body, and whether it holds more."""
