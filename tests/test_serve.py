@@ -678,3 +678,53 @@ def test_a_netrc_entry_for_the_platform_leaves_the_polls_alone(
         serve.terminate()
     assert health["ended"] == 1, health
     assert {seen.authorization for seen in server.seen} == {"Bearer token-alpha"}
+
+
+LATER = [  # two hours after the call of R3..R6: it is older than a window of one hour
+    {"sessionId": ROTATED_ID, "events": [
+        h.agent_state("Unavailable", out_reason="Lunch", at="2013-09-11T07:00:00.000Z",
+                      next_states=["Available"])]},
+    {"sessionId": ROTATED_ID, "events": [
+        h.agent_state("Available", at="2013-09-11T07:10:00.000Z")]},
+]
+
+
+@pytest.mark.parametrize("with_db", [False, True])
+def test_a_history_keeps_a_window_in_memory_and_the_store_keeps_the_rest(
+        tmp_path: Path, env: dict[str, str], servers: dict[str, ScriptServer],
+        with_db: bool) -> None:
+    # --history-window 3600: once the agent is in a state begun two hours after the call
+    # closed, the call and the stretches before 06:10 leave memory; with --db, /history
+    # still says all of it (the store's rows under memory's), without it only the window
+    servers["alpha"] = ScriptServer([Reply(200, r) for r in (R1, R2, R3, R4, R5, R6, *LATER)]
+                                    + [Reply(409)]).__enter__()
+    config = write_config(tmp_path, servers)
+    db = ["--db", str(tmp_path / "day.sqlite")] if with_db else []
+    serve = Serve("--config", str(config), "--port", "0", "--history-window", "3600", *db,
+                  env=env)
+    try:
+        serve.wait_until_followed(1)
+        shown = serve.get("/api/sessions/alpha/history")
+    finally:
+        serve.terminate()
+    expected = expected_input(tmp_path / "expected.jsonl", {
+        "alpha": [R1, R2, R3, R4, R5, R6, *LATER, ended_by_409(ROTATED_ID)]})
+    (whole,) = orjson.loads(cli_json("history", str(expected), "--json"))["sessions"]
+    assert [c["contact_id"] for c in whole["contacts"]] == ["1569815"]
+    if with_db:
+        assert shown == whole
+    else:
+        assert shown["contacts"] == []
+        # the stretches still held: the one the call's close was followed by (it ended
+        # at 07:00, inside the window), and those after it
+        assert shown["agent_states"] == whole["agent_states"][-3:]
+        assert [s["start"] for s in shown["agent_states"]] == [
+            "2013-09-11T05:08:50.000Z", "2013-09-11T07:00:00.000Z", "2013-09-11T07:10:00.000Z"]
+
+
+def test_history_window_must_be_a_positive_number_of_seconds(env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "session_fsm", "serve", "--port", "0",
+                           "--history-window", "0"], env=env, capture_output=True,
+                          text=True, timeout=BOUND_S, check=False)
+    assert done.returncode == 2
+    assert "--history-window" in done.stderr

@@ -20,7 +20,7 @@ from ..io.poll import check_token, token_reader
 from ..io.service import ConfigError, Service, ServiceConfig, ServiceError, is_loopback
 from ..io.service import load_config as read_config
 from ..io.service.app import DEFAULT_MAX_PUSH_BYTES
-from ..io.service.hub import DEFAULT_KEEP_CHANGES
+from ..io.service.hub import DEFAULT_HISTORY_WINDOW_S, DEFAULT_KEEP_CHANGES
 from ._common import EXIT_INPUT, Failure, state
 
 # a DNS name (a leading "*." for every subdomain), an IPv4 address, or an IPv6 one in brackets
@@ -74,6 +74,11 @@ class _StderrHandler(logging.Handler):
 @click.option("--keep-changes", type=click.IntRange(min=1), default=DEFAULT_KEEP_CHANGES,
               show_default=True, metavar="N",
               help="Changes kept for event-stream clients that reconnect.")
+@click.option("--history-window", "history_window", type=click.FloatRange(min=1),
+              default=DEFAULT_HISTORY_WINDOW_S, show_default=True, metavar="SECONDS",
+              help="How long (in the stream's time) a closed contact and an ended agent "
+                   "state stay in a session's history in memory; with --db, what is "
+                   "older is read from the store, so /history still shows it.")
 @click.option("--demo", is_flag=True,
               help="Follow simulated agents, played in real time by a stand-in of "
                    "get-next-event in this process (real polls, no tenant needed): the "
@@ -100,7 +105,8 @@ class _StderrHandler(logging.Handler):
                    "HOST:PORT[,HOST:PORT...].")
 def command(config_path: Path | None, host: str, port: int, db: Path | None,
             state_dir: Path | None, allow_remote: bool, api_token_file: Path | None,
-            allowed_hosts: tuple[str, ...], keep_changes: int, demo: bool, agents: int,
+            allowed_hosts: tuple[str, ...], keep_changes: int, history_window: float,
+            demo: bool, agents: int,
             seed: int, max_push_bytes: int, publish_to: str | None,
             changes_topic: str | None, snapshots_topic: str | None,
             bootstrap: str | None) -> None:
@@ -162,7 +168,8 @@ def command(config_path: Path | None, host: str, port: int, db: Path | None,
         options = {"config": config, "host": host, "port": port, "db": db,
                    "state_dir": state_dir, "api_token": api_token,
                    "keep_changes": keep_changes, "allowed_hosts": allowed_hosts,
-                   "max_push_bytes": max_push_bytes, "on_listening": listening}
+                   "max_push_bytes": max_push_bytes, "on_listening": listening,
+                   "history_window_s": history_window}
         if kafka is not None:
             return kafka(options)
         return Service(**options)  # type: ignore[arg-type]

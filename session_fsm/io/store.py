@@ -75,7 +75,7 @@ event however the input was cut: ingesting a file in one go, in pieces, or stori
 response by response gives the same rows. (``history FILE`` never drops anything: on a
 stream with such late statuses it shows them as steps, and the store does not.) A chat
 line for a contact the fold has already dropped comes back as a contact with no steps;
-its lines are merged into the stored contact, never written over it (:func:`_merged`).
+its lines are merged into the stored contact, never written over it (:func:`merged_contact`).
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ __all__ = [
     "StoreError",
     "StoreFailedError",
     "StoreWriter",
+    "merged_contact",
     "unnamed_stream",
 ]
 
@@ -326,7 +327,7 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-def _merged(stored: ContactHistory, update: ContactHistory) -> ContactHistory:
+def merged_contact(stored: ContactHistory, update: ContactHistory) -> ContactHistory:
     """``update`` written over ``stored``, the same contact's row.
 
     A contact with steps replaces the row: the fold held all of it. One without steps
@@ -404,7 +405,7 @@ class _Applied:
         held = self.contacts
         for contact in updates.contacts:
             before = held.get(contact.contact_id)
-            row = contact if before is None else _merged(before[0], contact)
+            row = contact if before is None else merged_contact(before[0], contact)
             held[contact.contact_id] = (row, contact.contact_id in refused
                                         or (before is not None and before[1]))
         for interval in updates.agent_states:
@@ -956,7 +957,7 @@ class Store:
 
     def _write(self, applied: _Applied) -> None:
         """Upsert the updates ``applied`` holds (taken from its fold now too), merging a
-        contact the fold had dropped with its row (:func:`_merged`)."""
+        contact the fold had dropped with its row (:func:`merged_contact`)."""
         applied.take()
         session_id = applied.session_id
         agent_id = applied.engine.info.agent_id
@@ -969,7 +970,7 @@ class Store:
                 (session_id, contact.contact_id)).fetchone()
             if found is not None:
                 stored = _docs.structure(orjson.loads(found[0]), ContactHistory)
-                contacts[n] = (_merged(stored, contact), refused or found[1] == "refused")
+                contacts[n] = (merged_contact(stored, contact), refused or found[1] == "refused")
         rows = []
         for contact, refused in contacts:
             (contact_id, index, media, skill, call_type, inbound, status, started, answered,

@@ -46,7 +46,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ...errors import PushConflictError, PushError, ServiceError, printable
+from ...errors import PushConflictError, PushError, ServiceError, StoreFailedError, printable
 from .config import check_key
 from .hub import Hub
 
@@ -104,7 +104,10 @@ def create_app(hub: Hub, *, push_token: str, api_token: str | None = None,
 
     async def history(request: Request) -> Response:
         key = request.path_params["key"]
-        found = hub.history(key)
+        try:
+            found = hub.history(key)
+        except StoreFailedError as error:  # what left memory is there: not a silent gap
+            return _error(503, str(error))
         return _unknown(key) if found is None else _json(found)
 
     async def changes(request: Request) -> Response:

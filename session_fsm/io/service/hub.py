@@ -20,6 +20,14 @@ id, as the line ``changes --json`` prints for it. The Server-Sent Events stream 
 that log (:meth:`Hub.events_after`), so a client that reconnects with ``Last-Event-ID``
 gets exactly what it missed, in order.
 
+Bounded histories. The histories would otherwise keep every contact and agent state
+of every session for the life of the process. Each time a session's agent enters a new
+state, :func:`prune_log` takes out of its history what is older than the history window
+(an hour of the stream's time by default): closed contacts nothing can change any more,
+and agent-state stretches that ended before then. With ``--db`` every answer is also in
+the store, whose rows hold those; :meth:`Hub.history` shows the store's history under
+what memory holds (:func:`merged_history`), so ``/history`` still has all of it.
+
 Change ids. A service that starts with no saved state begins its ids at the current
 time in microseconds, so no two runs ever issue the same id (a run would have to publish
 a million changes a second to reach the next run's first id), and they stay plain
@@ -56,7 +64,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -76,18 +84,20 @@ from ...errors import (
     ServiceError,
     SessionFsmError,
 )
-from ...views.history import HistoryFold
+from ...views.history import ContactLog, HistoryFold, SessionHistory, SessionLog, settled
 from ...views.history import to_json as history_json
 from ...wire.codec import format_optional_time
 from ...wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError, WireItem, wire_bytes
 from ..checkpoint import dump_engine, dump_history, load_engine, load_history, write_atomic
 from ..poll import Applied, Body, PollCore, RetryPolicy, body_from_line
+from ..store import merged_contact
 from .changelog import ChangeLog
 from .config import check_key
 from .journal import Entry, Journal
 
-__all__ = ["DEFAULT_CHECKPOINT_BYTES", "DEFAULT_KEEP_CHANGES", "KEEPALIVE_S", "STATE_FILE",
-           "Hub", "PushError", "Pushed"]
+__all__ = ["DEFAULT_CHECKPOINT_BYTES", "DEFAULT_HISTORY_WINDOW_S", "DEFAULT_KEEP_CHANGES",
+           "KEEPALIVE_S", "STATE_FILE", "Hub", "PushError", "Pushed", "merged_history",
+           "prune_log"]
 
 log = logging.getLogger("session_fsm.io.service")
 
@@ -106,6 +116,10 @@ of work: a 15 MiB push then never holds the loop for long)."""
 
 CHUNK_CHANGES: Final = 1_000
 """Changes sent to one event-stream client at a time: one slow client holds no huge buffer."""
+
+DEFAULT_HISTORY_WINDOW_S: Final = 3600.0
+"""How long, in the stream's time, a session's history keeps a closed contact and an
+ended agent-state stretch in memory (see :func:`prune_log`)."""
 
 STATE_FILE: Final = "service-state.json"
 STATE_FORMAT: Final = "session-fsm service state"
@@ -147,9 +161,17 @@ class Hub:
 
     def __init__(self, *, keep_changes: int = DEFAULT_KEEP_CHANGES,
                  clock: Callable[[], float] = time.time, state_dir: Path | None = None,
-                 checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES) -> None:
+                 checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
+                 history_window_s: float = DEFAULT_HISTORY_WINDOW_S) -> None:
+        if not history_window_s > 0:
+            raise ValueError(f"the history window must be positive, got {history_window_s}")
         self.engine = SessionEngine()
         self.fold = HistoryFold()
+        self.history_window = timedelta(seconds=history_window_s)
+        """What a session's history keeps in memory (:func:`prune_log`)."""
+        self.stored_history: Callable[[str], SessionHistory | None] | None = None
+        """Where what left the memory is kept (``--db``: the store's history of the
+        session), read by :meth:`history` under what memory still holds."""
         self.clock = clock
         self.changes = ChangeLog(keep_changes, next_id=max(1, int(clock() * 1_000_000)))
         self.epoch_first_id = self.changes.next_id
@@ -375,6 +397,7 @@ class Hub:
         first = self.changes.next_id
         newest: datetime | None = None
         made = self._made
+        moved: set[str] = set()
         for change in changes:
             made[change.session] = made.get(change.session, 0) + 1
             fold(change)
@@ -385,6 +408,16 @@ class Hub:
                 at = change.at
                 if at is not None and (newest is None or at > newest):
                     newest = at
+                if type(change) is AgentStatus:
+                    moved.add(change.session)
+        # A history can shed something only when its agent enters a new state (a closed
+        # contact is settled then, and a stretch ends): pruned here, with the changes
+        # that made it possible, so a replay of the journal prunes at the same points.
+        logs = self.fold.sessions
+        for key in moved:
+            log_ = logs.get(key)
+            if log_ is not None:
+                prune_log(log_, self.history_window)
         self._published(self.changes.next_id - first, newest)
 
     def _published(self, count: int, newest: datetime | None) -> None:
@@ -426,9 +459,14 @@ class Hub:
         return entry
 
     def history(self, key: str) -> dict[str, Any] | None:
+        """``history --json``'s entry of session ``key``: what memory holds (the history
+        window), under what the store holds of it (with ``--db``). Reading the store may
+        raise :class:`~session_fsm.errors.StoreFailedError`."""
         if key not in self.engine.sessions:
             return None
-        return history_json(self.fold.history(key))
+        live = self.fold.history(key)
+        stored = self.stored_history(key) if self.stored_history is not None else None
+        return history_json(live if stored is None else merged_history(stored, live))
 
     @property
     def last_id(self) -> int:
@@ -595,6 +633,64 @@ class Hub:
         self.seq = self.applied_seq = seq
         extra: dict[str, Any] = _field(position, "extra", dict)
         return extra
+
+
+def prune_log(log: SessionLog, window: timedelta) -> int:
+    """Take out of ``log`` what its history no longer needs to hold: a closed contact
+    whose close is older than ``window`` and that nothing can change any more
+    (:func:`~session_fsm.views.history.settled`), and an agent-state stretch that ended
+    before then and is no ACW of a contact still held. Time is the stream's, the start of
+    the agent's current state: a service behind, or a stream replayed, keeps as much.
+    What goes is the part of the history a store written from the same events holds
+    (``serve --db``); without a store it is no longer shown. How many items went."""
+    timeline = log.timeline
+    if not timeline:
+        return 0
+    last = timeline[-1]
+    if last.start is None:
+        return 0
+    cutoff = last.start - window
+    if (not log.contacts and (len(timeline) == 1 or timeline[0].end is None
+                              or timeline[0].end >= cutoff)):
+        return 0  # the common case, checked in constant time: nothing is old enough
+    gone = [c.contact_id for c in log.contacts.values()
+            if settled(c, last) and _closed_before(c, cutoff)]
+    for contact_id in gone:
+        del log.contacts[contact_id]
+    kept = log.contacts
+    stretches = [i for i in timeline[:-1] if i.acw_contact_id in kept
+                 or i.end is None or i.end >= cutoff]
+    dropped = len(timeline) - 1 - len(stretches)
+    if dropped:
+        stretches.append(last)
+        log.timeline = stretches
+    # what changed since a store last took updates: this service's fold is never asked,
+    # so it would only grow
+    log.touched.clear()
+    log.touched_from = len(log.timeline)
+    return len(gone) + dropped
+
+
+def _closed_before(contact: ContactLog, cutoff: datetime) -> bool:
+    """Whether ``contact`` closed before ``cutoff`` (one with no time at all: yes, there
+    is no time to keep it by)."""
+    at = next((s.at for s in reversed(contact.steps) if s.at is not None), None)
+    return at is None or at < cutoff
+
+
+def merged_history(stored: SessionHistory, live: SessionHistory) -> SessionHistory:
+    """A session's history from the store (``stored``: what left the memory, and maybe
+    more) and from memory (``live``: the history window, which wins where both hold a
+    contact; a contact that came back with only a chat line is merged, as the store does).
+    Agent-state stretches: the stored ones before the first held in memory."""
+    contacts = {c.contact_id: c for c in stored.contacts}
+    for contact in live.contacts:
+        before = contacts.get(contact.contact_id)
+        contacts[contact.contact_id] = contact if before is None else \
+            merged_contact(before, contact)
+    first = live.agent_states[0].event_index if live.agent_states else None
+    earlier = tuple(i for i in stored.agent_states if first is None or i.event_index < first)
+    return SessionHistory(live.key, tuple(contacts.values()), earlier + live.agent_states)
 
 
 _NOT_KEPT: Final = "the changes after that id are no longer kept"

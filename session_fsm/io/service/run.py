@@ -50,7 +50,13 @@ from ..poll import Body, PollCore, RetryPolicy
 from .app import DEFAULT_MAX_PUSH_BYTES, create_app
 from .config import ServiceConfig
 from .follower import AsyncFollower, Proxy, env_proxy, envelope_line
-from .hub import DEFAULT_CHECKPOINT_BYTES, DEFAULT_KEEP_CHANGES, STATE_FILE, Hub
+from .hub import (
+    DEFAULT_CHECKPOINT_BYTES,
+    DEFAULT_HISTORY_WINDOW_S,
+    DEFAULT_KEEP_CHANGES,
+    STATE_FILE,
+    Hub,
+)
 
 __all__ = ["PUSH_TOKEN_FILE", "STATE_FILE", "Service", "ServiceError", "allowed_host_names",
            "is_loopback"]
@@ -87,7 +93,8 @@ class Service:
                  checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
                  on_listening: Callable[[str, Path | None], None] | None = None,
                  trust_env: bool = True,
-                 publish: Callable[[str, Body], None] | None = None) -> None:
+                 publish: Callable[[str, Body], None] | None = None,
+                 history_window_s: float = DEFAULT_HISTORY_WINDOW_S) -> None:
         self.config = config
         self.host = host
         self.port = port
@@ -101,7 +108,7 @@ class Service:
         self.publish = publish
         """``--publish-to``: called with each answer before it is kept and taken."""
         self.hub = Hub(keep_changes=keep_changes, state_dir=state_dir,
-                       checkpoint_bytes=checkpoint_bytes)
+                       checkpoint_bytes=checkpoint_bytes, history_window_s=history_window_s)
         self.followers: dict[str, AsyncFollower] = {}
         self._server: _Server | None = None
         self._stopping = False
@@ -143,6 +150,8 @@ class Service:
                                f"{error.strerror or error}") from None
 
         writer = _open_writer(self.db) if self.db is not None else None
+        if writer is not None:  # what leaves the history window is read from there
+            hub.stored_history = writer.store.history
         record = None
         if writer is not None or self.publish is not None:
             publish = self.publish
