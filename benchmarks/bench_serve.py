@@ -185,6 +185,9 @@ def _run(tmp_path: Path, sessions: int, interval_s: float, warmup_s: float,
         http = httpx.Client(base_url=found[1], trust_env=False, timeout=30)
         latencies: list[float] = []
         series: list[tuple[float, float]] = []
+        last_id: int | None = None
+        gaps = 0
+        """Ids not one after the last, and resets: a change the stream did not deliver."""
         """(seconds into the measured window, latency) of each change: where the tail is."""
         start = time.monotonic()
         measuring_from = start + warmup_s
@@ -208,6 +211,14 @@ def _run(tmp_path: Path, sessions: int, interval_s: float, warmup_s: float,
                     stop_at = measuring_from + measure_s
                 buffer += chunk
                 *blocks, buffer = buffer.split(b"\n\n")
+                for block in blocks:
+                    if block.startswith(b"id: "):  # every id once, in order: no gap
+                        change_id = int(block[4:block.index(b"\n")])
+                        if last_id is not None and change_id != last_id + 1:
+                            gaps += 1
+                        last_id = change_id
+                    elif block.startswith(b"event: reset"):
+                        gaps += 1
                 if now < measuring_from:
                     continue
                 for block in blocks:
@@ -260,6 +271,7 @@ def _run(tmp_path: Path, sessions: int, interval_s: float, warmup_s: float,
         "rss_mib": rss / 1024,
         "peak_rss_mib": peak / 1024,
         "failed_sessions": len(health["failed"]),
+        "stream_gaps": gaps,
         "changes_and_max_latency_ms_per_5_s": over_time,
     }
 
@@ -282,6 +294,7 @@ def test_serve_many_sessions(benchmark: Any, request: pytest.FixtureRequest,
     benchmark.extra_info.update(result)
     print(f"\nbench: {result}")
     assert result["failed_sessions"] == 0
+    assert result["stream_gaps"] == 0
     assert result["latency_samples"] > 0
     # every session's events arrive: at least half the offered rate even on a busy machine
     assert result["applied_events_per_s"] >= 0.5 * result["offered_events_per_s"]
