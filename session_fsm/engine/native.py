@@ -59,6 +59,7 @@ from .session import (
     _ROUTES,
     END_EVENTS,
     AgentSession,
+    SessionEngine,
     _Route,
     read_event,
     rule_of,
@@ -391,3 +392,30 @@ class NativeSession(AgentSession):
 
 def _kit_core(key: str, strict: bool, ignore: frozenset[str]) -> Any:
     return _module().Core(_kit(), key, strict, set(ignore))
+
+
+def lines_of(
+    engine: SessionEngine,
+    on_wire: Callable[[str, dict[str, Any], Source], object],
+    on_changes: Callable[[tuple[ch.Change, ...]], object] | None,
+) -> Callable[[bytes, str, int], int | None]:
+    """:meth:`SessionEngine.line_taker` on the native core (``lines.rs``)."""
+    sessions = engine.sessions
+    subscribers = engine._subscribers
+
+    def lookup(key: str) -> Any:
+        session = sessions.get(key)
+        return session._core if type(session) is NativeSession else None
+
+    publish: Callable[[tuple[ch.Change, ...]], object] = engine._publish
+    if on_changes is not None:
+        told = on_changes
+
+        def publish(changes: tuple[ch.Change, ...]) -> None:
+            if subscribers:
+                engine._publish(changes)
+            told(changes)
+
+    lines = _module().Lines(_kit(), lookup, on_wire, publish, subscribers, on_changes is not None)
+    take: Callable[[bytes, str, int], int | None] = lines.feed_line
+    return take

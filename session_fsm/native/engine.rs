@@ -105,9 +105,9 @@ struct Rule {
 pub struct Kit {
     routes: Vec<Route>,
     /// The facts readers of the frequent types, by the wire's `Type`.
-    readers: HashMap<String, TypeSpec>,
-    from_iso: Obj,
-    missing: Obj,
+    pub(crate) readers: HashMap<String, TypeSpec>,
+    pub(crate) from_iso: Obj,
+    pub(crate) missing: Obj,
     micros: Obj,
     dumps: Obj,
     session: Py<Machine>,
@@ -126,7 +126,7 @@ pub struct Kit {
     violation: Obj,
     transcript_line: Obj,
     sequence_error: Obj,
-    source_type: Obj,
+    pub(crate) source_type: Obj,
     same_batch: Obj,
     deadline: Obj,
     tuple_new: Obj,
@@ -319,6 +319,60 @@ fn fact_time(facts: &Facts<'_>, slot: usize) -> Option<Time> {
     facts.obj(slot).map(|obj| Time { us, obj })
 }
 
+/// Where an event came from, or the batch it came in: a value from Python (a `Source`
+/// or any hashable batch), or a line of a file the core read itself, made into the
+/// `Source` the reader would have made only when asked (most never are).
+pub(crate) enum Src {
+    Py(Obj),
+    Line { path: Py<PyString>, line: i64, batch: Option<(i64, i64)> },
+}
+
+impl Src {
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> Src {
+        match self {
+            Src::Py(obj) => Src::Py(obj.clone_ref(py)),
+            Src::Line { path, line, batch } => Src::Line { path: path.clone_ref(py), line: *line, batch: *batch },
+        }
+    }
+
+    /// The Python value: `Source(path, line, batch)` for a line.
+    pub(crate) fn obj(&self, py: Python<'_>, kit: &Kit) -> PyResult<Obj> {
+        match self {
+            Src::Py(obj) => Ok(obj.clone_ref(py)),
+            Src::Line { path, line, batch } => {
+                Ok(kit.source_type.bind(py).call1((path.bind(py), *line, *batch))?.unbind())
+            }
+        }
+    }
+
+    /// `str(source)`.
+    fn text(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
+        match self {
+            Src::Py(obj) => Ok(obj.bind(py).str()?.unbind()),
+            Src::Line { path, line, .. } => Ok(PyString::new(py, &format!("{}:{line}", path.bind(py).to_str()?)).unbind()),
+        }
+    }
+}
+
+/// Whether two lines are of one batch (`errors.same_batch` on the sources they make).
+fn same_line_batch(py: Python<'_>, one: &Src, other: &Src) -> PyResult<Option<bool>> {
+    match (one, other) {
+        (Src::Line { path: p1, line: l1, batch: b1 }, Src::Line { path: p2, line: l2, batch: b2 }) => {
+            let same_path = p1.is(p2) || p1.bind(py).to_str()? == p2.bind(py).to_str()?;
+            Ok(Some(same_path && b1.unwrap_or((*l1, 0)) == b2.unwrap_or((*l2, 0))))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn clone_src(py: Python<'_>, value: &Option<Src>) -> Option<Src> {
+    value.as_ref().map(|v| v.clone_ref(py))
+}
+
+fn src_obj(py: Python<'_>, kit: &Kit, value: &Option<Src>) -> PyResult<Option<Obj>> {
+    value.as_ref().map(|v| v.obj(py, kit)).transpose()
+}
+
 struct Acw {
     contact_id: Option<String>,
     started: Option<Obj>,
@@ -337,7 +391,7 @@ struct Agent {
     next_states: Obj,
     acw: Option<Acw>,
     entered_index: i64,
-    entered_source: Option<Obj>,
+    entered_source: Option<Src>,
     interval_index: Option<i64>,
     contact_seen: bool,
     last_digest: Option<u64>,
@@ -422,8 +476,8 @@ struct Info {
     saw_start: bool,
     saw_end_event: bool,
     remote_end_index: Option<i64>,
-    remote_end_source: Option<Obj>,
-    first_source: Option<Obj>,
+    remote_end_source: Option<Src>,
+    first_source: Option<Src>,
 }
 
 /// Where a violation points and what a strict-mode raise names (`SessionCore._violate`).
@@ -481,17 +535,20 @@ pub struct Core {
     events: i64,
     #[pyo3(get)]
     finished: bool,
-    start_batch: Option<Obj>,
+    start_batch: Option<Src>,
     last_ended_contact: Option<(String, i64)>,
-    source: Option<Obj>,
+    source: Option<Src>,
     index: i64,
     out: Vec<Obj>,
     recent: Option<[u64; RECENT]>,
     recent_at: usize,
-    batch: Option<Obj>,
+    batch: Option<Src>,
     batch_digests: Vec<Option<u64>>,
     previous_batch: Vec<Option<u64>>,
     repeating: bool,
+    /// Whether changes are made: false while the core reads lines nobody asked the
+    /// changes of (`Lines`); violations are kept either way.
+    pub(crate) emit: bool,
 }
 
 fn opt<'py>(value: Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
@@ -593,6 +650,7 @@ impl Core {
             batch_digests: Vec::new(),
             previous_batch: Vec::new(),
             repeating: false,
+            emit: true,
         }
     }
 
@@ -639,7 +697,7 @@ impl Core {
             return Err(PyErr::from_value(error));
         }
         let source = match &self.source {
-            Some(source) => Some(source.bind(py).str()?.unbind()),
+            Some(source) => Some(source.text(py)?),
             None => None,
         };
         let violation = kit
@@ -655,7 +713,7 @@ impl Core {
                 message,
             ))?
             .unbind();
-        if at.change {
+        if at.change && self.emit {
             self.out.push(violation.clone_ref(py));
         }
         self.violations.push(violation);
@@ -675,6 +733,9 @@ impl Core {
         at: Option<&Obj>,
         final_: bool,
     ) -> PyResult<()> {
+        if !self.emit {
+            return Ok(());
+        }
         let kit = self.kit.clone_ref(py);
         let words = kit.get();
         let mut fields = self.head(py)?;
@@ -695,6 +756,9 @@ impl Core {
     }
 
     fn note(&mut self, py: Python<'_>, event_type: &str, subject: Bound<'_, PyAny>, value: Bound<'_, PyAny>) -> PyResult<()> {
+        if !self.emit {
+            return Ok(());
+        }
         let mut fields = self.head(py)?;
         fields.push(event_type.into_bound_py_any(py)?);
         fields.push(subject);
@@ -712,7 +776,7 @@ impl Core {
         }
     }
 
-    fn in_join_batch(&self, py: Python<'_>, batch: &Option<Obj>) -> PyResult<bool> {
+    fn in_join_batch(&self, py: Python<'_>, batch: &Option<Src>) -> PyResult<bool> {
         if !self.info.saw_start {
             return Ok(true);
         }
@@ -720,6 +784,10 @@ impl Core {
         let source_type = kit.source_type.bind(py);
         match (batch, &self.start_batch) {
             (Some(b), Some(s)) => {
+                if let Some(same) = same_line_batch(py, b, s)? {
+                    return Ok(same);
+                }
+                let (b, s) = (b.obj(py, kit)?, s.obj(py, kit)?);
                 let (b, s) = (b.bind(py), s.bind(py));
                 if b.get_type().is(source_type) && s.get_type().is(source_type) {
                     kit.same_batch.bind(py).call1((b, s))?.is_truthy()
@@ -728,7 +796,7 @@ impl Core {
                 }
             }
             // `batch is not None and batch == start`: None equals only None, never here
-            (Some(b), None) => b.bind(py).eq(py.None()),
+            (Some(b), None) => b.obj(py, kit)?.bind(py).eq(py.None()),
             (None, _) => Ok(false),
         }
     }
@@ -792,7 +860,7 @@ impl Core {
         }
         self.agent.contact_seen = true;
         let index = std::mem::replace(&mut self.index, self.agent.entered_index);
-        let entered = clone_opt(py, &self.agent.entered_source);
+        let entered = clone_src(py, &self.agent.entered_source);
         let source = std::mem::replace(&mut self.source, entered);
         let message = format!("the agent was {} with no open contact of that direction", self.agent.state);
         let result = self.violate(py, "contact-state-without-contact", message, At::default());
@@ -861,7 +929,7 @@ impl Core {
         Ok(())
     }
 
-    fn on_session_start(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>, batch: &Option<Obj>) -> PyResult<()> {
+    fn on_session_start(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>, batch: &Option<Src>) -> PyResult<()> {
         let info = &mut self.info;
         if let Some(v) = nonempty(text(&event.getattr(pyo3::intern!(py, "session_id"))?)?) {
             info.session_id = Some(v);
@@ -879,7 +947,7 @@ impl Core {
             self.info.status = dest.to_owned();
         }
         self.info.saw_start = true;
-        self.start_batch = clone_opt(py, batch);
+        self.start_batch = clone_src(py, batch);
         Ok(())
     }
 
@@ -907,7 +975,7 @@ impl Core {
     fn on_remote_end(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<()> {
         if self.info.status != "ended" {
             self.info.remote_end_index = Some(self.index);
-            self.info.remote_end_source = clone_opt(py, &self.source);
+            self.info.remote_end_source = clone_src(py, &self.source);
         }
         let message = text(&event.getattr(pyo3::intern!(py, "message"))?)?;
         self.end_session(py, "RemoteAgentSessionEnd", message)
@@ -985,7 +1053,7 @@ impl Core {
                 ended = acw.contact_id;
             }
             self.agent.entered_index = self.index;
-            self.agent.entered_source = clone_opt(py, &self.source);
+            self.agent.entered_source = clone_src(py, &self.source);
             self.agent.contact_seen = !CONTACT_STATES.contains(&dest.as_str()) || self.has_contact_for(&dest);
         }
         if !state_changed && next_states.ne(self.agent.next_states.bind(py))? {
@@ -1059,16 +1127,18 @@ impl Core {
         }
         self.agent.interval_index = Some(self.index);
         let deadline = if is_acw { self.deadline(py, since, acw_timeout)? } else { None };
-        let kit = self.kit.clone_ref(py);
-        let mut fields = self.head(py)?;
-        fields.push(state.into_bound_py_any(py)?);
-        fields.push(out_reason.into_bound_py_any(py)?);
-        fields.push(is_acw.into_bound_py_any(py)?);
-        fields.push(clone_opt(py, since).into_bound_py_any(py)?);
-        fields.push(acw_timeout.into_bound_py_any(py)?);
-        fields.push(clone_opt(py, &deadline).into_bound_py_any(py)?);
-        let change = self.change(py, &kit.get().agent_status, fields)?;
-        self.out.push(change);
+        if self.emit {
+            let kit = self.kit.clone_ref(py);
+            let mut fields = self.head(py)?;
+            fields.push(state.into_bound_py_any(py)?);
+            fields.push(out_reason.into_bound_py_any(py)?);
+            fields.push(is_acw.into_bound_py_any(py)?);
+            fields.push(clone_opt(py, since).into_bound_py_any(py)?);
+            fields.push(acw_timeout.into_bound_py_any(py)?);
+            fields.push(clone_opt(py, &deadline).into_bound_py_any(py)?);
+            let change = self.change(py, &kit.get().agent_status, fields)?;
+            self.out.push(change);
+        }
         if let Some(contact_id) = &acw_contact {
             self.acw_linked(py, contact_id, since, &deadline)?;
         }
@@ -1076,6 +1146,9 @@ impl Core {
     }
 
     fn acw_linked(&mut self, py: Python<'_>, contact_id: &str, started: &Option<Obj>, deadline: &Option<Obj>) -> PyResult<()> {
+        if !self.emit {
+            return Ok(());
+        }
         let kit = self.kit.clone_ref(py);
         let mut fields = self.head(py)?;
         fields.push(contact_id.into_bound_py_any(py)?);
@@ -1127,15 +1200,17 @@ impl Core {
                 if let Some(leg) = self.leg.as_mut() {
                     leg.last_digest = digest;
                 }
-                let mut fields = self.head(py)?;
-                fields.push("agent_leg".into_bound_py_any(py)?);
-                fields.push(leg_id.as_deref().into_bound_py_any(py)?);
-                fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
-                fields.push(py.None().into_bound(py));
-                fields.push(final_state.into_bound_py_any(py)?);
-                fields.push(py.None().into_bound(py));
-                let change = self.change(py, &kit.get().status_after_final, fields)?;
-                self.out.push(change);
+                if self.emit {
+                    let mut fields = self.head(py)?;
+                    fields.push("agent_leg".into_bound_py_any(py)?);
+                    fields.push(leg_id.as_deref().into_bound_py_any(py)?);
+                    fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
+                    fields.push(py.None().into_bound(py));
+                    fields.push(final_state.into_bound_py_any(py)?);
+                    fields.push(py.None().into_bound(py));
+                    let change = self.change(py, &kit.get().status_after_final, fields)?;
+                    self.out.push(change);
+                }
                 return Ok(());
             }
         }
@@ -1224,7 +1299,7 @@ impl Core {
         py: Python<'_>,
         media: usize,
         facts: &Facts<'_>,
-        batch: &Option<Obj>,
+        batch: &Option<Src>,
         digest: Option<u64>,
     ) -> PyResult<()> {
         let kit_ref = self.kit.clone_ref(py);
@@ -1280,15 +1355,17 @@ impl Core {
                 if let Some(known) = self.closed.get_mut(cid) {
                     known.last_digest = digest;
                 }
-                let mut fields = self.head(py)?;
-                fields.push(name.into_bound_py_any(py)?);
-                fields.push(cid.into_bound_py_any(py)?);
-                fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
-                fields.push(time_obj(py, &changed).into_bound_py_any(py)?);
-                fields.push(final_state.into_bound_py_any(py)?);
-                fields.push(facts.get(10).clone());
-                let change = self.change(py, &kit.status_after_final, fields)?;
-                self.out.push(change);
+                if self.emit {
+                    let mut fields = self.head(py)?;
+                    fields.push(name.into_bound_py_any(py)?);
+                    fields.push(cid.into_bound_py_any(py)?);
+                    fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
+                    fields.push(time_obj(py, &changed).into_bound_py_any(py)?);
+                    fields.push(final_state.into_bound_py_any(py)?);
+                    fields.push(facts.get(10).clone());
+                    let change = self.change(py, &kit.status_after_final, fields)?;
+                    self.out.push(change);
+                }
                 return Ok(());
             }
         }
@@ -1357,7 +1434,7 @@ impl Core {
             let record = Contact::new(contact_id.clone(), media, kind.initial.clone(), self.index);
             self.contacts.insert(contact_id.clone(), Box::new(record));
         }
-        if self.update_contact(py, kind, cid, facts, digest)? || new {
+        if (self.update_contact(py, kind, cid, facts, digest)? || new) && self.emit {
             let contact = &self.contacts[cid];
             let mut fields = self.head(py)?;
             fields.push(cid.into_bound_py_any(py)?);
@@ -1553,13 +1630,15 @@ impl Core {
             if !seen.contains(&line)? {
                 seen.add(&line)?;
                 transcript.append(&line)?;
-                let mut fields = self.head(py)?;
-                fields.push(cid.into_bound_py_any(py)?);
-                fields.push(line.getattr(pyo3::intern!(py, "party"))?);
-                fields.push(line.getattr(pyo3::intern!(py, "text"))?);
-                fields.push(line.getattr(pyo3::intern!(py, "at"))?);
-                let change = self.change(py, &kit.get().transcript_added, fields)?;
-                self.out.push(change);
+                if self.emit {
+                    let mut fields = self.head(py)?;
+                    fields.push(cid.into_bound_py_any(py)?);
+                    fields.push(line.getattr(pyo3::intern!(py, "party"))?);
+                    fields.push(line.getattr(pyo3::intern!(py, "text"))?);
+                    fields.push(line.getattr(pyo3::intern!(py, "at"))?);
+                    let change = self.change(py, &kit.get().transcript_added, fields)?;
+                    self.out.push(change);
+                }
                 added = true;
             }
         }
@@ -1582,12 +1661,14 @@ impl Core {
     }
 
     fn link(&mut self, py: Python<'_>, contact_id: Option<&str>) -> PyResult<()> {
-        let kit = self.kit.clone_ref(py);
-        let mut fields = self.head(py)?;
-        fields.push(self.linked_contact_id.as_deref().into_bound_py_any(py)?);
-        fields.push(contact_id.into_bound_py_any(py)?);
-        let change = self.change(py, &kit.get().link_moved, fields)?;
-        self.out.push(change);
+        if self.emit {
+            let kit = self.kit.clone_ref(py);
+            let mut fields = self.head(py)?;
+            fields.push(self.linked_contact_id.as_deref().into_bound_py_any(py)?);
+            fields.push(contact_id.into_bound_py_any(py)?);
+            let change = self.change(py, &kit.get().link_moved, fields)?;
+            self.out.push(change);
+        }
         self.linked_contact_id = contact_id.map(str::to_owned);
         Ok(())
     }
@@ -1660,7 +1741,7 @@ impl Core {
         map.get_or_insert_with(IndexMap::default)
     }
 
-    fn handle(&mut self, py: Python<'_>, route: usize, input: &Input<'_, '_>, batch: &Option<Obj>, digest: Option<u64>) -> PyResult<()> {
+    fn handle(&mut self, py: Python<'_>, route: usize, input: &Input<'_, '_>, batch: &Option<Src>, digest: Option<u64>) -> PyResult<()> {
         let kit = self.kit.clone_ref(py);
         let route = &kit.get().routes[route];
         let name = route.type_name.as_str();
@@ -1757,15 +1838,19 @@ impl Core {
     }
 
     /// Whether `batch` begins another batch than the one before it (`AgentSession.feed`).
-    fn new_batch(&self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn new_batch(&self, py: Python<'_>, batch: &Src) -> PyResult<bool> {
         let Some(previous) = &self.batch else {
             return Ok(true);
         };
-        let previous = previous.bind(py);
+        if let Some(same) = same_line_batch(py, batch, previous)? {
+            return Ok(!same);
+        }
+        let kit = self.kit.get();
+        let (batch, previous) = (batch.obj(py, kit)?, previous.obj(py, kit)?);
+        let (batch, previous) = (batch.bind(py), previous.bind(py));
         if batch.is(previous) {
             return Ok(false);
         }
-        let kit = self.kit.get();
         let source_type = kit.source_type.bind(py);
         if batch.get_type().is(source_type) && previous.get_type().is(source_type) {
             let (one, other) = (batch.getattr(pyo3::intern!(py, "batch"))?, previous.getattr(pyo3::intern!(py, "batch"))?);
@@ -1782,14 +1867,14 @@ impl Core {
 impl Core {
     /// `AgentSession.feed` from taking the index on.
     #[allow(clippy::too_many_arguments)]
-    fn apply_input(
+    pub(crate) fn apply_input(
         &mut self,
         py: Python<'_>,
         route: usize,
         input: &Input<'_, '_>,
         digest: Option<u64>,
-        source: Option<Obj>,
-        batch: Option<Obj>,
+        source: Option<Src>,
+        batch: Option<Src>,
         bad: Vec<String>,
     ) -> PyResult<Py<PyTuple>> {
         let kit = self.kit.clone_ref(py);
@@ -1801,7 +1886,7 @@ impl Core {
         self.index = position;
         self.source = source;
         if position == 0 {
-            self.info.first_source = clone_opt(py, &self.source);
+            self.info.first_source = clone_src(py, &self.source);
         }
         self.position = position + 1;
         for detail in bad {
@@ -1817,9 +1902,8 @@ impl Core {
         match &batch {
             None => self.batch = None,
             Some(batch) => {
-                let batch = batch.bind(py);
                 let repeating = if self.new_batch(py, batch)? {
-                    self.batch = Some(batch.clone().unbind());
+                    self.batch = Some(batch.clone_ref(py));
                     self.previous_batch = std::mem::take(&mut self.batch_digests);
                     self.batch_digests.push(digest);
                     self.repeating = digest.is_some()
@@ -1880,7 +1964,7 @@ impl Core {
 }
 
 /// What a handler takes: the facts of a frequent type, or the typed event of any other.
-enum Input<'a, 'py> {
+pub(crate) enum Input<'a, 'py> {
     Facts(&'a Facts<'py>),
     Event(&'a Bound<'py, PyAny>),
 }
@@ -1926,6 +2010,7 @@ impl Core {
         let Some(found) = kit.get().routes.get(route) else {
             return Err(PyValueError::new_err(format!("no route {route}")));
         };
+        let (source, batch) = (source.map(Src::Py), batch.map(Src::Py));
         if found.facts {
             let facts = Facts::of_tuple(facts, &found.timed, kit.get().micros.bind(py))?;
             self.apply_input(py, route, &Input::Facts(&facts), digest, source, batch, bad)
@@ -1962,6 +2047,7 @@ impl Core {
         // the digest of what came (facts.wire_digest): orjson's compact JSON of the object
         let digest = JSON.with_borrow_mut(|buffer| digest(py, wire, kit.dumps.bind(py), buffer))?;
         let route = spec.route;
+        let (source, batch) = (source.map(Src::Py), batch.map(Src::Py));
         Ok(Some(self.apply_input(py, route, &Input::Facts(&facts), digest, source, batch, Vec::new())?))
     }
 
@@ -1970,9 +2056,9 @@ impl Core {
     fn report_input_error(&mut self, py: Python<'_>, rule: &str, detail: String, source: Option<Obj>) -> PyResult<Py<PyTuple>> {
         self.out.clear();
         self.index = self.position;
-        self.source = source;
+        self.source = source.map(Src::Py);
         if self.position == 0 {
-            self.info.first_source = clone_opt(py, &self.source);
+            self.info.first_source = clone_src(py, &self.source);
         }
         self.position += 1;
         self.violate(py, rule, detail, At { strict: false, ..At::default() })?;
@@ -1998,13 +2084,13 @@ impl Core {
         self.finished = true;
         if self.position > 0 && !self.info.saw_start {
             self.index = 0;
-            self.source = clone_opt(py, &self.info.first_source);
+            self.source = clone_src(py, &self.info.first_source);
             let at = At { strict: false, ..At::default() };
             self.violate(py, "no-session-start", "the stream has no AgentSessionStart event".into(), at)?;
         }
         if self.info.remote_end_index.is_some() && !self.info.saw_end_event {
             self.index = self.info.remote_end_index.unwrap_or(0);
-            self.source = clone_opt(py, &self.info.remote_end_source);
+            self.source = clone_src(py, &self.info.remote_end_source);
             let at = At { strict: false, ..At::default() };
             let message = "RemoteAgentSessionEnd was never followed by AgentSessionEnd or a 409";
             self.violate(py, "remote-end-without-end", message.into(), at)?;
@@ -2045,8 +2131,8 @@ impl Core {
                         i.saw_start.into_bound_py_any(py)?,
                         i.saw_end_event.into_bound_py_any(py)?,
                         i.remote_end_index.into_bound_py_any(py)?,
-                        o(py, &i.remote_end_source).into_bound_py_any(py)?,
-                        o(py, &i.first_source).into_bound_py_any(py)?,
+                        src_obj(py, kit, &i.remote_end_source)?.into_bound_py_any(py)?,
+                        src_obj(py, kit, &i.first_source)?.into_bound_py_any(py)?,
                     ],
                 )?,
             )?;
@@ -2081,7 +2167,7 @@ impl Core {
                         a.next_states.bind(py).clone(),
                         acw,
                         a.entered_index.into_bound_py_any(py)?,
-                        o(py, &a.entered_source).into_bound_py_any(py)?,
+                        src_obj(py, kit, &a.entered_source)?.into_bound_py_any(py)?,
                         a.interval_index.into_bound_py_any(py)?,
                         a.contact_seen.into_bound_py_any(py)?,
                         a.last_digest.into_bound_py_any(py)?,
@@ -2191,13 +2277,16 @@ impl Core {
             }
             out.set_item("rooms", d)?;
         }
-        let singles: [(&str, &Option<Obj>); 6] = [
+        for (name, value) in [("_start_batch", &self.start_batch), ("_batch", &self.batch)] {
+            if want(name) {
+                out.set_item(name, src_obj(py, kit, value)?)?;
+            }
+        }
+        let singles: [(&str, &Option<Obj>); 4] = [
             ("monitoring", &self.monitoring),
             ("take_over", &self.take_over),
             ("skill_list", &self.skill_list),
             ("hours_of_operation", &self.hours_of_operation),
-            ("_start_batch", &self.start_batch),
-            ("_batch", &self.batch),
         ];
         for (name, value) in singles {
             if want(name) {
@@ -2271,8 +2360,8 @@ impl Core {
             saw_start: info.get_item(8)?.extract()?,
             saw_end_event: info.get_item(9)?.extract()?,
             remote_end_index: info.get_item(10)?.extract()?,
-            remote_end_source: opt(info.get_item(11)?).map(Bound::unbind),
-            first_source: opt(info.get_item(12)?).map(Bound::unbind),
+            remote_end_source: opt(info.get_item(11)?).map(|v| Src::Py(v.unbind())),
+            first_source: opt(info.get_item(12)?).map(|v| Src::Py(v.unbind())),
         };
         let a = get("agent")?;
         let acw = opt(a.get_item(7)?)
@@ -2296,7 +2385,7 @@ impl Core {
             next_states: a.get_item(6)?.unbind(),
             acw,
             entered_index: a.get_item(8)?.extract()?,
-            entered_source: opt(a.get_item(9)?).map(Bound::unbind),
+            entered_source: opt(a.get_item(9)?).map(|v| Src::Py(v.unbind())),
             interval_index: a.get_item(10)?.extract()?,
             contact_seen: a.get_item(11)?.extract()?,
             last_digest: a.get_item(12)?.extract()?,
@@ -2390,8 +2479,8 @@ impl Core {
         self.take_over = opt(get("take_over")?).map(Bound::unbind);
         self.skill_list = opt(get("skill_list")?).map(Bound::unbind);
         self.hours_of_operation = opt(get("hours_of_operation")?).map(Bound::unbind);
-        self.start_batch = opt(get("_start_batch")?).map(Bound::unbind);
-        self.batch = opt(get("_batch")?).map(Bound::unbind);
+        self.start_batch = opt(get("_start_batch")?).map(|v| Src::Py(v.unbind()));
+        self.batch = opt(get("_batch")?).map(|v| Src::Py(v.unbind()));
         self.linked_contact_id = get("linked_contact_id")?.extract()?;
         self.monitor_contact_id = get("monitor_contact_id")?.extract()?;
         self.session_errors = list_of(get("session_errors")?)?.unwrap_or_default();

@@ -20,6 +20,8 @@ use pyo3::types::PyBool;
 
 mod codec;
 mod engine;
+mod json;
+mod lines;
 mod machine;
 mod wire;
 
@@ -66,6 +68,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<machine::Machine>()?;
     module.add_class::<engine::Kit>()?;
     module.add_class::<engine::Core>()?;
+    module.add_class::<lines::Lines>()?;
     module.add_function(wrap_pyfunction!(parse_field, module)?)?;
     module.add_function(wrap_pyfunction!(wire_digest, module)?)?;
     Ok(())

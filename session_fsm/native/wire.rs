@@ -17,6 +17,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 
+use crate::json::Val;
+
 type Obj = Py<PyAny>;
 
 /// The most digits a wire integer may have (`codec.MAX_INT_DIGITS`).
@@ -251,6 +253,128 @@ impl TypeSpec {
     }
 }
 
+impl TypeSpec {
+    /// [`TypeSpec::read`] of an event the core parsed itself (`json.rs`): the same facts
+    /// from the same JSON, or None when the shared Python path must read it.
+    pub fn read_val<'py>(
+        &self,
+        py: Python<'py>,
+        pairs: &[(std::borrow::Cow<'_, str>, Val<'_>)],
+        from_iso: &Bound<'py, PyAny>,
+        missing: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Facts<'py>>> {
+        let mut found: Vec<Option<&Val<'_>>> = vec![None; self.fields.len()];
+        for (key, value) in pairs {
+            let field = match self.exact.get(key.as_ref()) {
+                Some(&n) => Some(n),
+                None => self.folded.get(&key.to_lowercase()).copied(),
+            };
+            if let Some(n) = field {
+                if found[n].is_some() {
+                    return Ok(None); // a field spelled twice: decode keeps one, the other as extra
+                }
+                found[n] = Some(value);
+            }
+        }
+        let none = py.None().into_bound(py);
+        let mut values: Vec<Bound<'py, PyAny>> = vec![none.clone(); self.slots];
+        let mut micros: Vec<Option<i64>> = vec![None; self.slots];
+        for (field, value) in self.fields.iter().zip(found) {
+            if field.slot.is_none() && field.kind != Kind::Structured {
+                // not wanted: only checked, as the codec checks it
+                let fine = match (field.kind, value) {
+                    (_, None | Some(Val::Null)) => true,
+                    (Kind::Str, Some(Val::Str(_))) => true,
+                    (Kind::Bool, Some(Val::Str(t))) => matches!(t.as_ref(), "True" | "true" | "False" | "false" | ""),
+                    (Kind::Int, Some(Val::Str(t))) => {
+                        t.is_empty() || (t.len() <= MAX_INT_DIGITS && t.bytes().all(|b| b.is_ascii_digit()))
+                    }
+                    (Kind::Time, Some(Val::Str(t))) => t.is_empty() || wire_time(t).is_some(),
+                    _ => false,
+                };
+                if !fine {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let converted: Bound<'py, PyAny> = match field.kind {
+                Kind::Str => match value {
+                    None | Some(Val::Null) => none.clone(),
+                    Some(Val::Str(text)) => PyString::new(py, text).into_any(),
+                    Some(_) => return Ok(None),
+                },
+                Kind::Bool => match value {
+                    None | Some(Val::Null) => none.clone(),
+                    Some(Val::Str(text)) => match text.as_ref() {
+                        "True" | "true" => true.into_bound_py_any(py)?,
+                        "False" | "false" => false.into_bound_py_any(py)?,
+                        "" => none.clone(),
+                        _ => return Ok(None),
+                    },
+                    Some(_) => return Ok(None),
+                },
+                Kind::Int => match value {
+                    None | Some(Val::Null) => none.clone(),
+                    Some(Val::Str(text)) if text.is_empty() => none.clone(),
+                    Some(Val::Str(text)) => {
+                        if text.len() > MAX_INT_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {
+                            return Ok(None);
+                        }
+                        match text.parse::<i64>() {
+                            Ok(n) => n.into_bound_py_any(py)?,
+                            Err(_) => return Ok(None),
+                        }
+                    }
+                    Some(_) => return Ok(None),
+                },
+                Kind::Time => match value {
+                    None | Some(Val::Null) => none.clone(),
+                    Some(Val::Str(text)) if text.is_empty() => none.clone(),
+                    Some(Val::Str(text)) => {
+                        let Some(us) = wire_time(text) else {
+                            return Ok(None);
+                        };
+                        if let Some(slot) = field.slot {
+                            micros[slot] = Some(us);
+                        }
+                        from_iso.call1((PyString::new(py, text),))?
+                    }
+                    Some(_) => return Ok(None),
+                },
+                Kind::Structured => match value {
+                    None => match &field.default {
+                        Some(d) => d.bind(py).clone(),
+                        None => none.clone(),
+                    },
+                    Some(Val::Arr(items)) if items.is_empty() && field.default.is_some() => {
+                        // a tuple field's empty array: what the hook makes of it
+                        PyTuple::empty(py).into_any()
+                    }
+                    Some(v) => {
+                        let Some(convert) = &field.convert else {
+                            return Ok(None);
+                        };
+                        let done = convert.bind(py).call1((crate::json::to_py(py, v)?,))?;
+                        if done.is(missing) {
+                            return Ok(None);
+                        }
+                        done
+                    }
+                },
+            };
+            if let Some(slot) = field.slot {
+                values[slot] = converted;
+            }
+        }
+        for (key, slot) in &self.extras {
+            if let Some((_, value)) = pairs.iter().find(|(k, _)| k == key) {
+                values[*slot] = crate::json::to_py(py, value)?;
+            }
+        }
+        Ok(Some(Facts { values, micros }))
+    }
+}
+
 /// An integer or timestamp field as the wire has it (`field_reader`'s test): unset when
 /// absent, null or `""`; its text when a non-empty string; anything else is the Python
 /// path's to read (it converts a bare number or reports a bad value).
@@ -441,7 +565,7 @@ fn next_escape(bytes: &[u8], start: usize) -> Option<usize> {
 
 /// A JSON string as orjson escapes it: `"`, `\` and the control characters (short forms
 /// for `\b \t \n \f \r`, `\u00XX` in lower case for the rest); everything else as UTF-8.
-fn write_str(out: &mut Vec<u8>, text: &str) {
+pub fn write_str(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = text.as_bytes();

@@ -56,7 +56,7 @@ import os
 import re
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import chain
 from typing import IO, Any, Final, Literal, TypeAlias, cast, overload
@@ -80,6 +80,7 @@ __all__ = [
     "OnError",
     "ReadError",
     "ReadItem",
+    "TakeLine",
     "WireItem",
     "iter_wire",
     "read",
@@ -93,6 +94,11 @@ DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 
 WireItem: TypeAlias = tuple[str, dict[str, Any], Source]
 """``(session key, wire event object, source)``: an object with a ``Type``/``type`` key."""
+
+TakeLine: TypeAlias = Callable[[bytes, str, int], "int | None"]
+"""``take_line(line, path, line number)``: a consumer that applies a JSON Lines line's
+events itself (the native core, :meth:`SessionEngine.line_taker`) and says how many
+there were, or None to leave the line to the reader (then nothing of it was applied)."""
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _BOM: Final = b"\xef\xbb\xbf"
@@ -197,11 +203,16 @@ def iter_wire(
     *,
     on_error: OnError = "raise",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    take_line: TakeLine | None = None,
 ) -> Iterator[WireItem | ReadError]:
     """Every wire event object of ``paths``, undecoded, as ``(key, dict, source)``.
 
     Checks the shape only (an event is an object with a ``Type`` or ``type`` key);
     the fields are the codec's business.
+
+    ``take_line`` is offered every line of JSON Lines input after the first (the first
+    decides between lines and a document) before it is parsed here; the events of a line
+    it takes are not yielded. Lines, limits, gzip and errors stay the reader's.
     """
     # Checked here, not at the first next(), so a wrong call fails where it is made.
     if on_error not in ("raise", "report"):
@@ -211,7 +222,7 @@ def iter_wire(
     # A bare path is one path, not an iterable of one-character paths.
     if isinstance(paths, str | os.PathLike):
         paths = (paths,)
-    return _wire(paths, on_error == "raise", max_line_bytes)
+    return _wire(paths, on_error == "raise", max_line_bytes, take_line)
 
 
 def _decoded(wire: Iterator[WireItem | ReadError], raising: bool) -> Iterator[ReadItem | ReadError]:
@@ -232,12 +243,13 @@ def _decoded(wire: Iterator[WireItem | ReadError], raising: bool) -> Iterator[Re
 
 
 def _wire(
-    paths: Iterable[str | os.PathLike[str]], raising: bool, limit: int
+    paths: Iterable[str | os.PathLike[str]], raising: bool, limit: int,
+    take_line: TakeLine | None = None,
 ) -> Iterator[WireItem | ReadError]:
     for path in paths:
         name = os.fspath(path)
         with _open(name) as stream:
-            yield from _file_items(stream, name, raising, limit)
+            yield from _file_items(stream, name, raising, limit, take_line)
 
 
 # --- one file --------------------------------------------------------------------------
@@ -260,7 +272,8 @@ def _open(name: str) -> Iterator[IO[bytes]]:
 
 
 def _file_items(
-    stream: IO[bytes], name: str, raising: bool, limit: int
+    stream: IO[bytes], name: str, raising: bool, limit: int,
+    take_line: TakeLine | None = None,
 ) -> Iterator[WireItem | ReadError]:
     """The items of one input, JSON Lines or one document (see the module docstring)."""
     # limit + 1 bytes is enough to tell "a line of exactly limit bytes plus its newline"
@@ -305,6 +318,8 @@ def _file_items(
             if len(line) > limit and line[-1] != 0x0A:
                 yield _fail(_too_long(limit), name, Source(name, n), raising)
                 return
+            if take_line is not None and take_line(line, name, n) is not None:
+                continue
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
