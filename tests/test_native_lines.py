@@ -18,6 +18,7 @@ lines, lines that are no events), and strict mode.
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from session_fsm.errors import InputError, SequenceError
 from session_fsm.io import checkpoint as ck
 from session_fsm.sim import simulate
 from session_fsm.views.history import HistoryFold, histories_json
+from session_fsm.wire import reader
+from session_fsm.wire.reader import ReadError, iter_wire
 
 pytestmark = pytest.mark.skipif(not available(), reason="the native core is not built "
                                 "(cargo build --release, see session_fsm/native/__init__.py)")
@@ -183,3 +186,68 @@ def test_a_line_the_core_leaves_is_not_half_applied(tmp_path: Path) -> None:
     assert found["events"] == [("a", 3, 3)]
     transitions = [orjson.loads(c) for c in found["changes"]]
     assert sum(1 for c in transitions if c.get("machine") == "agent_state") == 1
+
+
+def _read_chunked(engine_name: str, path: Path, limit: int) -> dict[str, Any]:
+    """The reader's items fed as ``validate``/``changes`` feed them, with the native core
+    taking lines (``take_lines``) when it runs; every error reported at its place."""
+    engine = SessionEngine(engine=engine_name)
+    seen: list[Change] = []
+    engine.subscribe(seen.append)
+
+    def feed(key: str, wire: dict[str, Any], source: Any) -> None:
+        engine.feed(wire, key=key, source=source, batch=source)
+
+    taker = engine.line_taker(feed)
+
+    def take(data: bytes, name: str, line: int, limit: int, last: bool) -> tuple[int, int]:
+        assert taker is not None
+        used, lines, _ = taker(data, name, line, limit, last)
+        return used, lines
+
+    errors = []
+    for item in iter_wire([str(path)], on_error="report", max_line_bytes=limit,
+                          take_lines=take if taker is not None else None):
+        if isinstance(item, ReadError):
+            errors.append(str(item.error))
+            engine.report_input_error(item.key, item.error, item.source)
+        else:
+            feed(*item)
+    engine.finish()
+    return {"errors": errors, "changes": [orjson.dumps(as_json(c)) for c in seen],
+            "snapshots": orjson.dumps(snapshots_json(engine.snapshot())),
+            "checkpoint": ck.to_bytes(engine)}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=hostile_files(), chunk=st.sampled_from([1, 7, 64, 1000, 1 << 20]),
+       limit=st.sampled_from([40, 300, 700, 16 << 20]), tail=st.booleans())
+def test_chunks_and_line_limits_read_by_the_core_are_the_readers(
+        tmp_path_factory: pytest.TempPathFactory, data: bytes, chunk: int, limit: int,
+        tail: bool) -> None:
+    """Lines cut by chunk ends, lines over the limit (the rest of the file is not read),
+    blank and CRLF lines and a last line with no newline: what the core takes and what
+    it leaves add up to what the reader reads."""
+    path = tmp_path_factory.mktemp("chunks") / "chunks.jsonl"
+    body = b'{"session": "first", "event": {"Type": "Mute"}}\n' + data.replace(b"\n\n", b"\r\n\n")
+    path.write_bytes(body.rstrip(b"\n") if tail else body)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader, "_CHUNK", chunk)
+        reference = _read_chunked("python", path, limit)
+        native = _read_chunked("native", path, limit)
+    for part in reference:
+        assert native[part] == reference[part], part
+
+
+def test_damaged_gzip_after_good_lines_is_reported_where_the_reader_reports_it(
+        tmp_path: Path) -> None:
+    lines = [orjson.dumps({"session": "a", "event": {"Type": "Mute", "IsMuted": str(n % 2 == 0)}})
+             for n in range(3000)]
+    whole = gzip.compress(b"\n".join(lines) + b"\n")
+    path = tmp_path / "damaged.jsonl.gz"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    reference = _read_chunked("python", path, 16 << 20)
+    native = _read_chunked("native", path, 16 << 20)
+    assert native == reference
+    assert any("damaged gzip" in error or "compressed file ended" in error
+               for error in reference["errors"])

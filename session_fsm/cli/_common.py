@@ -329,16 +329,15 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
     # (they are counted one by one through the reader); what it leaves comes back here.
     native = result.engine.line_taker(feed_item, on_changes)
 
-    def take_line(data: bytes, name: str, line: int) -> int | None:
+    def take_lines(data: bytes, name: str, line: int, limit: int, last: bool) -> tuple[int, int]:
         if native is None or count < skip:
-            return None
-        taken = native(data, name, line)
-        if taken is not None:
-            consumed(taken)
-        return taken
+            return 0, 0
+        used, lines, events = native(data, name, line, limit, last)
+        consumed(events)
+        return used, lines
 
     items = iter_wire(paths, on_error="report" if skip_bad or report_bad else "raise",
-                      take_line=take_line if native is not None else None)
+                      take_lines=take_lines if native is not None else None)
     for item in with_progress(items, paths):
         if count < skip:
             count += 1

@@ -45,9 +45,9 @@ from ..machines.agent_state import AGENT_STATE
 from ..machines.contacts import CONTACT_MACHINES
 from ..machines.session import SESSION
 from ..wire import events as ev
-from ..wire.codec import _MISSING, _fast_structured
+from ..wire.codec import _MISSING, _fast_structured, decode
 from ..wire.events import wire_name
-from ..wire.facts import EXTRA_FACTS, FACTS_OF, ContactFacts, StateFacts
+from ..wire.facts import EXTRA_FACTS, FACTS_OF, ContactFacts, StateFacts, facts_of_event
 from . import changes as ch
 from .agent import _deadline
 from .contacts import _TYPE_OF_MEDIA
@@ -143,6 +143,8 @@ def _kit() -> Any:
         "deadline": _deadline, "tuple_new": tuple.__new__,
         "from_iso": datetime.fromisoformat, "missing": _MISSING, "micros": _micros,
         "dumps": orjson.dumps,
+        # what read_event does with an object of a type the core has no facts reader for
+        "decode": decode, "facts_of_event": facts_of_event, "route_index": _ROUTE_INDEX,
     }
     return native.Kit(routes, readers, machines, kinds, rules, classes)
 
@@ -170,7 +172,9 @@ def _reader(cls: type[Any], route: int) -> tuple[Any, ...]:
         if field.name == "extra":
             continue
         kind = _KINDS.get(field.type, "structured")
-        nested = kind == "structured"
+        if field.type == tuple[ev.NextState, ...]:
+            kind = "next_states"  # the codec's shared entries, kept in the core too
+        nested = kind in ("structured", "next_states")
         fields.append((wire_name(field), kind, slot_of.get(field.name, -1),
                        _fast_structured(field.type) if nested else None,
                        field.default if nested else None))
@@ -398,7 +402,7 @@ def lines_of(
     engine: SessionEngine,
     on_wire: Callable[[str, dict[str, Any], Source], object],
     on_changes: Callable[[tuple[ch.Change, ...]], object] | None,
-) -> Callable[[bytes, str, int], int | None]:
+) -> Callable[[bytes, str, int, int, bool], tuple[int, int, int]]:
     """:meth:`SessionEngine.line_taker` on the native core (``lines.rs``)."""
     sessions = engine.sessions
     subscribers = engine._subscribers
@@ -417,5 +421,5 @@ def lines_of(
             told(changes)
 
     lines = _module().Lines(_kit(), lookup, on_wire, publish, subscribers, on_changes is not None)
-    take: Callable[[bytes, str, int], int | None] = lines.feed_line
+    take: Callable[[bytes, str, int, int, bool], tuple[int, int, int]] = lines.feed_chunk
     return take

@@ -650,10 +650,11 @@ class SessionEngine:
         self,
         on_wire: Callable[[str, dict[str, Any], Source], object],
         on_changes: Callable[[tuple[Change, ...]], object] | None = None,
-    ) -> Callable[[bytes, str, int], int | None] | None:
-        """The reader's ``take_line`` (:func:`~session_fsm.wire.reader.iter_wire`) for
-        this engine: the native core reads a JSON Lines line's bytes and applies its
-        events itself; None on the Python engine.
+    ) -> Callable[[bytes, str, int, int, bool], tuple[int, int, int]] | None:
+        """For the reader's ``take_lines`` (:func:`~session_fsm.wire.reader.iter_wire`):
+        the native core reads JSON Lines lines' bytes and applies their events itself;
+        None on the Python engine. ``taker(data, path, first line, max_line_bytes,
+        last)`` returns (bytes taken, lines taken, events applied).
 
         Every event the core does not read itself goes to ``on_wire(key, wire, source)``
         (which should :meth:`feed` it), in its place, exactly as the reader would have

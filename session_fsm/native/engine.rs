@@ -66,12 +66,12 @@ enum Handler {
     Noted,
 }
 
-struct Route {
+pub(crate) struct Route {
     handler: Handler,
     /// Whether the handler takes facts (`route.read`), and which of their slots are
     /// timestamps the engine compares.
-    facts: bool,
-    timed: Vec<usize>,
+    pub(crate) facts: bool,
+    pub(crate) timed: Vec<usize>,
     /// The wire `Type` (`cls.TYPE`), named in messages; a signal's name.
     type_name: String,
     repeats: bool,
@@ -103,12 +103,12 @@ struct Rule {
 /// of the values it hands back.
 #[pyclass(frozen, module = "session_fsm._native")]
 pub struct Kit {
-    routes: Vec<Route>,
+    pub(crate) routes: Vec<Route>,
     /// The facts readers of the frequent types, by the wire's `Type`.
     pub(crate) readers: HashMap<String, TypeSpec>,
     pub(crate) from_iso: Obj,
     pub(crate) missing: Obj,
-    micros: Obj,
+    pub(crate) micros: Obj,
     dumps: Obj,
     session: Py<Machine>,
     agent_state: Py<Machine>,
@@ -128,6 +128,11 @@ pub struct Kit {
     sequence_error: Obj,
     pub(crate) source_type: Obj,
     same_batch: Obj,
+    /// `codec.decode`, `facts.facts_of_event` and each event class's route: what
+    /// `read_event` does with an object of a type there is no facts reader for.
+    pub(crate) decode: Obj,
+    pub(crate) facts_of_event: Obj,
+    pub(crate) route_index: Py<PyDict>,
     deadline: Obj,
     tuple_new: Obj,
     /// One Python string per machine name, state, trigger and status the changes carry
@@ -278,6 +283,9 @@ impl Kit {
             sequence_error: class("SequenceError")?,
             source_type: class("Source")?,
             same_batch: class("same_batch")?,
+            decode: class("decode")?,
+            facts_of_event: class("facts_of_event")?,
+            route_index: item(classes, "route_index")?.cast_into::<PyDict>()?.unbind(),
             deadline: class("deadline")?,
             tuple_new: class("tuple_new")?,
             words: std::sync::Mutex::new(HashMap::default()),
@@ -424,6 +432,9 @@ struct Contact {
     acw_phase_index: Option<i64>,
     room_id: Option<String>,
     transcript: Option<Py<PyList>>,
+    /// The transcript's lines as a set, made on first need (a chat's every event repeats
+    /// its messages so far: hashing them all again each time is quadratic).
+    transcript_seen: Option<Py<PySet>>,
     payload: Option<Obj>,
     errors: Option<Vec<Obj>>,
     last_digest: Option<u64>,
@@ -450,6 +461,7 @@ impl Contact {
             acw_phase_index: None,
             room_id: None,
             transcript: None,
+            transcript_seen: None,
             payload: None,
             errors: None,
             last_digest: None,
@@ -1619,12 +1631,20 @@ impl Core {
     /// Append the lines the transcript does not have yet; whether any was new.
     fn add_transcript(&mut self, py: Python<'_>, cid: &str, lines: Vec<Bound<'_, PyAny>>) -> PyResult<bool> {
         let kit = self.kit.clone_ref(py);
-        let transcript = {
+        let (transcript, seen) = {
             let contact = self.contact_mut(cid).ok_or_else(|| PyValueError::new_err("no contact"))?;
-            contact.transcript.get_or_insert_with(|| PyList::empty(py).unbind()).clone_ref(py)
+            let transcript = contact.transcript.get_or_insert_with(|| PyList::empty(py).unbind()).clone_ref(py);
+            let seen = match &contact.transcript_seen {
+                Some(seen) => seen.clone_ref(py),
+                None => {
+                    let seen = PySet::new(py, transcript.bind(py).iter())?.unbind();
+                    contact.transcript_seen = Some(seen.clone_ref(py));
+                    seen
+                }
+            };
+            (transcript, seen)
         };
-        let transcript = transcript.bind(py);
-        let seen = PySet::new(py, transcript.iter())?;
+        let (transcript, seen) = (transcript.bind(py), seen.bind(py));
         let mut added = false;
         for line in lines {
             if !seen.contains(&line)? {
@@ -2422,6 +2442,7 @@ impl Core {
                 acw_phase_index: t.get_item(14)?.extract()?,
                 room_id: t.get_item(15)?.extract()?,
                 transcript,
+                transcript_seen: None,
                 payload: opt(t.get_item(17)?).map(Bound::unbind),
                 errors: list_of(t.get_item(18)?)?,
                 last_digest: t.get_item(19)?.extract()?,

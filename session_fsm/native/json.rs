@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Write;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -120,7 +121,7 @@ impl<'de> Visitor<'de> for ValVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
-        let mut pairs: Vec<(Cow<'de, str>, Val<'de>)> = Vec::with_capacity(24);
+        let mut pairs: Vec<(Cow<'de, str>, Val<'de>)> = Vec::with_capacity(8);
         let mut filter = [0u64; 2];
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let value: Val<'de> = map.next_value()?;
@@ -130,7 +131,6 @@ impl<'de> Visitor<'de> for ValVisitor {
             }
             pairs.push((key.0, value));
         }
-        pairs.shrink_to_fit();
         Ok(Val::Obj(pairs))
     }
 }
@@ -173,8 +173,12 @@ pub fn write(out: &mut Vec<u8>, value: &Val<'_>, depth: usize) -> bool {
         Val::Null => out.extend_from_slice(b"null"),
         Val::Bool(true) => out.extend_from_slice(b"true"),
         Val::Bool(false) => out.extend_from_slice(b"false"),
-        Val::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Val::UInt(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Val::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Val::UInt(n) => {
+            let _ = write!(out, "{n}");
+        }
         Val::Str(text) => crate::wire::write_str(out, text),
         Val::Arr(items) => {
             out.push(b'[');

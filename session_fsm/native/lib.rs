@@ -73,3 +73,4 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(wire_digest, module)?)?;
     Ok(())
 }
+

@@ -22,7 +22,7 @@ use pyo3::types::{PyList, PyString, PyTuple};
 
 use crate::engine::{Core, Input, Kit, Src};
 use crate::json::{self, Val};
-use crate::wire::checksum;
+use crate::wire::{checksum, Facts};
 
 #[pyclass(module = "session_fsm._native")]
 pub struct Lines {
@@ -86,18 +86,7 @@ impl Lines {
         let Val::Obj(pairs) = event else {
             return Ok(false);
         };
-        let Some(Val::Str(type_name)) = event.get("Type") else {
-            return Ok(false);
-        };
-        let kit_ref = self.kit.clone_ref(py);
-        let kit = kit_ref.get();
-        let Some(spec) = kit.readers.get(type_name.as_ref()) else {
-            return Ok(false);
-        };
         let Some(core) = self.core_of(py, key)? else {
-            return Ok(false);
-        };
-        let Some(facts) = spec.read_val(py, pairs, kit.from_iso.bind(py), kit.missing.bind(py))? else {
             return Ok(false);
         };
         self.buffer.clear();
@@ -105,14 +94,54 @@ impl Lines {
             return Ok(false);
         }
         let digest = Some(checksum(&self.buffer));
-        let changes: Py<PyTuple> = {
-            let mut core = core.borrow_mut(py);
-            core.emit = emit;
-            let done = core.apply_input(py, spec.route, &Input::Facts(&facts), digest,
-                                        Some(src.clone_ref(py)), Some(src.clone_ref(py)), Vec::new());
-            core.emit = true;
-            done?
+        let kit_ref = self.kit.clone_ref(py);
+        let kit = kit_ref.get();
+        let type_name = match event.get("Type") {
+            Some(Val::Str(name)) => Some(name.as_ref()),
+            _ => None,
         };
+        let (src, batch) = (Some(src.clone_ref(py)), Some(src.clone_ref(py)));
+        let done = match type_name.and_then(|name| kit.readers.get(name)) {
+            Some(spec) => {
+                // a frequent type: its facts read here, or the shared path's
+                let Some(facts) = spec.read_val(py, pairs, kit.from_iso.bind(py), kit.missing.bind(py))? else {
+                    return Ok(false);
+                };
+                let mut core = core.borrow_mut(py);
+                core.emit = emit;
+                let done = core.apply_input(py, spec.route, &Input::Facts(&facts), digest, src, batch, Vec::new());
+                core.emit = true;
+                done
+            }
+            None => {
+                // any other: read_event decodes it, and so does this (a bad value goes
+                // the shared path, which reports it)
+                let Ok(typed) = kit.decode.bind(py).call1((json::to_py(py, event)?,)) else {
+                    return Ok(false);
+                };
+                let Some(route) = kit.route_index.bind(py).get_item(typed.get_type())? else {
+                    return Ok(false);
+                };
+                let route: usize = route.extract()?;
+                let Some(found) = kit.routes.get(route) else {
+                    return Ok(false);
+                };
+                let facts;
+                let input = if found.facts {
+                    let values = kit.facts_of_event.bind(py).call1((&typed,))?;
+                    facts = Facts::of_tuple(&values, &found.timed, kit.micros.bind(py))?;
+                    Input::Facts(&facts)
+                } else {
+                    Input::Event(&typed)
+                };
+                let mut core = core.borrow_mut(py);
+                core.emit = emit;
+                let done = core.apply_input(py, route, &input, digest, src, batch, Vec::new());
+                core.emit = true;
+                done
+            }
+        };
+        let changes: Py<PyTuple> = done?;
         // the session is no longer borrowed: a subscriber may look at it
         if emit && !changes.bind(py).is_empty() {
             self.publish.bind(py).call1((changes,))?;
@@ -134,14 +163,53 @@ impl Lines {
     /// events without an envelope): how many there were, or None when the reader must
     /// read the line (nothing of it was applied).
     fn feed_line(&mut self, py: Python<'_>, data: &[u8], path: Bound<'_, PyString>, line: i64) -> PyResult<Option<usize>> {
+        self.line(py, data, &path, line)
+    }
+
+    /// Apply the lines of `data` from its start, the first of them line `line` of
+    /// `path`, up to the first one the reader must read: a line the core does not take
+    /// (see `feed_line`), one longer than `limit` bytes, or the last one when it has no
+    /// newline and `last` is false (its end is still to come). Blank lines are taken
+    /// (the reader skips them too). Returns (bytes taken, lines taken, events applied).
+    fn feed_chunk(&mut self, py: Python<'_>, data: &[u8], path: Bound<'_, PyString>, line: i64,
+                  limit: usize, last: bool) -> PyResult<(usize, i64, usize)> {
+        let (mut at, mut lines, mut events) = (0usize, 0i64, 0usize);
+        while at < data.len() {
+            let rest = &data[at..];
+            let (end, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(n) => (n, n + 1),
+                None if last => (rest.len(), rest.len()),
+                None => break,
+            };
+            if end > limit {
+                break;
+            }
+            let text = &rest[..next];
+            if !text.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
+                match self.line(py, text, &path, line + lines)? {
+                    Some(n) => events += n,
+                    None => break,
+                }
+            }
+            at += next;
+            lines += 1;
+        }
+        Ok((at, lines, events))
+    }
+}
+
+impl Lines {
+    fn line(&mut self, py: Python<'_>, data: &[u8], path: &Bound<'_, PyString>, line: i64) -> PyResult<Option<usize>> {
         let Some(value) = json::parse(data) else {
             return Ok(None);
         };
         let Some((events, key, batch)) = shape(&value, line) else {
             return Ok(None);
         };
-        let file_key = path.to_str()?.to_owned();
-        let key = key.unwrap_or(&file_key);
+        let key = match key {
+            Some(key) => key,
+            None => path.to_str()?,
+        };
         let src = Src::Line { path: path.clone().unbind(), line, batch };
         for event in &events {
             let emit = self.always || !self.subscribers.bind(py).is_empty();

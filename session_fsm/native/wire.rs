@@ -32,10 +32,18 @@ pub enum Kind {
     Time,
     /// A nested value (`NextStates`, `Messages`...): converted by the codec's own hook.
     Structured,
+    /// `NextStates`: as `Structured`, but the usual entries (`State` and `OutReason`,
+    /// strings) are the codec's shared values, kept here too once made.
+    NextStates,
 }
+
+/// The most shared `NextStates` entries kept (`codec._SHARED_NEXT_STATES_MAX`).
+const SHARED_MAX: usize = 4096;
 
 pub struct Field {
     kind: Kind,
+    /// `NextStates` entries made, by (state, out reason).
+    shared: std::sync::Mutex<HashMap<(String, String), Obj>>,
     /// Where its value goes in the facts, if the facts want it.
     slot: Option<usize>,
     /// The codec's `_fast` hook for a nested field, and its default when absent.
@@ -133,11 +141,12 @@ impl TypeSpec {
                 "int" => Kind::Int,
                 "time" => Kind::Time,
                 "structured" => Kind::Structured,
+                "next_states" => Kind::NextStates,
                 other => return Err(format!("no field kind {other:?}")),
             };
             folded.insert(key.to_lowercase(), n);
             exact.insert(key, n);
-            compiled.push(Field { kind, slot: usize::try_from(slot).ok(), convert, default });
+            compiled.push(Field { kind, shared: std::sync::Mutex::default(), slot: usize::try_from(slot).ok(), convert, default });
         }
         Ok(Self { route, fields: compiled, exact, folded, slots, extras })
     }
@@ -218,7 +227,7 @@ impl TypeSpec {
                         from_iso.call1((value.as_ref().map_or_else(|| none.clone(), Clone::clone),))?
                     }
                 },
-                Kind::Structured => match value {
+                Kind::Structured | Kind::NextStates => match value {
                     None => match &field.default {
                         Some(d) => d.bind(py).clone(),
                         None => none.clone(),
@@ -280,7 +289,7 @@ impl TypeSpec {
         let mut values: Vec<Bound<'py, PyAny>> = vec![none.clone(); self.slots];
         let mut micros: Vec<Option<i64>> = vec![None; self.slots];
         for (field, value) in self.fields.iter().zip(found) {
-            if field.slot.is_none() && field.kind != Kind::Structured {
+            if field.slot.is_none() && !matches!(field.kind, Kind::Structured | Kind::NextStates) {
                 // not wanted: only checked, as the codec checks it
                 let fine = match (field.kind, value) {
                     (_, None | Some(Val::Null)) => true,
@@ -341,7 +350,25 @@ impl TypeSpec {
                     }
                     Some(_) => return Ok(None),
                 },
-                Kind::Structured => match value {
+                Kind::NextStates if matches!(value, Some(Val::Arr(items)) if !items.is_empty()) => {
+                    let Some(Val::Arr(items)) = value else {
+                        return Ok(None);
+                    };
+                    match field.next_states(py, items)? {
+                        Some(made) => made,
+                        None => {
+                            let Some(convert) = &field.convert else {
+                                return Ok(None);
+                            };
+                            let done = convert.bind(py).call1((crate::json::to_py(py, value.unwrap_or(&Val::Null))?,))?;
+                            if done.is(missing) {
+                                return Ok(None);
+                            }
+                            done
+                        }
+                    }
+                }
+                Kind::Structured | Kind::NextStates => match value {
                     None => match &field.default {
                         Some(d) => d.bind(py).clone(),
                         None => none.clone(),
@@ -372,6 +399,51 @@ impl TypeSpec {
             }
         }
         Ok(Some(Facts { values, micros }))
+    }
+}
+
+impl Field {
+    /// The tuple of shared `NextState` values `codec._shared_next_state` makes of
+    /// `items`, when every entry is the usual `{"State": str, "OutReason": str}`; None
+    /// for anything else (then the codec's hook reads them all, as always).
+    fn next_states<'py>(&self, py: Python<'py>, items: &[Val<'_>]) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(convert) = &self.convert else {
+            return Ok(None);
+        };
+        let mut pairs = Vec::with_capacity(items.len());
+        for item in items {
+            let Val::Obj(entry) = item else {
+                return Ok(None);
+            };
+            let (Some(Val::Str(state)), Some(Val::Str(reason)), 2) = (item.get("State"), item.get("OutReason"), entry.len()) else {
+                return Ok(None);
+            };
+            pairs.push((state, reason));
+        }
+        let mut made = Vec::with_capacity(pairs.len());
+        for (state, reason) in pairs {
+            let key = (state.to_string(), reason.to_string());
+            let found = self.shared.lock().ok().and_then(|m| m.get(&key).map(|o| o.clone_ref(py)));
+            let value = match found {
+                Some(value) => value,
+                None => {
+                    let entry = PyDict::new(py);
+                    entry.set_item("State", state.as_ref())?;
+                    entry.set_item("OutReason", reason.as_ref())?;
+                    let one = convert.bind(py).call1((PyList::new(py, [entry])?,))?;
+                    let value = one.get_item(0)?.unbind();
+                    if let Ok(mut shared) = self.shared.lock() {
+                        if shared.len() >= SHARED_MAX {
+                            shared.clear();
+                        }
+                        shared.insert(key, value.clone_ref(py));
+                    }
+                    value
+                }
+            };
+            made.push(value);
+        }
+        Ok(Some(PyTuple::new(py, made)?.into_any()))
     }
 }
 
