@@ -26,7 +26,7 @@ from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import orjson
@@ -299,17 +299,25 @@ def _values_of(session: AgentSession) -> dict[str, Any]:
     return values
 
 
-class NativeSession(AgentSession):
+if TYPE_CHECKING:
+    # for the type checker, one wherever a session is
+    from .session import AgentSession as _SessionBase
+else:
+    # at run time, none of the reference's ~40 record slots (300 bytes a session)
+    _SessionBase = object
+
+
+class NativeSession(_SessionBase):
     """One agent session on the native core, with :class:`AgentSession`'s API: ``feed``,
     ``end``, ``finish``, ``report_input_error``, ``snapshot``, and its records read by
     name (built from the core's state: read-only views).
 
-    A subclass, so that it is one wherever a session is: the reference's record slots
-    stay unset (reading one finds no value and asks :meth:`__getattr__`, which exports
-    it from the core), and every method that applies something is the core's.
+    Typed as an :class:`AgentSession` (it is used wherever one is), it carries none of
+    the reference's record slots: reading a record asks :meth:`__getattr__`, which
+    exports it from the core, and every method that applies something is the core's.
     """
 
-    __slots__ = ("_core",)
+    __slots__ = ("_core", "ignore", "key", "strict")
 
     def __init__(self, key: str = "-", *, strict: bool = False,
                  ignore: Iterable[str] = ()) -> None:

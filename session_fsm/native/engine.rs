@@ -332,14 +332,16 @@ fn fact_time(facts: &Facts<'_>, slot: usize) -> Option<Time> {
 /// `Source` the reader would have made only when asked (most never are).
 pub(crate) enum Src {
     Py(Obj),
-    Line { path: Py<PyString>, line: i64, batch: Option<(i64, i64)> },
+    /// `batched`: in a response or envelope of the line's own (`Source.batch` is
+    /// `(line, 0)`), else the line is the batch (None): the same batch either way.
+    Line { path: Py<PyString>, line: i64, batched: bool },
 }
 
 impl Src {
     pub(crate) fn clone_ref(&self, py: Python<'_>) -> Src {
         match self {
             Src::Py(obj) => Src::Py(obj.clone_ref(py)),
-            Src::Line { path, line, batch } => Src::Line { path: path.clone_ref(py), line: *line, batch: *batch },
+            Src::Line { path, line, batched } => Src::Line { path: path.clone_ref(py), line: *line, batched: *batched },
         }
     }
 
@@ -347,8 +349,9 @@ impl Src {
     pub(crate) fn obj(&self, py: Python<'_>, kit: &Kit) -> PyResult<Obj> {
         match self {
             Src::Py(obj) => Ok(obj.clone_ref(py)),
-            Src::Line { path, line, batch } => {
-                Ok(kit.source_type.bind(py).call1((path.bind(py), *line, *batch))?.unbind())
+            Src::Line { path, line, batched } => {
+                let batch = batched.then_some((*line, 0));
+                Ok(kit.source_type.bind(py).call1((path.bind(py), *line, batch))?.unbind())
             }
         }
     }
@@ -365,9 +368,10 @@ impl Src {
 /// Whether two lines are of one batch (`errors.same_batch` on the sources they make).
 fn same_line_batch(py: Python<'_>, one: &Src, other: &Src) -> PyResult<Option<bool>> {
     match (one, other) {
-        (Src::Line { path: p1, line: l1, batch: b1 }, Src::Line { path: p2, line: l2, batch: b2 }) => {
+        (Src::Line { path: p1, line: l1, .. }, Src::Line { path: p2, line: l2, .. }) => {
+            // a line's batch is (line, 0) whether it is the line's or its response's
             let same_path = p1.is(p2) || p1.bind(py).to_str()? == p2.bind(py).to_str()?;
-            Ok(Some(same_path && b1.unwrap_or((*l1, 0)) == b2.unwrap_or((*l2, 0))))
+            Ok(Some(same_path && l1 == l2))
         }
         _ => Ok(None),
     }
@@ -397,7 +401,7 @@ struct Agent {
     is_acw: bool,
     acw_timeout_s: Option<i64>,
     next_states: Obj,
-    acw: Option<Acw>,
+    acw: Option<Box<Acw>>,
     entered_index: i64,
     entered_source: Option<Src>,
     interval_index: Option<i64>,
@@ -508,23 +512,10 @@ impl Default for At<'_> {
     }
 }
 
-/// One agent session (`engine.session.AgentSession`), natively.
-#[pyclass(module = "session_fsm._native")]
-pub struct Core {
-    kit: Py<Kit>,
-    #[pyo3(get)]
-    key: String,
-    key_obj: Py<PyString>,
-    #[pyo3(get)]
-    strict: bool,
-    ignore: HashSet<String>,
-    info: Info,
-    agent: Agent,
-    leg: Option<Leg>,
-    // boxed: a record is some 400 bytes and a map's table keeps room for several
-    contacts: IndexMap<String, Box<Contact>, FxBuildHasher>,
-    closed: IndexMap<String, Box<Contact>, FxBuildHasher>,
-    linked_contact_id: Option<String>,
+/// A session's rarely used records (`Core::rare`), apart so a session without them
+/// carries one pointer, not their room.
+#[derive(Default)]
+struct Rare {
     monitoring: Option<Obj>,
     monitor_contact_id: Option<String>,
     take_over: Option<Obj>,
@@ -540,6 +531,49 @@ pub struct Core {
     signals: Option<IndexMap<String, i64, FxBuildHasher>>,
     unknown_types: Option<IndexMap<String, i64, FxBuildHasher>>,
     rooms: IndexMap<String, String, FxBuildHasher>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.monitoring.is_none()
+            && self.monitor_contact_id.is_none()
+            && self.take_over.is_none()
+            && self.past_legs.is_empty()
+            && self.session_errors.is_empty()
+            && self.indicators.is_none()
+            && self.page_opens.is_none()
+            && self.pop_urls.is_none()
+            && self.custom_events.is_none()
+            && self.skill_list.is_none()
+            && self.hours_of_operation.is_none()
+            && self.muted.is_none()
+            && self.signals.is_none()
+            && self.unknown_types.is_none()
+            && self.rooms.is_empty()
+    }
+}
+
+/// One agent session (`engine.session.AgentSession`), natively.
+#[pyclass(module = "session_fsm._native")]
+pub struct Core {
+    kit: Py<Kit>,
+    #[pyo3(get)]
+    key: String,
+    key_obj: Py<PyString>,
+    #[pyo3(get)]
+    strict: bool,
+    /// The rules not reported (`ignore`): none, usually.
+    ignore: Option<Box<HashSet<String>>>,
+    info: Info,
+    agent: Agent,
+    leg: Option<Leg>,
+    // boxed: a record is some 400 bytes and a map's table keeps room for several
+    contacts: IndexMap<String, Box<Contact>, FxBuildHasher>,
+    closed: IndexMap<String, Box<Contact>, FxBuildHasher>,
+    linked_contact_id: Option<String>,
+    /// What few sessions have (supervision, desktop events, chat rooms...): one
+    /// pointer until one does.
+    rare: Option<Box<Rare>>,
     violations: Vec<Obj>,
     #[pyo3(get)]
     position: i64,
@@ -552,7 +586,7 @@ pub struct Core {
     source: Option<Src>,
     index: i64,
     out: Vec<Obj>,
-    recent: Option<[u64; RECENT]>,
+    recent: Option<Box<[u64; RECENT]>>,
     recent_at: usize,
     batch: Option<Src>,
     batch_digests: Vec<Option<u64>>,
@@ -611,7 +645,7 @@ impl Core {
             key_obj: PyString::new(py, &key).unbind(),
             key,
             strict,
-            ignore,
+            ignore: if ignore.is_empty() { None } else { Some(Box::new(ignore)) },
             info: Info { status: session_initial, ..Info::default() },
             agent: Agent {
                 state: agent_initial,
@@ -632,21 +666,7 @@ impl Core {
             contacts: IndexMap::default(),
             closed: IndexMap::default(),
             linked_contact_id: None,
-            monitoring: None,
-            monitor_contact_id: None,
-            take_over: None,
-            past_legs: Vec::new(),
-            session_errors: Vec::new(),
-            indicators: None,
-            page_opens: None,
-            pop_urls: None,
-            custom_events: None,
-            skill_list: None,
-            hours_of_operation: None,
-            muted: None,
-            signals: None,
-            unknown_types: None,
-            rooms: IndexMap::default(),
+            rare: None,
             violations: Vec::new(),
             position: 0,
             events: 0,
@@ -688,7 +708,7 @@ impl Core {
     // --- violations and changes ----------------------------------------------------------
 
     fn violate(&mut self, py: Python<'_>, rule: &str, message: String, at: At<'_>) -> PyResult<()> {
-        if self.ignore.contains(rule) {
+        if self.ignore.as_ref().is_some_and(|ignored| ignored.contains(rule)) {
             return Ok(());
         }
         let kit_ref = self.kit.clone_ref(py);
@@ -1100,13 +1120,13 @@ impl Core {
         if is_acw && dest == UNAVAILABLE {
             if self.agent.acw.is_none() {
                 let deadline = self.deadline(py, &since, acw_timeout)?;
-                self.agent.acw = Some(Acw {
+                self.agent.acw = Some(Box::new(Acw {
                     contact_id: acw_contact,
                     started: since,
                     timeout_s: acw_timeout,
                     deadline,
                     event_index: self.index,
-                });
+                }));
             } else {
                 let started = self.agent.acw.as_ref().and_then(|a| clone_opt(py, &a.started));
                 let deadline = self.deadline(py, &started, acw_timeout)?;
@@ -1263,7 +1283,7 @@ impl Core {
         }
         if new_leg {
             if let Some(old) = self.leg.take() {
-                self.past_legs.push(old);
+                self.rare_mut().past_legs.push(old);
             }
             self.leg = Some(Leg {
                 leg_id: leg_id.clone(),
@@ -1499,7 +1519,7 @@ impl Core {
             self.add_transcript(py, cid, lines)?;
         }
         if media_name == "supervisor" {
-            self.monitor_contact_id = if final_state { None } else { Some(contact_id.clone()) };
+            self.rare_mut().monitor_contact_id = if final_state { None } else { Some(contact_id.clone()) };
         }
         let (seen, acw_phase) = {
             let record = self
@@ -1614,7 +1634,7 @@ impl Core {
         }
         if let Some(room) = room {
             contact.room_id = Some(room.clone());
-            self.rooms.insert(room, cid.to_owned());
+            self.rare_mut().rooms.insert(room, cid.to_owned());
         } else if let Some(payload) = payload {
             let differs = match &contact.payload {
                 None => true,
@@ -1728,8 +1748,9 @@ impl Core {
         let room = room_id.clone().unwrap_or_default();
         let line = kit.get().transcript_line.bind(py).call1((facts.get(1), facts.get(2), facts.get(3)))?;
         let found = self
-            .rooms
-            .get(&room)
+            .rare
+            .as_ref()
+            .and_then(|rare| rare.rooms.get(&room))
             .filter(|cid| self.contacts.contains_key(*cid) || self.closed.contains_key(*cid))
             .cloned();
         let cid = match found {
@@ -1737,7 +1758,7 @@ impl Core {
             None => {
                 // ChatText before its ChatContactEvent: kept under the room until one claims it
                 let cid = format!("room:{room}");
-                self.rooms.entry(room.clone()).or_insert_with(|| cid.clone());
+                self.rare_mut().rooms.entry(room.clone()).or_insert_with(|| cid.clone());
                 if !self.closed.contains_key(&cid) {
                     let chat = kit.get().kinds.iter().position(|k| k.media == "chat").unwrap_or(0);
                     let mut record = Contact::new(cid.clone(), chat, "Closed".to_owned(), self.index);
@@ -1757,6 +1778,10 @@ impl Core {
 
     // --- everything else ---------------------------------------------------------------------
 
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     fn own_map<'a>(map: &'a mut Option<IndexMap<String, Obj, FxBuildHasher>>) -> &'a mut IndexMap<String, Obj, FxBuildHasher> {
         map.get_or_insert_with(IndexMap::default)
     }
@@ -1773,11 +1798,11 @@ impl Core {
                     Handler::Contact(media) => self.on_contact(py, media, facts, batch, digest),
                     Handler::ChatText => self.on_chat_text(py, facts),
                     Handler::Mute => {
-                        self.muted = facts.flag(0)?;
+                        self.rare_mut().muted = facts.flag(0)?;
                         self.note(py, name, py.None().into_bound(py), facts.get(0).clone())
                     }
                     Handler::Signal => {
-                        *self.signals.get_or_insert_with(IndexMap::default).entry(name.to_owned()).or_insert(0) += 1;
+                        *self.rare_mut().signals.get_or_insert_with(IndexMap::default).entry(name.to_owned()).or_insert(0) += 1;
                         self.note(py, name, py.None().into_bound(py), py.None().into_bound(py))
                     }
                     _ => Err(PyValueError::new_err(format!("{name} takes its typed event, not facts"))),
@@ -1805,26 +1830,26 @@ impl Core {
                         leg.errors.get_or_insert_with(Vec::new).push(event);
                     }
                 } else {
-                    self.session_errors.push(event);
+                    self.rare_mut().session_errors.push(event);
                 }
                 self.note(py, name, facts.getattr(pyo3::intern!(py, "contact_id"))?, facts.clone())
             }
             Handler::SupervisorMonitor => {
                 let monitor_type = text(&facts.getattr(pyo3::intern!(py, "monitor_type"))?)?.unwrap_or_default();
                 let stop = facts.getattr(pyo3::intern!(py, "final_state"))?.is_truthy()? || monitor_type.to_lowercase() == "stopmonitor";
-                self.monitoring = if stop { None } else { Some(facts.clone().unbind()) };
+                self.rare_mut().monitoring = if stop { None } else { Some(facts.clone().unbind()) };
                 self.note(py, name, facts.getattr(pyo3::intern!(py, "target_agent_id"))?, facts.clone())
             }
             Handler::TakeOver => {
-                self.take_over = Some(facts.clone().unbind());
+                self.rare_mut().take_over = Some(facts.clone().unbind());
                 self.note(py, name, py.None().into_bound(py), facts.clone())
             }
             Handler::Indicator | Handler::PageOpen | Handler::PopUrl | Handler::Custom => {
                 let (field, map) = match route.handler {
-                    Handler::Indicator => ("name", &mut self.indicators),
-                    Handler::PageOpen => ("contact_id", &mut self.page_opens),
-                    Handler::PopUrl => ("contact_id", &mut self.pop_urls),
-                    _ => ("event_name", &mut self.custom_events),
+                    Handler::Indicator => ("name", &mut self.rare_mut().indicators),
+                    Handler::PageOpen => ("contact_id", &mut self.rare_mut().page_opens),
+                    Handler::PopUrl => ("contact_id", &mut self.rare_mut().pop_urls),
+                    _ => ("event_name", &mut self.rare_mut().custom_events),
                 };
                 let subject = facts.getattr(field)?;
                 let key = text(&subject)?.unwrap_or_default();
@@ -1832,11 +1857,11 @@ impl Core {
                 self.note(py, name, subject, facts.clone())
             }
             Handler::SkillList => {
-                self.skill_list = Some(facts.clone().unbind());
+                self.rare_mut().skill_list = Some(facts.clone().unbind());
                 self.note(py, name, py.None().into_bound(py), facts.clone())
             }
             Handler::Hours => {
-                self.hours_of_operation = Some(facts.clone().unbind());
+                self.rare_mut().hours_of_operation = Some(facts.clone().unbind());
                 self.note(py, name, py.None().into_bound(py), facts.clone())
             }
             Handler::Noted => {
@@ -1849,7 +1874,7 @@ impl Core {
             }
             Handler::Unknown => {
                 let type_name: String = facts.getattr(pyo3::intern!(py, "type"))?.extract()?;
-                *self.unknown_types.get_or_insert_with(IndexMap::default).entry(type_name.clone()).or_insert(0) += 1;
+                *self.rare_mut().unknown_types.get_or_insert_with(IndexMap::default).entry(type_name.clone()).or_insert(0) += 1;
                 self.note(py, &type_name, py.None().into_bound(py), facts.clone())?;
                 let message = format!("unknown event Type {} (kept, not interpreted)", repr(py, Some(&type_name))?);
                 self.violate(py, "unknown-event-type", message, At::default())
@@ -1973,7 +1998,7 @@ impl Core {
         self.events += 1;
         if found.repeats {
             if let Some(digest) = digest {
-                let ring = self.recent.get_or_insert([0; RECENT]);
+                let ring = self.recent.get_or_insert_with(|| Box::new([0; RECENT]));
                 ring[self.recent_at] = digest;
                 self.recent_at = (self.recent_at + 1) % RECENT;
             }
@@ -2133,6 +2158,8 @@ impl Core {
         let want = |name: &str| parts.as_ref().is_none_or(|p| p.iter().any(|n| n == name));
         let kit = self.kit.get();
         let o = clone_opt;
+        let empty = Rare::default();
+        let rare = self.rare.as_deref().unwrap_or(&empty);
         if want("info") {
             let i = &self.info;
             out.set_item(
@@ -2248,7 +2275,7 @@ impl Core {
             })?;
         }
         if want("past_legs") {
-            out.set_item("past_legs", PyList::new(py, self.past_legs.iter().map(&leg_tuple).collect::<PyResult<Vec<_>>>()?)?)?;
+            out.set_item("past_legs", PyList::new(py, rare.past_legs.iter().map(&leg_tuple).collect::<PyResult<Vec<_>>>()?)?)?;
         }
         if want("contacts") {
             out.set_item("contacts", PyList::new(py, self.contacts.values().map(|c| contact_tuple(c)).collect::<PyResult<Vec<_>>>()?)?)?;
@@ -2257,10 +2284,10 @@ impl Core {
             out.set_item("closed", PyList::new(py, self.closed.values().map(|c| contact_tuple(c)).collect::<PyResult<Vec<_>>>()?)?)?;
         }
         let maps = [
-            ("indicators", &self.indicators),
-            ("page_opens", &self.page_opens),
-            ("pop_urls", &self.pop_urls),
-            ("custom_events", &self.custom_events),
+            ("indicators", &rare.indicators),
+            ("page_opens", &rare.page_opens),
+            ("pop_urls", &rare.pop_urls),
+            ("custom_events", &rare.custom_events),
         ];
         for (name, map) in maps {
             if want(name) {
@@ -2276,7 +2303,7 @@ impl Core {
                 })?;
             }
         }
-        for (name, map) in [("signals", &self.signals), ("unknown_types", &self.unknown_types)] {
+        for (name, map) in [("signals", &rare.signals), ("unknown_types", &rare.unknown_types)] {
             if want(name) {
                 out.set_item(name, match map {
                     None => py.None().into_bound(py),
@@ -2292,7 +2319,7 @@ impl Core {
         }
         if want("rooms") {
             let d = PyDict::new(py);
-            for (k, v) in &self.rooms {
+            for (k, v) in &rare.rooms {
                 d.set_item(k, v)?;
             }
             out.set_item("rooms", d)?;
@@ -2303,10 +2330,10 @@ impl Core {
             }
         }
         let singles: [(&str, &Option<Obj>); 4] = [
-            ("monitoring", &self.monitoring),
-            ("take_over", &self.take_over),
-            ("skill_list", &self.skill_list),
-            ("hours_of_operation", &self.hours_of_operation),
+            ("monitoring", &rare.monitoring),
+            ("take_over", &rare.take_over),
+            ("skill_list", &rare.skill_list),
+            ("hours_of_operation", &rare.hours_of_operation),
         ];
         for (name, value) in singles {
             if want(name) {
@@ -2317,13 +2344,13 @@ impl Core {
             out.set_item("linked_contact_id", self.linked_contact_id.as_deref())?;
         }
         if want("monitor_contact_id") {
-            out.set_item("monitor_contact_id", self.monitor_contact_id.as_deref())?;
+            out.set_item("monitor_contact_id", rare.monitor_contact_id.as_deref())?;
         }
         if want("session_errors") {
-            out.set_item("session_errors", PyList::new(py, self.session_errors.iter().map(|e| e.bind(py)))?)?;
+            out.set_item("session_errors", PyList::new(py, rare.session_errors.iter().map(|e| e.bind(py)))?)?;
         }
         if want("muted") {
-            out.set_item("muted", self.muted)?;
+            out.set_item("muted", rare.muted)?;
         }
         if want("violations") {
             out.set_item("violations", PyList::new(py, self.violations.iter().map(|v| v.bind(py)))?)?;
@@ -2332,7 +2359,7 @@ impl Core {
             out.set_item("_last_ended_contact", self.last_ended_contact.as_ref().map(|(c, i)| (c.as_str(), *i)))?;
         }
         if want("_recent") {
-            out.set_item("_recent", self.recent.map(|ring| ring.to_vec()))?;
+            out.set_item("_recent", self.recent.as_ref().map(|ring| ring.to_vec()))?;
         }
         if want("_recent_at") {
             out.set_item("_recent_at", self.recent_at)?;
@@ -2385,14 +2412,14 @@ impl Core {
         };
         let a = get("agent")?;
         let acw = opt(a.get_item(7)?)
-            .map(|w| -> PyResult<Acw> {
-                Ok(Acw {
+            .map(|w| -> PyResult<Box<Acw>> {
+                Ok(Box::new(Acw {
                     contact_id: w.get_item(0)?.extract()?,
                     started: opt(w.get_item(1)?).map(Bound::unbind),
                     timeout_s: w.get_item(2)?.extract()?,
                     deadline: opt(w.get_item(3)?).map(Bound::unbind),
                     event_index: w.get_item(4)?.extract()?,
-                })
+                }))
             })
             .transpose()?;
         self.agent = Agent {
@@ -2450,7 +2477,7 @@ impl Core {
             })
         };
         self.leg = opt(get("leg")?).map(leg_of).transpose()?;
-        self.past_legs = get("past_legs")?.try_iter()?.map(|t| leg_of(t?)).collect::<PyResult<_>>()?;
+        self.rare_mut().past_legs = get("past_legs")?.try_iter()?.map(|t| leg_of(t?)).collect::<PyResult<_>>()?;
         self.contacts = IndexMap::default();
         for t in get("contacts")?.try_iter()? {
             let contact = contact_of(t?)?;
@@ -2473,10 +2500,10 @@ impl Core {
             }
             Ok(Some(map))
         };
-        self.indicators = obj_map("indicators")?;
-        self.page_opens = obj_map("page_opens")?;
-        self.pop_urls = obj_map("pop_urls")?;
-        self.custom_events = obj_map("custom_events")?;
+        self.rare_mut().indicators = obj_map("indicators")?;
+        self.rare_mut().page_opens = obj_map("page_opens")?;
+        self.rare_mut().pop_urls = obj_map("pop_urls")?;
+        self.rare_mut().custom_events = obj_map("custom_events")?;
         let counts = |name: &str| -> PyResult<Option<IndexMap<String, i64, FxBuildHasher>>> {
             let value = get(name)?;
             if value.is_none() || value.len()? == 0 {
@@ -2489,27 +2516,30 @@ impl Core {
             }
             Ok(Some(map))
         };
-        self.signals = counts("signals")?;
-        self.unknown_types = counts("unknown_types")?;
-        self.rooms = IndexMap::default();
+        self.rare_mut().signals = counts("signals")?;
+        self.rare_mut().unknown_types = counts("unknown_types")?;
+        self.rare_mut().rooms = IndexMap::default();
         for pair in get("rooms")?.call_method0("items")?.try_iter()? {
             let (k, v): (String, String) = pair?.extract()?;
-            self.rooms.insert(k, v);
+            self.rare_mut().rooms.insert(k, v);
         }
-        self.monitoring = opt(get("monitoring")?).map(Bound::unbind);
-        self.take_over = opt(get("take_over")?).map(Bound::unbind);
-        self.skill_list = opt(get("skill_list")?).map(Bound::unbind);
-        self.hours_of_operation = opt(get("hours_of_operation")?).map(Bound::unbind);
+        self.rare_mut().monitoring = opt(get("monitoring")?).map(Bound::unbind);
+        self.rare_mut().take_over = opt(get("take_over")?).map(Bound::unbind);
+        self.rare_mut().skill_list = opt(get("skill_list")?).map(Bound::unbind);
+        self.rare_mut().hours_of_operation = opt(get("hours_of_operation")?).map(Bound::unbind);
         self.start_batch = opt(get("_start_batch")?).map(|v| Src::Py(v.unbind()));
         self.batch = opt(get("_batch")?).map(|v| Src::Py(v.unbind()));
         self.linked_contact_id = get("linked_contact_id")?.extract()?;
-        self.monitor_contact_id = get("monitor_contact_id")?.extract()?;
-        self.session_errors = list_of(get("session_errors")?)?.unwrap_or_default();
-        self.muted = get("muted")?.extract()?;
+        self.rare_mut().monitor_contact_id = get("monitor_contact_id")?.extract()?;
+        self.rare_mut().session_errors = list_of(get("session_errors")?)?.unwrap_or_default();
+        self.rare_mut().muted = get("muted")?.extract()?;
         self.violations = list_of(get("violations")?)?.unwrap_or_default();
         self.position = get("position")?.extract()?;
         self.events = get("events")?.extract()?;
         self.finished = get("finished")?.extract()?;
+        if self.rare.as_deref().is_some_and(Rare::is_empty) {
+            self.rare = None;
+        }
         self.last_ended_contact = get("_last_ended_contact")?.extract()?;
         let recent: Option<Vec<u64>> = get("_recent")?.extract()?;
         self.recent = match recent {
@@ -2518,7 +2548,7 @@ impl Core {
                 let ring: [u64; RECENT] = digests
                     .try_into()
                     .map_err(|_| PyValueError::new_err(format!("_recent holds {RECENT} digests")))?;
-                Some(ring)
+                Some(Box::new(ring))
             }
         };
         self.recent_at = get("_recent_at")?.extract()?;
@@ -2542,3 +2572,4 @@ fn list_of(value: Bound<'_, PyAny>) -> PyResult<Option<Vec<Obj>>> {
     }
     Ok(Some(value.try_iter()?.map(|v| v.map(Bound::unbind)).collect::<PyResult<_>>()?))
 }
+

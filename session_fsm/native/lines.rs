@@ -210,7 +210,7 @@ impl Lines {
             Some(key) => key,
             None => path.to_str()?,
         };
-        let src = Src::Line { path: path.clone().unbind(), line, batch };
+        let src = Src::Line { path: path.clone().unbind(), line, batched: batch.is_some() };
         for event in &events {
             let emit = self.always || !self.subscribers.bind(py).is_empty();
             if !self.apply(py, key, event, &src, emit)? {
