@@ -39,6 +39,7 @@ from session_fsm.errors import InputError, SequenceError
 from session_fsm.io import checkpoint as ck
 from session_fsm.sim import simulate
 from session_fsm.views.history import HistoryFold, histories_json
+from session_fsm.views.validation import validate_files
 from session_fsm.wire import reader
 from session_fsm.wire.reader import ReadError, iter_wire
 
@@ -171,6 +172,12 @@ def test_hostile_files_read_by_the_core_are_the_reference(
     # the first line decides between JSON Lines and a document: keep it a plain one
     path.write_bytes(b'{"session": "first", "event": {"Type": "Mute"}}\n' + data)
     _assert_same(path, strict=strict, report_bad=report_bad)
+    reports = []
+    for name in ("python", "native"):  # session-fsm validate's path
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SESSION_FSM_ENGINE", name)
+            reports.append(orjson.dumps(validate_files(path).to_json()))
+    assert reports[1] == reports[0]
 
 
 def test_a_line_the_core_leaves_is_not_half_applied(tmp_path: Path) -> None:

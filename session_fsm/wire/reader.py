@@ -193,6 +193,7 @@ def wire_bytes(
     *,
     on_error: OnError = "raise",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    take_lines: TakeLines | None = None,
 ) -> Iterator[WireItem | ReadError]:
     """:func:`iter_wire` for input already in memory (a request body): ``name`` stands
     for the path in sources and is the session key of events without an envelope. The
@@ -201,7 +202,7 @@ def wire_bytes(
     if on_error not in ("raise", "report"):
         raise ValueError(f'on_error must be "raise" or "report", got {on_error!r}')
     with io.BytesIO(data) as stream:
-        yield from _file_items(stream, name, on_error == "raise", max_line_bytes)
+        yield from _file_items(stream, name, on_error == "raise", max_line_bytes, take_lines)
 
 
 def iter_wire(
