@@ -101,21 +101,26 @@ impl Lines {
             _ => None,
         };
         let (src, batch) = (Some(src.clone_ref(py)), Some(src.clone_ref(py)));
-        let done = match type_name.and_then(|name| kit.readers.get(name)) {
-            Some(spec) => {
-                // a frequent type: its facts read here, or the shared path's
-                let Some(facts) = spec.read_val(py, pairs, kit.from_iso.bind(py), kit.missing.bind(py))? else {
-                    return Ok(false);
-                };
+        // a frequent type: its facts read here, as the codec's field_reader reads them
+        let read = match type_name.and_then(|name| kit.readers.get(name)) {
+            Some(spec) => spec
+                .read_val(py, pairs, kit.from_iso.bind(py), kit.missing.bind(py))?
+                .map(|facts| (spec.route, facts)),
+            None => None,
+        };
+        let done = match read {
+            Some((route, facts)) => {
                 let mut core = core.borrow_mut(py);
                 core.emit = emit;
-                let done = core.apply_input(py, spec.route, &Input::Facts(&facts), digest, src, batch, Vec::new());
+                let done = core.apply_input(py, route, &Input::Facts(&facts), digest, src, batch, Vec::new());
                 core.emit = true;
                 done
             }
             None => {
-                // any other: read_event decodes it, and so does this (a bad value goes
-                // the shared path, which reports it)
+                // any other type, or a frequent one field_reader leaves to decode() (an
+                // integer ID, a JSON boolean): read_event decodes it, and so does this,
+                // and field_reader's facts are decode()'s whenever it answers (a bad
+                // value goes the shared path, which reports it)
                 let Ok(typed) = kit.decode.bind(py).call1((json::to_py(py, event)?,)) else {
                     return Ok(false);
                 };
