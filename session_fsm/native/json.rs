@@ -47,7 +47,10 @@ impl<'a> Val<'a> {
 /// Parse one line (its trailing newline and spaces allowed), or None when it is not
 /// JSON the core reads as orjson does (see the module's documentation).
 pub fn parse(line: &[u8]) -> Option<Val<'_>> {
-    serde_json::from_slice(line).ok()
+    // the whole line checked as UTF-8 at once (orjson refuses a line with invalid bytes
+    // anywhere too), so serde_json need not check each string again
+    let text = std::str::from_utf8(line).ok()?;
+    serde_json::from_str(text).ok()
 }
 
 impl<'de> Deserialize<'de> for Val<'de> {
@@ -233,4 +236,82 @@ pub fn to_py<'py>(py: Python<'py>, value: &Val<'_>) -> PyResult<Bound<'py, PyAny
             dict.into_any()
         }
     })
+}
+
+/// Whether `raw` is one JSON object exactly as `orjson.dumps` would write what
+/// `orjson.loads` makes of it (given that it parsed as a [`Val`]: no float, no key twice):
+/// no space outside strings, orjson's own escapes only, no `-0`, and the object ending
+/// at the last byte. Then the digest is taken over `raw` itself, with no JSON written.
+pub fn canonical(raw: &[u8]) -> bool {
+    if raw.first() != Some(&b'{') {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < raw.len() {
+        match raw[at] {
+            b'"' => {
+                at += 1;
+                loop {
+                    match raw.get(at) {
+                        None => return false,
+                        Some(b'"') => break,
+                        Some(b'\\') => {
+                            let fine = match raw.get(at + 1) {
+                                Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                                    at += 2;
+                                    true
+                                }
+                                // \u00XX, lower-case hex, for what has no short form
+                                Some(b'u') => {
+                                    let hex = raw.get(at + 2..at + 6);
+                                    let code = hex.and_then(|h| std::str::from_utf8(h).ok())
+                                        .filter(|h| h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+                                        .and_then(|h| u32::from_str_radix(h, 16).ok());
+                                    at += 6;
+                                    matches!(code, Some(c) if c < 0x20 && !matches!(c, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d))
+                                }
+                                _ => false,
+                            };
+                            if !fine {
+                                return false;
+                            }
+                            continue;
+                        }
+                        Some(_) => at += 1,
+                    }
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 && at + 1 != raw.len() {
+                    return false; // the object ends before the slice does
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => return false,
+            b'-' if raw.get(at + 1) == Some(&b'0') => return false,
+            _ => {}
+        }
+        at += 1;
+    }
+    depth == 0
+}
+
+/// The bytes of the one event of `line`, when the line is a bare event or a keyed
+/// envelope of one (`{"session":"K","event":{...}}`, as recorders write them); None
+/// for any other line (its events' digests are then taken over their JSON written again).
+pub fn event_bytes<'a>(line: &'a [u8], bare: bool) -> Option<&'a [u8]> {
+    let end = line.iter().rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))? + 1;
+    let line = &line[..end];
+    if bare {
+        return Some(line);
+    }
+    let rest = line.strip_prefix(b"{\"session\":\"")?;
+    let close = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[close] != b'"' {
+        return None;
+    }
+    let rest = rest[close + 1..].strip_prefix(b",\"event\":")?;
+    rest.strip_suffix(b"}")
 }

@@ -82,18 +82,26 @@ impl Lines {
     }
 
     /// Apply one event in the core; false when it must go to `on_wire` (nothing applied).
-    fn apply(&mut self, py: Python<'_>, key: &str, event: &Val<'_>, src: &Src, emit: bool) -> PyResult<bool> {
+    fn apply(&mut self, py: Python<'_>, key: &str, event: &Val<'_>, raw: Option<&[u8]>, src: &Src,
+             emit: bool) -> PyResult<bool> {
         let Val::Obj(pairs) = event else {
             return Ok(false);
         };
         let Some(core) = self.core_of(py, key)? else {
             return Ok(false);
         };
-        self.buffer.clear();
-        if !json::write(&mut self.buffer, event, 0) {
-            return Ok(false);
-        }
-        let digest = Some(checksum(&self.buffer));
+        // the digest of the JSON orjson writes of the event: the line's own bytes when
+        // they are that JSON already (a recorder's lines), else written here
+        let digest = match raw.filter(|raw| json::canonical(raw)) {
+            Some(raw) => Some(checksum(raw)),
+            None => {
+                self.buffer.clear();
+                if !json::write(&mut self.buffer, event, 0) {
+                    return Ok(false);
+                }
+                Some(checksum(&self.buffer))
+            }
+        };
         let kit_ref = self.kit.clone_ref(py);
         let kit = kit_ref.get();
         let type_name = match event.get("Type") {
@@ -211,14 +219,17 @@ impl Lines {
         let Some((events, key, batch)) = shape(&value, line) else {
             return Ok(None);
         };
+        // a line of one event, bare or in a keyed envelope (`"event"`): its bytes are at hand
+        let single = batch.is_none().then_some(key.is_none());
         let key = match key {
             Some(key) => key,
             None => path.to_str()?,
         };
         let src = Src::Line { path: path.clone().unbind(), line, batched: batch.is_some() };
+        let raw = single.and_then(|bare| json::event_bytes(data, bare));
         for event in &events {
             let emit = self.always || !self.subscribers.bind(py).is_empty();
-            if !self.apply(py, key, event, &src, emit)? {
+            if !self.apply(py, key, event, raw, &src, emit)? {
                 let source = src.obj(py, self.kit.get())?;
                 self.on_wire.bind(py).call1((key, json::to_py(py, event)?, source))?;
             }
