@@ -258,3 +258,25 @@ def test_damaged_gzip_after_good_lines_is_reported_where_the_reader_reports_it(
     assert native == reference
     assert any("damaged gzip" in error or "compressed file ended" in error
                for error in reference["errors"])
+
+
+def test_digests_of_the_same_event_written_four_ways_are_the_references(tmp_path: Path) -> None:
+    """The core takes a recorder's line's own bytes as the digest's JSON only when they are
+    orjson's compact form; spaced, escaped or `-0` lines are written out again. Every
+    digest shows in the checkpoints (last_digest, the redelivery memory), compared here."""
+    start = {"Type": "AgentSessionStart", "AgentId": "1"}
+    call = {"Type": "CallContactEvent", "ContactID": "17", "Status": "Incoming",
+            "Skill": "A/B é", "StartTimeUTC": "2024-03-04T08:00:00.000Z",
+            "LastStateChangeTimeUTC": "2024-03-04T08:00:00.000Z", "Note": 0}
+    lines = [orjson.dumps({"session": "a", "event": start}),
+             orjson.dumps({"session": "a", "event": call}),
+             json.dumps({"session": "a", "event": call}).encode(),  # spaced, \u00e9
+             orjson.dumps({"session": "a", "event": call}).replace(b"A/B", b"A\\/B"),
+             orjson.dumps({"session": "a", "event": call}).replace(b'"Note":0', b'"Note":-0'),
+             orjson.dumps(call),  # bare, under the file's key
+             orjson.dumps(call) + b"  \r"]
+    path = tmp_path / "four.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    found = _assert_same(path)
+    duplicates = [v for v in found["violations"] if "duplicate-event" in v]
+    assert len(duplicates) >= 3  # the same event again, however written

@@ -2,9 +2,10 @@
 //! `session_fsm/engine/` (`session.py`, `agent.py`, `contacts.py`, `core.py`), line for
 //! line, so that both engines say the same thing about every stream.
 //!
-//! What the core is handed: an event's *facts*, read by the Python codec (the same
-//! `wire_reader` / `decode` both engines share, so the wire's leniency and its bad-field
-//! reports are one code), the event's digest, where it came from and its batch. What it
+//! What the core is handed: an event's *facts* (read by the Python codec, the same
+//! `wire_reader` / `decode` both engines share, or by `wire.rs` exactly as that reader
+//! reads them, from a wire dict or a line the core parsed itself, `lines.rs`), the
+//! event's digest, where it came from and its batch. What it
 //! hands back: the change values of `engine/changes.py`, built from the Python classes
 //! the [`Kit`] holds. Values the engine never computes with (typed events kept whole,
 //! sources, batches, timestamps) stay Python objects; states, statuses, ids and indices

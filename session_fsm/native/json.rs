@@ -284,7 +284,10 @@ pub fn canonical(raw: &[u8]) -> bool {
             }
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
-                depth -= 1;
+                let Some(outer) = depth.checked_sub(1) else {
+                    return false;
+                };
+                depth = outer;
                 if depth == 0 && at + 1 != raw.len() {
                     return false; // the object ends before the slice does
                 }
