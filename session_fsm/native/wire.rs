@@ -151,6 +151,14 @@ impl TypeSpec {
         Ok(Self { route, fields: compiled, exact, folded, slots, extras })
     }
 
+    /// The field a wire key spells: as documented, or in another casing (`IsACW`).
+    fn field_of(&self, key: &str) -> Option<usize> {
+        match self.exact.get(key) {
+            Some(&n) => Some(n),
+            None => self.folded.get(&key.to_lowercase()).copied(),
+        }
+    }
+
     /// The facts of `obj`, or None when the shared Python path must read it.
     pub fn read<'py>(
         &self,
@@ -164,12 +172,7 @@ impl TypeSpec {
             let Ok(key) = key.cast::<PyString>() else {
                 return Ok(None);
             };
-            let key = key.to_str()?;
-            let field = match self.exact.get(key) {
-                Some(&n) => Some(n),
-                None => self.folded.get(&key.to_lowercase()).copied(),
-            };
-            if let Some(n) = field {
+            if let Some(n) = self.field_of(key.to_str()?) {
                 if found[n].is_some() {
                     return Ok(None); // a field spelled twice: decode keeps one, the other as extra
                 }
@@ -237,13 +240,9 @@ impl TypeSpec {
                             // a tuple field's empty array: what the hook makes of it
                             PyTuple::empty(py).into_any()
                         } else {
-                            let Some(convert) = &field.convert else {
+                            let Some(done) = field.converted(v, missing)? else {
                                 return Ok(None);
                             };
-                            let done = convert.bind(py).call1((v,))?;
-                            if done.is(missing) {
-                                return Ok(None);
-                            }
                             done
                         }
                     }
@@ -274,11 +273,7 @@ impl TypeSpec {
     ) -> PyResult<Option<Facts<'py>>> {
         let mut found: Vec<Option<&Val<'_>>> = vec![None; self.fields.len()];
         for (key, value) in pairs {
-            let field = match self.exact.get(key.as_ref()) {
-                Some(&n) => Some(n),
-                None => self.folded.get(&key.to_lowercase()).copied(),
-            };
-            if let Some(n) = field {
+            if let Some(n) = self.field_of(key) {
                 if found[n].is_some() {
                     return Ok(None); // a field spelled twice: decode keeps one, the other as extra
                 }
@@ -357,13 +352,9 @@ impl TypeSpec {
                     match field.next_states(py, items)? {
                         Some(made) => made,
                         None => {
-                            let Some(convert) = &field.convert else {
+                            let Some(done) = field.converted(crate::json::to_py(py, value.unwrap_or(&Val::Null))?, missing)? else {
                                 return Ok(None);
                             };
-                            let done = convert.bind(py).call1((crate::json::to_py(py, value.unwrap_or(&Val::Null))?,))?;
-                            if done.is(missing) {
-                                return Ok(None);
-                            }
                             done
                         }
                     }
@@ -378,13 +369,9 @@ impl TypeSpec {
                         PyTuple::empty(py).into_any()
                     }
                     Some(v) => {
-                        let Some(convert) = &field.convert else {
+                        let Some(done) = field.converted(crate::json::to_py(py, v)?, missing)? else {
                             return Ok(None);
                         };
-                        let done = convert.bind(py).call1((crate::json::to_py(py, v)?,))?;
-                        if done.is(missing) {
-                            return Ok(None);
-                        }
                         done
                     }
                 },
@@ -403,6 +390,16 @@ impl TypeSpec {
 }
 
 impl Field {
+    /// A nested field's value as the codec's hook makes it; None when the hook declines
+    /// (the shared Python path then reads the event).
+    fn converted<'py>(&self, value: Bound<'py, PyAny>, missing: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(convert) = &self.convert else {
+            return Ok(None);
+        };
+        let done = convert.bind(value.py()).call1((value,))?;
+        Ok(if done.is(missing) { None } else { Some(done) })
+    }
+
     /// The tuple of shared `NextState` values `codec._shared_next_state` makes of
     /// `items`, when every entry is the usual `{"State": str, "OutReason": str}`; None
     /// for anything else (then the codec's hook reads them all, as always).
