@@ -558,8 +558,7 @@ impl Rare {
 #[pyclass(module = "session_fsm._native")]
 pub struct Core {
     kit: Py<Kit>,
-    #[pyo3(get)]
-    key: String,
+    /// The session's key: the very string the engine keys it by (no copy of its own).
     key_obj: Py<PyString>,
     #[pyo3(get)]
     strict: bool,
@@ -639,12 +638,11 @@ fn clone_opt(py: Python<'_>, value: &Option<Obj>) -> Option<Obj> {
 
 
 impl Core {
-    fn fresh(kit: Py<Kit>, key: String, strict: bool, ignore: HashSet<String>, py: Python<'_>) -> Self {
+    fn fresh(kit: Py<Kit>, key: Py<PyString>, strict: bool, ignore: HashSet<String>, py: Python<'_>) -> Self {
         let (session_initial, agent_initial) = ("not_started".to_owned(), "Unknown".to_owned());
         Self {
             kit,
-            key_obj: PyString::new(py, &key).unbind(),
-            key,
+            key_obj: key,
             strict,
             ignore: if ignore.is_empty() { None } else { Some(Box::new(ignore)) },
             info: Info { status: session_initial, ..Info::default() },
@@ -725,7 +723,7 @@ impl Core {
             kwargs.set_item("state", at.state)?;
             kwargs.set_item("trigger", at.trigger)?;
             kwargs.set_item("event_index", self.index)?;
-            kwargs.set_item("session", self.key.as_str())?;
+            kwargs.set_item("session", self.key_obj.bind(py))?;
             let error = kit.sequence_error.bind(py).call((found.name.bind(py), message), Some(&kwargs))?;
             return Err(PyErr::from_value(error));
         }
@@ -739,7 +737,7 @@ impl Core {
             .call1((
                 found.name.bind(py),
                 found.severity.bind(py),
-                self.key.as_str(),
+                self.key_obj.bind(py),
                 self.index,
                 at.contact_id,
                 source,
@@ -2034,7 +2032,7 @@ fn iso(py: Python<'_>, value: &Option<Obj>) -> PyResult<String> {
 impl Core {
     #[new]
     #[pyo3(signature = (kit, key, strict = false, ignore = HashSet::default()))]
-    fn py_new(py: Python<'_>, kit: Py<Kit>, key: String, strict: bool, ignore: HashSet<String>) -> Self {
+    fn py_new(py: Python<'_>, kit: Py<Kit>, key: Py<PyString>, strict: bool, ignore: HashSet<String>) -> Self {
         Self::fresh(kit, key, strict, ignore, py)
     }
 
@@ -2144,6 +2142,11 @@ impl Core {
         }
         self.check_contact_state_left(py)?;
         self.taken(py)
+    }
+
+    #[getter]
+    fn key(&self, py: Python<'_>) -> Py<PyString> {
+        self.key_obj.clone_ref(py)
     }
 
     #[getter]
