@@ -39,6 +39,10 @@ const CONTACT_STATES: [&str; 4] =
 
 type Obj = Py<PyAny>;
 
+/// A state, status or label: one of a few words every session shares (`Kit::name`), so a
+/// session holds a pointer to it, not a copy.
+type Word = std::sync::Arc<str>;
+
 // --- what Python hands over once ---------------------------------------------------------
 
 /// How the engine takes one event type (`session._Route`).
@@ -139,6 +143,8 @@ pub struct Kit {
     /// One Python string per machine name, state, trigger and status the changes carry
     /// (the reference interns them too): bounded, as statuses come from the wire.
     words: std::sync::Mutex<HashMap<String, Py<PyString>>>,
+    /// The same words as Rust strings, for the records (bounded the same way).
+    names: std::sync::Mutex<HashSet<Word>>,
 }
 
 thread_local! {
@@ -151,6 +157,22 @@ thread_local! {
 const WORDS_MAX: usize = 4096;
 
 impl Kit {
+    /// `text` as a shared Rust string: a state, status or label a record keeps.
+    fn name(&self, text: &str) -> Word {
+        let Ok(mut names) = self.names.lock() else {
+            return Word::from(text);
+        };
+        if let Some(found) = names.get(text) {
+            return found.clone();
+        }
+        if names.len() >= WORDS_MAX {
+            names.clear(); // the words already handed out stay valid
+        }
+        let made = Word::from(text);
+        names.insert(made.clone());
+        made
+    }
+
     /// `text` as a shared Python string.
     fn word<'py>(&self, py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
         let Ok(mut words) = self.words.lock() else {
@@ -290,6 +312,7 @@ impl Kit {
             deadline: class("deadline")?,
             tuple_new: class("tuple_new")?,
             words: std::sync::Mutex::new(HashMap::default()),
+            names: std::sync::Mutex::new(HashSet::default()),
         })
     }
 }
@@ -395,9 +418,9 @@ struct Acw {
 }
 
 struct Agent {
-    state: String,
-    label: String,
-    out_reason: String,
+    state: Word,
+    label: Word,
+    out_reason: Word,
     since: Option<Time>,
     is_acw: bool,
     acw_timeout_s: Option<i64>,
@@ -412,8 +435,8 @@ struct Agent {
 
 struct Leg {
     leg_id: Option<String>,
-    state: String,
-    status: String,
+    state: Word,
+    status: Word,
     final_: bool,
     errors: Option<Vec<Obj>>,
     last_digest: Option<u64>,
@@ -422,8 +445,8 @@ struct Leg {
 struct Contact {
     contact_id: String,
     media: usize,
-    state: String,
-    status: String,
+    state: Word,
+    status: Word,
     first_index: i64,
     final_: bool,
     is_linked: bool,
@@ -447,12 +470,12 @@ struct Contact {
 }
 
 impl Contact {
-    fn new(contact_id: String, media: usize, state: String, first_index: i64) -> Self {
+    fn new(contact_id: String, media: usize, state: Word, status: Word, first_index: i64) -> Self {
         Self {
             contact_id,
             media,
             state,
-            status: String::new(),
+            status,
             first_index,
             final_: false,
             is_linked: false,
@@ -485,7 +508,7 @@ struct Info {
     session_id: Option<String>,
     agent_id: Option<String>,
     bus_no: Option<String>,
-    status: String,
+    status: Word,
     end_reason: Option<String>,
     end_message: Option<String>,
     end_success: Option<bool>,
@@ -639,7 +662,8 @@ fn clone_opt(py: Python<'_>, value: &Option<Obj>) -> Option<Obj> {
 
 impl Core {
     fn fresh(kit: Py<Kit>, key: Py<PyString>, strict: bool, ignore: HashSet<String>, py: Python<'_>) -> Self {
-        let (session_initial, agent_initial) = ("not_started".to_owned(), "Unknown".to_owned());
+        let names = kit.get();
+        let (session_initial, agent_initial, empty) = (names.name("not_started"), names.name("Unknown"), names.name(""));
         Self {
             kit,
             key_obj: key,
@@ -648,8 +672,8 @@ impl Core {
             info: Info { status: session_initial, ..Info::default() },
             agent: Agent {
                 state: agent_initial,
-                label: String::new(),
-                out_reason: String::new(),
+                label: empty.clone(),
+                out_reason: empty,
                 since: None,
                 is_acw: false,
                 acw_timeout_s: None,
@@ -860,7 +884,7 @@ impl Core {
 
     fn connected(&self) -> bool {
         let kit = self.kit.get();
-        self.contacts.values().any(|c| kit.kinds[c.media].connected.contains(&c.state))
+        self.contacts.values().any(|c| kit.kinds[c.media].connected.contains(&*c.state))
     }
 
     fn matches_direction(&self, state: &str, contact: &Contact) -> bool {
@@ -951,7 +975,7 @@ impl Core {
         };
         let from = self.info.status.clone();
         self.moved(py, "session", None, &from, &dest, reason, None, None, true)?;
-        self.info.status = dest;
+        self.info.status = self.kit.get().name(&dest);
         self.info.end_reason = Some(reason.to_owned());
         self.info.end_index = Some(self.index);
         if judge {
@@ -975,7 +999,7 @@ impl Core {
         if let Some(dest) = kit.get().session.get().dest(&self.info.status, "AgentSessionStart") {
             let from = self.info.status.clone();
             self.moved(py, "session", None, &from, dest, "AgentSessionStart", None, None, false)?;
-            self.info.status = dest.to_owned();
+            self.info.status = kit.get().name(dest);
         }
         self.info.saw_start = true;
         self.start_batch = clone_src(py, batch);
@@ -1004,7 +1028,7 @@ impl Core {
     }
 
     fn on_remote_end(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<()> {
-        if self.info.status != "ended" {
+        if &*self.info.status != "ended" {
             self.info.remote_end_index = Some(self.index);
             self.info.remote_end_source = clone_src(py, &self.source);
         }
@@ -1047,18 +1071,18 @@ impl Core {
                 let at = At { machine: "agent_state", state: Some(&here), ..At::default() };
                 self.violate(py, "unknown-status", message, at)?;
             }
-            Some(t) if t != here => {
+            Some(t) if t != &*here => {
                 let found = machine.dest(&here, t);
                 if found.is_none() {
                     let message = format!("agent state {here} -> {t} is not in the agent-state table");
                     let at = At { machine: "agent_state", state: Some(&here), trigger: Some(t), ..At::default() };
                     self.violate(py, "agent-state-transition", message, at)?;
                 }
-                dest = found.unwrap_or(t).to_owned();
+                dest = self.kit.get().name(found.unwrap_or(t));
             }
             Some(_) => {}
         }
-        if is_acw && dest != UNAVAILABLE {
+        if is_acw && &*dest != UNAVAILABLE {
             let message = format!(
                 "IsAcw True with CurrentState {}; ACW is an Unavailable state",
                 repr(py, current_state.as_deref())?
@@ -1077,7 +1101,7 @@ impl Core {
             self.check_contact_state_left(py)?;
             if state_changed {
                 let from = self.agent.state.clone();
-                let trig = trigger.clone().unwrap_or_else(|| dest.clone());
+                let trig = trigger.clone().unwrap_or_else(|| dest.to_string());
                 self.moved(py, "agent_state", None, &from, &dest, &trig, current_state.as_deref(), time_obj(py, &start).as_ref(), false)?;
                 self.agent.state = dest.clone();
             } else if let Some(acw) = self.agent.acw.take() {
@@ -1085,7 +1109,7 @@ impl Core {
             }
             self.agent.entered_index = self.index;
             self.agent.entered_source = clone_src(py, &self.source);
-            self.agent.contact_seen = !CONTACT_STATES.contains(&dest.as_str()) || self.has_contact_for(&dest);
+            self.agent.contact_seen = !CONTACT_STATES.contains(&&*dest) || self.has_contact_for(&dest);
         }
         if !state_changed && next_states.ne(self.agent.next_states.bind(py))? {
             let change = if count > 0 { NEXT_SET } else { NEXT_CLEARED };
@@ -1095,11 +1119,11 @@ impl Core {
             }
         }
         if let Some(label) = nonempty(current_state) {
-            self.agent.label = label;
+            self.agent.label = self.kit.get().name(&label);
         }
         let new_interval = state_changed
             || restarted
-            || out_reason != self.agent.out_reason
+            || out_reason.as_str() != &*self.agent.out_reason
             || is_acw != self.agent.is_acw
             || self.agent.interval_index.is_none();
         let since_time = if new_interval || self.agent.since.is_none() {
@@ -1112,11 +1136,11 @@ impl Core {
         if new_interval {
             acw_contact = self.new_interval(py, &dest, &out_reason, is_acw, &since, acw_timeout, ended.as_deref())?;
         }
-        self.agent.out_reason = out_reason;
+        self.agent.out_reason = self.kit.get().name(&out_reason);
         self.agent.since = since_time;
         self.agent.next_states = next_states.unbind();
         self.agent.acw_timeout_s = acw_timeout;
-        if is_acw && dest == UNAVAILABLE {
+        if is_acw && &*dest == UNAVAILABLE {
             if self.agent.acw.is_none() {
                 let deadline = self.deadline(py, &since, acw_timeout)?;
                 self.agent.acw = Some(Box::new(Acw {
@@ -1247,7 +1271,7 @@ impl Core {
         }
         let state = match (&self.leg, new_leg) {
             (Some(leg), false) => leg.state.clone(),
-            _ => "New".to_owned(),
+            _ => self.kit.get().name("New"),
         };
         let trigger = machine.folded_trigger(status.as_deref()).map(str::to_owned);
         let mut dest = state.clone();
@@ -1257,7 +1281,7 @@ impl Core {
                 let at = At { machine: "agent_leg", state: Some(&state), ..At::default() };
                 self.violate(py, "unknown-status", message, at)?;
             }
-            Some(t) if t != state => {
+            Some(t) if t != &*state => {
                 let found = machine.dest(&state, t);
                 if found.is_none() {
                     let message = format!(
@@ -1267,7 +1291,7 @@ impl Core {
                     let at = At { machine: "agent_leg", state: Some(&state), trigger: Some(t), ..At::default() };
                     self.violate(py, "leg-transition", message, at)?;
                 }
-                dest = found.unwrap_or(t).to_owned();
+                dest = self.kit.get().name(found.unwrap_or(t));
             }
             Some(_) => {}
         }
@@ -1284,32 +1308,35 @@ impl Core {
             if let Some(old) = self.leg.take() {
                 self.rare_mut().past_legs.push(old);
             }
+            let (new, empty) = (self.kit.get().name("New"), self.kit.get().name(""));
             self.leg = Some(Leg {
                 leg_id: leg_id.clone(),
-                state: "New".to_owned(),
-                status: String::new(),
+                state: new,
+                status: empty,
                 final_: false,
                 errors: None,
                 last_digest: None,
             });
         }
+        let said = nonempty(status.clone()).map(|s| self.kit.get().name(&s));
         let (from, leg_status) = {
             let leg = self.leg.as_mut().ok_or_else(|| PyValueError::new_err("no leg"))?;
             leg.last_digest = digest;
-            if let Some(s) = nonempty(status.clone()) {
+            if let Some(s) = said {
                 leg.status = s;
             }
             (leg.state.clone(), leg.status.clone())
         };
         if dest != from {
-            let trig = trigger.clone().unwrap_or_else(|| dest.clone());
+            let trig = trigger.clone().unwrap_or_else(|| dest.to_string());
             self.moved(py, "agent_leg", leg_id.as_deref(), &from, &dest, &trig, Some(&leg_status), None, false)?;
         }
         if final_state {
             self.moved(py, "agent_leg", leg_id.as_deref(), &dest, "Closed", CLOSE, Some(&leg_status), None, true)?;
         }
+        let closed = self.kit.get().name("Closed");
         if let Some(leg) = self.leg.as_mut() {
-            leg.state = if final_state { "Closed".to_owned() } else { dest };
+            leg.state = if final_state { closed } else { dest };
             leg.final_ = final_state;
         }
         Ok(())
@@ -1402,7 +1429,7 @@ impl Core {
         }
         let state = match self.contacts.get(cid) {
             Some(contact) => contact.state.clone(),
-            None => kind.initial.clone(),
+            None => self.kit.get().name(&kind.initial),
         };
         let trigger = machine.trigger(status.as_deref()).map(str::to_owned);
         let mut dest = state.clone();
@@ -1412,7 +1439,7 @@ impl Core {
                 let at = At { contact_id: Some(cid), machine: name, state: Some(&state), ..At::default() };
                 self.violate(py, "unknown-status", message, at)?;
             }
-            Some(t) if t != state => {
+            Some(t) if t != &*state => {
                 let found = machine.dest(&state, t);
                 if found.is_none() {
                     let message = format!("{media_name} {cid}: {state} -> {t} is not in the {media_name} table");
@@ -1432,11 +1459,11 @@ impl Core {
                     let at = At { contact_id: Some(cid), ..At::default() };
                     self.violate(py, "contact-joined-mid-lifecycle", message, at)?;
                 }
-                dest = found.unwrap_or(t).to_owned();
+                dest = self.kit.get().name(found.unwrap_or(t));
             }
             Some(_) => {}
         }
-        if final_state && !kind.closable.contains(&dest) {
+        if final_state && !kind.closable.contains(&*dest) {
             let message = format!(
                 "{media_name} {cid}: FinalState True on {}, which cannot end a {media_name}",
                 shown(status.as_deref())
@@ -1462,7 +1489,8 @@ impl Core {
         // -- checks done: apply --
         let new = !is_open;
         if new {
-            let record = Contact::new(contact_id.clone(), media, kind.initial.clone(), self.index);
+            let (state, status) = (self.kit.get().name(&kind.initial), self.kit.get().name(""));
+            let record = Contact::new(contact_id.clone(), media, state, status, self.index);
             self.contacts.insert(contact_id.clone(), Box::new(record));
         }
         if (self.update_contact(py, kind, cid, facts, digest)? || new) && self.emit {
@@ -1484,11 +1512,11 @@ impl Core {
             (contact.state.clone(), contact.status.clone())
         };
         if dest != from {
-            let trig = trigger.clone().unwrap_or_else(|| dest.clone());
+            let trig = trigger.clone().unwrap_or_else(|| dest.to_string());
             self.moved(py, name, Some(cid), &from, &dest, &trig, Some(&status_now), at.as_ref(), false)?;
             let index = self.index;
             let contact = &mut self.contacts[cid];
-            if kind.closable.contains(&dest) {
+            if kind.closable.contains(&*dest) {
                 if !final_state {
                     contact.acw_phase_index = Some(index);
                 }
@@ -1591,6 +1619,7 @@ impl Core {
                 }
             }
         }
+        let status = status.map(|status| self.kit.get().name(&status));
         let contact = &mut self.contacts[cid];
         contact.last_digest = digest;
         if let Some(status) = status {
@@ -1689,7 +1718,7 @@ impl Core {
         if let Some(mut contact) = self.contacts.shift_remove(cid) {
             contact.final_ = true;
             contact.final_index = Some(index);
-            contact.state = kind.closed_state.clone();
+            contact.state = self.kit.get().name(&kind.closed_state);
             contact.desktop = None;
             self.closed.insert(cid.to_owned(), contact);
         }
@@ -1760,7 +1789,8 @@ impl Core {
                 self.rare_mut().rooms.entry(room.clone()).or_insert_with(|| cid.clone());
                 if !self.closed.contains_key(&cid) {
                     let chat = kit.get().kinds.iter().position(|k| k.media == "chat").unwrap_or(0);
-                    let mut record = Contact::new(cid.clone(), chat, "Closed".to_owned(), self.index);
+                    let (state, status) = (kit.get().name("Closed"), kit.get().name(""));
+                    let mut record = Contact::new(cid.clone(), chat, state, status, self.index);
                     record.final_ = true;
                     self.closed.insert(cid.clone(), Box::new(record));
                 }
@@ -2174,7 +2204,7 @@ impl Core {
                         i.session_id.as_deref().into_bound_py_any(py)?,
                         i.agent_id.as_deref().into_bound_py_any(py)?,
                         i.bus_no.as_deref().into_bound_py_any(py)?,
-                        i.status.as_str().into_bound_py_any(py)?,
+                        (&*i.status).into_bound_py_any(py)?,
                         i.end_reason.as_deref().into_bound_py_any(py)?,
                         i.end_message.as_deref().into_bound_py_any(py)?,
                         i.end_success.into_bound_py_any(py)?,
@@ -2209,9 +2239,9 @@ impl Core {
                 PyTuple::new(
                     py,
                     [
-                        a.state.as_str().into_bound_py_any(py)?,
-                        a.label.as_str().into_bound_py_any(py)?,
-                        a.out_reason.as_str().into_bound_py_any(py)?,
+                        (&*a.state).into_bound_py_any(py)?,
+                        (&*a.label).into_bound_py_any(py)?,
+                        (&*a.out_reason).into_bound_py_any(py)?,
                         time_obj(py, &a.since).into_bound_py_any(py)?,
                         a.is_acw.into_bound_py_any(py)?,
                         a.acw_timeout_s.into_bound_py_any(py)?,
@@ -2231,8 +2261,8 @@ impl Core {
                 py,
                 [
                     leg.leg_id.as_deref().into_bound_py_any(py)?,
-                    leg.state.as_str().into_bound_py_any(py)?,
-                    leg.status.as_str().into_bound_py_any(py)?,
+                    (&*leg.state).into_bound_py_any(py)?,
+                    (&*leg.status).into_bound_py_any(py)?,
                     leg.final_.into_bound_py_any(py)?,
                     objs(py, &leg.errors)?,
                     leg.last_digest.into_bound_py_any(py)?,
@@ -2246,8 +2276,8 @@ impl Core {
                 [
                     c.contact_id.as_str().into_bound_py_any(py)?,
                     kit.kinds[c.media].media.as_str().into_bound_py_any(py)?,
-                    c.state.as_str().into_bound_py_any(py)?,
-                    c.status.as_str().into_bound_py_any(py)?,
+                    (&*c.state).into_bound_py_any(py)?,
+                    (&*c.status).into_bound_py_any(py)?,
                     c.first_index.into_bound_py_any(py)?,
                     c.final_.into_bound_py_any(py)?,
                     c.is_linked.into_bound_py_any(py)?,
@@ -2385,6 +2415,7 @@ impl Core {
         let get = |name: &str| item(state, name);
         let kit = self.kit.clone_ref(py);
         let micros = kit.get().micros.bind(py);
+        let word = |value: Bound<'_, PyAny>| -> PyResult<Word> { Ok(kit.get().name(&value.extract::<String>()?)) };
         let time = |value: Bound<'_, PyAny>| -> PyResult<Option<Time>> {
             match opt(value) {
                 None => Ok(None),
@@ -2403,7 +2434,7 @@ impl Core {
             session_id: info.get_item(0)?.extract()?,
             agent_id: info.get_item(1)?.extract()?,
             bus_no: info.get_item(2)?.extract()?,
-            status: info.get_item(3)?.extract()?,
+            status: word(info.get_item(3)?)?,
             end_reason: info.get_item(4)?.extract()?,
             end_message: info.get_item(5)?.extract()?,
             end_success: info.get_item(6)?.extract()?,
@@ -2427,9 +2458,9 @@ impl Core {
             })
             .transpose()?;
         self.agent = Agent {
-            state: a.get_item(0)?.extract()?,
-            label: a.get_item(1)?.extract()?,
-            out_reason: a.get_item(2)?.extract()?,
+            state: word(a.get_item(0)?)?,
+            label: word(a.get_item(1)?)?,
+            out_reason: word(a.get_item(2)?)?,
             since: time(a.get_item(3)?)?,
             is_acw: a.get_item(4)?.extract()?,
             acw_timeout_s: a.get_item(5)?.extract()?,
@@ -2444,8 +2475,8 @@ impl Core {
         let leg_of = |t: Bound<'_, PyAny>| -> PyResult<Leg> {
             Ok(Leg {
                 leg_id: t.get_item(0)?.extract()?,
-                state: t.get_item(1)?.extract()?,
-                status: t.get_item(2)?.extract()?,
+                state: word(t.get_item(1)?)?,
+                status: word(t.get_item(2)?)?,
                 final_: t.get_item(3)?.extract()?,
                 errors: list_of(t.get_item(4)?)?,
                 last_digest: t.get_item(5)?.extract()?,
@@ -2458,8 +2489,8 @@ impl Core {
             Ok(Contact {
                 contact_id: t.get_item(0)?.extract()?,
                 media: media_of(&t.get_item(1)?.extract::<String>()?)?,
-                state: t.get_item(2)?.extract()?,
-                status: t.get_item(3)?.extract()?,
+                state: word(t.get_item(2)?)?,
+                status: word(t.get_item(3)?)?,
                 first_index: t.get_item(4)?.extract()?,
                 final_: t.get_item(5)?.extract()?,
                 is_linked: t.get_item(6)?.extract()?,
