@@ -37,11 +37,12 @@ import orjson
 import pytest
 from sizes import full_size
 
+from session_fsm.cli._common import replay_files
 from session_fsm.engine import SessionEngine
 from session_fsm.sim import INTENDED_WARNINGS, simulate
 from session_fsm.views.history import HistoryFold
-from session_fsm.views.validation import validate
-from session_fsm.wire.reader import WireItem, iter_wire
+from session_fsm.views.validation import validate_files
+from session_fsm.wire.reader import WireItem, iter_wire, wire_bytes
 
 Wire = dict[str, Any]
 
@@ -158,17 +159,14 @@ def report(benchmark: Any, name: str, **figures: float | int | str) -> None:
 
 
 def replay(path: Path, fold: HistoryFold | None = None) -> tuple[SessionEngine, int]:
-    """Bytes to final snapshots, as ``session-fsm snapshot`` does: the reader's wire
-    objects into the engine, which reads what it needs of each. With ``fold``, the history
-    is folded from the changes as they come, as ``session-fsm history`` does."""
+    """Bytes to final snapshots, exactly as ``session-fsm snapshot`` does (its
+    ``replay_files``: the reader, with the native core taking the lines it reads itself,
+    ``feed``, ``finish()``), then every snapshot. With ``fold``, the history is folded
+    from the changes as they come, as ``session-fsm history`` does."""
     engine = SessionEngine()
     if fold is not None:
         engine.subscribe(fold.apply)
-    feed = engine.feed
-    for item in iter_wire(path):  # on_error="raise": a bad line would raise instead
-        key, wire, source = cast(WireItem, item)
-        feed(wire, key=key, source=source, batch=source, on_error="raise")
-    engine.finish()
+    replay_files([str(path)], skip_bad=False, engine=engine)  # a bad line would raise
     return engine, len(engine.snapshot())
 
 
@@ -179,7 +177,8 @@ def test_end_to_end(benchmark: Any, stream: Stream, full: bool) -> None:
         benchmark, lambda: replay(path), lambda: parse_floor(path), full)
     assert sum(s.events for s in engine.sessions.values()) == events
     assert snapshots == len(engine.sessions) == sessions  # one per simulated session
-    report(benchmark, "end-to-end", events=events, events_per_s=events / engine_s,
+    report(benchmark, "end-to-end", engine=engine.engine, events=events,
+           events_per_s=events / engine_s,
            us_per_event=engine_s / events * 1e6, floor_us_per_event=floor_s / events * 1e6,
            ratio_to_floor=engine_s / floor_s)
 
@@ -217,6 +216,39 @@ def test_engine_only(benchmark: Any, stream: Stream, full: bool) -> None:
     assert sum(s.events for s in engine.sessions.values()) == events
     report(benchmark, "engine-only", events=events, events_per_s=events / engine_s,
            us_per_event=engine_s / events * 1e6, ratio_to_floor=engine_s / floor_s)
+
+
+def test_engine_on_bytes(benchmark: Any, stream: Stream, full: bool) -> None:
+    """The stream's bytes already in memory into the engine (``wire_bytes``, the native
+    core taking the lines it reads itself, as a push to ``serve`` or ``replay_files``
+    hands them): the engine's own rate, with no file read and no snapshot."""
+    path, events, _ = stream
+    data = path.read_bytes()
+
+    def run() -> SessionEngine:
+        engine = SessionEngine()
+        feed = engine.feed
+
+        def feed_item(key: str, wire: dict[str, Any], source: Any) -> None:
+            feed(wire, key=key, source=source, batch=source)
+
+        taker = engine.line_taker(feed_item)
+
+        def take(chunk: bytes, name: str, line: int, limit: int, last: bool) -> tuple[int, int]:
+            assert taker is not None
+            used, lines, _ = taker(chunk, name, line, limit, last)
+            return used, lines
+
+        for key, wire, source in cast(Iterator[WireItem], wire_bytes(
+                data, str(path), take_lines=take if taker is not None else None)):
+            feed_item(key, wire, source)
+        return engine
+
+    engine_s, floor_s, engine = against_floor(benchmark, run, lambda: parse_floor(path), full)
+    assert sum(s.events for s in engine.sessions.values()) == events
+    report(benchmark, "engine-on-bytes", engine=engine.engine, events=events,
+           events_per_s=events / engine_s, us_per_event=engine_s / events * 1e6,
+           ratio_to_floor=engine_s / floor_s)
 
 
 # --- synthetic sessions for scaling and memory ---------------------------------------------
@@ -436,11 +468,11 @@ def test_memory(benchmark: Any, sessions: int, full: bool) -> None:
 
 
 def test_validation(benchmark: Any, stream: Stream, full: bool) -> None:
-    """validate() over the reader, as ``session-fsm validate`` runs it."""
+    """validate_files(): the reader into validate(), the native core taking the lines it
+    reads itself, as ``session-fsm validate`` runs it."""
     path, events, _ = stream
     engine_s, floor_s, result = against_floor(
-        benchmark, lambda: validate(iter_wire(path, on_error="report")),
-        lambda: parse_floor(path), full)
+        benchmark, lambda: validate_files(path), lambda: parse_floor(path), full)
     assert result.events == events
     assert result.errors == 0  # the simulator never breaks the documented protocol
     assert {v.rule for v in result.violations} <= INTENDED_WARNINGS

@@ -31,7 +31,7 @@ from session_fsm.engine import SessionEngine
 from session_fsm.engine.changes import Change, as_json
 from session_fsm.engine.native import available
 from session_fsm.engine.snapshot import snapshots_json
-from session_fsm.errors import SequenceError, Source
+from session_fsm.errors import InputError, SequenceError, Source
 from session_fsm.io import checkpoint as ck
 from session_fsm.sim import simulate
 from session_fsm.views.history import HistoryFold, histories_json
@@ -221,7 +221,7 @@ def _hostile_run(engine_name: str, stream: list[tuple[str, dict[str, Any], int]]
             raised = repr((str(error), error.rule, error.machine, error.subject, error.state,
                            error.trigger, error.event_index))
             break
-        except Exception as error:  # the same refusal, whatever it is
+        except InputError as error:  # the same refusal (anything else is a bug: it fails)
             raised = f"{type(error).__name__}: {error}"
             break
     changes.extend(engine.finish())

@@ -19,7 +19,7 @@ from ..engine import SessionEngine
 from ..engine.changes import Change
 from ..engine.rules import RuleName
 from ..engine.session import BAD_FIELD_APPLIED
-from ..errors import InputError, OnError, plural
+from ..errors import InputError, OnError, Source, plural
 from ..wire.reader import ReadError, WireItem, iter_wire
 
 EXIT_OK = 0
@@ -304,10 +304,43 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
     # the wrong kind is no unreadable line: the engine applies the rest of its event and
     # reports the field (bad-field); the summary below says so on stderr.
     on_bad: OnError = "report"
-    items = iter_wire(paths, on_error="report" if skip_bad or report_bad else "raise")
-    count = 0
-    for count, item in enumerate(with_progress(items, paths), 1):
-        if count <= skip:
+
+    def feed_item(key: str, wire: dict[str, Any], source: Source) -> None:
+        try:
+            changes = feed(wire, key=key, source=source, batch=source, on_error=on_bad)
+        except InputError as error:
+            if not skip_bad:
+                raise
+            _skipped(result, error)
+        else:
+            if changes and on_changes is not None:
+                on_changes(changes)
+
+    count = 0  # input items consumed (skipped on resume, or applied)
+
+    def consumed(items: int) -> None:
+        nonlocal count
+        before, count = count, count + items
+        result.consumed = count
+        if checkpoint is not None and count // checkpoint_every > before // checkpoint_every:
+            write_position(checkpoint, paths, count, engine=result.engine)
+
+    # The native core reads the usual lines itself once the resumed items are skipped
+    # (they are counted one by one through the reader); what it leaves comes back here.
+    native = result.engine.line_taker(feed_item, on_changes)
+
+    def take_lines(data: bytes, name: str, line: int, limit: int, last: bool) -> tuple[int, int]:
+        if native is None or count < skip:
+            return 0, 0
+        used, lines, events = native(data, name, line, limit, last)
+        consumed(events)
+        return used, lines
+
+    items = iter_wire(paths, on_error="report" if skip_bad or report_bad else "raise",
+                      take_lines=take_lines if native is not None else None)
+    for item in with_progress(items, paths):
+        if count < skip:
+            count += 1
             continue
         if isinstance(item, ReadError):
             if report_bad:
@@ -318,19 +351,8 @@ def replay_files(paths: Sequence[str], *, skip_bad: bool, report_bad: bool = Fal
             else:
                 _skipped(result, item.error)
         else:
-            key, wire, source = item
-            try:
-                changes = feed(wire, key=key, source=source, batch=source, on_error=on_bad)
-            except InputError as error:
-                if not skip_bad:
-                    raise
-                _skipped(result, error)
-            else:
-                if changes and on_changes is not None:
-                    on_changes(changes)
-        result.consumed = count
-        if checkpoint is not None and count % checkpoint_every == 0:
-            write_position(checkpoint, paths, count, engine=result.engine)
+            feed_item(*item)
+        consumed(1)
     if count < skip:
         raise past_the_end(checkpoint, skip, count)
     changes = result.engine.finish()

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ..views.validation import UnknownRuleError, validate
+from ..views.validation import UnknownRuleError, native_lines, validate, validation_engine
 from ..wire.reader import iter_wire
 from ._common import (
     EXIT_FINDING,
@@ -64,9 +64,11 @@ def command(files: tuple[str, ...], as_json: bool, strict: bool, ignore: tuple[s
     chosen = select or None  # no --select: every rule
     check_inputs(files)
     unreadable = Unreadable()
-    try:  # validate() checks the rule names before iter_wire opens anything
-        items = unreadable.watch(with_progress(iter_wire(files, on_error="report"), files))
-        report = validate(items, ignore=ignore, select=chosen, strict_warnings=strict)
+    try:  # the rule names are checked before iter_wire opens anything
+        engine = validation_engine(ignore=ignore, select=chosen)
+        wire = iter_wire(files, on_error="report", take_lines=native_lines(engine))
+        items = unreadable.watch(with_progress(wire, files))
+        report = validate(items, strict_warnings=strict, engine=engine)
     except UnknownRuleError as error:
         raise Failure(str(error), EXIT_INPUT) from None
     except OSError as error:

@@ -26,7 +26,7 @@ from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import orjson
@@ -45,9 +45,9 @@ from ..machines.agent_state import AGENT_STATE
 from ..machines.contacts import CONTACT_MACHINES
 from ..machines.session import SESSION
 from ..wire import events as ev
-from ..wire.codec import _MISSING, _fast_structured
+from ..wire.codec import _MISSING, _fast_structured, decode
 from ..wire.events import wire_name
-from ..wire.facts import EXTRA_FACTS, FACTS_OF, ContactFacts, StateFacts
+from ..wire.facts import EXTRA_FACTS, FACTS_OF, ContactFacts, StateFacts, facts_of_event
 from . import changes as ch
 from .agent import _deadline
 from .contacts import _TYPE_OF_MEDIA
@@ -59,6 +59,7 @@ from .session import (
     _ROUTES,
     END_EVENTS,
     AgentSession,
+    SessionEngine,
     _Route,
     read_event,
     rule_of,
@@ -142,6 +143,8 @@ def _kit() -> Any:
         "deadline": _deadline, "tuple_new": tuple.__new__,
         "from_iso": datetime.fromisoformat, "missing": _MISSING, "micros": _micros,
         "dumps": orjson.dumps,
+        # what read_event does with an object of a type the core has no facts reader for
+        "decode": decode, "facts_of_event": facts_of_event, "route_index": _ROUTE_INDEX,
     }
     return native.Kit(routes, readers, machines, kinds, rules, classes)
 
@@ -169,7 +172,9 @@ def _reader(cls: type[Any], route: int) -> tuple[Any, ...]:
         if field.name == "extra":
             continue
         kind = _KINDS.get(field.type, "structured")
-        nested = kind == "structured"
+        if field.type == tuple[ev.NextState, ...]:
+            kind = "next_states"  # the codec's shared entries, kept in the core too
+        nested = kind in ("structured", "next_states")
         fields.append((wire_name(field), kind, slot_of.get(field.name, -1),
                        _fast_structured(field.type) if nested else None,
                        field.default if nested else None))
@@ -294,17 +299,25 @@ def _values_of(session: AgentSession) -> dict[str, Any]:
     return values
 
 
-class NativeSession(AgentSession):
+if TYPE_CHECKING:
+    # for the type checker, one wherever a session is
+    from .session import AgentSession as _SessionBase
+else:
+    # at run time, none of the reference's ~40 record slots (300 bytes a session)
+    _SessionBase = object
+
+
+class NativeSession(_SessionBase):
     """One agent session on the native core, with :class:`AgentSession`'s API: ``feed``,
     ``end``, ``finish``, ``report_input_error``, ``snapshot``, and its records read by
     name (built from the core's state: read-only views).
 
-    A subclass, so that it is one wherever a session is: the reference's record slots
-    stay unset (reading one finds no value and asks :meth:`__getattr__`, which exports
-    it from the core), and every method that applies something is the core's.
+    Typed as an :class:`AgentSession` (it is used wherever one is), it carries none of
+    the reference's record slots: reading a record asks :meth:`__getattr__`, which
+    exports it from the core, and every method that applies something is the core's.
     """
 
-    __slots__ = ("_core",)
+    __slots__ = ("_core", "ignore", "key", "strict")
 
     def __init__(self, key: str = "-", *, strict: bool = False,
                  ignore: Iterable[str] = ()) -> None:
@@ -391,3 +404,30 @@ class NativeSession(AgentSession):
 
 def _kit_core(key: str, strict: bool, ignore: frozenset[str]) -> Any:
     return _module().Core(_kit(), key, strict, set(ignore))
+
+
+def lines_of(
+    engine: SessionEngine,
+    on_wire: Callable[[str, dict[str, Any], Source], object],
+    on_changes: Callable[[tuple[ch.Change, ...]], object] | None,
+) -> Callable[[bytes, str, int, int, bool], tuple[int, int, int]]:
+    """:meth:`SessionEngine.line_taker` on the native core (``lines.rs``)."""
+    sessions = engine.sessions
+    subscribers = engine._subscribers
+
+    def lookup(key: str) -> Any:
+        session = sessions.get(key)
+        return session._core if type(session) is NativeSession else None
+
+    publish: Callable[[tuple[ch.Change, ...]], object] = engine._publish
+    if on_changes is not None:
+        told = on_changes
+
+        def publish(changes: tuple[ch.Change, ...]) -> None:
+            if subscribers:
+                engine._publish(changes)
+            told(changes)
+
+    lines = _module().Lines(_kit(), lookup, on_wire, publish, subscribers, on_changes is not None)
+    take: Callable[[bytes, str, int, int, bool], tuple[int, int, int]] = lines.feed_chunk
+    return take

@@ -453,7 +453,9 @@ def read_event(event: ev.Event | Mapping[str, Any], source: Source | None,
     bad_fields: tuple[FieldError, ...] = ()
     route: _Route | None = None
     if wire is not None:
-        found = _WIRE_READERS.get(wire.get("Type"))
+        type_name = wire.get("Type")
+        # a Type that is no string (an array, an object) is decode()'s to refuse
+        found = _WIRE_READERS.get(type_name) if type(type_name) is str else None
         if found is not None:
             read, route = found
             facts = read(wire)
@@ -643,6 +645,29 @@ class SessionEngine:
         if new:  # only once its first event applied (it raised otherwise)
             self.sessions[key] = session
         return self._publish(changes) if self._subscribers else changes
+
+    def line_taker(
+        self,
+        on_wire: Callable[[str, dict[str, Any], Source], object],
+        on_changes: Callable[[tuple[Change, ...]], object] | None = None,
+    ) -> Callable[[bytes, str, int, int, bool], tuple[int, int, int]] | None:
+        """For the reader's ``take_lines`` (:func:`~session_fsm.wire.reader.iter_wire`):
+        the native core reads JSON Lines lines' bytes and applies their events itself;
+        None on the Python engine. ``taker(data, path, first line, max_line_bytes,
+        last)`` returns (bytes taken, lines taken, events applied).
+
+        Every event the core does not read itself goes to ``on_wire(key, wire, source)``
+        (which should :meth:`feed` it), in its place, exactly as the reader would have
+        yielded it. ``on_changes`` is handed each applied event's changes; without it,
+        and while nobody subscribes, the core makes none (the records and violations are
+        the same either way). Subscribers get every change as from :meth:`feed`.
+        Sessions are looked up once each: replace none while the taker is in use.
+        """
+        if self.engine != "native":
+            return None
+        from .native import lines_of
+
+        return lines_of(self, on_wire, on_changes)
 
     def report_input_error(self, key: str, error: InputError,
                            source: Source | None = None) -> tuple[Change, ...]:

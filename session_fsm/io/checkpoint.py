@@ -22,6 +22,7 @@ left by a writer killed mid-write is removed by the next write or read of the ch
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -65,7 +66,14 @@ from ..machines.contacts import CONTACT_MACHINES
 from ..machines.session import END_REASONS, SESSION
 from ..views.history import AgentInterval, ContactLog, SessionLog, Step
 from ..wire import events as ev
-from ..wire.codec import EVENT_TYPES, MAX_INT_DIGITS, decode, encode, event_type_of, kind_of
+from ..wire.codec import (
+    EVENT_TYPES,
+    MAX_INT_DIGITS,
+    decode_lenient,
+    encode,
+    event_type_of,
+    kind_of,
+)
 
 FORMAT: Final = "session_fsm.io.checkpoint"
 VERSION: Final = 3
@@ -443,11 +451,15 @@ _document.register_structure_hook_factory(
 
 
 def _typed_event(cls: type[Any]) -> Check:
-    """Events travel in wire form through the codec, which checks every field."""
+    """Events travel in wire form through the codec, which checks every field, and
+    reads them as the engine did when it took them: a field the engine left out (and
+    reported, bad-field) is left out again, its raw value in the event's ``extra`` as
+    before. (Decoding strictly refused such a checkpoint as damaged: a session that had
+    kept, say, an Indicator with one bad value could not be resumed.)"""
     def structure(value: Any, _: Any = None) -> Any:
         if type(value) is not dict:
             raise _ExpectedError(f"an event object of Type {cls.TYPE}", value)
-        event = decode(value)  # an InputError names the bad field
+        event, _left_out = decode_lenient(value)  # an InputError names what is no event
         if type(event) is not cls:
             raise _ExpectedError(f"an event of Type {cls.TYPE}", event_type_of(value))
         return event
@@ -603,7 +615,19 @@ def load_engine(document: Any, engine: str | None = None) -> SessionEngine:
 
 
 def to_bytes(engine: SessionEngine, *, position: Any = None) -> bytes:
-    return orjson.dumps(dump_engine(engine, position=position))
+    return encode(dump_engine(engine, position=position))
+
+
+def encode(document: Any) -> bytes:
+    """A checkpoint document (or a session's state) as JSON. orjson writes it, except
+    an integer past 64 bits, which orjson refuses: a raw value a typed event keeps in its
+    ``extra`` from an API user's dict (a file's JSON never holds one: orjson reads it as
+    a float); then the standard library writes the whole document, and a later load
+    reads that value as orjson reads such a number, a float."""
+    try:
+        return orjson.dumps(document)
+    except TypeError:
+        return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
 
 
 def from_bytes(data: bytes) -> tuple[SessionEngine, Any]:

@@ -99,7 +99,14 @@ from ..machines.contacts import CONTACT_MACHINES
 from ..views.contacts import ContactsFold
 from ..views.history import AgentInterval, ContactLog, SessionLog, Step
 from ..wire.reader import ReadError, iter_wire
-from .checkpoint import dump_history, dump_session, load_history, load_session, write_atomic
+from .checkpoint import (
+    dump_history,
+    dump_session,
+    encode,
+    load_history,
+    load_session,
+    write_atomic,
+)
 
 __all__ = [
     "EVENT_SCHEMA",
@@ -503,7 +510,7 @@ class _Output:
         names its checkpoint part and row, should it be damaged by then."""
         assert self.carry_part is not None  # only a chunk with a next one carries
         self.carry.add(key, self.carry_part, -1, len(self.carry) + 1, 0, NO_TIME,
-                       KIND_CHECKPOINT, orjson.dumps(data))
+                       KIND_CHECKPOINT, encode(data))  # an API integer past 64 bits too
 
     def write(self, out_dir: str, number: int) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -2,9 +2,10 @@
 //! `session_fsm/engine/` (`session.py`, `agent.py`, `contacts.py`, `core.py`), line for
 //! line, so that both engines say the same thing about every stream.
 //!
-//! What the core is handed: an event's *facts*, read by the Python codec (the same
-//! `wire_reader` / `decode` both engines share, so the wire's leniency and its bad-field
-//! reports are one code), the event's digest, where it came from and its batch. What it
+//! What the core is handed: an event's *facts* (read by the Python codec, the same
+//! `wire_reader` / `decode` both engines share, or by `wire.rs` exactly as that reader
+//! reads them, from a wire dict or a line the core parsed itself, `lines.rs`), the
+//! event's digest, where it came from and its batch. What it
 //! hands back: the change values of `engine/changes.py`, built from the Python classes
 //! the [`Kit`] holds. Values the engine never computes with (typed events kept whole,
 //! sources, batches, timestamps) stay Python objects; states, statuses, ids and indices
@@ -38,6 +39,10 @@ const CONTACT_STATES: [&str; 4] =
 
 type Obj = Py<PyAny>;
 
+/// A state, status or label: one of a few words every session shares (`Kit::name`), so a
+/// session holds a pointer to it, not a copy.
+type Word = std::sync::Arc<str>;
+
 // --- what Python hands over once ---------------------------------------------------------
 
 /// How the engine takes one event type (`session._Route`).
@@ -66,12 +71,12 @@ enum Handler {
     Noted,
 }
 
-struct Route {
+pub(crate) struct Route {
     handler: Handler,
     /// Whether the handler takes facts (`route.read`), and which of their slots are
     /// timestamps the engine compares.
-    facts: bool,
-    timed: Vec<usize>,
+    pub(crate) facts: bool,
+    pub(crate) timed: Vec<usize>,
     /// The wire `Type` (`cls.TYPE`), named in messages; a signal's name.
     type_name: String,
     repeats: bool,
@@ -103,12 +108,12 @@ struct Rule {
 /// of the values it hands back.
 #[pyclass(frozen, module = "session_fsm._native")]
 pub struct Kit {
-    routes: Vec<Route>,
+    pub(crate) routes: Vec<Route>,
     /// The facts readers of the frequent types, by the wire's `Type`.
-    readers: HashMap<String, TypeSpec>,
-    from_iso: Obj,
-    missing: Obj,
-    micros: Obj,
+    pub(crate) readers: HashMap<String, TypeSpec>,
+    pub(crate) from_iso: Obj,
+    pub(crate) missing: Obj,
+    pub(crate) micros: Obj,
     dumps: Obj,
     session: Py<Machine>,
     agent_state: Py<Machine>,
@@ -126,13 +131,20 @@ pub struct Kit {
     violation: Obj,
     transcript_line: Obj,
     sequence_error: Obj,
-    source_type: Obj,
+    pub(crate) source_type: Obj,
     same_batch: Obj,
+    /// `codec.decode`, `facts.facts_of_event` and each event class's route: what
+    /// `read_event` does with an object of a type there is no facts reader for.
+    pub(crate) decode: Obj,
+    pub(crate) facts_of_event: Obj,
+    pub(crate) route_index: Py<PyDict>,
     deadline: Obj,
     tuple_new: Obj,
     /// One Python string per machine name, state, trigger and status the changes carry
     /// (the reference interns them too): bounded, as statuses come from the wire.
     words: std::sync::Mutex<HashMap<String, Py<PyString>>>,
+    /// The same words as Rust strings, for the records (bounded the same way).
+    names: std::sync::Mutex<HashSet<Word>>,
 }
 
 thread_local! {
@@ -145,6 +157,22 @@ thread_local! {
 const WORDS_MAX: usize = 4096;
 
 impl Kit {
+    /// `text` as a shared Rust string: a state, status or label a record keeps.
+    fn name(&self, text: &str) -> Word {
+        let Ok(mut names) = self.names.lock() else {
+            return Word::from(text);
+        };
+        if let Some(found) = names.get(text) {
+            return found.clone();
+        }
+        if names.len() >= WORDS_MAX {
+            names.clear(); // the words already handed out stay valid
+        }
+        let made = Word::from(text);
+        names.insert(made.clone());
+        made
+    }
+
     /// `text` as a shared Python string.
     fn word<'py>(&self, py: Python<'py>, text: &str) -> Bound<'py, PyAny> {
         let Ok(mut words) = self.words.lock() else {
@@ -278,9 +306,13 @@ impl Kit {
             sequence_error: class("SequenceError")?,
             source_type: class("Source")?,
             same_batch: class("same_batch")?,
+            decode: class("decode")?,
+            facts_of_event: class("facts_of_event")?,
+            route_index: item(classes, "route_index")?.cast_into::<PyDict>()?.unbind(),
             deadline: class("deadline")?,
             tuple_new: class("tuple_new")?,
             words: std::sync::Mutex::new(HashMap::default()),
+            names: std::sync::Mutex::new(HashSet::default()),
         })
     }
 }
@@ -319,6 +351,64 @@ fn fact_time(facts: &Facts<'_>, slot: usize) -> Option<Time> {
     facts.obj(slot).map(|obj| Time { us, obj })
 }
 
+/// Where an event came from, or the batch it came in: a value from Python (a `Source`
+/// or any hashable batch), or a line of a file the core read itself, made into the
+/// `Source` the reader would have made only when asked (most never are).
+pub(crate) enum Src {
+    Py(Obj),
+    /// `batched`: in a response or envelope of the line's own (`Source.batch` is
+    /// `(line, 0)`), else the line is the batch (None): the same batch either way.
+    Line { path: Py<PyString>, line: i64, batched: bool },
+}
+
+impl Src {
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> Src {
+        match self {
+            Src::Py(obj) => Src::Py(obj.clone_ref(py)),
+            Src::Line { path, line, batched } => Src::Line { path: path.clone_ref(py), line: *line, batched: *batched },
+        }
+    }
+
+    /// The Python value: `Source(path, line, batch)` for a line.
+    pub(crate) fn obj(&self, py: Python<'_>, kit: &Kit) -> PyResult<Obj> {
+        match self {
+            Src::Py(obj) => Ok(obj.clone_ref(py)),
+            Src::Line { path, line, batched } => {
+                let batch = batched.then_some((*line, 0));
+                Ok(kit.source_type.bind(py).call1((path.bind(py), *line, batch))?.unbind())
+            }
+        }
+    }
+
+    /// `str(source)`.
+    fn text(&self, py: Python<'_>) -> PyResult<Py<PyString>> {
+        match self {
+            Src::Py(obj) => Ok(obj.bind(py).str()?.unbind()),
+            Src::Line { path, line, .. } => Ok(PyString::new(py, &format!("{}:{line}", path.bind(py).to_str()?)).unbind()),
+        }
+    }
+}
+
+/// Whether two lines are of one batch (`errors.same_batch` on the sources they make).
+fn same_line_batch(py: Python<'_>, one: &Src, other: &Src) -> PyResult<Option<bool>> {
+    match (one, other) {
+        (Src::Line { path: p1, line: l1, .. }, Src::Line { path: p2, line: l2, .. }) => {
+            // a line's batch is (line, 0) whether it is the line's or its response's
+            let same_path = p1.is(p2) || p1.bind(py).to_str()? == p2.bind(py).to_str()?;
+            Ok(Some(same_path && l1 == l2))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn clone_src(py: Python<'_>, value: &Option<Src>) -> Option<Src> {
+    value.as_ref().map(|v| v.clone_ref(py))
+}
+
+fn src_obj(py: Python<'_>, kit: &Kit, value: &Option<Src>) -> PyResult<Option<Obj>> {
+    value.as_ref().map(|v| v.obj(py, kit)).transpose()
+}
+
 struct Acw {
     contact_id: Option<String>,
     started: Option<Obj>,
@@ -328,16 +418,16 @@ struct Acw {
 }
 
 struct Agent {
-    state: String,
-    label: String,
-    out_reason: String,
+    state: Word,
+    label: Word,
+    out_reason: Word,
     since: Option<Time>,
     is_acw: bool,
     acw_timeout_s: Option<i64>,
     next_states: Obj,
-    acw: Option<Acw>,
+    acw: Option<Box<Acw>>,
     entered_index: i64,
-    entered_source: Option<Obj>,
+    entered_source: Option<Src>,
     interval_index: Option<i64>,
     contact_seen: bool,
     last_digest: Option<u64>,
@@ -345,8 +435,8 @@ struct Agent {
 
 struct Leg {
     leg_id: Option<String>,
-    state: String,
-    status: String,
+    state: Word,
+    status: Word,
     final_: bool,
     errors: Option<Vec<Obj>>,
     last_digest: Option<u64>,
@@ -355,8 +445,8 @@ struct Leg {
 struct Contact {
     contact_id: String,
     media: usize,
-    state: String,
-    status: String,
+    state: Word,
+    status: Word,
     first_index: i64,
     final_: bool,
     is_linked: bool,
@@ -370,6 +460,9 @@ struct Contact {
     acw_phase_index: Option<i64>,
     room_id: Option<String>,
     transcript: Option<Py<PyList>>,
+    /// The transcript's lines as a set, made on first need (a chat's every event repeats
+    /// its messages so far: hashing them all again each time is quadratic).
+    transcript_seen: Option<Py<PySet>>,
     payload: Option<Obj>,
     errors: Option<Vec<Obj>>,
     last_digest: Option<u64>,
@@ -377,12 +470,12 @@ struct Contact {
 }
 
 impl Contact {
-    fn new(contact_id: String, media: usize, state: String, first_index: i64) -> Self {
+    fn new(contact_id: String, media: usize, state: Word, status: Word, first_index: i64) -> Self {
         Self {
             contact_id,
             media,
             state,
-            status: String::new(),
+            status,
             first_index,
             final_: false,
             is_linked: false,
@@ -396,6 +489,7 @@ impl Contact {
             acw_phase_index: None,
             room_id: None,
             transcript: None,
+            transcript_seen: None,
             payload: None,
             errors: None,
             last_digest: None,
@@ -414,7 +508,7 @@ struct Info {
     session_id: Option<String>,
     agent_id: Option<String>,
     bus_no: Option<String>,
-    status: String,
+    status: Word,
     end_reason: Option<String>,
     end_message: Option<String>,
     end_success: Option<bool>,
@@ -422,8 +516,8 @@ struct Info {
     saw_start: bool,
     saw_end_event: bool,
     remote_end_index: Option<i64>,
-    remote_end_source: Option<Obj>,
-    first_source: Option<Obj>,
+    remote_end_source: Option<Src>,
+    first_source: Option<Src>,
 }
 
 /// Where a violation points and what a strict-mode raise names (`SessionCore._violate`).
@@ -442,23 +536,10 @@ impl Default for At<'_> {
     }
 }
 
-/// One agent session (`engine.session.AgentSession`), natively.
-#[pyclass(module = "session_fsm._native")]
-pub struct Core {
-    kit: Py<Kit>,
-    #[pyo3(get)]
-    key: String,
-    key_obj: Py<PyString>,
-    #[pyo3(get)]
-    strict: bool,
-    ignore: HashSet<String>,
-    info: Info,
-    agent: Agent,
-    leg: Option<Leg>,
-    // boxed: a record is some 400 bytes and a map's table keeps room for several
-    contacts: IndexMap<String, Box<Contact>, FxBuildHasher>,
-    closed: IndexMap<String, Box<Contact>, FxBuildHasher>,
-    linked_contact_id: Option<String>,
+/// A session's rarely used records (`Core::rare`), apart so a session without them
+/// carries one pointer, not their room.
+#[derive(Default)]
+struct Rare {
     monitoring: Option<Obj>,
     monitor_contact_id: Option<String>,
     take_over: Option<Obj>,
@@ -474,6 +555,48 @@ pub struct Core {
     signals: Option<IndexMap<String, i64, FxBuildHasher>>,
     unknown_types: Option<IndexMap<String, i64, FxBuildHasher>>,
     rooms: IndexMap<String, String, FxBuildHasher>,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.monitoring.is_none()
+            && self.monitor_contact_id.is_none()
+            && self.take_over.is_none()
+            && self.past_legs.is_empty()
+            && self.session_errors.is_empty()
+            && self.indicators.is_none()
+            && self.page_opens.is_none()
+            && self.pop_urls.is_none()
+            && self.custom_events.is_none()
+            && self.skill_list.is_none()
+            && self.hours_of_operation.is_none()
+            && self.muted.is_none()
+            && self.signals.is_none()
+            && self.unknown_types.is_none()
+            && self.rooms.is_empty()
+    }
+}
+
+/// One agent session (`engine.session.AgentSession`), natively.
+#[pyclass(module = "session_fsm._native")]
+pub struct Core {
+    kit: Py<Kit>,
+    /// The session's key: the very string the engine keys it by (no copy of its own).
+    key_obj: Py<PyString>,
+    #[pyo3(get)]
+    strict: bool,
+    /// The rules not reported (`ignore`): none, usually.
+    ignore: Option<Box<HashSet<String>>>,
+    info: Info,
+    agent: Agent,
+    leg: Option<Leg>,
+    // boxed: a record is some 400 bytes and a map's table keeps room for several
+    contacts: IndexMap<String, Box<Contact>, FxBuildHasher>,
+    closed: IndexMap<String, Box<Contact>, FxBuildHasher>,
+    linked_contact_id: Option<String>,
+    /// What few sessions have (supervision, desktop events, chat rooms...): one
+    /// pointer until one does.
+    rare: Option<Box<Rare>>,
     violations: Vec<Obj>,
     #[pyo3(get)]
     position: i64,
@@ -481,17 +604,20 @@ pub struct Core {
     events: i64,
     #[pyo3(get)]
     finished: bool,
-    start_batch: Option<Obj>,
+    start_batch: Option<Src>,
     last_ended_contact: Option<(String, i64)>,
-    source: Option<Obj>,
+    source: Option<Src>,
     index: i64,
     out: Vec<Obj>,
-    recent: Option<[u64; RECENT]>,
+    recent: Option<Box<[u64; RECENT]>>,
     recent_at: usize,
-    batch: Option<Obj>,
+    batch: Option<Src>,
     batch_digests: Vec<Option<u64>>,
     previous_batch: Vec<Option<u64>>,
     repeating: bool,
+    /// Whether changes are made: false while the core reads lines nobody asked the
+    /// changes of (`Lines`); violations are kept either way.
+    pub(crate) emit: bool,
 }
 
 fn opt<'py>(value: Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
@@ -535,19 +661,19 @@ fn clone_opt(py: Python<'_>, value: &Option<Obj>) -> Option<Obj> {
 
 
 impl Core {
-    fn fresh(kit: Py<Kit>, key: String, strict: bool, ignore: HashSet<String>, py: Python<'_>) -> Self {
-        let (session_initial, agent_initial) = ("not_started".to_owned(), "Unknown".to_owned());
+    fn fresh(kit: Py<Kit>, key: Py<PyString>, strict: bool, ignore: HashSet<String>, py: Python<'_>) -> Self {
+        let names = kit.get();
+        let (session_initial, agent_initial, empty) = (names.name("not_started"), names.name("Unknown"), names.name(""));
         Self {
             kit,
-            key_obj: PyString::new(py, &key).unbind(),
-            key,
+            key_obj: key,
             strict,
-            ignore,
+            ignore: if ignore.is_empty() { None } else { Some(Box::new(ignore)) },
             info: Info { status: session_initial, ..Info::default() },
             agent: Agent {
                 state: agent_initial,
-                label: String::new(),
-                out_reason: String::new(),
+                label: empty.clone(),
+                out_reason: empty,
                 since: None,
                 is_acw: false,
                 acw_timeout_s: None,
@@ -563,21 +689,7 @@ impl Core {
             contacts: IndexMap::default(),
             closed: IndexMap::default(),
             linked_contact_id: None,
-            monitoring: None,
-            monitor_contact_id: None,
-            take_over: None,
-            past_legs: Vec::new(),
-            session_errors: Vec::new(),
-            indicators: None,
-            page_opens: None,
-            pop_urls: None,
-            custom_events: None,
-            skill_list: None,
-            hours_of_operation: None,
-            muted: None,
-            signals: None,
-            unknown_types: None,
-            rooms: IndexMap::default(),
+            rare: None,
             violations: Vec::new(),
             position: 0,
             events: 0,
@@ -593,6 +705,7 @@ impl Core {
             batch_digests: Vec::new(),
             previous_batch: Vec::new(),
             repeating: false,
+            emit: true,
         }
     }
 
@@ -618,7 +731,7 @@ impl Core {
     // --- violations and changes ----------------------------------------------------------
 
     fn violate(&mut self, py: Python<'_>, rule: &str, message: String, at: At<'_>) -> PyResult<()> {
-        if self.ignore.contains(rule) {
+        if self.ignore.as_ref().is_some_and(|ignored| ignored.contains(rule)) {
             return Ok(());
         }
         let kit_ref = self.kit.clone_ref(py);
@@ -634,12 +747,12 @@ impl Core {
             kwargs.set_item("state", at.state)?;
             kwargs.set_item("trigger", at.trigger)?;
             kwargs.set_item("event_index", self.index)?;
-            kwargs.set_item("session", self.key.as_str())?;
+            kwargs.set_item("session", self.key_obj.bind(py))?;
             let error = kit.sequence_error.bind(py).call((found.name.bind(py), message), Some(&kwargs))?;
             return Err(PyErr::from_value(error));
         }
         let source = match &self.source {
-            Some(source) => Some(source.bind(py).str()?.unbind()),
+            Some(source) => Some(source.text(py)?),
             None => None,
         };
         let violation = kit
@@ -648,14 +761,14 @@ impl Core {
             .call1((
                 found.name.bind(py),
                 found.severity.bind(py),
-                self.key.as_str(),
+                self.key_obj.bind(py),
                 self.index,
                 at.contact_id,
                 source,
                 message,
             ))?
             .unbind();
-        if at.change {
+        if at.change && self.emit {
             self.out.push(violation.clone_ref(py));
         }
         self.violations.push(violation);
@@ -675,6 +788,9 @@ impl Core {
         at: Option<&Obj>,
         final_: bool,
     ) -> PyResult<()> {
+        if !self.emit {
+            return Ok(());
+        }
         let kit = self.kit.clone_ref(py);
         let words = kit.get();
         let mut fields = self.head(py)?;
@@ -695,6 +811,9 @@ impl Core {
     }
 
     fn note(&mut self, py: Python<'_>, event_type: &str, subject: Bound<'_, PyAny>, value: Bound<'_, PyAny>) -> PyResult<()> {
+        if !self.emit {
+            return Ok(());
+        }
         let mut fields = self.head(py)?;
         fields.push(event_type.into_bound_py_any(py)?);
         fields.push(subject);
@@ -712,7 +831,7 @@ impl Core {
         }
     }
 
-    fn in_join_batch(&self, py: Python<'_>, batch: &Option<Obj>) -> PyResult<bool> {
+    fn in_join_batch(&self, py: Python<'_>, batch: &Option<Src>) -> PyResult<bool> {
         if !self.info.saw_start {
             return Ok(true);
         }
@@ -720,6 +839,10 @@ impl Core {
         let source_type = kit.source_type.bind(py);
         match (batch, &self.start_batch) {
             (Some(b), Some(s)) => {
+                if let Some(same) = same_line_batch(py, b, s)? {
+                    return Ok(same);
+                }
+                let (b, s) = (b.obj(py, kit)?, s.obj(py, kit)?);
                 let (b, s) = (b.bind(py), s.bind(py));
                 if b.get_type().is(source_type) && s.get_type().is(source_type) {
                     kit.same_batch.bind(py).call1((b, s))?.is_truthy()
@@ -728,7 +851,7 @@ impl Core {
                 }
             }
             // `batch is not None and batch == start`: None equals only None, never here
-            (Some(b), None) => b.bind(py).eq(py.None()),
+            (Some(b), None) => b.obj(py, kit)?.bind(py).eq(py.None()),
             (None, _) => Ok(false),
         }
     }
@@ -761,7 +884,7 @@ impl Core {
 
     fn connected(&self) -> bool {
         let kit = self.kit.get();
-        self.contacts.values().any(|c| kit.kinds[c.media].connected.contains(&c.state))
+        self.contacts.values().any(|c| kit.kinds[c.media].connected.contains(&*c.state))
     }
 
     fn matches_direction(&self, state: &str, contact: &Contact) -> bool {
@@ -792,7 +915,7 @@ impl Core {
         }
         self.agent.contact_seen = true;
         let index = std::mem::replace(&mut self.index, self.agent.entered_index);
-        let entered = clone_opt(py, &self.agent.entered_source);
+        let entered = clone_src(py, &self.agent.entered_source);
         let source = std::mem::replace(&mut self.source, entered);
         let message = format!("the agent was {} with no open contact of that direction", self.agent.state);
         let result = self.violate(py, "contact-state-without-contact", message, At::default());
@@ -852,7 +975,7 @@ impl Core {
         };
         let from = self.info.status.clone();
         self.moved(py, "session", None, &from, &dest, reason, None, None, true)?;
-        self.info.status = dest;
+        self.info.status = self.kit.get().name(&dest);
         self.info.end_reason = Some(reason.to_owned());
         self.info.end_index = Some(self.index);
         if judge {
@@ -861,7 +984,7 @@ impl Core {
         Ok(())
     }
 
-    fn on_session_start(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>, batch: &Option<Obj>) -> PyResult<()> {
+    fn on_session_start(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>, batch: &Option<Src>) -> PyResult<()> {
         let info = &mut self.info;
         if let Some(v) = nonempty(text(&event.getattr(pyo3::intern!(py, "session_id"))?)?) {
             info.session_id = Some(v);
@@ -876,10 +999,10 @@ impl Core {
         if let Some(dest) = kit.get().session.get().dest(&self.info.status, "AgentSessionStart") {
             let from = self.info.status.clone();
             self.moved(py, "session", None, &from, dest, "AgentSessionStart", None, None, false)?;
-            self.info.status = dest.to_owned();
+            self.info.status = kit.get().name(dest);
         }
         self.info.saw_start = true;
-        self.start_batch = clone_opt(py, batch);
+        self.start_batch = clone_src(py, batch);
         Ok(())
     }
 
@@ -905,9 +1028,9 @@ impl Core {
     }
 
     fn on_remote_end(&mut self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<()> {
-        if self.info.status != "ended" {
+        if &*self.info.status != "ended" {
             self.info.remote_end_index = Some(self.index);
-            self.info.remote_end_source = clone_opt(py, &self.source);
+            self.info.remote_end_source = clone_src(py, &self.source);
         }
         let message = text(&event.getattr(pyo3::intern!(py, "message"))?)?;
         self.end_session(py, "RemoteAgentSessionEnd", message)
@@ -948,18 +1071,18 @@ impl Core {
                 let at = At { machine: "agent_state", state: Some(&here), ..At::default() };
                 self.violate(py, "unknown-status", message, at)?;
             }
-            Some(t) if t != here => {
+            Some(t) if t != &*here => {
                 let found = machine.dest(&here, t);
                 if found.is_none() {
                     let message = format!("agent state {here} -> {t} is not in the agent-state table");
                     let at = At { machine: "agent_state", state: Some(&here), trigger: Some(t), ..At::default() };
                     self.violate(py, "agent-state-transition", message, at)?;
                 }
-                dest = found.unwrap_or(t).to_owned();
+                dest = self.kit.get().name(found.unwrap_or(t));
             }
             Some(_) => {}
         }
-        if is_acw && dest != UNAVAILABLE {
+        if is_acw && &*dest != UNAVAILABLE {
             let message = format!(
                 "IsAcw True with CurrentState {}; ACW is an Unavailable state",
                 repr(py, current_state.as_deref())?
@@ -978,15 +1101,15 @@ impl Core {
             self.check_contact_state_left(py)?;
             if state_changed {
                 let from = self.agent.state.clone();
-                let trig = trigger.clone().unwrap_or_else(|| dest.clone());
+                let trig = trigger.clone().unwrap_or_else(|| dest.to_string());
                 self.moved(py, "agent_state", None, &from, &dest, &trig, current_state.as_deref(), time_obj(py, &start).as_ref(), false)?;
                 self.agent.state = dest.clone();
             } else if let Some(acw) = self.agent.acw.take() {
                 ended = acw.contact_id;
             }
             self.agent.entered_index = self.index;
-            self.agent.entered_source = clone_opt(py, &self.source);
-            self.agent.contact_seen = !CONTACT_STATES.contains(&dest.as_str()) || self.has_contact_for(&dest);
+            self.agent.entered_source = clone_src(py, &self.source);
+            self.agent.contact_seen = !CONTACT_STATES.contains(&&*dest) || self.has_contact_for(&dest);
         }
         if !state_changed && next_states.ne(self.agent.next_states.bind(py))? {
             let change = if count > 0 { NEXT_SET } else { NEXT_CLEARED };
@@ -996,11 +1119,11 @@ impl Core {
             }
         }
         if let Some(label) = nonempty(current_state) {
-            self.agent.label = label;
+            self.agent.label = self.kit.get().name(&label);
         }
         let new_interval = state_changed
             || restarted
-            || out_reason != self.agent.out_reason
+            || out_reason.as_str() != &*self.agent.out_reason
             || is_acw != self.agent.is_acw
             || self.agent.interval_index.is_none();
         let since_time = if new_interval || self.agent.since.is_none() {
@@ -1013,20 +1136,20 @@ impl Core {
         if new_interval {
             acw_contact = self.new_interval(py, &dest, &out_reason, is_acw, &since, acw_timeout, ended.as_deref())?;
         }
-        self.agent.out_reason = out_reason;
+        self.agent.out_reason = self.kit.get().name(&out_reason);
         self.agent.since = since_time;
         self.agent.next_states = next_states.unbind();
         self.agent.acw_timeout_s = acw_timeout;
-        if is_acw && dest == UNAVAILABLE {
+        if is_acw && &*dest == UNAVAILABLE {
             if self.agent.acw.is_none() {
                 let deadline = self.deadline(py, &since, acw_timeout)?;
-                self.agent.acw = Some(Acw {
+                self.agent.acw = Some(Box::new(Acw {
                     contact_id: acw_contact,
                     started: since,
                     timeout_s: acw_timeout,
                     deadline,
                     event_index: self.index,
-                });
+                }));
             } else {
                 let started = self.agent.acw.as_ref().and_then(|a| clone_opt(py, &a.started));
                 let deadline = self.deadline(py, &started, acw_timeout)?;
@@ -1059,16 +1182,18 @@ impl Core {
         }
         self.agent.interval_index = Some(self.index);
         let deadline = if is_acw { self.deadline(py, since, acw_timeout)? } else { None };
-        let kit = self.kit.clone_ref(py);
-        let mut fields = self.head(py)?;
-        fields.push(state.into_bound_py_any(py)?);
-        fields.push(out_reason.into_bound_py_any(py)?);
-        fields.push(is_acw.into_bound_py_any(py)?);
-        fields.push(clone_opt(py, since).into_bound_py_any(py)?);
-        fields.push(acw_timeout.into_bound_py_any(py)?);
-        fields.push(clone_opt(py, &deadline).into_bound_py_any(py)?);
-        let change = self.change(py, &kit.get().agent_status, fields)?;
-        self.out.push(change);
+        if self.emit {
+            let kit = self.kit.clone_ref(py);
+            let mut fields = self.head(py)?;
+            fields.push(state.into_bound_py_any(py)?);
+            fields.push(out_reason.into_bound_py_any(py)?);
+            fields.push(is_acw.into_bound_py_any(py)?);
+            fields.push(clone_opt(py, since).into_bound_py_any(py)?);
+            fields.push(acw_timeout.into_bound_py_any(py)?);
+            fields.push(clone_opt(py, &deadline).into_bound_py_any(py)?);
+            let change = self.change(py, &kit.get().agent_status, fields)?;
+            self.out.push(change);
+        }
         if let Some(contact_id) = &acw_contact {
             self.acw_linked(py, contact_id, since, &deadline)?;
         }
@@ -1076,6 +1201,9 @@ impl Core {
     }
 
     fn acw_linked(&mut self, py: Python<'_>, contact_id: &str, started: &Option<Obj>, deadline: &Option<Obj>) -> PyResult<()> {
+        if !self.emit {
+            return Ok(());
+        }
         let kit = self.kit.clone_ref(py);
         let mut fields = self.head(py)?;
         fields.push(contact_id.into_bound_py_any(py)?);
@@ -1127,21 +1255,23 @@ impl Core {
                 if let Some(leg) = self.leg.as_mut() {
                     leg.last_digest = digest;
                 }
-                let mut fields = self.head(py)?;
-                fields.push("agent_leg".into_bound_py_any(py)?);
-                fields.push(leg_id.as_deref().into_bound_py_any(py)?);
-                fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
-                fields.push(py.None().into_bound(py));
-                fields.push(final_state.into_bound_py_any(py)?);
-                fields.push(py.None().into_bound(py));
-                let change = self.change(py, &kit.get().status_after_final, fields)?;
-                self.out.push(change);
+                if self.emit {
+                    let mut fields = self.head(py)?;
+                    fields.push("agent_leg".into_bound_py_any(py)?);
+                    fields.push(leg_id.as_deref().into_bound_py_any(py)?);
+                    fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
+                    fields.push(py.None().into_bound(py));
+                    fields.push(final_state.into_bound_py_any(py)?);
+                    fields.push(py.None().into_bound(py));
+                    let change = self.change(py, &kit.get().status_after_final, fields)?;
+                    self.out.push(change);
+                }
                 return Ok(());
             }
         }
         let state = match (&self.leg, new_leg) {
             (Some(leg), false) => leg.state.clone(),
-            _ => "New".to_owned(),
+            _ => self.kit.get().name("New"),
         };
         let trigger = machine.folded_trigger(status.as_deref()).map(str::to_owned);
         let mut dest = state.clone();
@@ -1151,7 +1281,7 @@ impl Core {
                 let at = At { machine: "agent_leg", state: Some(&state), ..At::default() };
                 self.violate(py, "unknown-status", message, at)?;
             }
-            Some(t) if t != state => {
+            Some(t) if t != &*state => {
                 let found = machine.dest(&state, t);
                 if found.is_none() {
                     let message = format!(
@@ -1161,7 +1291,7 @@ impl Core {
                     let at = At { machine: "agent_leg", state: Some(&state), trigger: Some(t), ..At::default() };
                     self.violate(py, "leg-transition", message, at)?;
                 }
-                dest = found.unwrap_or(t).to_owned();
+                dest = self.kit.get().name(found.unwrap_or(t));
             }
             Some(_) => {}
         }
@@ -1176,34 +1306,37 @@ impl Core {
         }
         if new_leg {
             if let Some(old) = self.leg.take() {
-                self.past_legs.push(old);
+                self.rare_mut().past_legs.push(old);
             }
+            let (new, empty) = (self.kit.get().name("New"), self.kit.get().name(""));
             self.leg = Some(Leg {
                 leg_id: leg_id.clone(),
-                state: "New".to_owned(),
-                status: String::new(),
+                state: new,
+                status: empty,
                 final_: false,
                 errors: None,
                 last_digest: None,
             });
         }
+        let said = nonempty(status.clone()).map(|s| self.kit.get().name(&s));
         let (from, leg_status) = {
             let leg = self.leg.as_mut().ok_or_else(|| PyValueError::new_err("no leg"))?;
             leg.last_digest = digest;
-            if let Some(s) = nonempty(status.clone()) {
+            if let Some(s) = said {
                 leg.status = s;
             }
             (leg.state.clone(), leg.status.clone())
         };
         if dest != from {
-            let trig = trigger.clone().unwrap_or_else(|| dest.clone());
+            let trig = trigger.clone().unwrap_or_else(|| dest.to_string());
             self.moved(py, "agent_leg", leg_id.as_deref(), &from, &dest, &trig, Some(&leg_status), None, false)?;
         }
         if final_state {
             self.moved(py, "agent_leg", leg_id.as_deref(), &dest, "Closed", CLOSE, Some(&leg_status), None, true)?;
         }
+        let closed = self.kit.get().name("Closed");
         if let Some(leg) = self.leg.as_mut() {
-            leg.state = if final_state { "Closed".to_owned() } else { dest };
+            leg.state = if final_state { closed } else { dest };
             leg.final_ = final_state;
         }
         Ok(())
@@ -1224,7 +1357,7 @@ impl Core {
         py: Python<'_>,
         media: usize,
         facts: &Facts<'_>,
-        batch: &Option<Obj>,
+        batch: &Option<Src>,
         digest: Option<u64>,
     ) -> PyResult<()> {
         let kit_ref = self.kit.clone_ref(py);
@@ -1280,21 +1413,23 @@ impl Core {
                 if let Some(known) = self.closed.get_mut(cid) {
                     known.last_digest = digest;
                 }
-                let mut fields = self.head(py)?;
-                fields.push(name.into_bound_py_any(py)?);
-                fields.push(cid.into_bound_py_any(py)?);
-                fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
-                fields.push(time_obj(py, &changed).into_bound_py_any(py)?);
-                fields.push(final_state.into_bound_py_any(py)?);
-                fields.push(facts.get(10).clone());
-                let change = self.change(py, &kit.status_after_final, fields)?;
-                self.out.push(change);
+                if self.emit {
+                    let mut fields = self.head(py)?;
+                    fields.push(name.into_bound_py_any(py)?);
+                    fields.push(cid.into_bound_py_any(py)?);
+                    fields.push(status.as_deref().unwrap_or("").into_bound_py_any(py)?);
+                    fields.push(time_obj(py, &changed).into_bound_py_any(py)?);
+                    fields.push(final_state.into_bound_py_any(py)?);
+                    fields.push(facts.get(10).clone());
+                    let change = self.change(py, &kit.status_after_final, fields)?;
+                    self.out.push(change);
+                }
                 return Ok(());
             }
         }
         let state = match self.contacts.get(cid) {
             Some(contact) => contact.state.clone(),
-            None => kind.initial.clone(),
+            None => self.kit.get().name(&kind.initial),
         };
         let trigger = machine.trigger(status.as_deref()).map(str::to_owned);
         let mut dest = state.clone();
@@ -1304,7 +1439,7 @@ impl Core {
                 let at = At { contact_id: Some(cid), machine: name, state: Some(&state), ..At::default() };
                 self.violate(py, "unknown-status", message, at)?;
             }
-            Some(t) if t != state => {
+            Some(t) if t != &*state => {
                 let found = machine.dest(&state, t);
                 if found.is_none() {
                     let message = format!("{media_name} {cid}: {state} -> {t} is not in the {media_name} table");
@@ -1324,11 +1459,11 @@ impl Core {
                     let at = At { contact_id: Some(cid), ..At::default() };
                     self.violate(py, "contact-joined-mid-lifecycle", message, at)?;
                 }
-                dest = found.unwrap_or(t).to_owned();
+                dest = self.kit.get().name(found.unwrap_or(t));
             }
             Some(_) => {}
         }
-        if final_state && !kind.closable.contains(&dest) {
+        if final_state && !kind.closable.contains(&*dest) {
             let message = format!(
                 "{media_name} {cid}: FinalState True on {}, which cannot end a {media_name}",
                 shown(status.as_deref())
@@ -1354,10 +1489,11 @@ impl Core {
         // -- checks done: apply --
         let new = !is_open;
         if new {
-            let record = Contact::new(contact_id.clone(), media, kind.initial.clone(), self.index);
+            let (state, status) = (self.kit.get().name(&kind.initial), self.kit.get().name(""));
+            let record = Contact::new(contact_id.clone(), media, state, status, self.index);
             self.contacts.insert(contact_id.clone(), Box::new(record));
         }
-        if self.update_contact(py, kind, cid, facts, digest)? || new {
+        if (self.update_contact(py, kind, cid, facts, digest)? || new) && self.emit {
             let contact = &self.contacts[cid];
             let mut fields = self.head(py)?;
             fields.push(cid.into_bound_py_any(py)?);
@@ -1376,11 +1512,11 @@ impl Core {
             (contact.state.clone(), contact.status.clone())
         };
         if dest != from {
-            let trig = trigger.clone().unwrap_or_else(|| dest.clone());
+            let trig = trigger.clone().unwrap_or_else(|| dest.to_string());
             self.moved(py, name, Some(cid), &from, &dest, &trig, Some(&status_now), at.as_ref(), false)?;
             let index = self.index;
             let contact = &mut self.contacts[cid];
-            if kind.closable.contains(&dest) {
+            if kind.closable.contains(&*dest) {
                 if !final_state {
                     contact.acw_phase_index = Some(index);
                 }
@@ -1410,7 +1546,7 @@ impl Core {
             self.add_transcript(py, cid, lines)?;
         }
         if media_name == "supervisor" {
-            self.monitor_contact_id = if final_state { None } else { Some(contact_id.clone()) };
+            self.rare_mut().monitor_contact_id = if final_state { None } else { Some(contact_id.clone()) };
         }
         let (seen, acw_phase) = {
             let record = self
@@ -1483,6 +1619,7 @@ impl Core {
                 }
             }
         }
+        let status = status.map(|status| self.kit.get().name(&status));
         let contact = &mut self.contacts[cid];
         contact.last_digest = digest;
         if let Some(status) = status {
@@ -1525,7 +1662,7 @@ impl Core {
         }
         if let Some(room) = room {
             contact.room_id = Some(room.clone());
-            self.rooms.insert(room, cid.to_owned());
+            self.rare_mut().rooms.insert(room, cid.to_owned());
         } else if let Some(payload) = payload {
             let differs = match &contact.payload {
                 None => true,
@@ -1542,24 +1679,34 @@ impl Core {
     /// Append the lines the transcript does not have yet; whether any was new.
     fn add_transcript(&mut self, py: Python<'_>, cid: &str, lines: Vec<Bound<'_, PyAny>>) -> PyResult<bool> {
         let kit = self.kit.clone_ref(py);
-        let transcript = {
+        let (transcript, seen) = {
             let contact = self.contact_mut(cid).ok_or_else(|| PyValueError::new_err("no contact"))?;
-            contact.transcript.get_or_insert_with(|| PyList::empty(py).unbind()).clone_ref(py)
+            let transcript = contact.transcript.get_or_insert_with(|| PyList::empty(py).unbind()).clone_ref(py);
+            let seen = match &contact.transcript_seen {
+                Some(seen) => seen.clone_ref(py),
+                None => {
+                    let seen = PySet::new(py, transcript.bind(py).iter())?.unbind();
+                    contact.transcript_seen = Some(seen.clone_ref(py));
+                    seen
+                }
+            };
+            (transcript, seen)
         };
-        let transcript = transcript.bind(py);
-        let seen = PySet::new(py, transcript.iter())?;
+        let (transcript, seen) = (transcript.bind(py), seen.bind(py));
         let mut added = false;
         for line in lines {
             if !seen.contains(&line)? {
                 seen.add(&line)?;
                 transcript.append(&line)?;
-                let mut fields = self.head(py)?;
-                fields.push(cid.into_bound_py_any(py)?);
-                fields.push(line.getattr(pyo3::intern!(py, "party"))?);
-                fields.push(line.getattr(pyo3::intern!(py, "text"))?);
-                fields.push(line.getattr(pyo3::intern!(py, "at"))?);
-                let change = self.change(py, &kit.get().transcript_added, fields)?;
-                self.out.push(change);
+                if self.emit {
+                    let mut fields = self.head(py)?;
+                    fields.push(cid.into_bound_py_any(py)?);
+                    fields.push(line.getattr(pyo3::intern!(py, "party"))?);
+                    fields.push(line.getattr(pyo3::intern!(py, "text"))?);
+                    fields.push(line.getattr(pyo3::intern!(py, "at"))?);
+                    let change = self.change(py, &kit.get().transcript_added, fields)?;
+                    self.out.push(change);
+                }
                 added = true;
             }
         }
@@ -1571,7 +1718,7 @@ impl Core {
         if let Some(mut contact) = self.contacts.shift_remove(cid) {
             contact.final_ = true;
             contact.final_index = Some(index);
-            contact.state = kind.closed_state.clone();
+            contact.state = self.kit.get().name(&kind.closed_state);
             contact.desktop = None;
             self.closed.insert(cid.to_owned(), contact);
         }
@@ -1582,12 +1729,14 @@ impl Core {
     }
 
     fn link(&mut self, py: Python<'_>, contact_id: Option<&str>) -> PyResult<()> {
-        let kit = self.kit.clone_ref(py);
-        let mut fields = self.head(py)?;
-        fields.push(self.linked_contact_id.as_deref().into_bound_py_any(py)?);
-        fields.push(contact_id.into_bound_py_any(py)?);
-        let change = self.change(py, &kit.get().link_moved, fields)?;
-        self.out.push(change);
+        if self.emit {
+            let kit = self.kit.clone_ref(py);
+            let mut fields = self.head(py)?;
+            fields.push(self.linked_contact_id.as_deref().into_bound_py_any(py)?);
+            fields.push(contact_id.into_bound_py_any(py)?);
+            let change = self.change(py, &kit.get().link_moved, fields)?;
+            self.out.push(change);
+        }
         self.linked_contact_id = contact_id.map(str::to_owned);
         Ok(())
     }
@@ -1627,8 +1776,9 @@ impl Core {
         let room = room_id.clone().unwrap_or_default();
         let line = kit.get().transcript_line.bind(py).call1((facts.get(1), facts.get(2), facts.get(3)))?;
         let found = self
-            .rooms
-            .get(&room)
+            .rare
+            .as_ref()
+            .and_then(|rare| rare.rooms.get(&room))
             .filter(|cid| self.contacts.contains_key(*cid) || self.closed.contains_key(*cid))
             .cloned();
         let cid = match found {
@@ -1636,10 +1786,11 @@ impl Core {
             None => {
                 // ChatText before its ChatContactEvent: kept under the room until one claims it
                 let cid = format!("room:{room}");
-                self.rooms.entry(room.clone()).or_insert_with(|| cid.clone());
+                self.rare_mut().rooms.entry(room.clone()).or_insert_with(|| cid.clone());
                 if !self.closed.contains_key(&cid) {
                     let chat = kit.get().kinds.iter().position(|k| k.media == "chat").unwrap_or(0);
-                    let mut record = Contact::new(cid.clone(), chat, "Closed".to_owned(), self.index);
+                    let (state, status) = (kit.get().name("Closed"), kit.get().name(""));
+                    let mut record = Contact::new(cid.clone(), chat, state, status, self.index);
                     record.final_ = true;
                     self.closed.insert(cid.clone(), Box::new(record));
                 }
@@ -1656,11 +1807,15 @@ impl Core {
 
     // --- everything else ---------------------------------------------------------------------
 
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
     fn own_map<'a>(map: &'a mut Option<IndexMap<String, Obj, FxBuildHasher>>) -> &'a mut IndexMap<String, Obj, FxBuildHasher> {
         map.get_or_insert_with(IndexMap::default)
     }
 
-    fn handle(&mut self, py: Python<'_>, route: usize, input: &Input<'_, '_>, batch: &Option<Obj>, digest: Option<u64>) -> PyResult<()> {
+    fn handle(&mut self, py: Python<'_>, route: usize, input: &Input<'_, '_>, batch: &Option<Src>, digest: Option<u64>) -> PyResult<()> {
         let kit = self.kit.clone_ref(py);
         let route = &kit.get().routes[route];
         let name = route.type_name.as_str();
@@ -1672,11 +1827,11 @@ impl Core {
                     Handler::Contact(media) => self.on_contact(py, media, facts, batch, digest),
                     Handler::ChatText => self.on_chat_text(py, facts),
                     Handler::Mute => {
-                        self.muted = facts.flag(0)?;
+                        self.rare_mut().muted = facts.flag(0)?;
                         self.note(py, name, py.None().into_bound(py), facts.get(0).clone())
                     }
                     Handler::Signal => {
-                        *self.signals.get_or_insert_with(IndexMap::default).entry(name.to_owned()).or_insert(0) += 1;
+                        *self.rare_mut().signals.get_or_insert_with(IndexMap::default).entry(name.to_owned()).or_insert(0) += 1;
                         self.note(py, name, py.None().into_bound(py), py.None().into_bound(py))
                     }
                     _ => Err(PyValueError::new_err(format!("{name} takes its typed event, not facts"))),
@@ -1704,26 +1859,26 @@ impl Core {
                         leg.errors.get_or_insert_with(Vec::new).push(event);
                     }
                 } else {
-                    self.session_errors.push(event);
+                    self.rare_mut().session_errors.push(event);
                 }
                 self.note(py, name, facts.getattr(pyo3::intern!(py, "contact_id"))?, facts.clone())
             }
             Handler::SupervisorMonitor => {
                 let monitor_type = text(&facts.getattr(pyo3::intern!(py, "monitor_type"))?)?.unwrap_or_default();
                 let stop = facts.getattr(pyo3::intern!(py, "final_state"))?.is_truthy()? || monitor_type.to_lowercase() == "stopmonitor";
-                self.monitoring = if stop { None } else { Some(facts.clone().unbind()) };
+                self.rare_mut().monitoring = if stop { None } else { Some(facts.clone().unbind()) };
                 self.note(py, name, facts.getattr(pyo3::intern!(py, "target_agent_id"))?, facts.clone())
             }
             Handler::TakeOver => {
-                self.take_over = Some(facts.clone().unbind());
+                self.rare_mut().take_over = Some(facts.clone().unbind());
                 self.note(py, name, py.None().into_bound(py), facts.clone())
             }
             Handler::Indicator | Handler::PageOpen | Handler::PopUrl | Handler::Custom => {
                 let (field, map) = match route.handler {
-                    Handler::Indicator => ("name", &mut self.indicators),
-                    Handler::PageOpen => ("contact_id", &mut self.page_opens),
-                    Handler::PopUrl => ("contact_id", &mut self.pop_urls),
-                    _ => ("event_name", &mut self.custom_events),
+                    Handler::Indicator => ("name", &mut self.rare_mut().indicators),
+                    Handler::PageOpen => ("contact_id", &mut self.rare_mut().page_opens),
+                    Handler::PopUrl => ("contact_id", &mut self.rare_mut().pop_urls),
+                    _ => ("event_name", &mut self.rare_mut().custom_events),
                 };
                 let subject = facts.getattr(field)?;
                 let key = text(&subject)?.unwrap_or_default();
@@ -1731,11 +1886,11 @@ impl Core {
                 self.note(py, name, subject, facts.clone())
             }
             Handler::SkillList => {
-                self.skill_list = Some(facts.clone().unbind());
+                self.rare_mut().skill_list = Some(facts.clone().unbind());
                 self.note(py, name, py.None().into_bound(py), facts.clone())
             }
             Handler::Hours => {
-                self.hours_of_operation = Some(facts.clone().unbind());
+                self.rare_mut().hours_of_operation = Some(facts.clone().unbind());
                 self.note(py, name, py.None().into_bound(py), facts.clone())
             }
             Handler::Noted => {
@@ -1748,7 +1903,7 @@ impl Core {
             }
             Handler::Unknown => {
                 let type_name: String = facts.getattr(pyo3::intern!(py, "type"))?.extract()?;
-                *self.unknown_types.get_or_insert_with(IndexMap::default).entry(type_name.clone()).or_insert(0) += 1;
+                *self.rare_mut().unknown_types.get_or_insert_with(IndexMap::default).entry(type_name.clone()).or_insert(0) += 1;
                 self.note(py, &type_name, py.None().into_bound(py), facts.clone())?;
                 let message = format!("unknown event Type {} (kept, not interpreted)", repr(py, Some(&type_name))?);
                 self.violate(py, "unknown-event-type", message, At::default())
@@ -1757,15 +1912,19 @@ impl Core {
     }
 
     /// Whether `batch` begins another batch than the one before it (`AgentSession.feed`).
-    fn new_batch(&self, py: Python<'_>, batch: &Bound<'_, PyAny>) -> PyResult<bool> {
+    fn new_batch(&self, py: Python<'_>, batch: &Src) -> PyResult<bool> {
         let Some(previous) = &self.batch else {
             return Ok(true);
         };
-        let previous = previous.bind(py);
+        if let Some(same) = same_line_batch(py, batch, previous)? {
+            return Ok(!same);
+        }
+        let kit = self.kit.get();
+        let (batch, previous) = (batch.obj(py, kit)?, previous.obj(py, kit)?);
+        let (batch, previous) = (batch.bind(py), previous.bind(py));
         if batch.is(previous) {
             return Ok(false);
         }
-        let kit = self.kit.get();
         let source_type = kit.source_type.bind(py);
         if batch.get_type().is(source_type) && previous.get_type().is(source_type) {
             let (one, other) = (batch.getattr(pyo3::intern!(py, "batch"))?, previous.getattr(pyo3::intern!(py, "batch"))?);
@@ -1782,14 +1941,14 @@ impl Core {
 impl Core {
     /// `AgentSession.feed` from taking the index on.
     #[allow(clippy::too_many_arguments)]
-    fn apply_input(
+    pub(crate) fn apply_input(
         &mut self,
         py: Python<'_>,
         route: usize,
         input: &Input<'_, '_>,
         digest: Option<u64>,
-        source: Option<Obj>,
-        batch: Option<Obj>,
+        source: Option<Src>,
+        batch: Option<Src>,
         bad: Vec<String>,
     ) -> PyResult<Py<PyTuple>> {
         let kit = self.kit.clone_ref(py);
@@ -1801,7 +1960,7 @@ impl Core {
         self.index = position;
         self.source = source;
         if position == 0 {
-            self.info.first_source = clone_opt(py, &self.source);
+            self.info.first_source = clone_src(py, &self.source);
         }
         self.position = position + 1;
         for detail in bad {
@@ -1817,9 +1976,8 @@ impl Core {
         match &batch {
             None => self.batch = None,
             Some(batch) => {
-                let batch = batch.bind(py);
                 let repeating = if self.new_batch(py, batch)? {
-                    self.batch = Some(batch.clone().unbind());
+                    self.batch = Some(batch.clone_ref(py));
                     self.previous_batch = std::mem::take(&mut self.batch_digests);
                     self.batch_digests.push(digest);
                     self.repeating = digest.is_some()
@@ -1869,7 +2027,7 @@ impl Core {
         self.events += 1;
         if found.repeats {
             if let Some(digest) = digest {
-                let ring = self.recent.get_or_insert([0; RECENT]);
+                let ring = self.recent.get_or_insert_with(|| Box::new([0; RECENT]));
                 ring[self.recent_at] = digest;
                 self.recent_at = (self.recent_at + 1) % RECENT;
             }
@@ -1880,7 +2038,7 @@ impl Core {
 }
 
 /// What a handler takes: the facts of a frequent type, or the typed event of any other.
-enum Input<'a, 'py> {
+pub(crate) enum Input<'a, 'py> {
     Facts(&'a Facts<'py>),
     Event(&'a Bound<'py, PyAny>),
 }
@@ -1904,7 +2062,7 @@ fn iso(py: Python<'_>, value: &Option<Obj>) -> PyResult<String> {
 impl Core {
     #[new]
     #[pyo3(signature = (kit, key, strict = false, ignore = HashSet::default()))]
-    fn py_new(py: Python<'_>, kit: Py<Kit>, key: String, strict: bool, ignore: HashSet<String>) -> Self {
+    fn py_new(py: Python<'_>, kit: Py<Kit>, key: Py<PyString>, strict: bool, ignore: HashSet<String>) -> Self {
         Self::fresh(kit, key, strict, ignore, py)
     }
 
@@ -1926,6 +2084,7 @@ impl Core {
         let Some(found) = kit.get().routes.get(route) else {
             return Err(PyValueError::new_err(format!("no route {route}")));
         };
+        let (source, batch) = (source.map(Src::Py), batch.map(Src::Py));
         if found.facts {
             let facts = Facts::of_tuple(facts, &found.timed, kit.get().micros.bind(py))?;
             self.apply_input(py, route, &Input::Facts(&facts), digest, source, batch, bad)
@@ -1962,6 +2121,7 @@ impl Core {
         // the digest of what came (facts.wire_digest): orjson's compact JSON of the object
         let digest = JSON.with_borrow_mut(|buffer| digest(py, wire, kit.dumps.bind(py), buffer))?;
         let route = spec.route;
+        let (source, batch) = (source.map(Src::Py), batch.map(Src::Py));
         Ok(Some(self.apply_input(py, route, &Input::Facts(&facts), digest, source, batch, Vec::new())?))
     }
 
@@ -1970,9 +2130,9 @@ impl Core {
     fn report_input_error(&mut self, py: Python<'_>, rule: &str, detail: String, source: Option<Obj>) -> PyResult<Py<PyTuple>> {
         self.out.clear();
         self.index = self.position;
-        self.source = source;
+        self.source = source.map(Src::Py);
         if self.position == 0 {
-            self.info.first_source = clone_opt(py, &self.source);
+            self.info.first_source = clone_src(py, &self.source);
         }
         self.position += 1;
         self.violate(py, rule, detail, At { strict: false, ..At::default() })?;
@@ -1998,13 +2158,13 @@ impl Core {
         self.finished = true;
         if self.position > 0 && !self.info.saw_start {
             self.index = 0;
-            self.source = clone_opt(py, &self.info.first_source);
+            self.source = clone_src(py, &self.info.first_source);
             let at = At { strict: false, ..At::default() };
             self.violate(py, "no-session-start", "the stream has no AgentSessionStart event".into(), at)?;
         }
         if self.info.remote_end_index.is_some() && !self.info.saw_end_event {
             self.index = self.info.remote_end_index.unwrap_or(0);
-            self.source = clone_opt(py, &self.info.remote_end_source);
+            self.source = clone_src(py, &self.info.remote_end_source);
             let at = At { strict: false, ..At::default() };
             let message = "RemoteAgentSessionEnd was never followed by AgentSessionEnd or a 409";
             self.violate(py, "remote-end-without-end", message.into(), at)?;
@@ -2012,6 +2172,11 @@ impl Core {
         }
         self.check_contact_state_left(py)?;
         self.taken(py)
+    }
+
+    #[getter]
+    fn key(&self, py: Python<'_>) -> Py<PyString> {
+        self.key_obj.clone_ref(py)
     }
 
     #[getter]
@@ -2027,6 +2192,8 @@ impl Core {
         let want = |name: &str| parts.as_ref().is_none_or(|p| p.iter().any(|n| n == name));
         let kit = self.kit.get();
         let o = clone_opt;
+        let empty = Rare::default();
+        let rare = self.rare.as_deref().unwrap_or(&empty);
         if want("info") {
             let i = &self.info;
             out.set_item(
@@ -2037,7 +2204,7 @@ impl Core {
                         i.session_id.as_deref().into_bound_py_any(py)?,
                         i.agent_id.as_deref().into_bound_py_any(py)?,
                         i.bus_no.as_deref().into_bound_py_any(py)?,
-                        i.status.as_str().into_bound_py_any(py)?,
+                        (&*i.status).into_bound_py_any(py)?,
                         i.end_reason.as_deref().into_bound_py_any(py)?,
                         i.end_message.as_deref().into_bound_py_any(py)?,
                         i.end_success.into_bound_py_any(py)?,
@@ -2045,8 +2212,8 @@ impl Core {
                         i.saw_start.into_bound_py_any(py)?,
                         i.saw_end_event.into_bound_py_any(py)?,
                         i.remote_end_index.into_bound_py_any(py)?,
-                        o(py, &i.remote_end_source).into_bound_py_any(py)?,
-                        o(py, &i.first_source).into_bound_py_any(py)?,
+                        src_obj(py, kit, &i.remote_end_source)?.into_bound_py_any(py)?,
+                        src_obj(py, kit, &i.first_source)?.into_bound_py_any(py)?,
                     ],
                 )?,
             )?;
@@ -2072,16 +2239,16 @@ impl Core {
                 PyTuple::new(
                     py,
                     [
-                        a.state.as_str().into_bound_py_any(py)?,
-                        a.label.as_str().into_bound_py_any(py)?,
-                        a.out_reason.as_str().into_bound_py_any(py)?,
+                        (&*a.state).into_bound_py_any(py)?,
+                        (&*a.label).into_bound_py_any(py)?,
+                        (&*a.out_reason).into_bound_py_any(py)?,
                         time_obj(py, &a.since).into_bound_py_any(py)?,
                         a.is_acw.into_bound_py_any(py)?,
                         a.acw_timeout_s.into_bound_py_any(py)?,
                         a.next_states.bind(py).clone(),
                         acw,
                         a.entered_index.into_bound_py_any(py)?,
-                        o(py, &a.entered_source).into_bound_py_any(py)?,
+                        src_obj(py, kit, &a.entered_source)?.into_bound_py_any(py)?,
                         a.interval_index.into_bound_py_any(py)?,
                         a.contact_seen.into_bound_py_any(py)?,
                         a.last_digest.into_bound_py_any(py)?,
@@ -2094,8 +2261,8 @@ impl Core {
                 py,
                 [
                     leg.leg_id.as_deref().into_bound_py_any(py)?,
-                    leg.state.as_str().into_bound_py_any(py)?,
-                    leg.status.as_str().into_bound_py_any(py)?,
+                    (&*leg.state).into_bound_py_any(py)?,
+                    (&*leg.status).into_bound_py_any(py)?,
                     leg.final_.into_bound_py_any(py)?,
                     objs(py, &leg.errors)?,
                     leg.last_digest.into_bound_py_any(py)?,
@@ -2109,8 +2276,8 @@ impl Core {
                 [
                     c.contact_id.as_str().into_bound_py_any(py)?,
                     kit.kinds[c.media].media.as_str().into_bound_py_any(py)?,
-                    c.state.as_str().into_bound_py_any(py)?,
-                    c.status.as_str().into_bound_py_any(py)?,
+                    (&*c.state).into_bound_py_any(py)?,
+                    (&*c.status).into_bound_py_any(py)?,
                     c.first_index.into_bound_py_any(py)?,
                     c.final_.into_bound_py_any(py)?,
                     c.is_linked.into_bound_py_any(py)?,
@@ -2142,7 +2309,7 @@ impl Core {
             })?;
         }
         if want("past_legs") {
-            out.set_item("past_legs", PyList::new(py, self.past_legs.iter().map(&leg_tuple).collect::<PyResult<Vec<_>>>()?)?)?;
+            out.set_item("past_legs", PyList::new(py, rare.past_legs.iter().map(&leg_tuple).collect::<PyResult<Vec<_>>>()?)?)?;
         }
         if want("contacts") {
             out.set_item("contacts", PyList::new(py, self.contacts.values().map(|c| contact_tuple(c)).collect::<PyResult<Vec<_>>>()?)?)?;
@@ -2151,10 +2318,10 @@ impl Core {
             out.set_item("closed", PyList::new(py, self.closed.values().map(|c| contact_tuple(c)).collect::<PyResult<Vec<_>>>()?)?)?;
         }
         let maps = [
-            ("indicators", &self.indicators),
-            ("page_opens", &self.page_opens),
-            ("pop_urls", &self.pop_urls),
-            ("custom_events", &self.custom_events),
+            ("indicators", &rare.indicators),
+            ("page_opens", &rare.page_opens),
+            ("pop_urls", &rare.pop_urls),
+            ("custom_events", &rare.custom_events),
         ];
         for (name, map) in maps {
             if want(name) {
@@ -2170,7 +2337,7 @@ impl Core {
                 })?;
             }
         }
-        for (name, map) in [("signals", &self.signals), ("unknown_types", &self.unknown_types)] {
+        for (name, map) in [("signals", &rare.signals), ("unknown_types", &rare.unknown_types)] {
             if want(name) {
                 out.set_item(name, match map {
                     None => py.None().into_bound(py),
@@ -2186,18 +2353,21 @@ impl Core {
         }
         if want("rooms") {
             let d = PyDict::new(py);
-            for (k, v) in &self.rooms {
+            for (k, v) in &rare.rooms {
                 d.set_item(k, v)?;
             }
             out.set_item("rooms", d)?;
         }
-        let singles: [(&str, &Option<Obj>); 6] = [
-            ("monitoring", &self.monitoring),
-            ("take_over", &self.take_over),
-            ("skill_list", &self.skill_list),
-            ("hours_of_operation", &self.hours_of_operation),
-            ("_start_batch", &self.start_batch),
-            ("_batch", &self.batch),
+        for (name, value) in [("_start_batch", &self.start_batch), ("_batch", &self.batch)] {
+            if want(name) {
+                out.set_item(name, src_obj(py, kit, value)?)?;
+            }
+        }
+        let singles: [(&str, &Option<Obj>); 4] = [
+            ("monitoring", &rare.monitoring),
+            ("take_over", &rare.take_over),
+            ("skill_list", &rare.skill_list),
+            ("hours_of_operation", &rare.hours_of_operation),
         ];
         for (name, value) in singles {
             if want(name) {
@@ -2208,13 +2378,13 @@ impl Core {
             out.set_item("linked_contact_id", self.linked_contact_id.as_deref())?;
         }
         if want("monitor_contact_id") {
-            out.set_item("monitor_contact_id", self.monitor_contact_id.as_deref())?;
+            out.set_item("monitor_contact_id", rare.monitor_contact_id.as_deref())?;
         }
         if want("session_errors") {
-            out.set_item("session_errors", PyList::new(py, self.session_errors.iter().map(|e| e.bind(py)))?)?;
+            out.set_item("session_errors", PyList::new(py, rare.session_errors.iter().map(|e| e.bind(py)))?)?;
         }
         if want("muted") {
-            out.set_item("muted", self.muted)?;
+            out.set_item("muted", rare.muted)?;
         }
         if want("violations") {
             out.set_item("violations", PyList::new(py, self.violations.iter().map(|v| v.bind(py)))?)?;
@@ -2223,7 +2393,7 @@ impl Core {
             out.set_item("_last_ended_contact", self.last_ended_contact.as_ref().map(|(c, i)| (c.as_str(), *i)))?;
         }
         if want("_recent") {
-            out.set_item("_recent", self.recent.map(|ring| ring.to_vec()))?;
+            out.set_item("_recent", self.recent.as_ref().map(|ring| ring.to_vec()))?;
         }
         if want("_recent_at") {
             out.set_item("_recent_at", self.recent_at)?;
@@ -2245,6 +2415,7 @@ impl Core {
         let get = |name: &str| item(state, name);
         let kit = self.kit.clone_ref(py);
         let micros = kit.get().micros.bind(py);
+        let word = |value: Bound<'_, PyAny>| -> PyResult<Word> { Ok(kit.get().name(&value.extract::<String>()?)) };
         let time = |value: Bound<'_, PyAny>| -> PyResult<Option<Time>> {
             match opt(value) {
                 None => Ok(None),
@@ -2263,7 +2434,7 @@ impl Core {
             session_id: info.get_item(0)?.extract()?,
             agent_id: info.get_item(1)?.extract()?,
             bus_no: info.get_item(2)?.extract()?,
-            status: info.get_item(3)?.extract()?,
+            status: word(info.get_item(3)?)?,
             end_reason: info.get_item(4)?.extract()?,
             end_message: info.get_item(5)?.extract()?,
             end_success: info.get_item(6)?.extract()?,
@@ -2271,32 +2442,32 @@ impl Core {
             saw_start: info.get_item(8)?.extract()?,
             saw_end_event: info.get_item(9)?.extract()?,
             remote_end_index: info.get_item(10)?.extract()?,
-            remote_end_source: opt(info.get_item(11)?).map(Bound::unbind),
-            first_source: opt(info.get_item(12)?).map(Bound::unbind),
+            remote_end_source: opt(info.get_item(11)?).map(|v| Src::Py(v.unbind())),
+            first_source: opt(info.get_item(12)?).map(|v| Src::Py(v.unbind())),
         };
         let a = get("agent")?;
         let acw = opt(a.get_item(7)?)
-            .map(|w| -> PyResult<Acw> {
-                Ok(Acw {
+            .map(|w| -> PyResult<Box<Acw>> {
+                Ok(Box::new(Acw {
                     contact_id: w.get_item(0)?.extract()?,
                     started: opt(w.get_item(1)?).map(Bound::unbind),
                     timeout_s: w.get_item(2)?.extract()?,
                     deadline: opt(w.get_item(3)?).map(Bound::unbind),
                     event_index: w.get_item(4)?.extract()?,
-                })
+                }))
             })
             .transpose()?;
         self.agent = Agent {
-            state: a.get_item(0)?.extract()?,
-            label: a.get_item(1)?.extract()?,
-            out_reason: a.get_item(2)?.extract()?,
+            state: word(a.get_item(0)?)?,
+            label: word(a.get_item(1)?)?,
+            out_reason: word(a.get_item(2)?)?,
             since: time(a.get_item(3)?)?,
             is_acw: a.get_item(4)?.extract()?,
             acw_timeout_s: a.get_item(5)?.extract()?,
             next_states: a.get_item(6)?.unbind(),
             acw,
             entered_index: a.get_item(8)?.extract()?,
-            entered_source: opt(a.get_item(9)?).map(Bound::unbind),
+            entered_source: opt(a.get_item(9)?).map(|v| Src::Py(v.unbind())),
             interval_index: a.get_item(10)?.extract()?,
             contact_seen: a.get_item(11)?.extract()?,
             last_digest: a.get_item(12)?.extract()?,
@@ -2304,8 +2475,8 @@ impl Core {
         let leg_of = |t: Bound<'_, PyAny>| -> PyResult<Leg> {
             Ok(Leg {
                 leg_id: t.get_item(0)?.extract()?,
-                state: t.get_item(1)?.extract()?,
-                status: t.get_item(2)?.extract()?,
+                state: word(t.get_item(1)?)?,
+                status: word(t.get_item(2)?)?,
                 final_: t.get_item(3)?.extract()?,
                 errors: list_of(t.get_item(4)?)?,
                 last_digest: t.get_item(5)?.extract()?,
@@ -2318,8 +2489,8 @@ impl Core {
             Ok(Contact {
                 contact_id: t.get_item(0)?.extract()?,
                 media: media_of(&t.get_item(1)?.extract::<String>()?)?,
-                state: t.get_item(2)?.extract()?,
-                status: t.get_item(3)?.extract()?,
+                state: word(t.get_item(2)?)?,
+                status: word(t.get_item(3)?)?,
                 first_index: t.get_item(4)?.extract()?,
                 final_: t.get_item(5)?.extract()?,
                 is_linked: t.get_item(6)?.extract()?,
@@ -2333,6 +2504,7 @@ impl Core {
                 acw_phase_index: t.get_item(14)?.extract()?,
                 room_id: t.get_item(15)?.extract()?,
                 transcript,
+                transcript_seen: None,
                 payload: opt(t.get_item(17)?).map(Bound::unbind),
                 errors: list_of(t.get_item(18)?)?,
                 last_digest: t.get_item(19)?.extract()?,
@@ -2340,7 +2512,7 @@ impl Core {
             })
         };
         self.leg = opt(get("leg")?).map(leg_of).transpose()?;
-        self.past_legs = get("past_legs")?.try_iter()?.map(|t| leg_of(t?)).collect::<PyResult<_>>()?;
+        self.rare_mut().past_legs = get("past_legs")?.try_iter()?.map(|t| leg_of(t?)).collect::<PyResult<_>>()?;
         self.contacts = IndexMap::default();
         for t in get("contacts")?.try_iter()? {
             let contact = contact_of(t?)?;
@@ -2363,10 +2535,10 @@ impl Core {
             }
             Ok(Some(map))
         };
-        self.indicators = obj_map("indicators")?;
-        self.page_opens = obj_map("page_opens")?;
-        self.pop_urls = obj_map("pop_urls")?;
-        self.custom_events = obj_map("custom_events")?;
+        self.rare_mut().indicators = obj_map("indicators")?;
+        self.rare_mut().page_opens = obj_map("page_opens")?;
+        self.rare_mut().pop_urls = obj_map("pop_urls")?;
+        self.rare_mut().custom_events = obj_map("custom_events")?;
         let counts = |name: &str| -> PyResult<Option<IndexMap<String, i64, FxBuildHasher>>> {
             let value = get(name)?;
             if value.is_none() || value.len()? == 0 {
@@ -2379,27 +2551,30 @@ impl Core {
             }
             Ok(Some(map))
         };
-        self.signals = counts("signals")?;
-        self.unknown_types = counts("unknown_types")?;
-        self.rooms = IndexMap::default();
+        self.rare_mut().signals = counts("signals")?;
+        self.rare_mut().unknown_types = counts("unknown_types")?;
+        self.rare_mut().rooms = IndexMap::default();
         for pair in get("rooms")?.call_method0("items")?.try_iter()? {
             let (k, v): (String, String) = pair?.extract()?;
-            self.rooms.insert(k, v);
+            self.rare_mut().rooms.insert(k, v);
         }
-        self.monitoring = opt(get("monitoring")?).map(Bound::unbind);
-        self.take_over = opt(get("take_over")?).map(Bound::unbind);
-        self.skill_list = opt(get("skill_list")?).map(Bound::unbind);
-        self.hours_of_operation = opt(get("hours_of_operation")?).map(Bound::unbind);
-        self.start_batch = opt(get("_start_batch")?).map(Bound::unbind);
-        self.batch = opt(get("_batch")?).map(Bound::unbind);
+        self.rare_mut().monitoring = opt(get("monitoring")?).map(Bound::unbind);
+        self.rare_mut().take_over = opt(get("take_over")?).map(Bound::unbind);
+        self.rare_mut().skill_list = opt(get("skill_list")?).map(Bound::unbind);
+        self.rare_mut().hours_of_operation = opt(get("hours_of_operation")?).map(Bound::unbind);
+        self.start_batch = opt(get("_start_batch")?).map(|v| Src::Py(v.unbind()));
+        self.batch = opt(get("_batch")?).map(|v| Src::Py(v.unbind()));
         self.linked_contact_id = get("linked_contact_id")?.extract()?;
-        self.monitor_contact_id = get("monitor_contact_id")?.extract()?;
-        self.session_errors = list_of(get("session_errors")?)?.unwrap_or_default();
-        self.muted = get("muted")?.extract()?;
+        self.rare_mut().monitor_contact_id = get("monitor_contact_id")?.extract()?;
+        self.rare_mut().session_errors = list_of(get("session_errors")?)?.unwrap_or_default();
+        self.rare_mut().muted = get("muted")?.extract()?;
         self.violations = list_of(get("violations")?)?.unwrap_or_default();
         self.position = get("position")?.extract()?;
         self.events = get("events")?.extract()?;
         self.finished = get("finished")?.extract()?;
+        if self.rare.as_deref().is_some_and(Rare::is_empty) {
+            self.rare = None;
+        }
         self.last_ended_contact = get("_last_ended_contact")?.extract()?;
         let recent: Option<Vec<u64>> = get("_recent")?.extract()?;
         self.recent = match recent {
@@ -2408,7 +2583,7 @@ impl Core {
                 let ring: [u64; RECENT] = digests
                     .try_into()
                     .map_err(|_| PyValueError::new_err(format!("_recent holds {RECENT} digests")))?;
-                Some(ring)
+                Some(Box::new(ring))
             }
         };
         self.recent_at = get("_recent_at")?.extract()?;
@@ -2432,3 +2607,4 @@ fn list_of(value: Bound<'_, PyAny>) -> PyResult<Option<Vec<Obj>>> {
     }
     Ok(Some(value.try_iter()?.map(|v| v.map(Bound::unbind)).collect::<PyResult<_>>()?))
 }
+

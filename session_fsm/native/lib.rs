@@ -5,7 +5,9 @@
 //! |---|---|
 //! | `machine.rs` | a machine kind's transition table, handed over from Python |
 //! | `engine.rs` | one agent session: its records, redelivery memory, handlers and changes |
-//! | `wire.rs` | the facts of the frequent event types, read from the wire object, and the digest |
+//! | `wire.rs` | the facts of the frequent event types, read from the wire object or a parsed line, and the digest |
+//! | `json.rs` | a line's JSON read by the core (only what orjson reads to the same value), written as orjson writes it |
+//! | `lines.rs` | JSON Lines read by the core: a chunk's lines, their shapes, each event applied, the rest handed back |
 //! | `codec.rs` | the codec's scalar readers (booleans, integers, strings as the wire spells them) |
 //! | `build.rs` | the digest of these sources, so a stale build is refused |
 //!
@@ -20,6 +22,8 @@ use pyo3::types::PyBool;
 
 mod codec;
 mod engine;
+mod json;
+mod lines;
 mod machine;
 mod wire;
 
@@ -66,7 +70,9 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<machine::Machine>()?;
     module.add_class::<engine::Kit>()?;
     module.add_class::<engine::Core>()?;
+    module.add_class::<lines::Lines>()?;
     module.add_function(wrap_pyfunction!(parse_field, module)?)?;
     module.add_function(wrap_pyfunction!(wire_digest, module)?)?;
     Ok(())
 }
+

@@ -17,6 +17,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 
+use crate::json::Val;
+
 type Obj = Py<PyAny>;
 
 /// The most digits a wire integer may have (`codec.MAX_INT_DIGITS`).
@@ -30,10 +32,18 @@ pub enum Kind {
     Time,
     /// A nested value (`NextStates`, `Messages`...): converted by the codec's own hook.
     Structured,
+    /// `NextStates`: as `Structured`, but the usual entries (`State` and `OutReason`,
+    /// strings) are the codec's shared values, kept here too once made.
+    NextStates,
 }
+
+/// The most shared `NextStates` entries kept (`codec._SHARED_NEXT_STATES_MAX`).
+const SHARED_MAX: usize = 4096;
 
 pub struct Field {
     kind: Kind,
+    /// `NextStates` entries made, by (state, out reason).
+    shared: std::sync::Mutex<HashMap<(String, String), Obj>>,
     /// Where its value goes in the facts, if the facts want it.
     slot: Option<usize>,
     /// The codec's `_fast` hook for a nested field, and its default when absent.
@@ -131,13 +141,22 @@ impl TypeSpec {
                 "int" => Kind::Int,
                 "time" => Kind::Time,
                 "structured" => Kind::Structured,
+                "next_states" => Kind::NextStates,
                 other => return Err(format!("no field kind {other:?}")),
             };
             folded.insert(key.to_lowercase(), n);
             exact.insert(key, n);
-            compiled.push(Field { kind, slot: usize::try_from(slot).ok(), convert, default });
+            compiled.push(Field { kind, shared: std::sync::Mutex::default(), slot: usize::try_from(slot).ok(), convert, default });
         }
         Ok(Self { route, fields: compiled, exact, folded, slots, extras })
+    }
+
+    /// The field a wire key spells: as documented, or in another casing (`IsACW`).
+    fn field_of(&self, key: &str) -> Option<usize> {
+        match self.exact.get(key) {
+            Some(&n) => Some(n),
+            None => self.folded.get(&key.to_lowercase()).copied(),
+        }
     }
 
     /// The facts of `obj`, or None when the shared Python path must read it.
@@ -153,12 +172,7 @@ impl TypeSpec {
             let Ok(key) = key.cast::<PyString>() else {
                 return Ok(None);
             };
-            let key = key.to_str()?;
-            let field = match self.exact.get(key) {
-                Some(&n) => Some(n),
-                None => self.folded.get(&key.to_lowercase()).copied(),
-            };
-            if let Some(n) = field {
+            if let Some(n) = self.field_of(key.to_str()?) {
                 if found[n].is_some() {
                     return Ok(None); // a field spelled twice: decode keeps one, the other as extra
                 }
@@ -216,7 +230,7 @@ impl TypeSpec {
                         from_iso.call1((value.as_ref().map_or_else(|| none.clone(), Clone::clone),))?
                     }
                 },
-                Kind::Structured => match value {
+                Kind::Structured | Kind::NextStates => match value {
                     None => match &field.default {
                         Some(d) => d.bind(py).clone(),
                         None => none.clone(),
@@ -226,13 +240,9 @@ impl TypeSpec {
                             // a tuple field's empty array: what the hook makes of it
                             PyTuple::empty(py).into_any()
                         } else {
-                            let Some(convert) = &field.convert else {
+                            let Some(done) = field.converted(v, missing)? else {
                                 return Ok(None);
                             };
-                            let done = convert.bind(py).call1((v,))?;
-                            if done.is(missing) {
-                                return Ok(None);
-                            }
                             done
                         }
                     }
@@ -248,6 +258,189 @@ impl TypeSpec {
             }
         }
         Ok(Some(Facts { values, micros }))
+    }
+}
+
+impl TypeSpec {
+    /// [`TypeSpec::read`] of an event the core parsed itself (`json.rs`): the same facts
+    /// from the same JSON, or None when the shared Python path must read it.
+    pub fn read_val<'py>(
+        &self,
+        py: Python<'py>,
+        pairs: &[(std::borrow::Cow<'_, str>, Val<'_>)],
+        from_iso: &Bound<'py, PyAny>,
+        missing: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Facts<'py>>> {
+        let mut found: Vec<Option<&Val<'_>>> = vec![None; self.fields.len()];
+        for (key, value) in pairs {
+            if let Some(n) = self.field_of(key) {
+                if found[n].is_some() {
+                    return Ok(None); // a field spelled twice: decode keeps one, the other as extra
+                }
+                found[n] = Some(value);
+            }
+        }
+        let none = py.None().into_bound(py);
+        let mut values: Vec<Bound<'py, PyAny>> = vec![none.clone(); self.slots];
+        let mut micros: Vec<Option<i64>> = vec![None; self.slots];
+        for (field, value) in self.fields.iter().zip(found) {
+            if field.slot.is_none() && !matches!(field.kind, Kind::Structured | Kind::NextStates) {
+                // not wanted: only checked, as the codec checks it
+                let fine = match (field.kind, value) {
+                    (_, None | Some(Val::Null)) => true,
+                    (Kind::Str, Some(Val::Str(_))) => true,
+                    (Kind::Bool, Some(Val::Str(t))) => matches!(t.as_ref(), "True" | "true" | "False" | "false" | ""),
+                    (Kind::Int, Some(Val::Str(t))) => {
+                        t.is_empty() || (t.len() <= MAX_INT_DIGITS && t.bytes().all(|b| b.is_ascii_digit()))
+                    }
+                    (Kind::Time, Some(Val::Str(t))) => t.is_empty() || wire_time(t).is_some(),
+                    _ => false,
+                };
+                if !fine {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let converted: Bound<'py, PyAny> = match field.kind {
+                Kind::Str => match value {
+                    None | Some(Val::Null) => none.clone(),
+                    Some(Val::Str(text)) => PyString::new(py, text).into_any(),
+                    Some(_) => return Ok(None),
+                },
+                Kind::Bool => match value {
+                    None | Some(Val::Null) => none.clone(),
+                    Some(Val::Str(text)) => match text.as_ref() {
+                        "True" | "true" => true.into_bound_py_any(py)?,
+                        "False" | "false" => false.into_bound_py_any(py)?,
+                        "" => none.clone(),
+                        _ => return Ok(None),
+                    },
+                    Some(_) => return Ok(None),
+                },
+                Kind::Int => match value {
+                    None | Some(Val::Null) => none.clone(),
+                    Some(Val::Str(text)) if text.is_empty() => none.clone(),
+                    Some(Val::Str(text)) => {
+                        if text.len() > MAX_INT_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {
+                            return Ok(None);
+                        }
+                        match text.parse::<i64>() {
+                            Ok(n) => n.into_bound_py_any(py)?,
+                            Err(_) => return Ok(None),
+                        }
+                    }
+                    Some(_) => return Ok(None),
+                },
+                Kind::Time => match value {
+                    None | Some(Val::Null) => none.clone(),
+                    Some(Val::Str(text)) if text.is_empty() => none.clone(),
+                    Some(Val::Str(text)) => {
+                        let Some(us) = wire_time(text) else {
+                            return Ok(None);
+                        };
+                        if let Some(slot) = field.slot {
+                            micros[slot] = Some(us);
+                        }
+                        from_iso.call1((PyString::new(py, text),))?
+                    }
+                    Some(_) => return Ok(None),
+                },
+                Kind::NextStates if matches!(value, Some(Val::Arr(items)) if !items.is_empty()) => {
+                    let Some(Val::Arr(items)) = value else {
+                        return Ok(None);
+                    };
+                    match field.next_states(py, items)? {
+                        Some(made) => made,
+                        None => {
+                            let Some(done) = field.converted(crate::json::to_py(py, value.unwrap_or(&Val::Null))?, missing)? else {
+                                return Ok(None);
+                            };
+                            done
+                        }
+                    }
+                }
+                Kind::Structured | Kind::NextStates => match value {
+                    None => match &field.default {
+                        Some(d) => d.bind(py).clone(),
+                        None => none.clone(),
+                    },
+                    Some(Val::Arr(items)) if items.is_empty() && field.default.is_some() => {
+                        // a tuple field's empty array: what the hook makes of it
+                        PyTuple::empty(py).into_any()
+                    }
+                    Some(v) => {
+                        let Some(done) = field.converted(crate::json::to_py(py, v)?, missing)? else {
+                            return Ok(None);
+                        };
+                        done
+                    }
+                },
+            };
+            if let Some(slot) = field.slot {
+                values[slot] = converted;
+            }
+        }
+        for (key, slot) in &self.extras {
+            if let Some((_, value)) = pairs.iter().find(|(k, _)| k == key) {
+                values[*slot] = crate::json::to_py(py, value)?;
+            }
+        }
+        Ok(Some(Facts { values, micros }))
+    }
+}
+
+impl Field {
+    /// A nested field's value as the codec's hook makes it; None when the hook declines
+    /// (the shared Python path then reads the event).
+    fn converted<'py>(&self, value: Bound<'py, PyAny>, missing: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(convert) = &self.convert else {
+            return Ok(None);
+        };
+        let done = convert.bind(value.py()).call1((value,))?;
+        Ok(if done.is(missing) { None } else { Some(done) })
+    }
+
+    /// The tuple of shared `NextState` values `codec._shared_next_state` makes of
+    /// `items`, when every entry is the usual `{"State": str, "OutReason": str}`; None
+    /// for anything else (then the codec's hook reads them all, as always).
+    fn next_states<'py>(&self, py: Python<'py>, items: &[Val<'_>]) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(convert) = &self.convert else {
+            return Ok(None);
+        };
+        let mut pairs = Vec::with_capacity(items.len());
+        for item in items {
+            let Val::Obj(entry) = item else {
+                return Ok(None);
+            };
+            let (Some(Val::Str(state)), Some(Val::Str(reason)), 2) = (item.get("State"), item.get("OutReason"), entry.len()) else {
+                return Ok(None);
+            };
+            pairs.push((state, reason));
+        }
+        let mut made = Vec::with_capacity(pairs.len());
+        for (state, reason) in pairs {
+            let key = (state.to_string(), reason.to_string());
+            let found = self.shared.lock().ok().and_then(|m| m.get(&key).map(|o| o.clone_ref(py)));
+            let value = match found {
+                Some(value) => value,
+                None => {
+                    let entry = PyDict::new(py);
+                    entry.set_item("State", state.as_ref())?;
+                    entry.set_item("OutReason", reason.as_ref())?;
+                    let one = convert.bind(py).call1((PyList::new(py, [entry])?,))?;
+                    let value = one.get_item(0)?.unbind();
+                    if let Ok(mut shared) = self.shared.lock() {
+                        if shared.len() >= SHARED_MAX {
+                            shared.clear();
+                        }
+                        shared.insert(key, value.clone_ref(py));
+                    }
+                    value
+                }
+            };
+            made.push(value);
+        }
+        Ok(Some(PyTuple::new(py, made)?.into_any()))
     }
 }
 
@@ -441,7 +634,7 @@ fn next_escape(bytes: &[u8], start: usize) -> Option<usize> {
 
 /// A JSON string as orjson escapes it: `"`, `\` and the control characters (short forms
 /// for `\b \t \n \f \r`, `\u00XX` in lower case for the rest); everything else as UTF-8.
-fn write_str(out: &mut Vec<u8>, text: &str) {
+pub fn write_str(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = text.as_bytes();

@@ -24,9 +24,9 @@ import attrs
 
 from ..engine import SessionEngine
 from ..engine.rules import CATALOGUE, RULES, Severity, Violation
-from ..errors import NotAnEventError, UnknownRuleError
+from ..errors import NotAnEventError, Source, UnknownRuleError
 from ..wire import events as ev
-from ..wire.reader import ReadError, ReadItem, WireItem, iter_wire
+from ..wire.reader import ReadError, ReadItem, TakeLines, WireItem, iter_wire
 
 __all__ = [
     "Report",
@@ -152,6 +152,7 @@ def validate(
     select: Collection[str] | None = None,
     strict_warnings: bool = False,
     key: str = DEFAULT_KEY,
+    engine: SessionEngine | None = None,
 ) -> Report:
     """Run the engine over ``events_or_items`` and report every violation it recorded.
 
@@ -171,9 +172,11 @@ def validate(
     violation at its index, as it would be in a file.
 
     ``ignore`` and ``select`` take rule names (see :data:`session_fsm.engine.rules.CATALOGUE`).
+    ``engine``: one made by :func:`validation_engine` (then ``ignore`` and ``select`` are
+    its), for items whose lines it also reads itself (:func:`native_lines`).
     """
-    engine = SessionEngine(ignore=frozenset(RULES) - selected_rules(ignore=ignore,
-                                                                    select=select))
+    if engine is None:
+        engine = validation_engine(ignore=ignore, select=select)
     batches = count()
     for item in events_or_items:
         if type(item) is tuple:  # iter_wire's (key, wire object, source)
@@ -194,6 +197,32 @@ def validate(
             _feed(engine, item, key, next(batches))
     engine.finish()
     return report_of(engine, strict_warnings=strict_warnings)
+
+
+def validation_engine(*, ignore: Collection[str] = (),
+                      select: Collection[str] | None = None) -> SessionEngine:
+    """The engine :func:`validate` runs: every rule but those left out (unknown names
+    raise :class:`UnknownRuleError`)."""
+    return SessionEngine(ignore=frozenset(RULES) - selected_rules(ignore=ignore, select=select))
+
+
+def native_lines(engine: SessionEngine) -> TakeLines | None:
+    """The reader's ``take_lines`` for ``engine`` (the native core reads the usual lines
+    itself, feeding what it leaves as :func:`validate` feeds the reader's items), or None
+    on the Python engine."""
+    def feed(key: str, wire: dict[str, Any], source: Source) -> None:
+        engine.feed(wire, key=key, source=source, batch=source)
+
+    taker = engine.line_taker(feed)
+    if taker is None:
+        return None
+    take = taker
+
+    def take_lines(data: bytes, name: str, line: int, limit: int, last: bool) -> tuple[int, int]:
+        used, lines, _ = take(data, name, line, limit, last)
+        return used, lines
+
+    return take_lines
 
 
 def report_of(engine: SessionEngine, *, strict_warnings: bool = False) -> Report:
@@ -217,9 +246,9 @@ def validate_files(
 
     Unreadable lines are violations; a file that cannot be opened raises :class:`OSError`.
     """
-    # iter_wire opens nothing until validate() has checked the rule names
-    return validate(iter_wire(paths, on_error="report"), ignore=ignore, select=select,
-                    strict_warnings=strict_warnings)
+    engine = validation_engine(ignore=ignore, select=select)  # before any file is opened
+    items = iter_wire(paths, on_error="report", take_lines=native_lines(engine))
+    return validate(items, strict_warnings=strict_warnings, engine=engine)
 
 
 def rule_table_markdown() -> str:

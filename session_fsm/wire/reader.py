@@ -56,7 +56,7 @@ import os
 import re
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from itertools import chain
 from typing import IO, Any, Final, Literal, TypeAlias, cast, overload
@@ -80,6 +80,7 @@ __all__ = [
     "OnError",
     "ReadError",
     "ReadItem",
+    "TakeLines",
     "WireItem",
     "iter_wire",
     "read",
@@ -93,6 +94,17 @@ DEFAULT_MAX_LINE_BYTES: Final = 16 * 1024 * 1024
 
 WireItem: TypeAlias = tuple[str, dict[str, Any], Source]
 """``(session key, wire event object, source)``: an object with a ``Type``/``type`` key."""
+
+TakeLines: TypeAlias = Callable[[bytes, str, int, int, bool], tuple[int, int]]
+"""``take_lines(data, path, first line number, max_line_bytes, last)``: a consumer that
+applies the events of JSON Lines lines itself (the native core,
+:meth:`SessionEngine.line_taker`), from the start of ``data`` up to the first line it
+leaves to the reader; returns (bytes taken, lines taken). It takes no line longer than
+``max_line_bytes``, and a last line without a newline only when ``last``; whatever it
+leaves, the reader reads as always."""
+
+_CHUNK: Final = 1 << 20
+"""How much is read at once when the lines go to a ``take_lines`` consumer."""
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _BOM: Final = b"\xef\xbb\xbf"
@@ -181,6 +193,7 @@ def wire_bytes(
     *,
     on_error: OnError = "raise",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    take_lines: TakeLines | None = None,
 ) -> Iterator[WireItem | ReadError]:
     """:func:`iter_wire` for input already in memory (a request body): ``name`` stands
     for the path in sources and is the session key of events without an envelope. The
@@ -189,7 +202,7 @@ def wire_bytes(
     if on_error not in ("raise", "report"):
         raise ValueError(f'on_error must be "raise" or "report", got {on_error!r}')
     with io.BytesIO(data) as stream:
-        yield from _file_items(stream, name, on_error == "raise", max_line_bytes)
+        yield from _file_items(stream, name, on_error == "raise", max_line_bytes, take_lines)
 
 
 def iter_wire(
@@ -197,11 +210,17 @@ def iter_wire(
     *,
     on_error: OnError = "raise",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    take_lines: TakeLines | None = None,
 ) -> Iterator[WireItem | ReadError]:
     """Every wire event object of ``paths``, undecoded, as ``(key, dict, source)``.
 
     Checks the shape only (an event is an object with a ``Type`` or ``type`` key);
     the fields are the codec's business.
+
+    ``take_lines`` is offered the lines of JSON Lines input after the first (the first
+    decides between lines and a document), a chunk at a time, before they are parsed
+    here; the events of the lines it takes are not yielded. Limits, gzip and every error
+    stay the reader's.
     """
     # Checked here, not at the first next(), so a wrong call fails where it is made.
     if on_error not in ("raise", "report"):
@@ -211,7 +230,7 @@ def iter_wire(
     # A bare path is one path, not an iterable of one-character paths.
     if isinstance(paths, str | os.PathLike):
         paths = (paths,)
-    return _wire(paths, on_error == "raise", max_line_bytes)
+    return _wire(paths, on_error == "raise", max_line_bytes, take_lines)
 
 
 def _decoded(wire: Iterator[WireItem | ReadError], raising: bool) -> Iterator[ReadItem | ReadError]:
@@ -232,12 +251,13 @@ def _decoded(wire: Iterator[WireItem | ReadError], raising: bool) -> Iterator[Re
 
 
 def _wire(
-    paths: Iterable[str | os.PathLike[str]], raising: bool, limit: int
+    paths: Iterable[str | os.PathLike[str]], raising: bool, limit: int,
+    take_lines: TakeLines | None = None,
 ) -> Iterator[WireItem | ReadError]:
     for path in paths:
         name = os.fspath(path)
         with _open(name) as stream:
-            yield from _file_items(stream, name, raising, limit)
+            yield from _file_items(stream, name, raising, limit, take_lines)
 
 
 # --- one file --------------------------------------------------------------------------
@@ -260,7 +280,8 @@ def _open(name: str) -> Iterator[IO[bytes]]:
 
 
 def _file_items(
-    stream: IO[bytes], name: str, raising: bool, limit: int
+    stream: IO[bytes], name: str, raising: bool, limit: int,
+    take_lines: TakeLines | None = None,
 ) -> Iterator[WireItem | ReadError]:
     """The items of one input, JSON Lines or one document (see the module docstring)."""
     # limit + 1 bytes is enough to tell "a line of exactly limit bytes plus its newline"
@@ -295,41 +316,92 @@ def _file_items(
                     # go first (a too-long one can only be the last of them, and the
                     # stream still stands in its middle, as the loop below expects).
                     lines = chain(buffered, lines)
+                    take_lines = None  # the lines read ahead are this loop's
                 yield _fail(_not_json(exc), name, Source(name, n), raising)
             else:
                 yield from _checked(_value_items(obj, name, Source(name, n), None), raising)
             break
         # JSON Lines: one parse per line, constant memory.
+        if take_lines is not None:
+            yield from _taken_lines(stream, name, n, raising, limit, take_lines)
+            return
         for line in lines:
             n += 1
             if len(line) > limit and line[-1] != 0x0A:
                 yield _fail(_too_long(limit), name, Source(name, n), raising)
                 return
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                # Blank lines land here too: testing for them only on failure keeps
-                # the common line free of the test.
-                if not line.isspace():
-                    yield _fail(_not_json(exc), name, Source(name, n), raising)
-                continue
-            # The two common lines, one bare event and one keyed event (a recorder of
-            # many sessions writes a line per event), without the general walk's
-            # generators; both yield what _value_items would.
-            if type(obj) is dict and "events" not in obj:
-                if "session" not in obj:
-                    if "Type" in obj or "type" in obj:
-                        yield name, obj, Source(name, n)
-                        continue
-                elif type(key := obj["session"]) is str:
-                    event = obj.get("event")
-                    if type(event) is dict and ("Type" in event or "type" in event):
-                        yield key, event, Source(name, n)
-                        continue
-            yield from _checked(_value_items(obj, name, Source(name, n), None), raising)
+            yield from _line_items(line, name, n, raising)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         damaged = InputError(f"damaged gzip data: {exc}")
         yield _fail(damaged, name, Source(name, n + 1), raising)
+
+
+def _line_items(line: bytes, name: str, n: int, raising: bool) -> Iterator[WireItem | ReadError]:
+    """The items of line ``n`` of JSON Lines input."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        # Blank lines land here too: testing for them only on failure keeps the common
+        # line free of the test.
+        if not line.isspace():
+            yield _fail(_not_json(exc), name, Source(name, n), raising)
+        return
+    # The two common lines, one bare event and one keyed event (a recorder of many
+    # sessions writes a line per event), without the general walk's generators; both
+    # yield what _value_items would.
+    if type(obj) is dict and "events" not in obj:
+        if "session" not in obj:
+            if "Type" in obj or "type" in obj:
+                yield name, obj, Source(name, n)
+                return
+        elif type(key := obj["session"]) is str:
+            event = obj.get("event")
+            if type(event) is dict and ("Type" in event or "type" in event):
+                yield key, event, Source(name, n)
+                return
+    yield from _checked(_value_items(obj, name, Source(name, n), None), raising)
+
+
+def _taken_lines(
+    stream: IO[bytes], name: str, n: int, raising: bool, limit: int, take: TakeLines
+) -> Iterator[WireItem | ReadError]:
+    """JSON Lines after line ``n``, read a chunk at a time and offered to ``take``; the
+    lines it leaves are read here, one by one, as always. Holds at most ``limit`` bytes of
+    an unfinished line plus one chunk."""
+    # read1: at most one read of the source, so what came before damaged gzip data
+    # is handed on before the damage is met, as line by line
+    read = getattr(stream, "read1", stream.read)
+    pending = b""
+    while True:
+        try:
+            chunk = read(_CHUNK)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            damaged = InputError(f"damaged gzip data: {exc}")
+            yield _fail(damaged, name, Source(name, n + 1), raising)
+            return
+        at_end = not chunk
+        data = pending + chunk if pending else chunk
+        while data:
+            used, taken = take(data, name, n + 1, limit, at_end)
+            n += taken
+            if used:
+                data = data[used:]
+            # what take left starts with a line: whole (the reader's), too long, or unfinished
+            newline = data.find(b"\n", 0, limit + 1)
+            if newline >= 0:
+                n += 1
+                yield from _line_items(data[:newline + 1], name, n, raising)
+                data = data[newline + 1:]
+            elif len(data) > limit:
+                yield _fail(_too_long(limit), name, Source(name, n + 1), raising)
+                return
+            else:
+                break
+        if at_end:
+            if data:  # the last line, with no newline
+                yield from _line_items(data, name, n + 1, raising)
+            return
+        pending = data
 
 
 def _too_long(limit: int) -> InputError:
