@@ -615,10 +615,10 @@ def load_engine(document: Any, engine: str | None = None) -> SessionEngine:
 
 
 def to_bytes(engine: SessionEngine, *, position: Any = None) -> bytes:
-    return encode(dump_engine(engine, position=position))
+    return state_bytes(dump_engine(engine, position=position))
 
 
-def encode(document: Any) -> bytes:
+def state_bytes(document: Any) -> bytes:
     """A checkpoint document (or a session's state) as JSON. orjson writes it, except
     an integer past 64 bits, which orjson refuses: a raw value a typed event keeps in its
     ``extra`` from an API user's dict (a file's JSON never holds one: orjson reads it as

@@ -102,9 +102,9 @@ from ..wire.reader import ReadError, iter_wire
 from .checkpoint import (
     dump_history,
     dump_session,
-    encode,
     load_history,
     load_session,
+    state_bytes,
     write_atomic,
 )
 
@@ -510,7 +510,7 @@ class _Output:
         names its checkpoint part and row, should it be damaged by then."""
         assert self.carry_part is not None  # only a chunk with a next one carries
         self.carry.add(key, self.carry_part, -1, len(self.carry) + 1, 0, NO_TIME,
-                       KIND_CHECKPOINT, encode(data))  # an API integer past 64 bits too
+                       KIND_CHECKPOINT, state_bytes(data))  # an API integer past 64 bits too
 
     def write(self, out_dir: str, number: int) -> dict[str, int]:
         counts: dict[str, int] = {}

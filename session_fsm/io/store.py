@@ -1005,7 +1005,7 @@ class Store:
         ``touched`` marks are empty then)."""
         if applied.saved_seq == applied.seq:
             return
-        engine = orjson.dumps(checkpoint.dump_session(applied.engine))
+        engine = checkpoint.state_bytes(checkpoint.dump_session(applied.engine))
         history = orjson.dumps(checkpoint.dump_history(applied.history_log()))
         self._db.execute(
             "INSERT OR REPLACE INTO session_state (session, applied_seq, version, engine, "

@@ -88,7 +88,14 @@ from ...views.history import ContactLog, HistoryFold, SessionHistory, SessionLog
 from ...views.history import to_json as history_json
 from ...wire.codec import format_optional_time
 from ...wire.reader import DEFAULT_MAX_LINE_BYTES, ReadError, WireItem, wire_bytes
-from ..checkpoint import dump_engine, dump_history, load_engine, load_history, write_atomic
+from ..checkpoint import (
+    dump_engine,
+    dump_history,
+    load_engine,
+    load_history,
+    state_bytes,
+    write_atomic,
+)
 from ..poll import Applied, Body, PollCore, RetryPolicy, body_from_line
 from ..store import merged_contact
 from .changelog import ChangeLog
@@ -541,7 +548,7 @@ class Hub:
             "journal_seq": self.applied_seq,
             "extra": {"polls": polls},
         }
-        return orjson.dumps(dump_engine(self.engine, position=position))
+        return state_bytes(dump_engine(self.engine, position=position))  # an API's huge integer too
 
     def save(self) -> None:
         """Write the state to the state directory and empty the journal it now includes
