@@ -1046,3 +1046,30 @@ def test_a_contact_still_open_at_the_409_after_a_remote_logoff() -> None:
     assert [(v.rule, v.event_index, v.contact_id) for v in session.violations] == [
         ("contacts-open-at-end", 9, "1569815")]  # the 409 takes the next index
     assert [c.rule for c in changes if isinstance(c, Violation)] == ["contacts-open-at-end"]
+
+
+def test_a_session_keeps_its_latest_closed_contacts_not_every_one() -> None:
+    """A followed agent's session lives for days; the closed contacts it keeps for the
+    after-final and redelivery checks are the last CLOSED_KEPT (32), closed latest. A
+    status after FinalState of a kept one is contact-after-final; one of a contact closed
+    longer ago is taken as a contact first seen (a Disconnected first seen is no entry
+    into the call machine: a contact-transition error, not an after-final)."""
+    from session_fsm.engine.core import CLOSED_KEPT
+    from session_fsm.engine.rules import RULES
+
+    assert f"last {CLOSED_KEPT} closed" in RULES["contact-after-final"].rationale  # as told
+    events = [session_start(), available(t(7, 0, 0))]
+    for n in range(CLOSED_KEPT + 3):
+        at = t(8, n, 0)
+        events += [call(str(1000 + n), "Incoming", at=at),
+                   call(str(1000 + n), "Disconnected", at=t(8, n, 30), start=at, final=True)]
+    session = replay(events)
+    assert len(session.closed) == CLOSED_KEPT
+    assert list(session.closed) == [str(1000 + n) for n in range(3, CLOSED_KEPT + 3)]
+    before = len(session.violations)
+    session.feed(call("1010", "Active", at=t(9, 0, 0), start=t(8, 10, 0)), batch="late-1")
+    session.feed(call("1000", "Active", at=t(9, 0, 1), start=t(8, 0, 0)), batch="late-2")
+    late = [(v.rule, v.contact_id) for v in session.violations[before:]]
+    assert ("contact-after-final", "1010") in late
+    assert ("contact-after-final", "1000") not in late
+    assert "1000" in session.contacts  # first seen again, open

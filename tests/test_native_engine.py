@@ -287,3 +287,37 @@ def test_the_cores_digest_of_deep_and_odd_objects() -> None:
     for wire in ({"a": deep}, {"a": "\udc80"}, {"a": 2**64}, {"a": -(2**63)},
                  {"a": 2**64 - 1}, {"a": float("inf")}, {"a": (1, 2)}, {"x" * 20: ""}):
         assert _native.wire_digest(wire) == wire_digest(wire), wire
+
+
+def test_sessions_past_the_closed_contacts_kept_are_the_same_on_both_engines() -> None:
+    """More closed contacts than a session keeps (core.CLOSED_KEPT), chat rooms among
+    them, then late events of contacts forgotten and kept: both engines forget the same
+    ones and say the same about the late events."""
+    from helpers import call, chat, chat_text, session_start, utc
+
+    from session_fsm.engine.core import CLOSED_KEPT
+
+    items: list[Any] = []
+
+    def add(key: str, wire: dict[str, Any]) -> None:
+        source = Source("kept.jsonl", len(items) + 1)
+        items.append((key, wire, source))
+
+    for key in ("a", "b"):
+        add(key, session_start())
+        for n in range(CLOSED_KEPT + 6):
+            at = utc(2024, 3, 4, 8 + n // 60, n % 60, 0)
+            cid = f"{key}{1000 + n}"
+            if n % 5 == 0:  # a chat, with a line before its contact event (an orphan room)
+                add(key, chat_text(f"r{n}", "Agent", "hello", at=at))
+                add(key, chat(cid, "Active", at=at, room=f"r{n}"))
+                add(key, chat(cid, "Disconnected", at=at, room=f"r{n}", final=True))
+            else:
+                add(key, call(cid, "Incoming", at=at))
+                add(key, call(cid, "Disconnected", at=at, start=at, final=True))
+        late = utc(2024, 3, 4, 12, 0, 0)
+        for n in (1, 2, 20, CLOSED_KEPT + 5):
+            add(key, call(f"{key}{1000 + n}", "Active", at=late, start=late))
+    found = _assert_same(items)
+    rules = [orjson.loads(change).get("rule") for change in found["changes"]]
+    assert "contact-after-final" in rules

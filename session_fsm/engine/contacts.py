@@ -232,6 +232,7 @@ class ContactHandlers(SessionCore):
         contact.desktop = None  # a closed contact's record stays for the after-final checks
         del self.contacts[contact.contact_id]
         self.closed[contact.contact_id] = contact
+        self._keep_closed()
         if self.linked_contact_id == contact.contact_id:
             self._link(None)
 
@@ -283,4 +284,5 @@ class ContactHandlers(SessionCore):
         if contact is None:
             contact = ContactRecord(contact_id, "chat", "Closed", "", self._index, final=True)
             self.closed[contact_id] = contact
+            self._keep_closed()
         return contact

@@ -38,6 +38,13 @@ RECENT = 16
 """How many agent, leg and contact events a session remembers to tell a redelivery that is
 not the last event of its subject (a response delivered again comes soon after)."""
 
+CLOSED_KEPT = 32
+"""How many closed contacts a session keeps, the latest closed, for the after-final and
+redelivery checks (a status after FinalState, a close delivered again: they come minutes
+after, not dozens of contacts later). Without a bound a followed agent's session grew by
+a record per contact for as long as it lived; an event of a contact closed longer ago is
+taken as a contact first seen. Their history is the change stream's, not these records'."""
+
 _new = tuple.__new__
 """Builds a change (a NamedTuple) from a tuple of all its fields, in order: one C call
 where ``Transition(...)`` runs the generated ``__new__`` in Python, on the paths every
@@ -121,6 +128,12 @@ class SessionCore:
         self._repeating = False
 
     # --- redelivery ---------------------------------------------------------------------
+
+    def _keep_closed(self) -> None:
+        """Forget the closed contacts closed earliest, past :data:`CLOSED_KEPT`."""
+        closed = self.closed
+        while len(closed) > CLOSED_KEPT:
+            del closed[next(iter(closed))]
 
     def _repeats_recent(self, digest: int | None) -> bool:
         """Whether ``digest`` is one of the last :data:`RECENT` agent, leg or contact

@@ -51,7 +51,7 @@ from ..wire.facts import EXTRA_FACTS, FACTS_OF, ContactFacts, StateFacts, facts_
 from . import changes as ch
 from .agent import _deadline
 from .contacts import _TYPE_OF_MEDIA
-from .core import _NO_ENTRIES
+from .core import _NO_ENTRIES, CLOSED_KEPT
 from .records import AcwPeriod, AgentRecord, ContactRecord, LegRecord, SessionInfo, TranscriptLine
 from .rules import RULES, RuleName, Severity
 from .session import (
@@ -142,7 +142,7 @@ def _kit() -> Any:
         "SequenceError": SequenceError, "Source": Source, "same_batch": same_batch,
         "deadline": _deadline, "tuple_new": tuple.__new__,
         "from_iso": datetime.fromisoformat, "missing": _MISSING, "micros": _micros,
-        "dumps": orjson.dumps,
+        "dumps": orjson.dumps, "closed_kept": CLOSED_KEPT,
         # what read_event does with an object of a type the core has no facts reader for
         "decode": decode, "facts_of_event": facts_of_event, "route_index": _ROUTE_INDEX,
     }

@@ -62,7 +62,7 @@ class Rule:
 E, W = Severity.ERROR, Severity.WARNING
 
 CATALOGUE: tuple[Rule, ...] = (
-    Rule(RuleName.CONTACT_AFTER_FINAL, E, "a contact status after that contact's FinalState True: the contact was already closed"),
+    Rule(RuleName.CONTACT_AFTER_FINAL, E, "a contact status after that contact's FinalState True: the contact was already closed (one of the session's last 32 closed; an older one is taken as first seen)"),
     Rule(RuleName.FINAL_ON_OPEN_STATUS, E, "FinalState True on a status that cannot end a contact (only Disconnected-like statuses can)"),
     Rule(RuleName.CONTACT_TRANSITION, E, "a contact moved along an edge its media's transition table does not have (e.g. Disconnected -> Active)"),
     Rule(RuleName.EVENT_AFTER_END, E, "an event after AgentSessionEnd or a 409 (a remote logoff's own events may come between RemoteAgentSessionEnd and its AgentSessionEnd)"),

@@ -114,6 +114,8 @@ pub struct Kit {
     pub(crate) from_iso: Obj,
     pub(crate) missing: Obj,
     pub(crate) micros: Obj,
+    /// How many closed contacts a session keeps (`core.CLOSED_KEPT`).
+    closed_kept: usize,
     dumps: Obj,
     session: Py<Machine>,
     agent_state: Py<Machine>,
@@ -284,6 +286,7 @@ impl Kit {
             from_iso: class("from_iso")?,
             missing: class("missing")?,
             micros: class("micros")?,
+            closed_kept: item(classes, "closed_kept")?.extract()?,
             dumps: class("dumps")?,
             session: machine("session")?,
             agent_state: machine("agent_state")?,
@@ -1713,6 +1716,15 @@ impl Core {
         Ok(added)
     }
 
+    /// Forget the closed contacts closed earliest, past the kit's `closed_kept`
+    /// (`SessionCore._keep_closed`).
+    fn keep_closed(&mut self) {
+        let kept = self.kit.get().closed_kept;
+        while self.closed.len() > kept {
+            self.closed.shift_remove_index(0);
+        }
+    }
+
     fn close(&mut self, py: Python<'_>, kind: &ContactKind, cid: &str) -> PyResult<()> {
         let index = self.index;
         if let Some(mut contact) = self.contacts.shift_remove(cid) {
@@ -1721,6 +1733,7 @@ impl Core {
             contact.state = self.kit.get().name(&kind.closed_state);
             contact.desktop = None;
             self.closed.insert(cid.to_owned(), contact);
+            self.keep_closed();
         }
         if self.linked_contact_id.as_deref() == Some(cid) {
             self.link(py, None)?;
@@ -1793,6 +1806,7 @@ impl Core {
                     let mut record = Contact::new(cid.clone(), chat, state, status, self.index);
                     record.final_ = true;
                     self.closed.insert(cid.clone(), Box::new(record));
+                    self.keep_closed();
                 }
                 cid
             }
