@@ -41,7 +41,7 @@ from session_fsm.cli._common import replay_files
 from session_fsm.engine import SessionEngine
 from session_fsm.sim import INTENDED_WARNINGS, simulate
 from session_fsm.views.history import HistoryFold
-from session_fsm.views.validation import validate_files
+from session_fsm.views.validation import native_lines, validate_files
 from session_fsm.wire.reader import WireItem, iter_wire, wire_bytes
 
 Wire = dict[str, Any]
@@ -220,28 +220,17 @@ def test_engine_only(benchmark: Any, stream: Stream, full: bool) -> None:
 
 def test_engine_on_bytes(benchmark: Any, stream: Stream, full: bool) -> None:
     """The stream's bytes already in memory into the engine (``wire_bytes``, the native
-    core taking the lines it reads itself, as a push to ``serve`` or ``replay_files``
-    hands them): the engine's own rate, with no file read and no snapshot."""
+    core taking the lines it reads itself, as ``validate`` hands them): the engine's own
+    rate, with no file read and no snapshot."""
     path, events, _ = stream
     data = path.read_bytes()
 
     def run() -> SessionEngine:
         engine = SessionEngine()
         feed = engine.feed
-
-        def feed_item(key: str, wire: dict[str, Any], source: Any) -> None:
+        items = wire_bytes(data, str(path), take_lines=native_lines(engine))
+        for key, wire, source in cast(Iterator[WireItem], items):
             feed(wire, key=key, source=source, batch=source)
-
-        taker = engine.line_taker(feed_item)
-
-        def take(chunk: bytes, name: str, line: int, limit: int, last: bool) -> tuple[int, int]:
-            assert taker is not None
-            used, lines, _ = taker(chunk, name, line, limit, last)
-            return used, lines
-
-        for key, wire, source in cast(Iterator[WireItem], wire_bytes(
-                data, str(path), take_lines=take if taker is not None else None)):
-            feed_item(key, wire, source)
         return engine
 
     engine_s, floor_s, engine = against_floor(benchmark, run, lambda: parse_floor(path), full)

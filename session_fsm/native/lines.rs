@@ -172,16 +172,9 @@ impl Lines {
                buffer: Vec::new() }
     }
 
-    /// Apply the events of line `line` of `path` (`path` is also the session key of
-    /// events without an envelope): how many there were, or None when the reader must
-    /// read the line (nothing of it was applied).
-    fn feed_line(&mut self, py: Python<'_>, data: &[u8], path: Bound<'_, PyString>, line: i64) -> PyResult<Option<usize>> {
-        self.line(py, data, &path, line)
-    }
-
     /// Apply the lines of `data` from its start, the first of them line `line` of
     /// `path`, up to the first one the reader must read: a line the core does not take
-    /// (see `feed_line`), one longer than `limit` bytes, or the last one when it has no
+    /// (see `line`), one longer than `limit` bytes, or the last one when it has no
     /// newline and `last` is false (its end is still to come). Blank lines are taken
     /// (the reader skips them too). Returns (bytes taken, lines taken, events applied).
     fn feed_chunk(&mut self, py: Python<'_>, data: &[u8], path: Bound<'_, PyString>, line: i64,
@@ -212,6 +205,9 @@ impl Lines {
 }
 
 impl Lines {
+    /// Apply the events of line `line` of `path` (`path` is also the session key of
+    /// events without an envelope): how many there were, or None when the reader must
+    /// read the line (nothing of it was applied).
     fn line(&mut self, py: Python<'_>, data: &[u8], path: &Bound<'_, PyString>, line: i64) -> PyResult<Option<usize>> {
         let Some(value) = json::parse(data) else {
             return Ok(None);

@@ -331,9 +331,8 @@ def _file_items(
                 yield _fail(_too_long(limit), name, Source(name, n), raising)
                 return
             yield from _line_items(line, name, n, raising)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        damaged = InputError(f"damaged gzip data: {exc}")
-        yield _fail(damaged, name, Source(name, n + 1), raising)
+    except _DAMAGED as exc:
+        yield _fail(_damaged(exc), name, Source(name, n + 1), raising)
 
 
 def _line_items(line: bytes, name: str, n: int, raising: bool) -> Iterator[WireItem | ReadError]:
@@ -375,9 +374,8 @@ def _taken_lines(
     while True:
         try:
             chunk = read(_CHUNK)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            damaged = InputError(f"damaged gzip data: {exc}")
-            yield _fail(damaged, name, Source(name, n + 1), raising)
+        except _DAMAGED as exc:
+            yield _fail(_damaged(exc), name, Source(name, n + 1), raising)
             return
         at_end = not chunk
         data = pending + chunk if pending else chunk
@@ -402,6 +400,14 @@ def _taken_lines(
                 yield from _line_items(data, name, n + 1, raising)
             return
         pending = data
+
+
+_DAMAGED: Final = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What reading a damaged gzip stream raises."""
+
+
+def _damaged(exc: Exception) -> InputError:
+    return InputError(f"damaged gzip data: {exc}")
 
 
 def _too_long(limit: int) -> InputError:
